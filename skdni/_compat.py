@@ -1,0 +1,7 @@
+"""The one place that imports scikit-learn's private helpers (a future change is a one-file fix)."""
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions, HasMethods, Options
+from sklearn.utils.validation import validate_data
+
+__all__ = ["_fit_context", "HasMethods", "Interval", "Options", "StrOptions", "validate_data"]

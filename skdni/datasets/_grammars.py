@@ -1,0 +1,59 @@
+"""Grammars shipped as package data, and turning a user's grammar argument into text."""
+
+from importlib import resources
+from pathlib import Path
+
+import lark
+
+from .._errors import GrammarError, UnknownGrammarError
+
+_GRAMMAR_DIR = resources.files("skdni.datasets") / "grammars"
+
+
+def bundled_grammars() -> list[str]:
+    """Names of the grammars shipped with skdni, e.g. ``"arithmetic"``."""
+    return sorted(
+        p.name.removesuffix(".lark") for p in _GRAMMAR_DIR.iterdir() if p.name.endswith(".lark")
+    )
+
+
+def grammar_text(grammar: str | Path) -> str:
+    """The lark source of ``grammar``: a bundled name, a ``.lark`` path, or lark source.
+
+    Examples
+    --------
+    >>> "add" in grammar_text("arithmetic")
+    True
+    """
+    if isinstance(grammar, Path) or (isinstance(grammar, str) and grammar.endswith(".lark")):
+        path = Path(grammar)
+        if not path.is_file():
+            raise GrammarError(f"Grammar file {str(path)!r} does not exist.")
+        return path.read_text()
+    if not isinstance(grammar, str):
+        raise GrammarError(
+            f"A grammar is a bundled name, a .lark path or lark source; got "
+            f"{type(grammar).__name__}."
+        )
+    if ":" in grammar or "\n" in grammar:
+        return grammar
+    if grammar not in bundled_grammars():
+        raise UnknownGrammarError(
+            f"No bundled grammar named {grammar!r}; bundled grammars: "
+            f"{', '.join(bundled_grammars())}. Pass lark source or a .lark path instead."
+        )
+    return (_GRAMMAR_DIR / f"{grammar}.lark").read_text()
+
+
+def compile_grammar(grammar, *, start="start", parser="lalr", **options) -> lark.Lark:
+    """Compile ``grammar`` with lark (``propagate_positions`` on), or raise GrammarError."""
+    try:
+        return lark.Lark(
+            grammar_text(grammar),
+            start=start,
+            parser=parser,
+            propagate_positions=True,
+            **options,
+        )
+    except lark.exceptions.LarkError as exc:
+        raise GrammarError(f"The grammar does not compile: {exc}") from exc

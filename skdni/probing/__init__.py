@@ -1,0 +1,1 @@
+"""skdni.probing."""

@@ -1,0 +1,1 @@
+"""Utilities for people building on skdni."""
