@@ -1,5 +1,24 @@
-"""Corpora: grammar samplers, the paper's bundled grammars, and loaders for real text."""
+"""Corpora: a grammar sampler, the paper's bundled grammars, loaders for real text."""
 
+from ._corpora import (
+    make_arithmetic_corpus,
+    make_corpus,
+    make_dyck2_corpus,
+    make_parentheses_corpus,
+)
 from ._grammars import bundled_grammars, compile_grammar, grammar_text
+from ._loaders import load_python_source, load_text_files
+from ._sampler import sample_grammar
 
-__all__ = ["bundled_grammars", "compile_grammar", "grammar_text"]
+__all__ = [
+    "bundled_grammars",
+    "compile_grammar",
+    "grammar_text",
+    "load_python_source",
+    "load_text_files",
+    "make_arithmetic_corpus",
+    "make_corpus",
+    "make_dyck2_corpus",
+    "make_parentheses_corpus",
+    "sample_grammar",
+]

@@ -1,1 +1,22 @@
-"""skdni.report."""
+"""Figures of a study and a self-contained HTML report."""
+
+from ._figures import (
+    figure_to_png_bytes,
+    plot_ablation_curves,
+    plot_score_heatmap,
+    plot_unit_over_text,
+    plot_unit_scores,
+)
+from ._html import save_figures, save_tables, software_versions, write_html_report
+
+__all__ = [
+    "figure_to_png_bytes",
+    "plot_ablation_curves",
+    "plot_score_heatmap",
+    "plot_unit_over_text",
+    "plot_unit_scores",
+    "save_figures",
+    "save_tables",
+    "software_versions",
+    "write_html_report",
+]

@@ -1,0 +1,622 @@
+"""Figures of a study: sorted unit scores, ablation curves, unit-over-text, heatmap.
+
+Every function takes plain NumPy arrays / pandas objects (not estimators) and returns a
+:class:`matplotlib.figure.Figure` built without pyplot, so no global figure state leaks
+and no interactive backend is ever touched; a caller passing ``ax`` gets ``ax.figure``.
+"""
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize, to_rgba
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from .._errors import EmptyCorpusError, InputError, InputTypeError
+
+# tab10 has ten clearly distinct colours; more lines per panel stop being readable.
+MAX_FEATURES_PER_PANEL = 10
+ABLATION_COLUMNS = ("k", "baseline", "top", "random_mean", "random_low", "random_high")
+ACTIVATION_CMAP = "RdBu_r"
+LABEL_CMAP = "Greens"
+# Colour of a character whose label is NaN (the feature cannot label it).
+UNLABELLED_COLOR = "#c8c8c8"
+# Glyphs that make whitespace visible in the unit-over-text view.
+VISIBLE_WHITESPACE = {" ": "·", "\n": "↵", "\t": "→", "\r": "␍"}
+
+
+def _palette(n):
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _figure_and_axes(ax, figsize):
+    if ax is None:
+        fig = Figure(figsize=figsize, layout="constrained")
+        return fig, fig.add_subplot()
+    if not isinstance(ax, Axes):
+        raise InputTypeError(f"ax must be a matplotlib Axes or None, got {type(ax)!r}.")
+    return ax.figure, ax
+
+
+def _check_scores(scores, name="scores"):
+    if not isinstance(scores, pd.DataFrame):
+        raise InputTypeError(
+            f"{name} must be a pandas DataFrame (rows = features, columns = units), "
+            f"got {type(scores).__name__}."
+        )
+    if scores.shape[0] == 0 or scores.shape[1] == 0:
+        raise InputError(
+            f"{name} is empty ({scores.shape[0]} features x {scores.shape[1]} units); "
+            "it needs at least one feature and one unit."
+        )
+    try:
+        values = scores.to_numpy(dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must hold numeric scores: {exc}") from None
+    return values
+
+
+def _select(labels, wanted, what, where):
+    if wanted is None:
+        return list(labels)
+    if isinstance(wanted, str):
+        wanted = [wanted]
+    wanted = list(wanted)
+    missing = [w for w in wanted if w not in set(labels)]
+    if missing:
+        raise InputError(f"{what} {missing} not found in {where}.")
+    if not wanted:
+        raise InputError(f"{what} selects nothing: give at least one name.")
+    return wanted
+
+
+def plot_unit_scores(
+    scores: pd.DataFrame,
+    *,
+    chance: pd.Series | Mapping | None = None,
+    features: Sequence[str] | None = None,
+    top_k: int | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Plot every feature's unit scores sorted in descending order (paper Figs. 2-3).
+
+    One solid line per feature (x = rank of the unit, y = its score); the feature's
+    chance level, if given, is a dashed horizontal line of the same colour.
+    At most ``MAX_FEATURES_PER_PANEL`` (10) features share a panel: with ``ax=None``
+    more features are split over several panels; with an ``ax`` given, more than 10
+    features are refused, since their colours would no longer be told apart.
+
+    Parameters
+    ----------
+    scores : DataFrame of shape (n_features, n_units)
+        Mean cross-validated score of each (feature, unit) pair; the index names
+        the features, the columns name the units. NaN scores (pairs that could not
+        be scored) are left out of their feature's line.
+    chance : Series or dict, default=None
+        Feature name -> chance score (majority class accuracy, R² of the mean, ...).
+        Features without an entry get no chance line.
+    features : list of str, default=None
+        Features to draw, in this order. All rows of ``scores`` by default.
+    top_k : int, default=None
+        Draw only the ``top_k`` best units of each feature. All units by default.
+    ax : matplotlib Axes, default=None
+        Axes to draw into; a new figure is created when None.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skdni.report import plot_unit_scores
+    >>> scores = pd.DataFrame([[0.9, 0.6, 0.55], [0.7, 0.8, 0.5]],
+    ...                       index=["range:paren", "range:add"],
+    ...                       columns=["h0", "h1", "h2"])
+    >>> fig = plot_unit_scores(scores, chance={"range:paren": 0.5, "range:add": 0.6})
+    >>> len(fig.axes[0].lines)  # two sorted-score lines + two chance lines
+    4
+    """
+    _check_scores(scores)
+    names = _select(scores.index, features, "features", "the rows of scores")
+    if top_k is not None and (
+        isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1
+    ):
+        raise InputError(f"top_k must be a positive integer or None, got {top_k!r}.")
+    chance = {} if chance is None else dict(chance)
+    if ax is not None and len(names) > MAX_FEATURES_PER_PANEL:
+        raise InputError(
+            f"{len(names)} features do not fit one readable panel (at most "
+            f"{MAX_FEATURES_PER_PANEL}); pass ax=None to get several panels, or select "
+            "features with features=[...]."
+        )
+
+    n_panels = math.ceil(len(names) / MAX_FEATURES_PER_PANEL)
+    if ax is None:
+        ncols = 1 if n_panels == 1 else 2
+        nrows = math.ceil(n_panels / ncols)
+        fig = Figure(figsize=(6.4 * ncols, 4.2 * nrows), layout="constrained")
+        axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n_panels)]
+    else:
+        fig, axes = ax.figure, [ax]
+
+    for panel, axis in enumerate(axes):
+        chunk = names[
+            panel * MAX_FEATURES_PER_PANEL : (panel + 1) * MAX_FEATURES_PER_PANEL
+        ]
+        handles = []
+        for feature, color in zip(chunk, _palette(len(chunk)), strict=True):
+            row = scores.loc[feature]
+            if isinstance(row, pd.DataFrame):
+                raise InputError(
+                    f"feature {feature!r} appears more than once in scores."
+                )
+            values = np.sort(row.to_numpy(dtype=float))[::-1]
+            values = values[~np.isnan(values)]
+            if top_k is not None:
+                values = values[:top_k]
+            (line,) = axis.plot(
+                np.arange(1, values.size + 1),
+                values,
+                color=color,
+                label=str(feature),
+                gid=f"scores:{feature}",
+            )
+            handles.append(line)
+            if feature in chance and chance[feature] is not None:
+                axis.axhline(
+                    float(chance[feature]),
+                    color=color,
+                    linestyle="--",
+                    linewidth=1,
+                    gid=f"chance:{feature}",
+                )
+        if any(f in chance for f in chunk):
+            handles.append(
+                Line2D([], [], color="grey", linestyle="--", label="chance level")
+            )
+        # Outside the axes: the best ranks (top left) are what a reader looks at.
+        axis.legend(
+            handles=handles,
+            fontsize="small",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1),
+        )
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xlabel("unit rank (best first)")
+        axis.set_ylabel("score")
+        axis.grid(alpha=0.3)
+        if n_panels > 1:
+            axis.set_title(
+                f"features {panel * MAX_FEATURES_PER_PANEL + 1}-"
+                f"{panel * MAX_FEATURES_PER_PANEL + len(chunk)}"
+            )
+    return fig
+
+
+def _check_ablation_frame(frame):
+    if not isinstance(frame, pd.DataFrame):
+        raise InputTypeError(
+            f"frame must be a pandas DataFrame, got {type(frame).__name__}."
+        )
+    missing = [c for c in ABLATION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"frame is missing column(s) {missing}; plot_ablation_curves needs "
+            f"{list(ABLATION_COLUMNS)} (optional: 'mode', 'feature')."
+        )
+    if len(frame) == 0:
+        raise InputError("frame has no rows: nothing to plot.")
+    for column in ABLATION_COLUMNS:
+        try:
+            frame[column].to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"frame column {column!r} must be numeric.") from None
+
+
+def plot_ablation_curves(
+    frame: pd.DataFrame, *, ylabel: str = "accuracy", ax: Axes | None = None
+) -> Figure:
+    """Plot the score against k for top-k vs random-k intervened units (paper Fig. 5).
+
+    In each panel: the top-k units' score as a solid line with markers, the mean over
+    random-k draws as a dashed line with its interval as a shaded band, one colour per
+    intervention ``mode``; the score without intervention (``baseline``) as a black
+    dashed horizontal line. One panel per ``feature`` when that column is present.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Tidy table with columns ``k`` (number of units), ``baseline``, ``top``,
+        ``random_mean``, ``random_low``, ``random_high`` (e.g. the 95% interval over
+        random draws), and optionally ``mode`` (``"zero"``, ``"oracle"``, ...) and
+        ``feature``. Rows whose random columns are NaN draw no random curve.
+    ylabel : str, default="accuracy"
+        Label of the y axis (the score the intervention measured).
+    ax : matplotlib Axes, default=None
+        Axes to draw into (only when ``frame`` has a single feature).
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skdni.report import plot_ablation_curves
+    >>> frame = pd.DataFrame({"k": [1, 5, 10], "baseline": 0.9,
+    ...                       "top": [0.88, 0.7, 0.5], "random_mean": [0.9, 0.89, 0.87],
+    ...                       "random_low": [0.89, 0.86, 0.83],
+    ...                       "random_high": [0.9, 0.9, 0.9]})
+    >>> fig = plot_ablation_curves(frame)
+    >>> len(fig.axes[0].collections)  # the random-k band
+    1
+    """
+    _check_ablation_frame(frame)
+    frame = frame.copy()
+    if "mode" not in frame.columns:
+        frame["mode"] = "zero"
+    if "feature" not in frame.columns:
+        frame["feature"] = ""
+    features = list(pd.unique(frame["feature"]))
+    modes = list(pd.unique(frame["mode"]))
+    if ax is not None and len(features) > 1:
+        raise InputError(
+            f"frame holds {len(features)} features; pass ax=None to get one panel per "
+            "feature."
+        )
+    if ax is None:
+        ncols = min(len(features), 3)
+        nrows = math.ceil(len(features) / ncols)
+        fig = Figure(figsize=(5.2 * ncols, 4.0 * nrows), layout="constrained")
+        axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(len(features))]
+    else:
+        fig, axes = ax.figure, [ax]
+    colors = dict(zip(modes, _palette(len(modes)), strict=True))
+
+    for feature, axis in zip(features, axes, strict=True):
+        part = frame[frame["feature"] == feature]
+        for mode in modes:
+            rows = part[part["mode"] == mode].sort_values("k")
+            if rows.empty:
+                continue
+            k = rows["k"].to_numpy(dtype=float)
+            label = "" if len(modes) == 1 and mode == "zero" else f" ({mode})"
+            axis.plot(
+                k,
+                rows["top"].to_numpy(dtype=float),
+                marker="o",
+                color=colors[mode],
+                label=f"top-k{label}",
+                gid=f"top:{feature}:{mode}",
+            )
+            mean = rows["random_mean"].to_numpy(dtype=float)
+            if np.isnan(mean).all():
+                continue
+            axis.plot(
+                k,
+                mean,
+                linestyle="--",
+                color=colors[mode],
+                label=f"random-k mean{label}",
+                gid=f"random:{feature}:{mode}",
+            )
+            band = axis.fill_between(
+                k,
+                rows["random_low"].to_numpy(dtype=float),
+                rows["random_high"].to_numpy(dtype=float),
+                color=colors[mode],
+                alpha=0.2,
+                linewidth=0,
+                label=f"random-k interval{label}",
+            )
+            band.set_gid(f"band:{feature}:{mode}")
+        for i, value in enumerate(pd.unique(part["baseline"].dropna())):
+            axis.axhline(
+                float(value),
+                color="black",
+                linestyle="--",
+                linewidth=1,
+                label="no intervention" if i == 0 else None,
+                gid=f"baseline:{feature}",
+            )
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xlabel("k (units intervened on)")
+        axis.set_ylabel(ylabel)
+        if feature != "":
+            axis.set_title(str(feature))
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize="small")
+    return fig
+
+
+def _wrap_positions(text, width):
+    """(line, column) of every character; lines end after ``\\n`` or ``width`` chars."""
+    lines = np.empty(len(text), dtype=int)
+    cols = np.empty(len(text), dtype=int)
+    line = col = 0
+    for i, ch in enumerate(text):
+        if col == width:
+            line, col = line + 1, 0
+        lines[i], cols[i] = line, col
+        col += 1
+        if ch == "\n":
+            line, col = line + 1, 0
+    return lines, cols
+
+
+def _as_1d(values, name, n_chars):
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be numeric.") from None
+    if array.ndim != 1:
+        raise InputError(
+            f"{name} must be 1-D (one value per character), got shape {array.shape}."
+        )
+    if array.shape[0] != n_chars:
+        raise InputError(
+            f"{name} has {array.shape[0]} values but the text has {n_chars} "
+            "characters; give one value per character."
+        )
+    return array
+
+
+def plot_unit_over_text(
+    text: str,
+    activations,
+    *,
+    labels=None,
+    unit_name: str = "",
+    feature_name: str = "",
+    width: int = 80,
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw a text with each character's background coloured by a unit's activation.
+
+    The LSTMVis-style view of what a unit tracks: characters in a monospace grid,
+    wrapped at ``width`` columns and after every newline, each on a cell coloured by
+    the unit's activation after reading it (diverging colormap centred at 0, clipped
+    to [-1, 1]). With ``labels``, a strip under each line shows the feature's label
+    of each character (0 white to 1 green; NaN, an unlabelled character, grey).
+    Spaces, newlines and tabs are drawn as ``·``, ``↵`` and ``→``.
+
+    Parameters
+    ----------
+    text : str
+        The sample text.
+    activations : array-like of shape (len(text),)
+        The unit's activation at every character. Values outside [-1, 1] (cell
+        states) are clipped for colouring; NaN is drawn grey.
+    labels : array-like of shape (len(text),), default=None
+        The feature's labels in [0, 1]; NaN where the feature does not apply.
+    unit_name, feature_name : str, default=""
+        Shown in the title and colorbar labels.
+    width : int, default=80
+        Characters per line before wrapping.
+    ax : matplotlib Axes, default=None
+        Axes to draw into; a new figure sized to the text is created when None.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        ``fig.axes[0].images[0]`` is the RGBA cell image: row ``2 * line`` (or
+        ``3 * line`` with labels) holds the activation cells of a text line, the row
+        below it the label cells.
+
+    Examples
+    --------
+    >>> from skdni.report import plot_unit_over_text
+    >>> fig = plot_unit_over_text("(1+2)", [0.9, 0.1, -0.2, 0.3, -0.9],
+    ...                           labels=[1, 1, 1, 1, 1], unit_name="h3")
+    >>> fig.axes[0].images[0].get_array().shape  # 1 line: activations, labels, gap
+    (3, 5, 4)
+    """
+    if not isinstance(text, str):
+        raise InputTypeError(f"text must be a str, got {type(text).__name__}.")
+    if len(text) == 0:
+        raise EmptyCorpusError("text is empty: there are no characters to draw.")
+    if isinstance(width, bool) or not isinstance(width, int | np.integer) or width < 1:
+        raise InputError(f"width must be a positive integer, got {width!r}.")
+    acts = _as_1d(activations, "activations", len(text))
+    labs = None if labels is None else _as_1d(labels, "labels", len(text))
+    if labs is not None:
+        bad = np.flatnonzero(~np.isnan(labs) & ((labs < 0) | (labs > 1)))
+        if bad.size:
+            raise InputError(
+                f"labels must lie in [0, 1] (or be NaN); character {bad[0]} has label "
+                f"{float(labs[bad[0]])!r}."
+            )
+
+    line_of, col_of = _wrap_positions(text, width)
+    n_lines = int(line_of[-1]) + 1
+    n_cols = int(min(width, col_of.max() + 1))
+    pitch = 2 if labs is None else 3  # activation row, [label row,] blank gap row
+
+    act_norm = Normalize(-1.0, 1.0)
+    act_cmap = colormaps[ACTIVATION_CMAP]
+    rgba = np.zeros((n_lines * pitch, n_cols, 4))  # transparent where no character
+    colors = act_cmap(act_norm(np.clip(np.nan_to_num(acts), -1, 1)))
+    colors[np.isnan(acts)] = to_rgba(UNLABELLED_COLOR)
+    rgba[line_of * pitch, col_of] = colors
+    if labs is not None:
+        lab_cmap = colormaps[LABEL_CMAP]
+        lab_colors = lab_cmap(np.nan_to_num(labs))
+        lab_colors[np.isnan(labs)] = to_rgba(UNLABELLED_COLOR)
+        rgba[line_of * pitch + 1, col_of] = lab_colors
+
+    if ax is None:
+        fig = Figure(
+            figsize=(max(4.0, 0.13 * n_cols + 1.8), 0.9 + 0.2 * n_lines * pitch),
+            layout="constrained",
+        )
+        ax = fig.add_subplot()
+    else:
+        fig, ax = _figure_and_axes(ax, None)
+    ax.imshow(rgba, interpolation="nearest", aspect="auto", origin="upper")
+    # Dark cells get white glyphs so every character stays legible.
+    dark = np.abs(np.clip(np.nan_to_num(acts), -1, 1)) > 0.6
+    for i, ch in enumerate(text):
+        glyph = VISIBLE_WHITESPACE.get(ch, ch)
+        whitespace = ch in VISIBLE_WHITESPACE
+        ax.text(
+            col_of[i],
+            line_of[i] * pitch,
+            glyph,
+            ha="center",
+            va="center",
+            family="monospace",
+            fontsize=8,
+            color="white" if dark[i] else ("#777777" if whitespace else "black"),
+        )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    unit = unit_name or "unit"
+    title = f"{unit} activation"
+    if feature_name:
+        title += f"; labels of {feature_name} underneath"
+    ax.set_title(title, fontsize="medium")
+    fig.colorbar(
+        ScalarMappable(act_norm, act_cmap),
+        ax=ax,
+        fraction=0.04,
+        pad=0.01,
+        label=f"{unit} activation",
+    )
+    if labs is not None:
+        fig.colorbar(
+            ScalarMappable(Normalize(0.0, 1.0), colormaps[LABEL_CMAP]),
+            ax=ax,
+            fraction=0.04,
+            pad=0.01,
+            label=feature_name or "label",
+        )
+    return fig
+
+
+def _default_heatmap_units(scores, top_k):
+    order = []
+    for _, row in scores.iterrows():
+        best = row.dropna().sort_values(ascending=False, kind="stable").index[:top_k]
+        order.extend(u for u in best if u not in order)
+    return order
+
+
+def plot_score_heatmap(
+    scores: pd.DataFrame,
+    *,
+    units: Sequence[str] | None = None,
+    top_k: int = 3,
+    annotate: bool | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Heatmap of features x selected units, with a colorbar.
+
+    Parameters
+    ----------
+    scores : DataFrame of shape (n_features, n_units)
+        Mean cross-validated score per (feature, unit); index = features,
+        columns = units.
+    units : list of str, default=None
+        Columns to show, in this order. By default, each feature's ``top_k`` best
+        units, in order of first appearance (feature by feature, best first).
+    top_k : int, default=3
+        Units taken per feature when ``units`` is None.
+    annotate : bool, default=None
+        Write each score in its cell; by default only when there are at most 200
+        cells.
+    ax : matplotlib Axes, default=None
+        Axes to draw into; a new figure is created when None.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skdni.report import plot_score_heatmap
+    >>> scores = pd.DataFrame([[0.9, 0.6, 0.55], [0.7, 0.8, 0.5]],
+    ...                       index=["range:paren", "range:add"],
+    ...                       columns=["h0", "h1", "h2"])
+    >>> fig = plot_score_heatmap(scores, top_k=1)
+    >>> fig.axes[0].images[0].get_array().shape  # 2 features x units h0, h1
+    (2, 2)
+    """
+    _check_scores(scores)
+    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
+        raise InputError(f"top_k must be a positive integer, got {top_k!r}.")
+    if units is None:
+        units = _default_heatmap_units(scores, top_k)
+        if not units:
+            raise InputError("every score is NaN: there is no top unit to show.")
+    else:
+        units = _select(scores.columns, units, "units", "the columns of scores")
+    data = scores[units].to_numpy(dtype=float)
+    n_features, n_units = data.shape
+    fig, ax = _figure_and_axes(
+        ax, (max(4.5, 0.45 * n_units + 3.0), max(3.0, 0.35 * n_features + 1.5))
+    )
+    cmap = colormaps["viridis"].with_extremes(bad=UNLABELLED_COLOR)
+    image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, aspect="auto")
+    ax.set_xticks(range(n_units), [str(u) for u in units], rotation=90)
+    ax.set_yticks(range(n_features), [str(f) for f in scores.index])
+    ax.set_xlabel("unit")
+    ax.set_ylabel("feature")
+    fig.colorbar(image, ax=ax, label="score")
+    if annotate is None:
+        annotate = data.size <= 200
+    if annotate:
+        finite = data[np.isfinite(data)]
+        middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+        for (i, j), value in np.ndenumerate(data):
+            if np.isfinite(value):
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="black" if value > middle else "white",
+                )
+    return fig
+
+
+def figure_to_png_bytes(fig: Figure, dpi: int = 110) -> bytes:
+    """Render a figure to PNG bytes (for embedding in HTML or writing to disk).
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+    dpi : int, default=110
+
+    Returns
+    -------
+    png : bytes
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from skdni.report import figure_to_png_bytes
+    >>> figure_to_png_bytes(Figure(figsize=(1, 1)))[:8]
+    b'\\x89PNG\\r\\n\\x1a\\n'
+    """
+    if not isinstance(fig, Figure):
+        raise InputTypeError(
+            f"fig must be a matplotlib Figure, got {type(fig).__name__}."
+        )
+    buffer = io.BytesIO()
+    # Agg directly: works whatever pyplot backend the user has selected.
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()

@@ -1,0 +1,309 @@
+"""Figures carry the artists a reader relies on, and refuse bad input by name."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+
+from skdni import EmptyCorpusError, InputError, InputTypeError
+from skdni.report import (
+    figure_to_png_bytes,
+    plot_ablation_curves,
+    plot_score_heatmap,
+    plot_unit_over_text,
+    plot_unit_scores,
+)
+
+SCORES = pd.DataFrame(
+    [[0.9, 0.6, 0.55, 0.7], [0.7, 0.8, 0.5, np.nan], [0.51, 0.52, 0.53, 0.99]],
+    index=["range:paren", "range:add", "impulse:mul"],
+    columns=["h0", "h1", "h2", "h3"],
+)
+
+
+def _lines(ax, prefix):
+    return [line for line in ax.lines if str(line.get_gid()).startswith(prefix)]
+
+
+def _ablation_frame(modes=("zero",), features=None):
+    rows = []
+    for feature in features or [None]:
+        for mode in modes:
+            for k, drop in [(10, 0.3), (1, 0.02), (5, 0.1)]:  # unsorted on purpose
+                row = {
+                    "k": k,
+                    "baseline": 0.9,
+                    "top": 0.9 - drop,
+                    "random_mean": 0.9 - drop / 10,
+                    "random_low": 0.88 - drop / 5,
+                    "random_high": 0.9,
+                    "mode": mode,
+                }
+                if feature is not None:
+                    row["feature"] = feature
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_no_pyplot_state_is_created():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    plot_unit_scores(SCORES)
+    plot_score_heatmap(SCORES)
+    plot_unit_over_text("ab", [0.1, -0.1])
+    plot_ablation_curves(_ablation_frame())
+    assert plt.get_fignums() == before
+
+
+# -- plot_unit_scores --------------------------------------------------------------
+
+
+def test_unit_scores_one_sorted_line_per_feature_and_chance_lines():
+    fig = plot_unit_scores(SCORES, chance={"range:paren": 0.5, "range:add": 0.6})
+    assert isinstance(fig, Figure)
+    (ax,) = fig.axes
+    score_lines = _lines(ax, "scores:")
+    chance_lines = _lines(ax, "chance:")
+    assert len(ax.lines) == 5
+    assert [line.get_label() for line in score_lines] == list(SCORES.index)
+    paren = score_lines[0]
+    np.testing.assert_array_equal(paren.get_xdata(), [1, 2, 3, 4])
+    np.testing.assert_allclose(paren.get_ydata(), [0.9, 0.7, 0.6, 0.55])
+    # NaN scores are dropped, not drawn as a gap at rank 4.
+    np.testing.assert_allclose(score_lines[1].get_ydata(), [0.8, 0.7, 0.5])
+    assert [line.get_gid() for line in chance_lines] == [
+        "chance:range:paren",
+        "chance:range:add",
+    ]
+    for chance_line, score_line in zip(chance_lines, score_lines, strict=False):
+        assert chance_line.get_linestyle() == "--"
+        assert chance_line.get_color() == score_line.get_color()
+    assert chance_lines[1].get_ydata()[0] == pytest.approx(0.6)
+    legend_texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend_texts == [*SCORES.index, "chance level"]
+
+
+def test_unit_scores_features_and_top_k_select():
+    chance = pd.Series({"impulse:mul": 0.5})
+    fig = plot_unit_scores(SCORES, chance=chance, features=["impulse:mul"], top_k=2)
+    (ax,) = fig.axes
+    (line,) = _lines(ax, "scores:")
+    np.testing.assert_allclose(line.get_ydata(), [0.99, 0.53])
+    assert len(_lines(ax, "chance:")) == 1
+
+
+def test_unit_scores_many_features_split_over_panels():
+    rng = np.random.default_rng(0)
+    scores = pd.DataFrame(rng.uniform(size=(23, 5)), index=[f"f{i}" for i in range(23)])
+    fig = plot_unit_scores(scores)
+    assert len(fig.axes) == 3
+    assert [len(ax.lines) for ax in fig.axes] == [10, 10, 3]
+
+
+def test_unit_scores_into_given_axes():
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot_unit_scores(SCORES, ax=ax) is fig
+    assert len(ax.lines) == 3
+
+
+@pytest.mark.parametrize(
+    "scores, error, match",
+    [
+        (SCORES.to_numpy(), InputTypeError, "must be a pandas DataFrame"),
+        (pd.DataFrame(), InputError, "empty"),
+        (SCORES.iloc[:, :0], InputError, "0 units"),
+        (SCORES.astype(object).assign(h0="x"), InputError, "numeric"),
+    ],
+)
+def test_unit_scores_bad_scores(scores, error, match):
+    with pytest.raises(error, match=match):
+        plot_unit_scores(scores)
+
+
+def test_unit_scores_bad_options():
+    with pytest.raises(InputError, match=r"\['nope'\] not found"):
+        plot_unit_scores(SCORES, features=["range:add", "nope"])
+    with pytest.raises(InputError, match="top_k"):
+        plot_unit_scores(SCORES, top_k=0)
+    many = pd.DataFrame(np.ones((11, 2)), index=[f"f{i}" for i in range(11)])
+    with pytest.raises(InputError, match="11 features"):
+        plot_unit_scores(many, ax=Figure().add_subplot())
+    with pytest.raises(InputTypeError, match="Axes"):
+        plot_score_heatmap(SCORES, ax="not an axes")
+
+
+# -- plot_ablation_curves -----------------------------------------------------------
+
+
+def test_ablation_curves_lines_band_and_baseline():
+    fig = plot_ablation_curves(_ablation_frame())
+    (ax,) = fig.axes
+    (top,) = _lines(ax, "top:")
+    (random,) = _lines(ax, "random:")
+    (baseline,) = _lines(ax, "baseline:")
+    np.testing.assert_array_equal(top.get_xdata(), [1, 5, 10])  # sorted by k
+    np.testing.assert_allclose(top.get_ydata(), [0.88, 0.8, 0.6])
+    assert top.get_marker() == "o"
+    assert random.get_linestyle() == "--"
+    np.testing.assert_allclose(random.get_ydata(), [0.898, 0.89, 0.87])
+    assert baseline.get_ydata()[0] == pytest.approx(0.9)
+    assert baseline.get_linestyle() == "--"
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 1
+    vertices = bands[0].get_paths()[0].vertices
+    assert vertices[:, 1].min() == pytest.approx(0.88 - 0.3 / 5)
+    assert vertices[:, 1].max() == pytest.approx(0.9)
+    assert ax.get_ylabel() == "accuracy"
+
+
+def test_ablation_curves_facets_per_feature_and_lines_per_mode():
+    frame = _ablation_frame(modes=("zero", "oracle"), features=["digit", "paren"])
+    fig = plot_ablation_curves(frame, ylabel="loss")
+    assert [ax.get_title() for ax in fig.axes] == ["digit", "paren"]
+    for ax in fig.axes:
+        assert len(_lines(ax, "top:")) == 2
+        assert len(ax.collections) == 2
+        assert ax.get_ylabel() == "loss"
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "top-k (oracle)" in labels and "no intervention" in labels
+
+
+def test_ablation_curves_without_random_draws_has_no_band():
+    frame = _ablation_frame(modes=("oracle",))
+    frame[["random_mean", "random_low", "random_high"]] = np.nan
+    (ax,) = plot_ablation_curves(frame).axes
+    assert len(_lines(ax, "top:")) == 1
+    assert _lines(ax, "random:") == []
+    assert len(ax.collections) == 0
+
+
+@pytest.mark.parametrize("missing", ["k", "random_low", "top"])
+def test_ablation_curves_missing_column_is_named(missing):
+    with pytest.raises(InputError, match=rf"missing column\(s\) \['{missing}'\]"):
+        plot_ablation_curves(_ablation_frame().drop(columns=missing))
+
+
+def test_ablation_curves_bad_frames():
+    with pytest.raises(InputTypeError, match="DataFrame"):
+        plot_ablation_curves({"k": [1]})
+    with pytest.raises(InputError, match="no rows"):
+        plot_ablation_curves(_ablation_frame().iloc[:0])
+    with pytest.raises(InputError, match="'top' must be numeric"):
+        plot_ablation_curves(_ablation_frame().assign(top="high"))
+    two = _ablation_frame(features=["a", "b"])
+    with pytest.raises(InputError, match="2 features"):
+        plot_ablation_curves(two, ax=Figure().add_subplot())
+
+
+# -- plot_unit_over_text ------------------------------------------------------------
+
+
+def _pixel(fig, ax, x, y):
+    """RGB (0-1) of the rendered figure at data coordinates (x, y)."""
+    fig.canvas.draw()
+    buffer = np.asarray(fig.canvas.buffer_rgba())
+    px, py = ax.transData.transform((x, y))
+    row = buffer.shape[0] - int(round(py))
+    return buffer[row, int(round(px)), :3] / 255
+
+
+def test_unit_over_text_colours_follow_activation_sign():
+    text = "ab\ncd"
+    acts = [0.9, -0.9, 0.0, -0.8, 0.8]
+    labels = [1.0, 0.0, np.nan, 0.5, 1.0]
+    fig = plot_unit_over_text(text, acts, labels=labels, unit_name="h3")
+    FigureCanvasAgg(fig)  # to read rendered pixels back
+    ax = fig.axes[0]
+    rgba = ax.images[0].get_array()
+    # "ab↵" on line 0 (rows 0-2), "cd" on line 1 (rows 3-5); 3 columns.
+    assert rgba.shape == (6, 3, 4)
+    a, b, newline = rgba[0, 0], rgba[0, 1], rgba[0, 2]
+    c, d = rgba[3, 0], rgba[3, 1]
+    assert a[0] > a[2] + 0.3 and d[0] > d[2] + 0.3  # positive: red
+    assert b[2] > b[0] + 0.3 and c[2] > c[0] + 0.3  # negative: blue
+    np.testing.assert_allclose(newline[:3], newline[0], atol=0.03)  # 0: near white
+    assert rgba[3, 2, 3] == 0  # no character there: transparent
+    assert rgba[5].sum() == 0  # gap row under the last line
+    # Labels strip: 1 is darker green than 0.5, 0 is near white, NaN is grey.
+    assert rgba[1, 0, 1] > rgba[1, 0, 0] and rgba[1, 0, 0] < rgba[4, 0, 0]
+    assert rgba[1, 1, :3].min() > 0.9
+    np.testing.assert_allclose(rgba[1, 2, :3], 200 / 255)
+    # The rendered picture agrees: sample the cell near its corner, off the glyph.
+    red = _pixel(fig, ax, -0.35, -0.35)
+    blue = _pixel(fig, ax, 0.65, -0.35)
+    assert red[0] > red[2] + 0.3 and blue[2] > blue[0] + 0.3
+    glyphs = [t.get_text() for t in ax.texts]
+    assert glyphs == ["a", "b", "↵", "c", "d"]
+
+
+def test_unit_over_text_wraps_and_shows_spaces():
+    text = "x y" * 30  # 90 characters, wraps at 40
+    fig = plot_unit_over_text(text, np.zeros(len(text)), width=40)
+    rgba = fig.axes[0].images[0].get_array()
+    assert rgba.shape == (3 * 2, 40, 4)  # 3 lines, no label strip: act + gap rows
+    assert rgba[4, 9, 3] == 1 and rgba[4, 10, 3] == 0  # last line: 10 characters
+    glyphs = [t.get_text() for t in fig.axes[0].texts]
+    assert glyphs[:4] == ["x", "·", "y", "x"]
+    positions = [t.get_position() for t in fig.axes[0].texts]
+    assert positions[40] == (0, 2)  # character 40 starts line 1 (row 2)
+
+
+def test_unit_over_text_bad_input():
+    with pytest.raises(InputError, match="3 values but the text has 4 characters"):
+        plot_unit_over_text("abcd", [0.1, 0.2, 0.3])
+    with pytest.raises(InputError, match="labels has 5 values .* 4 characters"):
+        plot_unit_over_text("abcd", np.zeros(4), labels=np.zeros(5))
+    with pytest.raises(InputError, match="character 2 has label 2.0"):
+        plot_unit_over_text("abcd", np.zeros(4), labels=[0, 1, 2, np.nan])
+    with pytest.raises(InputError, match="1-D"):
+        plot_unit_over_text("ab", np.zeros((2, 1)))
+    with pytest.raises(EmptyCorpusError, match="empty"):
+        plot_unit_over_text("", [])
+    with pytest.raises(InputTypeError, match="must be a str"):
+        plot_unit_over_text(["ab"], [0, 0])
+    with pytest.raises(InputError, match="width"):
+        plot_unit_over_text("ab", [0, 0], width=0)
+
+
+# -- plot_score_heatmap -------------------------------------------------------------
+
+
+def test_heatmap_default_units_are_each_features_top_units():
+    fig = plot_score_heatmap(SCORES, top_k=1)
+    ax = fig.axes[0]
+    image = ax.images[0]
+    # Best units: range:paren -> h0, range:add -> h1, impulse:mul -> h3.
+    assert image.get_array().shape == (3, 3)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["h0", "h1", "h3"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(SCORES.index)
+    assert image.get_array()[2, 2] == pytest.approx(0.99)
+    assert image.get_array().mask[1, 2]  # the NaN score is masked (shown grey)
+    assert len(fig.axes) == 2  # the colorbar
+    annotations = [t.get_text() for t in ax.texts]
+    assert len(annotations) == 8 and "0.99" in annotations
+
+
+def test_heatmap_explicit_units_and_no_annotation():
+    fig = plot_score_heatmap(SCORES, units=["h2", "h0"], annotate=False)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.images[0].get_array(), SCORES[["h2", "h0"]])
+    assert len(ax.texts) == 0
+    with pytest.raises(InputError, match=r"\['h9'\] not found"):
+        plot_score_heatmap(SCORES, units=["h9"])
+    with pytest.raises(InputTypeError, match="DataFrame"):
+        plot_score_heatmap([[1.0]])
+
+
+def test_figure_to_png_bytes():
+    fig = plot_score_heatmap(SCORES)
+    png = figure_to_png_bytes(fig, dpi=50)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width_50 = int.from_bytes(png[16:20], "big")
+    width_100 = int.from_bytes(figure_to_png_bytes(fig, dpi=100)[16:20], "big")
+    assert width_100 == pytest.approx(2 * width_50, abs=3)
+    with pytest.raises(InputTypeError, match="Figure"):
+        figure_to_png_bytes(b"png")
