@@ -1,0 +1,788 @@
+"""CharLanguageModel: an sklearn estimator around a Keras character-level RNN LM.
+
+The Keras model it builds is skdni's *model contract*, which the activation transformer
+and the NumPy recurrence read (and which any user model of the same shape satisfies)::
+
+    Input(shape=(None,), dtype="int32")           char ids, 0 = padding (on the right)
+    Embedding(n_vocab + 1, dim, name="embedding")  one-hot: identity rows, not trainable
+    LSTM | GRU | SimpleRNN(units, return_sequences=True), n_layers times,
+        named "lstm_0", "gru_1", "simple_rnn_0", ...  (Keras-default activations)
+    Dense(n_vocab, activation="softmax", name="output")
+
+Vocabulary character ``vocabulary_[i]`` has input id ``i + 1``; output class ``i`` is
+``vocabulary_[i]``. Row ``t`` of a text's output is the distribution of the character
+*after* chars ``0..t``.
+"""
+
+import json
+import math
+import os
+import tempfile
+import zipfile
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .._backend import import_keras
+from .._compat import Interval, StrOptions, _fit_context
+from .._errors import EmptyCorpusError, InputError, ModelFileError
+from .._texts import check_texts, text_lengths
+from ._vocabulary import PAD_ID, build_vocabulary, check_vocabulary, encode_texts
+
+__all__ = ["CharLanguageModel"]
+
+# Keras layer class and the stable layer-name prefix for each ``cell``.
+_CELLS = {
+    "lstm": ("LSTM", "lstm"),
+    "gru": ("GRU", "gru"),
+    "simple": ("SimpleRNN", "simple_rnn"),
+}
+_RECURRENT_CLASSES = ("LSTM", "GRU", "SimpleRNN")
+# The member of the .keras zip that holds the vocabulary and hyper-parameters.
+_SIDECAR = "skdni_char_lm.json"
+_FORMAT = "skdni.CharLanguageModel/1"
+# Prediction batches hold at most this many (text, step) cells, so long texts run in
+# small batches and short texts in large ones.
+_PREDICT_CELLS = 1 << 15
+_MIN_BUCKET = 32
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(n, 1))))
+
+
+def _windows(ids_list, window: int):
+    """Training windows: inputs chars [k, k+w), targets chars [k+1, k+w+1), padded.
+
+    Windows start at 0, w, 2w, ... so every next-char target of a text is predicted
+    exactly once; a text of one character has no target and gives no window.
+    """
+    n_windows = sum(-(-(len(ids) - 1) // window) for ids in ids_list if len(ids) > 1)
+    x = np.zeros((n_windows, window), dtype=np.int32)
+    y = np.zeros((n_windows, window), dtype=np.int32)
+    w = np.zeros((n_windows, window), dtype=np.float32)
+    row = 0
+    for ids in ids_list:
+        for start in range(0, len(ids) - 1, window):
+            n = min(window, len(ids) - 1 - start)
+            x[row, :n] = ids[start : start + n]
+            y[row, :n] = ids[start + 1 : start + 1 + n] - 1
+            w[row, :n] = 1.0
+            row += 1
+    return x, y, w
+
+
+def _pad_rows(arrays, multiple: int):
+    """Pad the number of rows to a multiple of the batch size (all-zero weights), so
+    every batch has the same shape and JAX compiles the train step once."""
+    n = len(arrays[0])
+    extra = -n % multiple
+    return [
+        np.concatenate([a, np.zeros((extra,) + a.shape[1:], a.dtype)]) for a in arrays
+    ]
+
+
+def _sample(probs: np.ndarray, temperature: float, rng) -> int:
+    """Draw one class from a probability row, scaled by a temperature (0: argmax)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if temperature == 0:
+        return int(np.argmax(probs))
+    logits = np.log(np.maximum(probs, 1e-30)) / temperature
+    scaled = np.exp(logits - logits.max())
+    return int(rng.choice(len(scaled), p=scaled / scaled.sum()))
+
+
+def _generate_keras(
+    model, seed_ids, n_chars: int, temperature: float, rng
+) -> list[int]:
+    """Reference generation through Keras: re-read the whole prefix for every char.
+
+    The prefix sits in one zero-padded buffer of fixed length, so JAX compiles once;
+    right padding is causal, so the padded steps never change row ``t``.
+    """
+    buffer = np.zeros((1, _next_pow2(len(seed_ids) + n_chars)), dtype=np.int32)
+    buffer[0, : len(seed_ids)] = seed_ids
+    length = len(seed_ids)
+    out = []
+    for _ in range(n_chars):
+        probs = np.asarray(model.predict_on_batch(buffer))[0, length - 1]
+        char = _sample(probs, temperature, rng)
+        out.append(char)
+        buffer[0, length] = char + 1
+        length += 1
+    return out
+
+
+def _generate_numpy(model, seed_ids, n_chars, temperature, rng, interventions):
+    """Incremental generation with skdni's NumPy recurrence (one step per char)."""
+    from ._recurrence import RecurrentStack
+
+    stack = RecurrentStack.from_keras(model)
+    state = stack.initial_state(batch_size=1)
+    for char_id in seed_ids:
+        probs, state = stack.step(
+            np.array([char_id], dtype=np.int32), state, interventions=interventions
+        )
+    out = []
+    for _ in range(n_chars):
+        char = _sample(probs[0], temperature, rng)
+        out.append(char)
+        probs, state = stack.step(
+            np.array([char + 1], dtype=np.int32), state, interventions=interventions
+        )
+    return out
+
+
+def check_char_model(model, n_vocab: int | None = None, *, error=InputError) -> None:
+    """Raise ``error`` unless ``model`` has the shape of a character RNN LM.
+
+    Checks: an integer sequence input, an ``Embedding`` first, at least one recurrent
+    layer (``return_sequences=True``), and a softmax ``Dense`` output over ``n_vocab``
+    classes whose Embedding has ``n_vocab + 1`` rows (id 0 is padding).
+    """
+    keras = import_keras()
+    if not isinstance(model, keras.Model):
+        raise error(f"Expected a Keras model, got {type(model).__name__}.")
+    layers = [
+        layer
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
+    problems = []
+    if not layers or not isinstance(layers[0], keras.layers.Embedding):
+        problems.append("its first layer is not an Embedding of character ids")
+    recurrent = [
+        layer for layer in layers if type(layer).__name__ in _RECURRENT_CLASSES
+    ]
+    if not recurrent:
+        problems.append("it has no LSTM, GRU or SimpleRNN layer")
+    elif not all(layer.return_sequences for layer in recurrent):
+        problems.append("a recurrent layer does not return sequences")
+    output = layers[-1] if layers else None
+    if not isinstance(output, keras.layers.Dense) or (
+        getattr(output.activation, "__name__", "") != "softmax"
+    ):
+        problems.append("its last layer is not a softmax Dense layer")
+    elif n_vocab is not None and output.units != n_vocab:
+        problems.append(
+            f"its output has {output.units} classes, the vocabulary {n_vocab}"
+        )
+    if (
+        n_vocab is not None
+        and layers
+        and isinstance(layers[0], keras.layers.Embedding)
+        and layers[0].input_dim != n_vocab + 1
+    ):
+        problems.append(
+            f"its Embedding has {layers[0].input_dim} rows, expected {n_vocab + 1} "
+            "(padding id 0 plus one per vocabulary character)"
+        )
+    if problems:
+        raise error(
+            "Not a character RNN language model (Embedding -> recurrent layers -> "
+            "softmax Dense): " + "; ".join(problems) + "."
+        )
+
+
+class CharLanguageModel(BaseEstimator):
+    """A character-level recurrent language model (Keras) as an sklearn estimator.
+
+    ``fit(texts)`` learns to predict each character from the ones before it.
+    ``predict_proba(texts)`` returns one row per character (skdni's character table):
+    row ``t`` of a text is the distribution of the character *after* chars ``0..t``.
+    The Keras model (``model_``) follows skdni's model contract (see the module
+    docstring), so the activation transformer and the interventions read it directly.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "simple"}, default="lstm"
+        Recurrent layer type: ``keras.layers.LSTM``, ``GRU`` or ``SimpleRNN``.
+    units : int, default=128
+        Units per recurrent layer.
+    n_layers : int, default=1
+        Number of stacked recurrent layers.
+    embedding : {"embedding", "one_hot"}, default="embedding"
+        A trained ``Embedding`` of ``embedding_dim`` columns, or a fixed one-hot input
+        (an ``Embedding`` with identity rows, ``trainable=False``; ``embedding_dim`` is
+        then ignored).
+    embedding_dim : int, default=32
+        Width of the trained embedding.
+    window : int, default=64
+        Training windows: a text is cut into windows of ``window`` input characters
+        (each target is the next character); a shorter text is one padded window.
+        The recurrent state starts from zero in every window. Prediction always reads
+        whole texts.
+    epochs : int, default=10
+        Maximum number of passes over the training windows.
+    batch_size : int, default=64
+        Windows per training step.
+    learning_rate : float, default=0.005
+        Adam's learning rate (gradients are clipped to norm 1).
+    validation_fraction : float, default=0.1
+        Fraction of the *texts* held out for early stopping (the split is by text, so no
+        text is in both). With 0, or fewer than two texts, training loss is monitored.
+    early_stopping : bool, default=True
+        Stop when the monitored loss did not improve for ``patience`` epochs; the
+        weights of the best epoch are restored either way.
+    patience : int, default=2
+        Epochs without improvement before stopping.
+    unknown : {"error", "ignore"}, default="error"
+        What ``predict_proba``, ``score``, ``encode`` and ``generate`` do with a
+        character outside ``vocabulary_``: raise :class:`~skdni.UnknownCharacterError`
+        naming the text, position and character; or read it as the padding id 0 (an
+        all-zero input vector for the one-hot input and the trained embedding alike —
+        the state still advances, but learns nothing of the char). Its row is still
+        output; as a *target* it counts as an error in ``score`` and is left out of
+        ``cross_entropy``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the validation split and the shuffling
+        (``keras.utils.set_random_seed``, which also reseeds Python's and NumPy's
+        global generators). The same int gives the same weights.
+    verbose : int, default=0
+        ``> 0`` shows a progress bar over epochs with the losses.
+
+    Attributes
+    ----------
+    vocabulary_ : list of str
+        Sorted distinct characters of the training texts.
+    char_to_id_ : dict of str to int
+        Input id of each character (``vocabulary_[i]`` -> ``i + 1``; 0 is padding).
+    n_vocab_ : int
+        Number of characters (output classes).
+    model_ : keras.Model
+        The trained Keras model.
+    history_ : dict of str to list of float
+        Per-epoch ``loss`` and ``accuracy`` (and ``val_loss``, ``val_accuracy``).
+    majority_char_ : str
+        The most frequent next character in the texts given to ``fit``.
+    majority_rate_ : float
+        Accuracy of always predicting ``majority_char_`` on the texts given to
+        ``fit``: the chance level that ``score`` should beat.
+    n_train_chars_ : int
+        Characters in the training texts (without the validation texts).
+
+    Examples
+    --------
+    >>> from skdni.models import CharLanguageModel
+    >>> texts = ["abcabcabcabc", "cabcab", "bcabca"] * 4
+    >>> lm = CharLanguageModel(units=8, epochs=2, random_state=0).fit(texts)
+    >>> lm.predict_proba(["abc"]).shape
+    (3, 3)
+    >>> lm.vocabulary_
+    ['a', 'b', 'c']
+    >>> len(lm.generate("ab", 5, random_state=0))
+    7
+    """
+
+    _parameter_constraints: dict = {
+        "cell": [StrOptions(set(_CELLS))],
+        "units": [Interval(Integral, 1, None, closed="left")],
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "embedding": [StrOptions({"embedding", "one_hot"})],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "window": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping": ["boolean"],
+        "patience": [Interval(Integral, 0, None, closed="left")],
+        "unknown": [StrOptions({"error", "ignore"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        cell="lstm",
+        units=128,
+        n_layers=1,
+        embedding="embedding",
+        embedding_dim=32,
+        window=64,
+        epochs=10,
+        batch_size=64,
+        learning_rate=0.005,
+        validation_fraction=0.1,
+        early_stopping=True,
+        patience=2,
+        unknown="error",
+        random_state=None,
+        verbose=0,
+    ):
+        self.cell = cell
+        self.units = units
+        self.n_layers = n_layers
+        self.embedding = embedding
+        self.embedding_dim = embedding_dim
+        self.window = window
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.unknown = unknown
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = False
+        return tags
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, texts, y=None):
+        """Build the vocabulary from ``texts`` and train the model on them.
+
+        Parameters
+        ----------
+        texts : list of str
+            The training corpus. Texts of one character have no next-character target
+            and only contribute to the vocabulary.
+        y : None
+            Ignored; the targets are the texts' own next characters.
+
+        Returns
+        -------
+        self : CharLanguageModel
+        """
+        texts = check_texts(texts)
+        keras = import_keras()
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+
+        vocabulary = build_vocabulary(texts)
+        ids_list = encode_texts(texts, vocabulary)
+        lengths = text_lengths(texts)
+        if not (lengths > 1).any():
+            raise EmptyCorpusError(
+                "No text has a next character to learn: every text has one character. "
+                "A language model needs texts of at least two characters."
+            )
+        n_vocab = len(vocabulary)
+
+        train, valid = self._split(lengths, rng)
+        # A window longer than the longest text only adds padding.
+        window = int(min(self.window, max(lengths[train].max() - 1, 1)))
+        x, y_true, weights = _pad_rows(
+            _windows([ids_list[i] for i in train], window), self.batch_size
+        )
+        validation_data = None
+        if len(valid):
+            validation_data = tuple(
+                _pad_rows(
+                    _windows([ids_list[i] for i in valid], window), self.batch_size
+                )
+            )
+
+        keras.utils.set_random_seed(seed)
+        model = self._build_model(keras, n_vocab)
+        model.compile(
+            optimizer=keras.optimizers.Adam(
+                learning_rate=self.learning_rate, clipnorm=1.0
+            ),
+            # Padded targets have weight 0 and must not dilute the loss.
+            loss=keras.losses.SparseCategoricalCrossentropy(
+                reduction="mean_with_sample_weight"
+            ),
+            weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
+        monitor = "val_loss" if validation_data is not None else "loss"
+        callbacks = [
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                patience=self.patience if self.early_stopping else self.epochs,
+                restore_best_weights=True,
+            ),
+            _progress_callback(keras, self.epochs, self.verbose),
+        ]
+        history = model.fit(
+            x,
+            y_true,
+            sample_weight=weights,
+            validation_data=validation_data,
+            batch_size=self.batch_size,
+            epochs=self.epochs,
+            shuffle=True,
+            callbacks=callbacks,
+            verbose=0,
+        )
+
+        self.vocabulary_ = vocabulary
+        self.char_to_id_ = {char: i + 1 for i, char in enumerate(vocabulary)}
+        self.n_vocab_ = n_vocab
+        self.model_ = model
+        self.history_ = {
+            key: [float(v) for v in values] for key, values in history.history.items()
+        }
+        counts = np.bincount(
+            np.concatenate([ids[1:] for ids in ids_list]), minlength=n_vocab + 1
+        )
+        self.majority_char_ = vocabulary[int(np.argmax(counts[1:]))]
+        self.majority_rate_ = float(counts[1:].max() / counts.sum())
+        self.n_train_chars_ = int(lengths[train].sum())
+        return self
+
+    def _split(self, lengths, rng):
+        """Indices of training and validation texts (by text; validation only when
+        both sides keep a text with a target)."""
+        order = rng.permutation(len(lengths))
+        n_valid = int(round(self.validation_fraction * len(lengths)))
+        if n_valid == 0 or n_valid >= len(lengths):
+            return order, order[:0]
+        valid, train = np.sort(order[:n_valid]), np.sort(order[n_valid:])
+        if not ((lengths[valid] > 1).any() and (lengths[train] > 1).any()):
+            return np.sort(order), order[:0]
+        return train, valid
+
+    def _build_model(self, keras, n_vocab: int):
+        layer_class, prefix = _CELLS[self.cell]
+        one_hot = self.embedding == "one_hot"
+        inputs = keras.Input(shape=(None,), dtype="int32", name="chars")
+        embedding = keras.layers.Embedding(
+            n_vocab + 1,
+            n_vocab if one_hot else self.embedding_dim,
+            trainable=not one_hot,
+            name="embedding",
+        )
+        hidden = embedding(inputs)
+        table = np.asarray(embedding.get_weights()[0])
+        if one_hot:
+            table = np.eye(n_vocab + 1, n_vocab, k=-1, dtype=table.dtype)
+        # The padding row is zero: unknown characters (unknown="ignore") read as "no
+        # input"; it never gets a gradient, since padded steps have weight 0.
+        table[PAD_ID] = 0.0
+        embedding.set_weights([table])
+        for i in range(self.n_layers):
+            layer = getattr(keras.layers, layer_class)(
+                self.units, return_sequences=True, name=f"{prefix}_{i}"
+            )
+            hidden = layer(hidden)
+        outputs = keras.layers.Dense(n_vocab, activation="softmax", name="output")(
+            hidden
+        )
+        return keras.Model(inputs, outputs, name="char_lm")
+
+    # ------------------------------------------------------------- predict
+
+    def encode(self, texts) -> list[np.ndarray]:
+        """Input ids of every character of every text (0 for unknown with "ignore").
+
+        Raises :class:`~skdni.UnknownCharacterError` naming the text, position and
+        character when ``unknown="error"``.
+        """
+        check_is_fitted(self, "model_")
+        return encode_texts(texts, self.vocabulary_, unknown=self.unknown)
+
+    def predict_proba(self, texts) -> np.ndarray:
+        """Next-character distributions, one row per character.
+
+        Parameters
+        ----------
+        texts : list of str
+
+        Returns
+        -------
+        proba : ndarray of shape (n_chars, n_vocab_)
+            Row ``t`` of a text: the probability of each ``vocabulary_`` character
+            coming after chars ``0..t``. Rows are in corpus order (DESIGN §1).
+        """
+        check_is_fitted(self, "model_")
+        ids_list = self.encode(texts)
+        return self._predict_ids(ids_list)
+
+    def _predict_ids(self, ids_list) -> np.ndarray:
+        """Run the model over texts grouped into power-of-two length buckets and
+        power-of-two batches: few distinct shapes, so JAX compiles a few times only."""
+        lengths = np.array([len(ids) for ids in ids_list], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        proba = np.empty((int(offsets[-1]), self.n_vocab_), dtype=np.float64)
+        buckets = np.array([max(_MIN_BUCKET, _next_pow2(n)) for n in lengths])
+        for bucket in np.unique(buckets):
+            members = np.flatnonzero(buckets == bucket)
+            cap = max(1, _PREDICT_CELLS // int(bucket))
+            batch = min(_next_pow2(len(members)), 1 << int(math.log2(cap)))
+            for start in range(0, len(members), batch):
+                chunk = members[start : start + batch]
+                x = np.zeros((batch, int(bucket)), dtype=np.int32)
+                for row, i in enumerate(chunk):
+                    x[row, : lengths[i]] = ids_list[i]
+                out = np.asarray(self.model_.predict_on_batch(x))
+                for row, i in enumerate(chunk):
+                    proba[offsets[i] : offsets[i + 1]] = out[row, : lengths[i]]
+        return proba
+
+    def predict(self, texts) -> np.ndarray:
+        """The most likely next character after each character.
+
+        Returns
+        -------
+        chars : ndarray of str of shape (n_chars,)
+        """
+        proba = self.predict_proba(texts)
+        return np.asarray(self.vocabulary_)[np.argmax(proba, axis=1)]
+
+    def _targets(self, texts):
+        """Probabilities and target class (-1 for an unknown char) of the rows that
+        have a next character."""
+        check_is_fitted(self, "model_")
+        ids_list = self.encode(texts)
+        proba = self._predict_ids(ids_list)
+        has_next = np.concatenate(
+            [np.arange(len(ids)) < len(ids) - 1 for ids in ids_list]
+        )
+        targets = np.concatenate([ids[1:] for ids in ids_list]).astype(np.int64) - 1
+        if not len(targets):
+            raise EmptyCorpusError(
+                "No text has a next character to predict: every text has one character."
+            )
+        return proba[has_next], targets
+
+    def score(self, texts, y=None) -> float:
+        """Next-character accuracy over the characters that have a next character.
+
+        The last character of each text has no target and is left out; a target
+        outside the vocabulary (``unknown="ignore"``) counts as an error.
+        """
+        proba, targets = self._targets(texts)
+        return float(np.mean(np.argmax(proba, axis=1) == targets))
+
+    def cross_entropy(self, texts) -> float:
+        """Mean next-character cross-entropy in nats (``exp`` of it is perplexity).
+
+        Rows whose target is outside the vocabulary (``unknown="ignore"``) are left
+        out: the model gives them probability 0.
+        """
+        proba, targets = self._targets(texts)
+        known = targets >= 0
+        if not known.any():
+            raise InputError("No next character of these texts is in the vocabulary.")
+        p = proba[np.flatnonzero(known), targets[known]]
+        return float(-np.mean(np.log(np.maximum(p, np.finfo(np.float64).tiny))))
+
+    # ------------------------------------------------------------ generate
+
+    def generate(
+        self,
+        seed: str,
+        n_chars: int,
+        *,
+        temperature: float = 1.0,
+        random_state=None,
+        interventions=None,
+    ) -> str:
+        """Continue ``seed`` by ``n_chars`` sampled characters.
+
+        The model reads the seed, then each sampled character in turn, with skdni's
+        NumPy recurrence (:mod:`skdni.models._recurrence`), one step per character.
+
+        Parameters
+        ----------
+        seed : str
+            A non-empty prefix.
+        n_chars : int
+            Number of characters to add.
+        temperature : float, default=1.0
+            Probabilities are raised to ``1 / temperature`` and renormalized; 0 always
+            takes the most likely character.
+        random_state : int, RandomState instance or None, default=None
+            Draws the characters (``rng.choice``).
+        interventions : optional
+            Unit overwrites applied at every step, passed to
+            ``RecurrentStack.step`` (see :mod:`skdni.intervention`).
+
+        Returns
+        -------
+        text : str
+            ``seed`` followed by the ``n_chars`` generated characters.
+        """
+        return self._generate(seed, n_chars, temperature, random_state, interventions)
+
+    def _generate(
+        self, seed, n_chars, temperature, random_state, interventions, *, engine="numpy"
+    ):
+        check_is_fitted(self, "model_")
+        if not isinstance(seed, str) or not seed:
+            raise InputError(f"seed must be a non-empty string, got {seed!r}.")
+        if not isinstance(n_chars, Integral) or n_chars < 0:
+            raise InputError(f"n_chars must be a non-negative int, got {n_chars!r}.")
+        if not isinstance(temperature, Real) or temperature < 0:
+            raise InputError(f"temperature must be a number >= 0, got {temperature!r}.")
+        rng = check_random_state(random_state)
+        seed_ids = self.encode([seed])[0]
+        if engine == "keras":
+            if interventions is not None:
+                raise InputError(
+                    "The Keras reference generator takes no interventions."
+                )
+            new = _generate_keras(self.model_, seed_ids, n_chars, temperature, rng)
+        else:
+            new = _generate_numpy(
+                self.model_, seed_ids, n_chars, temperature, rng, interventions
+            )
+        return seed + "".join(self.vocabulary_[i] for i in new)
+
+    # ----------------------------------------------------------- save/load
+
+    def save(self, path) -> None:
+        """Save to one ``.keras`` file: the Keras model plus a JSON member with the
+        vocabulary, the hyper-parameters and the fitted statistics.
+
+        Any Keras tool loads the file as a plain model; :meth:`load` restores the
+        estimator.
+        """
+        check_is_fitted(self, "model_")
+        path = Path(path)
+        if path.suffix != ".keras":
+            raise InputError(f"Model files end in '.keras', got {str(path)!r}.")
+        self.model_.save(path)
+        params = self.get_params()
+        if not isinstance(params["random_state"], Integral | None):
+            params["random_state"] = None
+        sidecar = {
+            "format": _FORMAT,
+            "vocabulary": self.vocabulary_,
+            "params": params,
+            "history": self.history_,
+            "majority_char": self.majority_char_,
+            "majority_rate": self.majority_rate_,
+            "n_train_chars": self.n_train_chars_,
+        }
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr(_SIDECAR, json.dumps(sidecar))
+
+    @classmethod
+    def load(cls, path) -> "CharLanguageModel":
+        """Load a model written by :meth:`save` (Keras ``safe_mode=True``).
+
+        Raises :class:`~skdni.ModelFileError` when the file is missing, is not a
+        ``.keras`` archive, or is not a skdni character language model.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"No model file at {str(path)!r}.")
+        if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+            raise ModelFileError(
+                f"{str(path)!r} is not a .keras model file (a zip archive written by "
+                "CharLanguageModel.save or keras.Model.save)."
+            )
+        with zipfile.ZipFile(path) as archive:
+            if _SIDECAR not in archive.namelist():
+                raise ModelFileError(
+                    f"{str(path)!r} is a Keras file but not a skdni CharLanguageModel "
+                    f"(it has no {_SIDECAR!r} with the vocabulary). Wrap a Keras model "
+                    "of the same shape with CharLanguageModel.from_keras(model, "
+                    "vocabulary)."
+                )
+            try:
+                sidecar = json.loads(archive.read(_SIDECAR))
+            except ValueError as exc:
+                raise ModelFileError(
+                    f"{str(path)!r}: unreadable {_SIDECAR}: {exc}"
+                ) from exc
+        if not isinstance(sidecar, dict) or sidecar.get("format") != _FORMAT:
+            raise ModelFileError(f"{str(path)!r}: unknown skdni model format.")
+        keras = import_keras()
+        try:
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as exc:  # Keras raises many types for a broken archive
+            raise ModelFileError(f"Keras could not load {str(path)!r}: {exc}") from exc
+        est = cls(**sidecar["params"])
+        est._set_fitted(model, sidecar["vocabulary"], error=ModelFileError)
+        est.history_ = sidecar["history"]
+        est.majority_char_ = sidecar["majority_char"]
+        est.majority_rate_ = sidecar["majority_rate"]
+        est.n_train_chars_ = sidecar["n_train_chars"]
+        return est
+
+    @classmethod
+    def from_keras(cls, model, vocabulary, **params) -> "CharLanguageModel":
+        """Wrap a trained Keras model of skdni's shape (no training).
+
+        Parameters
+        ----------
+        model : keras.Model
+            ``Input(int32 ids) -> Embedding(n_vocab + 1, d) -> recurrent layers ->
+            Dense(n_vocab, softmax)``, id 0 padding, id ``i + 1`` = ``vocabulary[i]``.
+        vocabulary : list of str
+            Sorted distinct characters (output class ``i`` is ``vocabulary[i]``).
+        **params
+            Estimator parameters (e.g. ``unknown="ignore"``).
+
+        Notes
+        -----
+        ``majority_rate_`` and ``history_`` are unknown and set to NaN / ``{}``;
+        calling ``fit`` retrains from scratch with the estimator's parameters.
+        """
+        est = cls(**params)
+        est._set_fitted(model, check_vocabulary(vocabulary), error=InputError)
+        est.history_ = {}
+        est.majority_char_ = None
+        est.majority_rate_ = float("nan")
+        est.n_train_chars_ = 0
+        return est
+
+    def _set_fitted(self, model, vocabulary, *, error):
+        check_char_model(model, len(vocabulary), error=error)
+        self.vocabulary_ = list(vocabulary)
+        self.char_to_id_ = {char: i + 1 for i, char in enumerate(self.vocabulary_)}
+        self.n_vocab_ = len(self.vocabulary_)
+        self.model_ = model
+
+    # --------------------------------------------------------------- pickle
+
+    def __getstate__(self):
+        state = super().__getstate__().copy()
+        if "model_" in state:
+            # Keras's own pickling goes through a private API; the public .keras
+            # format is stable and safe to load.
+            with tempfile.TemporaryDirectory() as tmp:
+                file = os.path.join(tmp, "model.keras")
+                self.model_.save(file)
+                state["model_"] = Path(file).read_bytes()
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("model_"), bytes):
+            keras = import_keras()
+            state = dict(state)
+            with tempfile.TemporaryDirectory() as tmp:
+                file = os.path.join(tmp, "model.keras")
+                Path(file).write_bytes(state["model_"])
+                state["model_"] = keras.saving.load_model(
+                    file, compile=False, safe_mode=True
+                )
+        super().__setstate__(state)
+
+
+def _progress_callback(keras, epochs: int, verbose: int):
+    """A Keras callback that shows a tqdm bar over epochs (disabled when quiet)."""
+    from tqdm.auto import tqdm
+
+    class _EpochProgress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(
+                total=epochs,
+                desc="CharLanguageModel",
+                unit="epoch",
+                disable=not verbose,
+            )
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items()})
+            self.bar.update(1)
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return _EpochProgress()

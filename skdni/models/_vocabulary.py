@@ -1,0 +1,94 @@
+"""Character vocabularies: characters <-> the integer ids a character model reads.
+
+The id convention is part of skdni's model contract: id 0 is padding, vocabulary
+character ``vocabulary[i]`` has input id ``i + 1``, and output class ``i`` of the
+softmax is ``vocabulary[i]``.
+"""
+
+import numpy as np
+
+from .._errors import InputError, UnknownCharacterError
+from .._texts import check_texts, text_lengths
+
+__all__ = ["PAD_ID", "build_vocabulary", "check_vocabulary", "encode_texts"]
+
+PAD_ID = 0
+
+
+def build_vocabulary(texts) -> list[str]:
+    """The sorted list of distinct characters of a corpus.
+
+    Examples
+    --------
+    >>> build_vocabulary(["ba", "ac"])
+    ['a', 'b', 'c']
+    """
+    return sorted(set().union(*map(set, texts)))
+
+
+def check_vocabulary(vocabulary) -> list[str]:
+    """Validate a vocabulary: distinct single characters, sorted by code point."""
+    if isinstance(vocabulary, str):
+        vocabulary = list(vocabulary)
+    vocabulary = list(vocabulary)
+    if not vocabulary:
+        raise InputError("The vocabulary is empty: expected at least one character.")
+    for i, char in enumerate(vocabulary):
+        if not isinstance(char, str) or len(char) != 1:
+            raise InputError(
+                f"Vocabulary entry {i} is {char!r}; expected a single character."
+            )
+    if vocabulary != sorted(set(vocabulary)):
+        raise InputError(
+            "The vocabulary must list distinct characters sorted by code point "
+            "(output class i is vocabulary[i])."
+        )
+    return vocabulary
+
+
+def _code_points(text: str) -> np.ndarray:
+    # UTF-32 gives one fixed-width code point per character without a Python loop.
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+def encode_texts(texts, vocabulary, *, unknown: str = "error") -> list[np.ndarray]:
+    """Input ids (``int32``) of every character of every text.
+
+    Parameters
+    ----------
+    texts : list of str
+        The corpus.
+    vocabulary : list of str
+        Sorted distinct characters; ``vocabulary[i]`` gets id ``i + 1``.
+    unknown : {"error", "ignore"}, default="error"
+        A character outside the vocabulary raises :class:`UnknownCharacterError`
+        (naming the text, the position and the character) with ``"error"``, and is
+        read as the padding id 0 with ``"ignore"``.
+
+    Returns
+    -------
+    ids : list of ndarray of shape (len(text),)
+
+    Examples
+    --------
+    >>> [ids.tolist() for ids in encode_texts(["abc", "ca"], ["a", "b", "c"])]
+    [[1, 2, 3], [3, 1]]
+    """
+    texts = check_texts(texts)
+    table = np.fromiter(map(ord, vocabulary), dtype=np.uint32, count=len(vocabulary))
+    points = _code_points("".join(texts))
+    index = np.searchsorted(table, points)
+    known = table[np.minimum(index, len(table) - 1)] == points
+    ids = np.where(known, index + 1, PAD_ID).astype(np.int32)
+    if unknown == "error" and not known.all():
+        row = int(np.argmin(known))
+        offsets = np.concatenate([[0], np.cumsum(text_lengths(texts))])
+        text = int(np.searchsorted(offsets, row, side="right") - 1)
+        position = row - int(offsets[text])
+        char = texts[text][position]
+        raise UnknownCharacterError(
+            f"Text {text}, position {position}: character {char!r} is not in the "
+            f"model's vocabulary of {len(vocabulary)} characters. Pass "
+            "unknown='ignore' to read unknown characters as padding (id 0)."
+        )
+    return np.split(ids, np.cumsum(text_lengths(texts))[:-1])
