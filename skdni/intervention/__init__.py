@@ -1,1 +1,20 @@
-"""skdni.intervention."""
+"""skdni.intervention: overwrite units inside the running recurrence and measure the
+effect (the paper's §5.2: Rm-Neuron_k, Oracle_k, clamped generation)."""
+
+from ._generation import (
+    clamped_generation,
+    count_class_in_generations,
+    generate_with_interventions,
+)
+from ._interventions import Intervention
+from ._scorer import NeuronAblationScorer, char_class, next_char_in
+
+__all__ = [
+    "Intervention",
+    "NeuronAblationScorer",
+    "char_class",
+    "clamped_generation",
+    "count_class_in_generations",
+    "generate_with_interventions",
+    "next_char_in",
+]

@@ -1,0 +1,263 @@
+"""Texts -> per-character activations of a character RNN's recurrent layers."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from .._compat import Interval, StrOptions, _fit_context
+from .._errors import InputError
+from .._texts import check_texts, text_lengths
+from ..models._keras_inspect import (
+    cell_kind,
+    clone_sharing,
+    encode_with_vocabulary,
+    keras_model_and_vocabulary,
+    predict_states,
+    recurrent_layers,
+    resolve_layers,
+    state_sequence_model,
+)
+from ..models._recurrence import RecurrentStack, padded_batches
+
+__all__ = ["LSTMActivationTransformer"]
+
+_MIN_KERAS_TIME = 8  # shortest padded length on the Keras path (fewer compiled shapes)
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
+    """Per-character unit activations of a character RNN (one row per character).
+
+    Row ``t`` of a text is the state of the chosen recurrent layer(s) **after reading
+    character ``t``** (DESIGN §1). Texts are sorted by length and run in batches
+    padded on the right; a padded step never reaches a text's rows (a text's rows are
+    the same alone or batched with longer texts).
+
+    Parameters
+    ----------
+    model : CharLanguageModel or keras.Model
+        A fitted :class:`~skdni.models.CharLanguageModel`, or a Keras model of skdni's
+        contract shape (int32 ids -> ``Embedding`` -> ``LSTM``/``GRU``/``SimpleRNN``
+        layers -> ``Dense``) together with ``vocabulary``. The model is shared, never
+        copied, by ``clone``.
+    layer : None, str, int or list, default=None
+        Recurrent layer(s): ``None`` is the first one; a name; an index among the
+        recurrent layers (negative counts from the end); or a list of those, whose
+        activations are concatenated in the list's order.
+    state : {"hidden", "cell", "both"}, default="hidden"
+        ``h_t``, the LSTM cell state ``c_t`` (LSTM layers only), or both (``h`` columns,
+        then ``c`` columns, per layer).
+    vocabulary : dict or list, default=None
+        For a bare Keras model: ``{char: input id}``, or a list where character ``i``
+        has id ``i + 1``. Ignored for a ``CharLanguageModel`` unless given.
+    method : {"auto", "keras", "numpy"}, default="auto"
+        ``"keras"`` runs a Keras sub-model (cell states through an ``LSTMCell``
+        subclass that outputs ``concat(h, c)``); ``"numpy"`` runs skdni's
+        :class:`~skdni.models.RecurrentStack`. Both agree to ~1e-5. ``"auto"`` picks
+        NumPy whenever the model's layers allow it: it needs no JAX compilation per
+        shape and measured faster on CPU (``benchmarks/bench_activations.py``).
+    batch_size : int, default=256
+        Texts per batch.
+    verbose : int, default=0
+        ``> 0`` shows a progress bar over batches.
+
+    Attributes
+    ----------
+    layers_ : list of str
+        Names of the chosen recurrent layers, in output order.
+    layer_indices_ : list of int
+        Their indices among the model's recurrent layers.
+    units_ : list of int
+        Units of each chosen layer.
+    vocabulary_ : dict of str to int
+        Input id of each character.
+    method_ : {"keras", "numpy"}
+        The path ``transform`` uses.
+    feature_names_out_ : ndarray of str
+        ``"h17"`` / ``"c3"`` for a single layer and state, else ``"lstm_1/h17"``.
+    n_features_out_ : int
+        Number of output columns.
+
+    Examples
+    --------
+    >>> from skdni._backend import import_keras
+    >>> keras = import_keras()
+    >>> model = keras.Sequential([
+    ...     keras.Input(shape=(None,), dtype="int32"),
+    ...     keras.layers.Embedding(4, 3),
+    ...     keras.layers.LSTM(5, return_sequences=True, name="lstm"),
+    ...     keras.layers.Dense(3, activation="softmax")])
+    >>> act = LSTMActivationTransformer(model, vocabulary="abc", state="both")
+    >>> act.fit_transform(["abc", "ca"]).shape
+    (5, 10)
+    >>> act.get_feature_names_out()[[0, 5]].tolist()
+    ['lstm/h0', 'lstm/c0']
+    """
+
+    _parameter_constraints: dict = {
+        "model": "no_validation",
+        "layer": "no_validation",  # resolve_layers names the model's layers
+        "state": [StrOptions({"hidden", "cell", "both"})],
+        "vocabulary": [None, dict, list, str],
+        "method": [StrOptions({"auto", "keras", "numpy"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        model,
+        *,
+        layer=None,
+        state="hidden",
+        vocabulary=None,
+        method="auto",
+        batch_size=256,
+        verbose=0,
+    ):
+        self.model = model
+        self.layer = layer
+        self.state = state
+        self.vocabulary = vocabulary
+        self.method = method
+        self.batch_size = batch_size
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = False
+        tags.requires_fit = True
+        return tags
+
+    def __sklearn_clone__(self):
+        return clone_sharing(self, ("model",))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, texts, y=None):
+        """Check the model, layers, state and texts; nothing is learned.
+
+        Parameters
+        ----------
+        texts : list of str
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        texts = check_texts(texts)
+        keras_model, vocabulary = keras_model_and_vocabulary(
+            self.model, self.vocabulary
+        )
+        indices = resolve_layers(keras_model, self.layer)
+        layers = recurrent_layers(keras_model)
+        states = ("hidden", "cell") if self.state == "both" else (self.state,)
+        for index in indices:
+            layer = layers[index]
+            if "cell" in states and cell_kind(layer) != "lstm":
+                raise InputError(
+                    f"state={self.state!r} needs LSTM layers: layer {layer.name!r} is "
+                    "a "
+                    f"{type(layer).__name__}, whose only state is 'hidden'."
+                )
+        encode_with_vocabulary(texts, vocabulary)  # unknown characters fail at fit
+        self.vocabulary_ = vocabulary
+        self.layer_indices_ = indices
+        self.layers_ = [layers[i].name for i in indices]
+        self.units_ = [int(layers[i].cell.units) for i in indices]
+        self.states_ = states
+        single = len(indices) == 1 and len(states) == 1
+        names = []
+        for name, units in zip(self.layers_, self.units_, strict=True):
+            for state in states:
+                prefix = "" if single else f"{name}/"
+                names += [f"{prefix}{state[0]}{j}" for j in range(units)]
+        self.feature_names_out_ = np.asarray(names, dtype=object)
+        self.n_features_out_ = len(names)
+        self.stack_ = None
+        method = self.method
+        if method in ("auto", "numpy"):
+            try:
+                self.stack_ = RecurrentStack.from_keras(keras_model)
+            except InputError:
+                if method == "numpy":
+                    raise
+            method = "numpy" if self.stack_ is not None else "keras"
+        self.method_ = method
+        self._submodel = None
+        return self
+
+    def _keras_model(self):
+        return keras_model_and_vocabulary(self.model, self.vocabulary_)[0]
+
+    def _run_keras(self, ids, lengths):
+        if getattr(self, "_submodel", None) is None:
+            state = "both" if len(self.states_) == 2 else self.states_[0]
+            items = [(index, state) for index in self.layer_indices_]
+            self._submodel = state_sequence_model(self._keras_model(), items)
+        batch, time = ids.shape
+        # fixed shapes: JAX compiles once per (batch, time) it sees
+        rows = min(self.batch_size, _next_pow2(batch))
+        steps = max(_MIN_KERAS_TIME, _next_pow2(time))
+        padded = np.zeros((rows, steps), dtype=np.int32)
+        padded[:batch, :time] = ids
+        outputs = predict_states(self._submodel, padded)
+        return np.concatenate([out[:batch, :time] for out in outputs], axis=-1)
+
+    def _run_numpy(self, ids, lengths):
+        out = self.stack_.run(
+            ids,
+            lengths,
+            return_states=self.states_,
+            layers=self.layer_indices_,
+            return_probs=False,
+        )
+        blocks = [
+            out[state][index] for index in self.layer_indices_ for state in self.states_
+        ]
+        return np.concatenate(blocks, axis=-1)
+
+    def transform(self, texts):
+        """Activations, one row per character in corpus order.
+
+        Parameters
+        ----------
+        texts : list of str
+
+        Returns
+        -------
+        ndarray of shape (n_chars, n_features_out_), float32
+        """
+        check_is_fitted(self, "method_")
+        texts = check_texts(texts)
+        ids_list = encode_with_vocabulary(texts, self.vocabulary_)
+        out = np.empty(
+            (int(text_lengths(texts).sum()), self.n_features_out_), np.float32
+        )
+        run = self._run_numpy if self.method_ == "numpy" else self._run_keras
+        batches = padded_batches(ids_list, self.batch_size)
+        total = -(-len(texts) // self.batch_size)
+        for _, ids, lengths, rows in tqdm(
+            batches, total=total, disable=not self.verbose, desc="activations"
+        ):
+            states = run(ids, lengths)
+            out[rows] = states[np.arange(ids.shape[1])[None, :] < lengths[:, None]]
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """Output column names: ``"h17"``, ``"c3"`` or ``"lstm_1/h17"``."""
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+    def __getstate__(self):
+        state = super().__getstate__().copy()
+        state.pop("_submodel", None)  # a Keras graph over the model: rebuilt on demand
+        return state
