@@ -86,16 +86,6 @@ def _pad_rows(arrays, multiple: int):
     ]
 
 
-def _sample(probs: np.ndarray, temperature: float, rng) -> int:
-    """Draw one class from a probability row, scaled by a temperature (0: argmax)."""
-    probs = np.asarray(probs, dtype=np.float64)
-    if temperature == 0:
-        return int(np.argmax(probs))
-    logits = np.log(np.maximum(probs, 1e-30)) / temperature
-    scaled = np.exp(logits - logits.max())
-    return int(rng.choice(len(scaled), p=scaled / scaled.sum()))
-
-
 def _generate_keras(
     model, seed_ids, n_chars: int, temperature: float, rng
 ) -> list[int]:
@@ -104,36 +94,18 @@ def _generate_keras(
     The prefix sits in one zero-padded buffer of fixed length, so JAX compiles once;
     right padding is causal, so the padded steps never change row ``t``.
     """
+    from ..intervention._generation import _sample  # the sampler both engines share
+
     buffer = np.zeros((1, _next_pow2(len(seed_ids) + n_chars)), dtype=np.int32)
     buffer[0, : len(seed_ids)] = seed_ids
     length = len(seed_ids)
     out = []
     for _ in range(n_chars):
         probs = np.asarray(model.predict_on_batch(buffer))[0, length - 1]
-        char = _sample(probs, temperature, rng)
+        char = int(_sample(probs[None], temperature, rng)[0])
         out.append(char)
         buffer[0, length] = char + 1
         length += 1
-    return out
-
-
-def _generate_numpy(model, seed_ids, n_chars, temperature, rng, interventions):
-    """Incremental generation with skdni's NumPy recurrence (one step per char)."""
-    from ._recurrence import RecurrentStack
-
-    stack = RecurrentStack.from_keras(model)
-    state = stack.initial_state(batch_size=1)
-    for char_id in seed_ids:
-        probs, state = stack.step(
-            np.array([char_id], dtype=np.int32), state, interventions=interventions
-        )
-    out = []
-    for _ in range(n_chars):
-        char = _sample(probs[0], temperature, rng)
-        out.append(char)
-        probs, state = stack.step(
-            np.array([char + 1], dtype=np.int32), state, interventions=interventions
-        )
     return out
 
 
@@ -627,8 +599,15 @@ class CharLanguageModel(BaseEstimator):
                 )
             new = _generate_keras(self.model_, seed_ids, n_chars, temperature, rng)
         else:
-            new = _generate_numpy(
-                self.model_, seed_ids, n_chars, temperature, rng, interventions
+            from ..intervention import generate_with_interventions
+
+            return generate_with_interventions(
+                self,
+                seed,
+                n_chars,
+                interventions=interventions,
+                temperature=temperature,
+                random_state=rng,
             )
         return seed + "".join(self.vocabulary_[i] for i in new)
 
