@@ -8,6 +8,9 @@ import lark
 from .._errors import GrammarError, UnknownGrammarError
 
 _GRAMMAR_DIR = resources.files("skdni.datasets") / "grammars"
+# Grammars that ship with lark itself: name -> (file in lark/grammars, start rule).
+# "python" needs lark's PythonIndenter postlexer (added by compile_grammar).
+_LARK_GRAMMARS = {"python": ("python.lark", "file_input")}
 
 
 def bundled_grammars() -> list[str]:
@@ -37,6 +40,9 @@ def grammar_text(grammar: str | Path) -> str:
         )
     if ":" in grammar or "\n" in grammar:
         return grammar
+    if grammar in _LARK_GRAMMARS:
+        filename = _LARK_GRAMMARS[grammar][0]
+        return (resources.files("lark") / "grammars" / filename).read_text()
     if grammar not in bundled_grammars():
         raise UnknownGrammarError(
             f"No bundled grammar named {grammar!r}; bundled grammars: "
@@ -46,7 +52,23 @@ def grammar_text(grammar: str | Path) -> str:
 
 
 def compile_grammar(grammar, *, start="start", parser="lalr", **options) -> lark.Lark:
-    """Compile ``grammar`` with lark (``propagate_positions`` on), or raise GrammarError."""
+    """Compile ``grammar`` with lark (``propagate_positions`` on), or GrammarError.
+
+    ``"python"`` is lark's own Python grammar, with its indenter; its ``start`` defaults
+    to ``"file_input"``. The bundled ``"c"`` grammar gets its typedef-name postlexer.
+    """
+    if grammar == "c":
+        from ._c_postlex import CTypedefPostLex
+
+        options.setdefault("postlex", CTypedefPostLex())
+        # the postlexer looks one token ahead, which a contextual lexer cannot allow
+        options.setdefault("lexer", "basic")
+    if isinstance(grammar, str) and grammar in _LARK_GRAMMARS:
+        from lark.indenter import PythonIndenter
+
+        options.setdefault("postlex", PythonIndenter())
+        if start == "start":
+            start = _LARK_GRAMMARS[grammar][1]
     try:
         return lark.Lark(
             grammar_text(grammar),

@@ -1,0 +1,153 @@
+"""Featurizer speed vs lark's bare LALR parse on the same texts.
+
+Prints characters per second of ParseTreeFeaturizer and ParserStateFeaturizer
+(fit_transform, i.e. one parse per text, and transform), next to lark's own LALR
+parse building a tree (the baseline), on
+
+* 1M characters of the arithmetic grammar (``make_arithmetic_corpus``),
+* Python source from the standard library (lark's python grammar), and
+* C source (the example programs in ``tests/features/data``, repeated),
+
+with n_jobs=1 and n_jobs=2. The ratio column is featurizer time / bare-parse time
+(goal: <= 1.5). Run: ``python benchmarks/bench_featurizers.py [--chars N]``.
+Threads are pinned to 1 (OMP/OPENBLAS/MKL), as in the tests.
+"""
+
+import argparse
+import functools
+import os
+import time
+import warnings
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import lark  # noqa: E402
+
+from skdni.datasets import (  # noqa: E402
+    compile_grammar,
+    grammar_text,
+    load_python_source,
+    make_arithmetic_corpus,
+)
+from skdni.features import ParserStateFeaturizer, ParseTreeFeaturizer  # noqa: E402
+from skdni.features._lark_runtime import span_parser  # noqa: E402
+
+print = functools.partial(print, flush=True)  # noqa: A001 - progress shows when piped
+DATA = Path(__file__).resolve().parent.parent / "tests" / "features" / "data"
+
+
+def best_of(func, repeat):
+    """Best time of ``repeat`` runs after one untimed warm-up run (grammar compilation,
+    worker start-up and their caches are not what is measured)."""
+    func()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bare_parser(grammar):
+    """lark's LALR parser as a user would build it: a tree, no positions."""
+    if grammar == "python":
+        from lark.indenter import PythonIndenter
+
+        return lark.Lark(
+            grammar_text("python"),
+            parser="lalr",
+            postlex=PythonIndenter(),
+            start="file_input",
+        )
+    # same options skdni compiles with (e.g. the C typedef postlexer), minus positions
+    ref = compile_grammar(grammar)
+    return lark.Lark(
+        grammar_text(grammar),
+        parser="lalr",
+        lexer=ref.options.lexer,
+        postlex=ref.options.postlex,
+        start=ref.options.start,
+    )
+
+
+def bench(label, grammar, texts, repeat):
+    n = sum(map(len, texts))
+    parser = bare_parser(grammar)
+    base = best_of(lambda: [parser.parse(t) for t in texts], repeat)
+    sp = span_parser(grammar, "start", "lalr")
+    spans = best_of(lambda: [sp.spans(t) for t in texts], repeat)
+    rows = [
+        ("lark LALR parse (tree, baseline)", base),
+        ("  skdni span parse only", spans),
+    ]
+    for n_jobs in (1, 2):
+        for cls in (ParseTreeFeaturizer, ParserStateFeaturizer):
+            est = cls(grammar, n_jobs=n_jobs)
+            fit_t = best_of(lambda est=est: est.fit_transform(texts), repeat)
+            tr_t = best_of(lambda est=est: est.transform(texts), repeat)
+            shape = est.transform(texts[:1]).shape[1]
+            rows.append((f"{cls.__name__} fit_transform n_jobs={n_jobs}", fit_t))
+            rows.append(
+                (f"{cls.__name__} transform     n_jobs={n_jobs} [{shape} feats]", tr_t)
+            )
+    # the same parse with a narrow output: shows what the output width costs
+    few = ParseTreeFeaturizer(grammar).fit(texts[:20]).rules_[:5]
+    narrow = ParseTreeFeaturizer(grammar, rules=few)
+    rows.append(
+        (
+            "ParseTreeFeaturizer fit_transform n_jobs=1 [5 rules]",
+            best_of(lambda: narrow.fit_transform(texts), repeat),
+        )
+    )
+    print(f"\n== {label}: {len(texts)} texts, {n:,} chars")
+    print(f"{'what':58s} {'seconds':>8s} {'chars/s':>11s} {'ratio':>6s}")
+    for what, t in rows:
+        print(f"{what:58s} {t:8.3f} {n / t:11,.0f} {t / base:6.2f}")
+
+
+def parsable(grammar, texts):
+    parser = bare_parser(grammar)
+    good = []
+    for t in texts:
+        try:
+            parser.parse(t)
+        except lark.exceptions.LarkError:
+            continue
+        good.append(t)
+    return good
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--chars", type=int, default=1_000_000)
+    ap.add_argument("--code-chars", type=int, default=200_000)
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+
+    texts = make_arithmetic_corpus(n_chars=args.chars, random_state=0)
+    bench("arithmetic", "arithmetic", texts, args.repeat)
+
+    source = load_python_source(max_chars=args.code_chars * 2)
+    py = parsable("python", source)
+    total, keep = 0, []
+    for t in py:
+        if total >= args.code_chars:
+            break
+        keep.append(t)
+        total += len(t)
+    print(
+        f"\n(python: {len(keep)} stdlib files that lark's python grammar parses, "
+        f"of {len(source)} read)"
+    )
+    bench("python stdlib", "python", keep, args.repeat)
+
+    programs = [p.read_text() for p in sorted(DATA.glob("*.c"))]
+    c_texts = programs * max(1, args.code_chars // sum(map(len, programs)))
+    bench("C example programs", "c", c_texts, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

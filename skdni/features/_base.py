@@ -1,0 +1,127 @@
+"""Plumbing shared by the featurizers: text transformers, one row per character."""
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from .._errors import InputError
+from .._texts import check_texts, text_lengths
+
+
+class _TextFeaturizer(TransformerMixin, BaseEstimator):
+    """Base of the featurizers: tags, feature names, parallel mapping over texts.
+
+    Subclasses set ``feature_names_`` in ``fit``.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        tags.requires_fit = True
+        return tags
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns, e.g. ``"range:add"``.
+
+        Parameters
+        ----------
+        input_features : ignored
+            Texts have no input feature names; present for API compatibility.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self, "feature_names_")
+        return np.asarray(self.feature_names_, dtype=object)
+
+    def _check_texts(self, texts):
+        return check_texts(texts)
+
+    def _map_chunks(self, func, texts, *args):
+        """Apply ``func(chunk_texts, first_index, *args)`` to chunks of texts.
+
+        Chunks are contiguous and results come back in corpus order, so the output
+        does not depend on ``n_jobs``. Sequential runs use one chunk per text so the
+        progress bar advances per text.
+        """
+        n_jobs = getattr(self, "n_jobs", None)
+        verbose = getattr(self, "verbose", 0)
+        bounds = _chunk_bounds(texts, n_jobs)
+        if len(bounds) == 2:
+            return [func(texts, 0, *args, verbose=verbose)]
+        jobs = (
+            delayed(func)(texts[lo:hi], lo, *args, verbose=0)
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=False)
+        )
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+        return list(
+            tqdm(
+                results,
+                total=len(bounds) - 1,
+                disable=not verbose,
+                desc=type(self).__name__,
+                unit="chunk",
+            )
+        )
+
+
+def _chunk_bounds(texts, n_jobs) -> np.ndarray:
+    """Text boundaries of contiguous chunks of about equal numbers of characters."""
+    from joblib import effective_n_jobs
+
+    n_workers = effective_n_jobs(n_jobs) if n_jobs not in (None, 1) else 1
+    n_chunks = min(len(texts), 4 * n_workers if n_workers > 1 else 1)
+    cum = np.cumsum(text_lengths(texts))
+    targets = cum[-1] * np.arange(1, n_chunks) / n_chunks
+    inner = np.searchsorted(cum, targets, side="left") + 1
+    return np.unique(np.concatenate([[0], inner, [len(texts)]]))
+
+
+def progress(iterable, progress, desc, total=None):
+    """``tqdm`` over texts when ``progress`` (the verbose level) is truthy."""
+    return tqdm(iterable, disable=not progress, desc=desc, total=total, unit="text")
+
+
+def shift_rows(labels: np.ndarray, lengths: np.ndarray, shift: int) -> np.ndarray:
+    """Row t of a text gets the labels of char t + shift; rows past an end are NaN."""
+    if shift == 0:
+        return labels
+    n = labels.shape[0]
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    pos = np.arange(n) - starts
+    src = pos + shift
+    valid = (src >= 0) & (src < np.repeat(lengths, lengths))
+    out = np.full_like(labels, np.nan, dtype=float)
+    out[valid] = labels[(np.arange(n) + shift)[valid]]
+    return out
+
+
+def check_labels(labels, text, index, n_expected_cols=None) -> np.ndarray:
+    """Validate user labels for one text: shape (len(text), k), values in [0, 1]."""
+    arr = np.asarray(labels, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] != len(text):
+        raise InputError(
+            f"Text {index}: the feature function returned labels of shape "
+            f"{np.shape(labels)} for a text of {len(text)} characters; expected "
+            f"({len(text)},) or ({len(text)}, k)."
+        )
+    if n_expected_cols is not None and arr.shape[1] != n_expected_cols:
+        raise InputError(
+            f"Text {index}: the feature function returned {arr.shape[1]} columns, "
+            f"but {n_expected_cols} were seen in fit."
+        )
+    finite = arr[~np.isnan(arr)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1):
+        bad = np.argwhere((arr < 0) | (arr > 1) | np.isinf(arr))[0]
+        raise InputError(
+            f"Text {index}: label {float(arr[tuple(bad)])} at character {bad[0]} "
+            f"(column {bad[1]}) is outside [0, 1]; scale features to [0, 1]."
+        )
+    return arr

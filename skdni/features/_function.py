@@ -1,0 +1,162 @@
+"""FunctionFeaturizer: imperative Python labelling code as a feature (paper §3.1)."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from .._compat import StrOptions, _fit_context
+from .._errors import InputError
+from ._base import _TextFeaturizer, check_labels, progress
+
+
+def _label_chunk(texts, first, func, n_cols, *, verbose=0):
+    """Call ``func`` on every text and stack the validated labels; runs in workers."""
+    blocks = [
+        check_labels(func(text), text, first + i, n_cols)
+        for i, text in enumerate(progress(texts, verbose, "labelling"))
+    ]
+    return np.concatenate(blocks, axis=0)
+
+
+def _kind(column: np.ndarray) -> str:
+    values = column[~np.isnan(column)]
+    return "binary" if np.isin(values, (0.0, 1.0)).all() else "continuous"
+
+
+class FunctionFeaturizer(_TextFeaturizer):
+    """Wrap a Python function that labels the characters of a text.
+
+    ``func(text)`` returns per-character labels: a sequence or an array of shape
+    ``(len(text),)`` or ``(len(text), k)`` with values in [0, 1] (NaN where the
+    function cannot label). Wrong lengths or values outside [0, 1] raise
+    :class:`~skdni.InputError` naming the text.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(text) -> labels``. Lambdas and closures work in-process; with
+        ``n_jobs > 1`` the function is sent to worker processes and must pickle (a
+        module-level function or an instance of a module-level class).
+    names : list of str or None, default=None
+        One name per output column. None: ``func.names`` if it has that attribute,
+        else the function's name (suffixed ``:0``, ``:1``, ... for several columns).
+    kind : {"auto", "binary", "continuous"} or list of them, default="auto"
+        Whether the labels are binary (probed with a classifier) or continuous
+        (probed with a regression), for all columns or one per column. ``"auto"``:
+        binary if every label seen in ``fit`` is 0 or 1.
+    n_jobs : int or None, default=None
+        Call ``func`` on chunks of texts in parallel (joblib).
+    verbose : int, default=0
+        Show a progress bar.
+
+    Attributes
+    ----------
+    n_features_out_ : int
+    feature_names_ : list of str
+    feature_kinds_ : list of {"binary", "continuous"}
+
+    Examples
+    --------
+    >>> from skdni.features import FunctionFeaturizer
+    >>> vowel = FunctionFeaturizer(lambda t: [c in "aeiou" for c in t], names=["vowel"])
+    >>> vowel.fit_transform(["abe"]).ravel().tolist()
+    [1.0, 0.0, 1.0]
+    >>> vowel.feature_kinds_
+    ['binary']
+    """
+
+    _parameter_constraints = {
+        "func": [callable],
+        "names": [list, tuple, None],
+        "kind": [StrOptions({"auto", "binary", "continuous"}), list, tuple],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, func, *, names=None, kind="auto", n_jobs=None, verbose=0):
+        self.func = func
+        self.names = names
+        self.kind = kind
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _labels(self, texts, n_cols):
+        blocks = self._map_chunks(_label_chunk, texts, self.func, n_cols)
+        return np.concatenate(blocks, axis=0)
+
+    def _learn(self, labels):
+        k = labels.shape[1]
+        names = self.names
+        if names is None:
+            names = getattr(self.func, "names", None)
+        if names is None:
+            base = getattr(self.func, "__name__", type(self.func).__name__)
+            base = "func" if base == "<lambda>" else base
+            names = [base] if k == 1 else [f"{base}:{j}" for j in range(k)]
+        names = [str(n) for n in names]
+        if len(names) != k or len(set(names)) != k:
+            raise InputError(
+                f"{k} feature column(s) but names {names!r}: give one distinct name "
+                "per column."
+            )
+        self.n_features_out_ = k
+        self.feature_names_ = names
+        if isinstance(self.kind, list | tuple):
+            if len(self.kind) != k or set(self.kind) - {"binary", "continuous"}:
+                raise InputError(
+                    f"kind lists one of 'binary'/'continuous' per column ({k}), got "
+                    f"{self.kind!r}."
+                )
+            self.feature_kinds_ = list(self.kind)
+        elif self.kind == "auto":
+            self.feature_kinds_ = [_kind(labels[:, j]) for j in range(k)]
+        else:
+            self.feature_kinds_ = [self.kind] * k
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, texts, y=None):
+        """Call ``func`` on ``texts`` to learn the number and kinds of columns.
+
+        Parameters
+        ----------
+        texts : list of str
+        y : ignored
+
+        Returns
+        -------
+        self : FunctionFeaturizer
+        """
+        self._learn(self._labels(self._check_texts(texts), None))
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, texts, y=None):
+        """Fit and return the labels, calling ``func`` once per text.
+
+        Parameters
+        ----------
+        texts : list of str
+        y : ignored
+
+        Returns
+        -------
+        Y : ndarray of shape (n_chars, n_features)
+        """
+        labels = self._labels(self._check_texts(texts), None)
+        self._learn(labels)
+        return labels
+
+    def transform(self, texts):
+        """Label every character of ``texts`` with ``func``.
+
+        Parameters
+        ----------
+        texts : list of str
+
+        Returns
+        -------
+        Y : ndarray of shape (n_chars, n_features)
+        """
+        check_is_fitted(self, "feature_names_")
+        return self._labels(self._check_texts(texts), self.n_features_out_)
