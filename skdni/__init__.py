@@ -18,23 +18,44 @@ from ._errors import (  # noqa: E402
     UnknownCharacterError,
     UnknownGrammarError,
 )
+from ._study import StudyConfig, StudyResult, run_study  # noqa: E402
 from ._texts import char_offsets, sequence_ids  # noqa: E402
+from .activations import LSTMActivationTransformer  # noqa: E402
+from .features import (  # noqa: E402
+    FunctionFeaturizer,
+    ParserStateFeaturizer,
+    ParseTreeFeaturizer,
+    RegexFeaturizer,
+)
+from .intervention import Intervention, NeuronAblationScorer  # noqa: E402
+from .models import CharLanguageModel  # noqa: E402
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "BackendError",
+    "CharLanguageModel",
     "EmptyCorpusError",
+    "FunctionFeaturizer",
     "GrammarError",
     "InputError",
     "InputTypeError",
+    "Intervention",
+    "LSTMActivationTransformer",
     "LayerNotFoundError",
     "ModelFileError",
+    "NeuronAblationScorer",
     "NoRecurrentLayerError",
     "ParseFailure",
+    "ParseTreeFeaturizer",
+    "ParserStateFeaturizer",
+    "RegexFeaturizer",
     "SkdniError",
+    "StudyConfig",
+    "StudyResult",
     "UnknownCharacterError",
     "UnknownGrammarError",
     "char_offsets",
+    "run_study",
     "sequence_ids",
 ]

@@ -109,6 +109,11 @@ def _score_run(stack, batches, interventions_for, scoring):
             total += float(np.sum(np.argmax(probs, axis=1) == target))
         elif metric == "class_accuracy":
             total += float(np.sum(classes[np.argmax(probs, axis=1)] == classes[target]))
+        elif metric == "within_class_accuracy":
+            # argmax among the characters of the true next character's class only
+            same = classes[None, :] == classes[target][:, None]
+            best = np.argmax(np.where(same, probs, -1.0), axis=1)
+            total += float(np.sum(best == target))
         else:
             p = probs[np.arange(len(target)), target].astype(np.float64)
             total += float(-np.sum(np.log(np.maximum(p, np.finfo(np.float64).tiny))))
@@ -174,12 +179,16 @@ class NeuronAblationScorer(BaseEstimator):
         The constant for ``"clamp"`` (default 1.0, as in the paper's Figure 4).
     oracle_range : (float, float), default=(-1, 1)
         Where labels 0 and 1 go for ``"oracle"``.
-    metric : {"accuracy", "cross_entropy", "class_accuracy"}, default="accuracy"
-        Next-character accuracy, mean cross-entropy (nats; lower is better), or
-        accuracy of the next character's *class*: the class of the model's most
-        likely character against the class of the true next character.
+    metric : {"accuracy", "cross_entropy", "class_accuracy", \
+            "within_class_accuracy"}, default="accuracy"
+        Next-character accuracy, mean cross-entropy (nats; lower is better),
+        accuracy of the next character's *class* (the class of the model's most
+        likely character against the class of the true next character), or accuracy
+        *within* the true next character's class (the most likely character of that
+        class against the true one: with ``positions=next_char_in("0123456789")``,
+        the paper's "accuracy for predicting the value of the nesting digit").
     class_map : dict or callable, default=None
-        Character -> class for ``"class_accuracy"`` (a dict leaves unlisted characters
+        Character -> class for the class metrics (a dict leaves unlisted characters
         in a class of their own); default :func:`char_class`.
     positions : array-like of bool or callable, default=None
         Rows (characters) whose next-character prediction is scored, e.g.
@@ -235,7 +244,11 @@ class NeuronAblationScorer(BaseEstimator):
         "layer": [None, Integral, str],
         "value": [None, Real],
         "oracle_range": [tuple, list],
-        "metric": [StrOptions({"accuracy", "cross_entropy", "class_accuracy"})],
+        "metric": [
+            StrOptions(
+                {"accuracy", "cross_entropy", "class_accuracy", "within_class_accuracy"}
+            )
+        ],
         "class_map": [None, dict, callable],
         "positions": [None, "array-like", callable],
         "n_random": [Interval(Integral, 0, None, closed="left")],
@@ -388,7 +401,7 @@ class NeuronAblationScorer(BaseEstimator):
         return mask.astype(bool)
 
     def _classes(self, vocabulary):
-        if self.metric != "class_accuracy":
+        if self.metric not in ("class_accuracy", "within_class_accuracy"):
             return None
         n_out = max(vocabulary.values())
         by_output = {idx - 1: char for char, idx in vocabulary.items()}

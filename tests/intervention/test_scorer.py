@@ -4,11 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skdni import InputError, NoRecurrentLayerError
+from skdni import InputError, NoRecurrentLayerError, sequence_ids
 from skdni._backend import import_keras
 from skdni.activations import LSTMActivationTransformer
 from skdni.intervention import NeuronAblationScorer, char_class, next_char_in
 from skdni.models._keras_inspect import recurrent_layers
+from skdni.probing import NeuronProbeSearch
 
 DIGITS = "0123456789"
 
@@ -28,13 +29,11 @@ def _digit_labels(texts):
 
 @pytest.fixture(scope="module")
 def digit_ranking(trained_lm, texts):
-    # NeuronProbeSearch is not merged yet: rank units by |correlation| of h with the
-    # "current char is a digit" label. TODO: use search.top_units_["digit"] once it is.
+    # every unit ranked by its cross-validated OLS R² for "current char is a digit"
     h = LSTMActivationTransformer(trained_lm).fit_transform(texts)
-    y = _digit_labels(texts)
-    hc, yc = h - h.mean(0), y - y.mean()
-    corr = (hc * yc[:, None]).sum(0) / np.sqrt((hc**2).sum(0) * (yc**2).sum())
-    return np.argsort(-np.abs(corr), kind="stable")
+    y = pd.DataFrame({"digit": _digit_labels(texts)})
+    search = NeuronProbeSearch(probe="ols", cv=5, top_k=h.shape[1])
+    return search.fit(h, y, groups=sequence_ids(texts)).top_units_["digit"]
 
 
 def test_zero_every_unit_falls_to_a_constant_prediction(trained_lm, texts):
@@ -117,6 +116,8 @@ def digit_model():
     feature over most of its units (|corr| 0.6-0.9 for the top 12), and top-10 vs
     random-10 ablation does not separate on it; here the answer is known by
     construction, so the whole chain ranking -> ablation -> statistics is checked.
+    The same check on a trained model (LSTM(128) on parentheses, depth units) is in
+    ``test_trained_ablation.py``.
     """
     from skdni.models import CharLanguageModel
 
@@ -148,13 +149,10 @@ def digit_model():
 
 
 def test_topk_digit_ablation_hurts_more_than_randomk(digit_model, texts):
-    # rank units as a probe search would (|correlation| with the digit labels)
-    # TODO: NeuronProbeSearch(...).top_units_["digit"] once it is merged
     h = LSTMActivationTransformer(digit_model).fit_transform(texts)
-    y = _digit_labels(texts)
-    hc, yc = h - h.mean(0), y - y.mean()
-    corr = (hc * yc[:, None]).sum(0) / np.sqrt((hc**2).sum(0) * (yc**2).sum())
-    ranking = np.argsort(-np.abs(corr), kind="stable")
+    y = pd.DataFrame({"digit": _digit_labels(texts)})
+    search = NeuronProbeSearch(cv=5, top_k=h.shape[1])
+    ranking = search.fit(h, y, groups=sequence_ids(texts)).top_units_["digit"]
     assert set(ranking[:10]) == set(range(10))
     scorer = NeuronAblationScorer(
         digit_model,

@@ -1,0 +1,191 @@
+"""NeuronProbeSearch against the naive per-pair scikit-learn loop.
+
+The paper's probe search: 128 units × 50 features (25 binary, 25 continuous), 20-fold
+CV, at 50k and 200k characters. The naive loop is what a user writes::
+
+    cross_val_score(LinearSVC(), X[:, [j]], y, cv=KFold(20))        # binary features
+    cross_val_score(LinearRegression(), X[:, [j]], y, cv=KFold(20)) # continuous ones
+
+It is timed on a random sample of pairs and extrapolated to all 6,400 pairs (printed as
+such). NeuronProbeSearch runs on the same data in the same process; the script prints
+speed-ups, per-fold agreement on the sampled pairs and the thread settings.
+
+Run: ``python benchmarks/bench_probe_search.py`` (or ``--quick`` for a small run).
+"""
+
+import argparse
+import os
+import platform
+import time
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+from sklearn.linear_model import LinearRegression, LogisticRegression  # noqa: E402
+from sklearn.model_selection import KFold, cross_val_score  # noqa: E402
+from sklearn.svm import LinearSVC  # noqa: E402
+
+from skdni.probing import NeuronProbeSearch  # noqa: E402
+
+
+def make_data(n, n_units, n_binary, n_continuous, seed=0):
+    """tanh of correlated noise with planted signal; sequence-like latent features."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(40, 200, size=n // 40 + 1)
+    starts = np.zeros(n, dtype=bool)
+    starts[np.cumsum(lengths)[np.cumsum(lengths) < n]] = True
+    latent = np.empty((n, n_binary + n_continuous))
+    walk = rng.choice([-1.0, 1.0], size=(n, latent.shape[1]))
+    latent[0] = 0
+    for t in range(1, n):  # random walks that restart at every "text"
+        latent[t] = 0 if starts[t] else np.maximum(0, latent[t - 1] + walk[t])
+    mix = rng.normal(size=(n_units, n_units)) / np.sqrt(n_units)
+    Z = rng.normal(size=(n, n_units)) @ mix
+    for f in range(latent.shape[1]):  # plant every feature into two units
+        for u in rng.choice(n_units, size=2, replace=False):
+            Z[:, u] += 0.3 * latent[:, f] / (1 + latent[:, f].std())
+    X = np.tanh(Z)
+    scale = latent.max(axis=0) + 1
+    Yb = (latent[:, :n_binary] > np.median(latent[:, :n_binary], axis=0)).astype(float)
+    Yc = latent[:, n_binary:] / scale[n_binary:]
+    return X, Yb, Yc
+
+
+def naive(estimator, X, Y, pairs, n_folds):
+    """Seconds per pair and fold scores of the user's loop on the sampled pairs."""
+    scores, start = [], time.perf_counter()
+    for j, u in pairs:
+        scores.append(cross_val_score(estimator, X[:, [u]], Y[:, j], cv=KFold(n_folds)))
+    return (time.perf_counter() - start) / len(pairs), np.array(scores)
+
+
+def fold_scores(search, pairs):
+    r = search.cv_results_
+    p = search.n_features_in_
+    return np.array(
+        [
+            [r[f"split{k}_test_score"][j * p + u] for k in range(search.n_splits_)]
+            for j, u in pairs
+        ]
+    )
+
+
+def sample_pairs(search, n_sample, rng):
+    """Half the pairs are each feature's best unit (informative), half random."""
+    n_feats, n_units = search.scores_.shape
+    feats = rng.choice(n_feats, size=n_sample, replace=n_sample > n_feats)
+    best = [(int(j), int(search.best_units_[j])) for j in feats[: n_sample // 2]]
+    rand = [(int(j), int(rng.integers(n_units))) for j in feats[n_sample // 2 :]]
+    return best + rand
+
+
+def timed_fit(X, Y, n_folds, n_jobs, probe="auto"):
+    start = time.perf_counter()
+    search = NeuronProbeSearch(probe, cv=n_folds, n_jobs=n_jobs).fit(X, Y)
+    return time.perf_counter() - start, search
+
+
+def compare(label, fast, ref, test_size):
+    same = np.mean(fast == ref)
+    worst = np.max(np.abs(fast - ref)) * test_size
+    print(
+        f"  {label:38s}: {100 * same:6.2f}% of {fast.size} folds identical, "
+        f"worst fold off by {worst:.0f} held-out sample(s)"
+    )
+
+
+def run(n, n_units, n_binary, n_continuous, n_folds, n_sample, n_jobs, seed=0):
+    X, Yb, Yc = make_data(n, n_units, n_binary, n_continuous, seed)
+    rng = np.random.default_rng(seed + 1)
+    pairs_b, pairs_c = n_units * n_binary, n_units * n_continuous
+    print(
+        f"\n=== {n:,} characters, {n_units} units × {n_binary} binary + "
+        f"{n_continuous} continuous features = {pairs_b + pairs_c:,} pairs, "
+        f"{n_folds}-fold CV ==="
+    )
+    t_ols_fast, s_ols = timed_fit(X, Yc, n_folds, n_jobs)
+    t_svm_fast, s_svm = timed_fit(X, Yb, n_folds, n_jobs)
+    t_log_fast, s_log = timed_fit(X, Yb, n_folds, n_jobs, probe="logistic")
+    t_all, _ = timed_fit(X, np.c_[Yb, Yc], n_folds, n_jobs)
+    pc = sample_pairs(s_ols, n_sample, rng)
+    pb = sample_pairs(s_svm, n_sample, rng)
+
+    t_ols, naive_ols = naive(LinearRegression(), X, Yc, pc, n_folds)
+    t_svm, naive_svm = naive(LinearSVC(), X, Yb, pb, n_folds)
+    t_log, naive_log = naive(LogisticRegression(), X, Yb, pb, n_folds)
+    _, tight_svm = naive(LinearSVC(tol=1e-10, max_iter=100_000), X, Yb, pb, n_folds)
+    _, tight_log = naive(
+        LogisticRegression(tol=1e-10, max_iter=10_000), X, Yb, pb, n_folds
+    )
+    naive_ols_total, naive_svm_total = t_ols * pairs_c, t_svm * pairs_b
+    naive_log_total = t_log * pairs_b
+    print(
+        f"naive loop, timed on {n_sample} sampled pairs per probe and EXTRAPOLATED "
+        "to all pairs:"
+    )
+    for name, t, total, count in (
+        ("LinearRegression()", t_ols, naive_ols_total, pairs_c),
+        ("LinearSVC()", t_svm, naive_svm_total, pairs_b),
+        ("LogisticRegression()", t_log, naive_log_total, pairs_b),
+    ):
+        print(f"  {name:21s} {t:7.3f} s/pair → {total:9.0f} s for {count:,} pairs")
+    print(f"NeuronProbeSearch, fast engines (n_jobs={n_jobs}), measured:")
+    for name, t, total, count in (
+        ("OLS (probe='auto')", t_ols_fast, naive_ols_total, pairs_c),
+        ("SVM (probe='auto')", t_svm_fast, naive_svm_total, pairs_b),
+        ("logistic (probe='logistic')", t_log_fast, naive_log_total, pairs_b),
+        ("all pairs, one fit (auto)", t_all, naive_ols_total + naive_svm_total, None),
+    ):
+        what = f"{count:,} pairs" if count else f"{pairs_b + pairs_c:,} pairs"
+        print(f"  {name:28s} {what:>12s}: {t:8.3f} s   speed-up {total / t:9,.0f}x")
+
+    test_size = n / n_folds
+    print(f"agreement, fast vs the naive loop on the sampled pairs × {n_folds} folds:")
+    d_ols = np.abs(fold_scores(s_ols, pc) - naive_ols)
+    print(f"  OLS R² per fold: max |fast − cross_val_score| = {d_ols.max():.2e}")
+    fast_svm, fast_log = fold_scores(s_svm, pb), fold_scores(s_log, pb)
+    compare("SVM accuracy vs LinearSVC()", fast_svm, naive_svm, test_size)
+    compare("SVM accuracy vs LinearSVC(tol=1e-10)", fast_svm, tight_svm, test_size)
+    compare("logistic vs LogisticRegression()", fast_log, naive_log, test_size)
+    compare("logistic vs LogisticRegression(tol=1e-10)", fast_log, tight_log, test_size)
+    informative = s_svm.scores_.to_numpy() - s_svm.chance_scores_.to_numpy()[:, None]
+    print(f"  (binary pairs above chance + 0.01: {np.mean(informative > 0.01):.1%})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small run (seconds)")
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--sample", type=int, default=6, help="naive pairs per probe")
+    args = parser.parse_args()
+    import numba
+
+    print("NeuronProbeSearch benchmark")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, numba "
+        f"{numba.__version__}, cpus {os.cpu_count()} (shared with other jobs)"
+    )
+    print(
+        "threads: "
+        + ", ".join(
+            f"{v}={os.environ.get(v)}"
+            for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        )
+        + f"; numba kernels single-threaded; worker processes n_jobs={args.n_jobs}"
+    )
+    # Compile (or load from cache) the numba kernels outside the timings.
+    start = time.perf_counter()
+    Xw, Ybw, Ycw = make_data(300, 4, 2, 2)
+    for probe in ("auto", "logistic", "threshold"):
+        NeuronProbeSearch(probe, cv=3).fit(Xw, np.c_[Ybw, Ycw])
+    print(f"numba warm-up (compile or cache load): {time.perf_counter() - start:.1f} s")
+    if args.quick:
+        run(5_000, 16, 5, 5, 20, 4, args.n_jobs)
+        return
+    for n in (50_000, 200_000):
+        run(n, 128, 25, 25, 20, args.sample, args.n_jobs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""Exact 1-D solver of ``LinearSVC()``'s problem for every (unit, feature, fold).
+
+liblinear minimises ``F(w, b) = ½(w² + b²) + C Σ max(0, 1 − yᵢ(w xᵢ + b))²`` with C
+= 1 and the intercept as a regularised extra column of ones
+(``intercept_scaling=1``), yᵢ ∈ {−1, +1} with +1 for ``classes_[1]``. F is a
+strictly convex piecewise quadratic. Its active set (rows with margin < 1) is a
+prefix of one class and a suffix of the other in the unit's sorted order, so every
+sum over it is a binary search into the unit's prefix sums minus the same search in
+the fold's own sorted rows (one pass builds both). On a fixed active set the
+minimiser solves a 2×2 system; the finite Newton method (Mangasarian 2002) iterates
+that solve with an Armijo line search and stops when the active set of the solution
+is the one it was solved for: then the gradient is exactly zero and the solution is
+the exact minimiser (liblinear, at ``tol=1e-4``, stops near it). Each fold starts
+from the all-data solution.
+
+Held-out predictions use sklearn's arithmetic, ``x * w + b > 0`` → ``classes_[1]``.
+A training fold with a single class predicts that class (what the exact path's
+``DummyClassifier(strategy="most_frequent")`` does, as ``LinearSVC`` cannot fit it).
+"""
+
+import numpy as np
+from numba import njit
+
+__all__ = ["svm_unit_scores"]
+
+
+# Prefix sums are kept every _BLOCK rows only (a full table per feature would not stay
+# in cache); a query adds the few rows between its checkpoint and its position.
+_BLOCK = 32
+
+
+@njit(cache=True)
+def _n_checkpoints(n):
+    return (n + _BLOCK - 1) // _BLOCK + 1
+
+
+@njit(cache=True)
+def fold_layout(fs, fold_off):
+    """Where each sorted row goes when the sorted order is split by fold (stable), and
+    where each fold's checkpoint rows start."""
+    n_folds = fold_off.size - 1
+    fill = fold_off[:-1].copy()
+    fpos = np.empty(fs.size, dtype=np.int64)
+    for i in range(fs.size):
+        fpos[i] = fill[fs[i]]
+        fill[fs[i]] += 1
+    cp_off = np.zeros(n_folds + 1, dtype=np.int64)
+    for k in range(n_folds):
+        cp_off[k + 1] = cp_off[k] + _n_checkpoints(fold_off[k + 1] - fold_off[k])
+    return fpos, cp_off
+
+
+@njit(cache=True)
+def _store(cp, r, acc):
+    for c in range(6):
+        cp[r, c] = acc[c]
+
+
+@njit(cache=True)
+def build_prefix(xs, codes, fs, fpos, fold_off, cp_off, prefix, fcodes, fprefix):
+    """One pass over the sorted rows: checkpointed (count, Σx, Σx²) of class 1 then
+    class 0, over all rows (``prefix``) and within each fold (``fprefix``), plus the
+    labels in fold-split sorted order (``fcodes``)."""
+    n_folds = fold_off.size - 1
+    acc = np.zeros(6)
+    facc = np.zeros((n_folds, 6))
+    for i in range(xs.size):
+        if i % _BLOCK == 0:
+            _store(prefix, i // _BLOCK, acc)
+        k = fs[i]
+        local = fpos[i] - fold_off[k]
+        if local % _BLOCK == 0:
+            _store(fprefix, cp_off[k] + local // _BLOCK, facc[k])
+        v = codes[i]
+        fcodes[fpos[i]] = v
+        if v < 0:
+            continue
+        x = xs[i]
+        c = 0 if v == 1 else 3
+        acc[c] += 1.0
+        acc[c + 1] += x
+        acc[c + 2] += x * x
+        facc[k, c] += 1.0
+        facc[k, c + 1] += x
+        facc[k, c + 2] += x * x
+    _store(prefix, prefix.shape[0] - 1, acc)
+    for k in range(n_folds):
+        _store(fprefix, cp_off[k + 1] - 1, facc[k])
+
+
+@njit(cache=True)
+def _prefix_at(xs, codes, cp, i, cls):
+    """(count, Σx, Σx²) of class ``cls`` over the first i rows of a sorted run."""
+    if i == xs.size:
+        r = cp.shape[0] - 1
+        start = i
+    else:
+        r = i // _BLOCK
+        start = r * _BLOCK
+    c = 0 if cls == 1 else 3
+    a0, a1, a2 = cp[r, c], cp[r, c + 1], cp[r, c + 2]
+    for s in range(start, i):
+        if codes[s] == cls:
+            x = xs[s]
+            a0 += 1.0
+            a1 += x
+            a2 += x * x
+    return a0, a1, a2
+
+
+@njit(cache=True)
+def _class_sums(xs, codes, cp, t, above, cls):
+    """(count, Σx, Σx²) of class ``cls`` over the rows of a sorted run with x > t
+    (``above``) or x < t."""
+    if above:
+        i = np.searchsorted(xs, t, side="right")
+        t0, t1, t2 = _prefix_at(xs, codes, cp, xs.size, cls)
+        a0, a1, a2 = _prefix_at(xs, codes, cp, i, cls)
+        return t0 - a0, t1 - a1, t2 - a2
+    return _prefix_at(xs, codes, cp, np.searchsorted(xs, t), cls)
+
+
+@njit(cache=True)
+def _active(w, b, data, k):
+    """Training sums over the active rows (margin < 1) of each class at (w, b).
+
+    Class 1 is active where ``w x + b < 1`` and class 0 where ``w x + b > -1``: a
+    threshold on x whose side depends on the sign of w. Returns the side flags and
+    (count, Σx, Σx²) per class over all rows minus fold k's (none if k < 0).
+    """
+    xs, codes, prefix, xfs, fcodes, fprefix, fold_off, cp_off = data
+    if w != 0.0:
+        t_pos = (1.0 - b) / w
+        t_neg = (-1.0 - b) / w
+        above_pos = w < 0.0
+        above_neg = w > 0.0
+    else:
+        t_pos = np.inf if b < 1.0 else -np.inf
+        t_neg = np.inf if b > -1.0 else -np.inf
+        above_pos = False
+        above_neg = False
+    sums = np.empty(6)
+    sums[0], sums[1], sums[2] = _class_sums(xs, codes, prefix, t_pos, above_pos, 1)
+    sums[3], sums[4], sums[5] = _class_sums(xs, codes, prefix, t_neg, above_neg, 0)
+    if k >= 0:
+        lo, hi = fold_off[k], fold_off[k + 1]
+        fx, fc = xfs[lo:hi], fcodes[lo:hi]
+        cp = fprefix[cp_off[k] : cp_off[k + 1]]
+        a0, a1, a2 = _class_sums(fx, fc, cp, t_pos, above_pos, 1)
+        b0, b1, b2 = _class_sums(fx, fc, cp, t_neg, above_neg, 0)
+        sums[0] -= a0
+        sums[1] -= a1
+        sums[2] -= a2
+        sums[3] -= b0
+        sums[4] -= b1
+        sums[5] -= b2
+    return above_pos, above_neg, sums
+
+
+@njit(cache=True)
+def _objective(w, b, sums):
+    p0, p1, p2, q0, q1, q2 = sums[0], sums[1], sums[2], sums[3], sums[4], sums[5]
+    loss = (1 - b) ** 2 * p0 - 2 * (1 - b) * w * p1 + w * w * p2
+    loss += (1 + b) ** 2 * q0 + 2 * (1 + b) * w * q1 + w * w * q2
+    return 0.5 * (w * w + b * b) + loss
+
+
+@njit(cache=True)
+def solve_svm(data, k, w, b, max_iter=100):
+    """Exact minimiser of the squared-hinge objective on the rows outside fold k."""
+    ap, an, sums = _active(w, b, data, k)
+    for _ in range(max_iter):
+        h11 = 1.0 + 2.0 * (sums[2] + sums[5])
+        h12 = 2.0 * (sums[1] + sums[4])
+        h22 = 1.0 + 2.0 * (sums[0] + sums[3])
+        r1 = 2.0 * (sums[1] - sums[4])
+        r2 = 2.0 * (sums[0] - sums[3])
+        det = h11 * h22 - h12 * h12
+        w1 = (h22 * r1 - h12 * r2) / det
+        b1 = (h11 * r2 - h12 * r1) / det
+        ap1, an1, sums1 = _active(w1, b1, data, k)
+        if ap1 == ap and an1 == an and np.all(sums1 == sums):
+            # (w1, b1) solves the quadratic of its own active set: gradient is zero.
+            return w1, b1
+        dw, db = w1 - w, b1 - b
+        slope = -(dw * (h11 * dw + h12 * db) + db * (h12 * dw + h22 * db))
+        f0 = _objective(w, b, sums)
+        step = 1.0
+        while step > 1e-12 and _objective(w1, b1, sums1) > f0 + 1e-4 * step * slope:
+            step *= 0.5
+            w1, b1 = w + step * dw, b + step * db
+            ap1, an1, sums1 = _active(w1, b1, data, k)
+        w, b, ap, an, sums = w1, b1, ap1, an1, sums1
+    return w, b
+
+
+@njit(cache=True)
+def _first_positive(xs, w, b):
+    """In an ascending run, the first index whose ``x * w + b > 0`` (w > 0)."""
+    lo, hi = 0, xs.size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if xs[mid] * w + b > 0:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(cache=True)
+def _last_positive(xs, w, b):
+    """In an ascending run, one past the last index whose ``x * w + b > 0`` (w < 0)."""
+    lo, hi = 0, xs.size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if xs[mid] * w + b > 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def fold_correct(data, k, w, b):
+    """Held-out rows of fold k predicted right by ``x * w + b > 0`` → class 1.
+
+    ``x * w + b`` is monotone in x for a fixed w, so the predicted-positive rows are a
+    prefix or suffix of the fold's sorted run: sklearn's own arithmetic, two searches.
+    """
+    _, _, _, xfs, fcodes, fprefix, fold_off, cp_off = data
+    lo, hi = fold_off[k], fold_off[k + 1]
+    fx, fc = xfs[lo:hi], fcodes[lo:hi]
+    cp = fprefix[cp_off[k] : cp_off[k + 1]]
+    m = fx.size
+    n_pos = cp[cp.shape[0] - 1, 0]
+    n_neg = cp[cp.shape[0] - 1, 3]
+    if w > 0:
+        i = _first_positive(fx, w, b)
+        pos_below = _prefix_at(fx, fc, cp, i, 1)[0]
+        neg_below = _prefix_at(fx, fc, cp, i, 0)[0]
+        return (n_pos - pos_below) + neg_below
+    if w < 0:
+        i = _last_positive(fx, w, b)
+        pos_below = _prefix_at(fx, fc, cp, i, 1)[0]
+        neg_below = _prefix_at(fx, fc, cp, i, 0)[0]
+        return pos_below + (n_neg - neg_below)
+    if m == 0:
+        return 0.0
+    return n_pos if b > 0 else n_neg
+
+
+@njit(cache=True)
+def svm_unit_scores(xs, fs, cs, xf, cf, fold_off, n_folds):
+    """Held-out accuracy of the exact LinearSVC() fit, shape (q, n_folds)."""
+    q, n = cs.shape
+    out = np.full((q, n_folds), np.nan)
+    fpos, cp_off = fold_layout(fs, fold_off)
+    xfs = np.empty(n)
+    for i in range(n):
+        xfs[fpos[i]] = xs[i]
+    prefix = np.empty((_n_checkpoints(n), 6))
+    fprefix = np.empty((cp_off[-1], 6))
+    fcodes = np.empty(n, dtype=cs.dtype)
+    for j in range(q):
+        codes = cs[j]
+        build_prefix(xs, codes, fs, fpos, fold_off, cp_off, prefix, fcodes, fprefix)
+        data = (xs, codes, prefix, xfs, fcodes, fprefix, fold_off, cp_off)
+        n_pos, n_neg = prefix[-1, 0], prefix[-1, 3]
+        w0, b0 = 0.0, 0.0
+        if n_pos > 0 and n_neg > 0:
+            w0, b0 = solve_svm(data, -1, 0.0, 0.0)
+        for k in range(n_folds):
+            t_pos = fprefix[cp_off[k + 1] - 1, 0]
+            t_neg = fprefix[cp_off[k + 1] - 1, 3]
+            tr_pos, tr_neg = n_pos - t_pos, n_neg - t_neg
+            if t_pos + t_neg == 0 or tr_pos + tr_neg == 0:
+                continue
+            if tr_pos == 0 or tr_neg == 0:
+                # One class to train on: predict it (as the exact path's
+                # DummyClassifier(strategy="most_frequent") does).
+                out[j, k] = (t_pos if tr_pos > 0 else t_neg) / (t_pos + t_neg)
+                continue
+            w, b = solve_svm(data, k, w0, b0)
+            out[j, k] = fold_correct(data, k, w, b) / (t_pos + t_neg)
+    return out

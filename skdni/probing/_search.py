@@ -1,0 +1,696 @@
+"""NeuronProbeSearch: cross-validated 1-D probes for every (feature, unit) pair."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.base import BaseEstimator, clone, is_regressor
+from sklearn.feature_selection import SelectorMixin
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import GroupKFold, check_cv
+from sklearn.svm import LinearSVC
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from .._compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
+from .._errors import InputError, InputTypeError
+from ._exact import exact_fold_scores
+from ._fast_logistic import logistic_unit_scores
+from ._fast_ols import ols_fold_scores
+from ._fast_svm import svm_unit_scores
+from ._fast_threshold import ThresholdClassifier, threshold_unit_scores
+from ._sorted import binary_fold_scores
+from ._stats import (
+    benjamini_hochberg,
+    chance_fold_scores,
+    control_labels,
+    permutation_index,
+)
+
+__all__ = ["NeuronProbeSearch"]
+
+_LOGISTIC_BINS = 512
+# Named probes → the engine used for binary features.
+_NAMED = {
+    "auto": "svm",
+    "svm": "svm",
+    "logistic": "logistic",
+    "threshold": "threshold",
+    "ols": "ols",
+}
+
+
+def _distinct_up_to_three(column):
+    """The first (at most) three distinct labels of a column, without sorting it."""
+    labelled = column[~np.isnan(column)]
+    found = []
+    while labelled.size and len(found) < 3:
+        found.append(labelled[0])
+        labelled = labelled[labelled != labelled[0]]
+    return np.asarray(found)
+
+
+def _named_estimator(name):
+    return {
+        "svm": LinearSVC(),
+        "logistic": LogisticRegression(),
+        "threshold": ThresholdClassifier(),
+        "ols": LinearRegression(),
+    }[name]
+
+
+class NeuronProbeSearch(SelectorMixin, BaseEstimator):
+    """Cross-validated 1-D probes of every (feature, unit) pair, ranked per feature.
+
+    For each feature (a column of ``Y``) and each unit (a column of ``X``) a probe
+    predicts the feature from that unit alone and is scored by K-fold cross-validation,
+    as in Deep Neural Inspection §3.2; the units are then ranked per feature. The
+    "grid" of :class:`~sklearn.model_selection.GridSearchCV` is features × units.
+
+    Parameters
+    ----------
+    probe : {"auto", "svm", "logistic", "threshold", "ols"} or estimator, default="auto"
+        ``"auto"``/``"svm"``: ``LinearSVC()`` for binary features; ``"logistic"``:
+        ``LogisticRegression()``; ``"threshold"``: :class:`ThresholdClassifier`;
+        continuous features always get ``LinearRegression()`` with these.
+        ``"ols"``: ``LinearRegression()`` for every feature. An sklearn classifier is
+        used for binary features (continuous ones get ``LinearRegression()``); a
+        regressor for every feature. Estimators always take the exact path.
+    cv : int, cross-validation generator or iterable, default=20
+        An int gives ``KFold(cv)`` (unshuffled), or ``GroupKFold(cv)`` when ``groups``
+        is passed to ``fit``. Folds are made on all rows; per feature, rows without a
+        label are then dropped from both sides of each fold.
+    scoring : str, callable, dict or None, default=None
+        ``None``: accuracy for classifier probes, R² for regressors. A scorer name or
+        callable applies to every feature; a dict ``{"binary": ..., "continuous": ...}``
+        sets one per feature kind. The fast engines support the defaults
+        (``"accuracy"``, ``"r2"``); any other scorer takes the exact path.
+    top_k : int, default=10
+        At most this many units per feature in ``top_units_``.
+    min_score : float or None, default=None
+        Only units whose mean score is at least this enter ``top_units_``.
+    method : {"auto", "exact", "fast"}, default="auto"
+        ``"auto"`` uses a fast engine wherever one exists for the (probe, scoring),
+        ``"exact"`` always clones and fits the sklearn probe, ``"fast"`` raises if a
+        feature has no fast engine.
+    n_permutations : int, default=0
+        Label permutations for a p-value per pair (``pvalues_``, ``qvalues_``): whole
+        texts' label blocks are reordered when ``groups`` is given, labels are shifted
+        circularly otherwise, so the null keeps the labels' sequence structure.
+    control : {"shuffle_types"}, callable or None, default=None
+        A control task (Hewitt & Liang 2019) scored with the same probes;
+        ``selectivity_ = scores_ - control_scores_``. ``"shuffle_types"`` gives every
+        character type (``char_types`` passed to ``fit``) one label drawn from the
+        feature's labels. A callable ``control(Y, random_state) -> Y_control`` builds
+        any other control labelling of the same shape.
+    n_jobs : int or None, default=None
+        Worker processes (units are split between them; exact fits are chunked).
+    random_state : int, RandomState or None, default=None
+        Draws of the permutations and control labels (all made in the parent).
+    verbose : int, default=0
+        Progress bars from 1, joblib messages from 2.
+
+    Attributes
+    ----------
+    scores_ : DataFrame of shape (n_features, n_units)
+        Mean held-out score per (feature, unit) (folds with nothing to score — e.g. no
+        labelled test row — are left out of the mean).
+    scores_std_ : DataFrame of shape (n_features, n_units)
+    cv_results_ : dict of ndarrays
+        One entry per (feature, unit): ``feature``, ``unit``, ``feature_index``,
+        ``unit_index``, ``kind``, ``split{k}_test_score``, ``mean_test_score``,
+        ``std_test_score``, ``rank_test_score`` (within the feature, 1 = best),
+        ``chance_score``.
+    top_units_ : dict
+        Feature name → unit indices, best first (at most ``top_k``, ≥ ``min_score``).
+    best_units_ : ndarray of shape (n_features,)
+        The best unit of every feature.
+    best_estimators_ : dict
+        Feature name → the probe refitted on all labelled rows of its best unit.
+    chance_scores_ : Series
+        Per feature, the mean CV score of the constant predictor (majority class or
+        training mean).
+    feature_kinds_ : Series
+        ``"binary"`` (exactly two distinct labels) or ``"continuous"`` per feature.
+    methods_ : Series
+        The engine that scored each feature (``"svm"``, ``"logistic"``, ``"threshold"``,
+        ``"ols"`` or ``"exact"``).
+    n_splits_ : int
+    feature_names_in_ : ndarray of str
+        Unit names, when ``X`` is a DataFrame with string columns.
+    n_features_in_ : int
+        Number of units.
+    target_names_ : ndarray of str
+        Feature names (the columns of ``Y``, ``"y0"``, ... or ``"y"``).
+    pvalues_, qvalues_ : DataFrame of shape (n_features, n_units)
+        Only with ``n_permutations > 0``.
+    control_scores_, selectivity_ : DataFrame of shape (n_features, n_units)
+        Only with ``control``.
+
+    Notes
+    -----
+    *Exact reference.* ``method="exact"`` clones exactly the probe asked for
+    (``LinearSVC()`` at its default ``tol=1e-4``, ...). The fast engines solve the same
+    problems to optimality (SVM, OLS, threshold) or to a binned second-order
+    approximation (logistic); the agreement tests therefore compare them with
+    tight-tolerance solvers (``LinearSVC(tol=1e-10)``,
+    ``LogisticRegression(tol=1e-10)``).
+
+    *Degenerate folds*, the same on both paths: a training fold with one class predicts
+    that class (``DummyClassifier(strategy="most_frequent")`` on the exact path, since
+    sklearn classifiers refuse one class); a fold without labelled test rows, or an R²
+    fold with fewer than two, scores NaN and is left out of the mean; a constant test
+    fold gets ``r2_score``'s ``force_finite`` value. A constant unit gets OLS slope 0
+    (see ``skdni.probing._fast_ols`` for the one case where sklearn returns rounding
+    noise instead).
+
+    *Permutations* reorder whole label blocks of texts (``groups``) or shift labels
+    circularly, then rescore every pair with the same engines and folds; p-values are
+    ``(1 + #{null ≥ observed}) / (1 + n_permutations)``, q-values Benjamini–Hochberg
+    over all pairs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdni.probing import NeuronProbeSearch
+    >>> rng = np.random.default_rng(0)
+    >>> y = (rng.random(400) < 0.5).astype(float)
+    >>> X = rng.normal(size=(400, 5))
+    >>> X[:, 3] += 2 * y
+    >>> search = NeuronProbeSearch(cv=5, top_k=1).fit(X, y)
+    >>> search.top_units_["y"].tolist()
+    [3]
+    >>> search.transform(X).shape
+    (400, 1)
+    """
+
+    _parameter_constraints: dict = {
+        "probe": [StrOptions(set(_NAMED)), HasMethods(["fit"])],
+        "cv": ["cv_object"],
+        "scoring": [None, str, callable, dict],
+        "top_k": [Interval(Integral, 1, None, closed="left")],
+        "min_score": [None, Interval(Real, None, None, closed="neither")],
+        "method": [StrOptions({"auto", "exact", "fast"})],
+        "n_permutations": [Interval(Integral, 0, None, closed="left")],
+        "control": [None, StrOptions({"shuffle_types"}), callable],
+        "n_jobs": [None, Integral],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        probe="auto",
+        *,
+        cv=20,
+        scoring=None,
+        top_k=10,
+        min_score=None,
+        method="auto",
+        n_permutations=0,
+        control=None,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.probe = probe
+        self.cv = cv
+        self.scoring = scoring
+        self.top_k = top_k
+        self.min_score = min_score
+        self.method = method
+        self.n_permutations = n_permutations
+        self.control = control
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    # ------------------------------------------------------------------ validation
+    def _validate_X(self, X, reset):
+        X = validate_data(
+            self, X, reset=reset, dtype=np.float64, ensure_all_finite=False
+        )
+        bad = ~np.isfinite(X)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise InputError(
+                f"X (activations) contains NaN or infinity: unit column "
+                f"{self._unit_names(X.shape[1])[col]!r} (index {col}), row {row}, "
+                f"{int(bad.sum())} value(s) in all; activations must be finite."
+            )
+        return X
+
+    def _unit_names(self, n_units=None):
+        if hasattr(self, "feature_names_in_"):
+            return np.asarray(self.feature_names_in_, dtype=object)
+        return np.asarray([f"x{j}" for j in range(n_units)], dtype=object)
+
+    @staticmethod
+    def _validate_Y(Y, n_rows):
+        if Y is None:
+            raise InputError(
+                "NeuronProbeSearch requires y to be passed, but the target y is None: "
+                "pass the labels Y (n_chars,) or (n_chars, n_features)."
+            )
+        if isinstance(Y, pd.DataFrame):
+            names = np.asarray([str(c) for c in Y.columns], dtype=object)
+        elif isinstance(Y, pd.Series):
+            names = np.asarray(
+                [str(Y.name) if Y.name is not None else "y"], dtype=object
+            )
+        else:
+            names = None
+        try:
+            values = np.asarray(Y, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputTypeError(
+                f"Y must hold numeric labels (NaN for unlabelled rows): {exc}"
+            ) from exc
+        one_d = values.ndim == 1
+        if one_d:
+            values = values[:, None]
+        if values.ndim != 2:
+            raise InputError(f"Y must be 1-D or 2-D, got {values.ndim} dimensions.")
+        if names is None:
+            names = np.asarray(
+                ["y"] if one_d else [f"y{i}" for i in range(values.shape[1])],
+                dtype=object,
+            )
+        if values.shape[0] != n_rows:
+            raise InputError(
+                f"X has {n_rows} rows (characters) but Y has {values.shape[0]}: "
+                "they must describe the same characters."
+            )
+        if np.isinf(values).any():
+            col = int(np.argwhere(np.isinf(values))[0][1])
+            raise InputError(f"Y column {names[col]!r} contains infinity.")
+        return values, names, one_d
+
+    def _splits(self, X, groups):
+        n_rows = X.shape[0]
+        cv = self.cv
+        if isinstance(cv, Integral) and groups is not None:
+            cv = GroupKFold(cv)
+        cv = check_cv(cv)
+        try:
+            splits = [
+                (np.asarray(tr, dtype=np.int64), np.asarray(te, dtype=np.int64))
+                for tr, te in cv.split(X, None, groups)
+            ]
+        except ValueError as exc:
+            n_groups = None if groups is None else np.unique(groups).size
+            raise InputError(
+                f"Cannot make the cross-validation folds ({exc}); rows: {n_rows}"
+                + ("" if n_groups is None else f", groups (texts): {n_groups}")
+                + "."
+            ) from exc
+        counts = np.zeros(n_rows, dtype=np.int64)
+        fold_id = np.full(n_rows, -1, dtype=np.int64)
+        for k, (_, test) in enumerate(splits):
+            counts[test] += 1
+            fold_id[test] = k
+        partition = bool((counts == 1).all()) and all(
+            tr.size + te.size == n_rows for tr, te in splits
+        )
+        return splits, (fold_id if partition else None)
+
+    def _plan(self, kinds, names):
+        """Per feature: (engine, probe, is classifier, scorer, default scoring?)."""
+        probe = self.probe
+        scoring = self.scoring
+        if isinstance(scoring, dict):
+            unknown = set(scoring) - {"binary", "continuous"}
+            if unknown:
+                raise InputError(
+                    f"scoring dict keys must be 'binary' and/or 'continuous', "
+                    f"got {sorted(unknown)}."
+                )
+        plan = []
+        for name, kind in zip(names, kinds, strict=True):
+            if isinstance(probe, str):
+                engine = "ols" if kind == "continuous" else _NAMED[probe]
+                estimator = _named_estimator(engine)
+                classifier = engine != "ols"
+            elif is_regressor(probe):
+                engine, estimator, classifier = "exact", probe, False
+            elif kind == "continuous":
+                engine, estimator, classifier = "ols", LinearRegression(), False
+            else:
+                engine, estimator, classifier = "exact", probe, True
+            metric = scoring.get(kind) if isinstance(scoring, dict) else scoring
+            default = "accuracy" if classifier else "r2"
+            if metric is not None and metric != default:
+                engine = "exact"
+            if self.method == "exact":
+                engine = "exact"
+            elif self.method == "fast" and engine == "exact":
+                raise InputError(
+                    f"method='fast' has no fast engine for feature {name!r} (probe "
+                    f"{probe!r}, scoring {metric!r}); use method='auto' or 'exact'."
+                )
+            scorer = get_scorer(default if metric is None else metric)
+            plan.append((engine, estimator, classifier, scorer, metric is None))
+        return plan
+
+    # ------------------------------------------------------------------ scoring
+    def _fold_scores(self, X, Y, plan, splits, fold_id, binary_codes):
+        """Held-out scores, shape (q, p, K), each feature with its planned engine."""
+        n_folds = len(splits)
+        out = np.full((Y.shape[1], X.shape[1], n_folds), np.nan)
+        by_engine = {}
+        for j, (engine, *_rest) in enumerate(plan):
+            if engine != "exact" and fold_id is None:
+                engine = "exact"
+            by_engine.setdefault(engine, []).append(j)
+        for engine, feats in by_engine.items():
+            if engine == "ols":
+                Yf = Y[:, feats]
+                lo = np.full((n_folds, len(feats)), np.nan)
+                hi = np.full((n_folds, len(feats)), np.nan)
+                for k in range(n_folds):
+                    rows = Yf[fold_id == k]
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        lo[k] = np.nanmin(rows, axis=0) if rows.size else np.nan
+                        hi[k] = np.nanmax(rows, axis=0) if rows.size else np.nan
+                out[feats] = ols_fold_scores(X, Yf, fold_id, n_folds, lo, hi)
+            elif engine == "exact":
+                out[feats] = exact_fold_scores(
+                    X,
+                    Y,
+                    feats,
+                    [plan[j][1] for j in feats],
+                    [plan[j][2] for j in feats],
+                    [plan[j][3] for j in feats],
+                    splits,
+                    n_jobs=self.n_jobs,
+                    verbose=self.verbose,
+                )
+            else:
+                kernel, options = {
+                    "svm": (svm_unit_scores, ()),
+                    "logistic": (logistic_unit_scores, (_LOGISTIC_BINS,)),
+                    "threshold": (threshold_unit_scores, ()),
+                }[engine]
+                Yb = np.ascontiguousarray(binary_codes(Y, feats))
+                out[feats] = binary_fold_scores(
+                    kernel,
+                    X,
+                    Yb,
+                    fold_id,
+                    n_folds,
+                    options=options,
+                    n_jobs=self.n_jobs,
+                    verbose=self.verbose,
+                )
+        return out
+
+    @staticmethod
+    def _mean(scores):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(scores, axis=-1), np.nanstd(scores, axis=-1)
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, groups=None, *, char_types=None):
+        """Score every (feature, unit) probe by cross-validation and rank the units.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_chars, n_units)
+            Activations, one row per character.
+        y : array-like of shape (n_chars,) or (n_chars, n_features)
+            The labels ``Y``; NaN marks a character a feature does not label. (Named
+            ``y`` as everywhere in scikit-learn.)
+        groups : array-like of shape (n_chars,), default=None
+            Text index of every row (``skdni.sequence_ids(texts)``): folds then never
+            split a text, and permutations move whole texts' label blocks.
+        char_types : array-like of shape (n_chars,), default=None
+            The character of every row (e.g. ``list("".join(texts))``), needed by
+            ``control="shuffle_types"``. In a Pipeline: ``search__char_types=...``.
+
+        Returns
+        -------
+        self : NeuronProbeSearch
+        """
+        X = self._validate_X(X, reset=True)
+        n_rows, n_units = X.shape
+        if n_rows < 2:
+            raise InputError(
+                f"NeuronProbeSearch needs at least 2 rows to cross-validate, got "
+                f"{n_rows} sample (n_samples = {n_rows})."
+            )
+        Y, names, one_d = self._validate_Y(y, n_rows)
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape[0] != n_rows:
+                raise InputError(
+                    f"X has {n_rows} rows but groups has {groups.shape[0]} entries."
+                )
+        kinds, classes = [], []
+        for j, name in enumerate(names):
+            values = _distinct_up_to_three(Y[:, j])
+            if values.size == 0:
+                raise InputError(
+                    f"Feature column {name!r} (index {j}) has no label: every row is "
+                    "NaN."
+                )
+            if values.size == 1:
+                raise InputError(
+                    f"Feature column {name!r} (index {j}) has a single label value "
+                    f"{float(values[0])!r} (one class only): there is nothing to probe."
+                )
+            kinds.append("binary" if values.size == 2 else "continuous")
+            if values.size == 2:
+                values = np.sort(values)
+            classes.append(values)
+        splits, fold_id = self._splits(X, groups)
+        plan = self._plan(kinds, names)
+        if self.method == "fast" and fold_id is None:
+            raise InputError(
+                "method='fast' needs folds whose test sets partition the rows (K-fold "
+                "style); this cv does not. Use method='auto' or 'exact'."
+            )
+
+        def binary_codes(Ys, feats):
+            codes = np.full((Ys.shape[0], len(feats)), np.nan)
+            for i, j in enumerate(feats):
+                col = Ys[:, j]
+                labelled = ~np.isnan(col)
+                codes[labelled, i] = col[labelled] == classes[j][-1]
+            return codes
+
+        rng = check_random_state(self.random_state)
+        scores = self._fold_scores(X, Y, plan, splits, fold_id, binary_codes)
+        mean, std = self._mean(scores)
+        unit_names = self._unit_names(n_units)
+        self.target_names_ = names
+        self._y_1d = one_d
+        self.n_splits_ = len(splits)
+        self.feature_kinds_ = pd.Series(kinds, index=names, name="kind")
+        self.methods_ = pd.Series(
+            [p[0] if fold_id is not None else "exact" for p in plan],
+            index=names,
+            name="method",
+        )
+        self.scores_ = pd.DataFrame(mean, index=names, columns=unit_names)
+        self.scores_std_ = pd.DataFrame(std, index=names, columns=unit_names)
+
+        chance = np.empty(len(names))
+        for j in range(len(names)):
+            default = plan[j][4] and fold_id is not None
+            per_fold = chance_fold_scores(
+                Y[:, j],
+                splits,
+                fold_id,
+                binary=plan[j][2],
+                scorer=None if default else plan[j][3],
+            )
+            chance[j] = self._mean(per_fold)[0]
+        self.chance_scores_ = pd.Series(chance, index=names, name="chance")
+
+        self.cv_results_ = self._cv_results(scores, mean, std, names, unit_names)
+        self.top_units_ = {}
+        best = np.zeros(len(names), dtype=np.int64)
+        for j, name in enumerate(names):
+            finite = np.flatnonzero(~np.isnan(mean[j]))
+            order = finite[np.argsort(-mean[j, finite], kind="stable")]
+            if order.size:
+                best[j] = order[0]
+            if self.min_score is not None:
+                order = order[mean[j, order] >= self.min_score]
+            self.top_units_[name] = order[: self.top_k]
+        self.best_units_ = best
+        self.best_estimators_ = {}
+        for j, name in enumerate(names):
+            labelled = ~np.isnan(Y[:, j])
+            self.best_estimators_[name] = clone(plan[j][1]).fit(
+                X[:, [best[j]]][labelled], Y[labelled, j]
+            )
+        self._scorers = [p[3] for p in plan]
+
+        if self.n_permutations:
+            exceed = np.zeros_like(mean)
+            for _ in tqdm(
+                range(self.n_permutations),
+                desc="permutations",
+                disable=not self.verbose,
+            ):
+                index = permutation_index(n_rows, groups, rng)
+                null = self._mean(
+                    self._fold_scores(X, Y[index], plan, splits, fold_id, binary_codes)
+                )[0]
+                exceed += null >= mean
+            pvalues = (1.0 + exceed) / (1.0 + self.n_permutations)
+            pvalues[np.isnan(mean)] = np.nan
+            self.pvalues_ = pd.DataFrame(pvalues, index=names, columns=unit_names)
+            self.qvalues_ = pd.DataFrame(
+                benjamini_hochberg(pvalues), index=names, columns=unit_names
+            )
+        if self.control is not None:
+            if self.control == "shuffle_types":
+                if char_types is None:
+                    raise InputError(
+                        "control='shuffle_types' needs the character of every row: "
+                        "fit(X, Y, char_types=list(''.join(texts)))."
+                    )
+                char_types = np.asarray(char_types)
+                if char_types.shape[0] != n_rows:
+                    raise InputError(
+                        f"X has {n_rows} rows but char_types has "
+                        f"{char_types.shape[0]} entries."
+                    )
+                Y_control = control_labels(Y, char_types, rng)
+            else:
+                Y_control = np.asarray(self.control(Y.copy(), rng), dtype=np.float64)
+                if Y_control.shape != Y.shape:
+                    raise InputError(
+                        f"The control callable returned shape {Y_control.shape}, "
+                        f"expected {Y.shape}."
+                    )
+            control = self._mean(
+                self._fold_scores(X, Y_control, plan, splits, fold_id, binary_codes)
+            )[0]
+            self.control_scores_ = pd.DataFrame(
+                control, index=names, columns=unit_names
+            )
+            self.selectivity_ = self.scores_ - self.control_scores_
+        return self
+
+    def _cv_results(self, scores, mean, std, names, unit_names):
+        q, p, n_folds = scores.shape
+        results = {
+            "feature": np.repeat(names, p),
+            "unit": np.tile(unit_names, q),
+            "feature_index": np.repeat(np.arange(q), p),
+            "unit_index": np.tile(np.arange(p), q),
+            "kind": np.repeat(np.asarray(self.feature_kinds_, dtype=object), p),
+        }
+        for k in range(n_folds):
+            results[f"split{k}_test_score"] = scores[:, :, k].ravel()
+        results["mean_test_score"] = mean.ravel()
+        results["std_test_score"] = std.ravel()
+        ranks = np.empty((q, p), dtype=np.int32)
+        for j in range(q):
+            m = mean[j]
+            if np.isnan(m).all():
+                ranks[j] = 1
+                continue
+            # As GridSearchCV: NaN scores tie with the worst.
+            filled = np.where(np.isnan(m), np.nanmin(m) - 1, m)
+            ranks[j] = rankdata(-filled, method="min")
+        results["rank_test_score"] = ranks.ravel()
+        results["chance_score"] = np.repeat(self.chance_scores_.to_numpy(), p)
+        return results
+
+    # ------------------------------------------------------------------ selector
+    def _get_support_mask(self):
+        check_is_fitted(self)
+        mask = np.zeros(self.n_features_in_, dtype=bool)
+        for units in self.top_units_.values():
+            mask[units] = True
+        return mask
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the selected units (the union of ``top_units_``)."""
+        check_is_fitted(self)
+        if input_features is None:
+            input_features = self._unit_names(self.n_features_in_)
+        return super().get_feature_names_out(input_features)
+
+    # ------------------------------------------------------------------ predictor
+    def predict(self, X):
+        """Predict every feature with the probe of its best unit.
+
+        Returns an array of shape (n_chars,) if ``Y`` was 1-D, else
+        (n_chars, n_features).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        out = np.column_stack(
+            [
+                self.best_estimators_[name].predict(X[:, [u]]).astype(np.float64)
+                for name, u in zip(self.target_names_, self.best_units_, strict=True)
+            ]
+        )
+        return out[:, 0] if self._y_1d else out
+
+    def score(self, X, y):
+        """Mean over features of each best probe's score on its labelled rows."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        Y, _, _ = self._validate_Y(y, X.shape[0])
+        if Y.shape[1] != len(self.target_names_):
+            raise InputError(
+                f"Y has {Y.shape[1]} feature columns, the search was fitted on "
+                f"{len(self.target_names_)}."
+            )
+        values = []
+        for j, (name, u) in enumerate(
+            zip(self.target_names_, self.best_units_, strict=True)
+        ):
+            labelled = ~np.isnan(Y[:, j])
+            values.append(
+                self._scorers[j](
+                    self.best_estimators_[name], X[labelled][:, [u]], Y[labelled, j]
+                )
+            )
+        return float(np.mean(values))
+
+    def to_frame(self):
+        """One tidy row per (feature, unit): scores next to chance and statistics."""
+        check_is_fitted(self)
+        r = self.cv_results_
+        q, p = self.scores_.shape
+
+        def flat(attr):
+            frame = getattr(self, attr, None)
+            return np.full(q * p, np.nan) if frame is None else frame.to_numpy().ravel()
+
+        return pd.DataFrame(
+            {
+                "feature": r["feature"],
+                "unit": r["unit"],
+                "kind": r["kind"],
+                "score": r["mean_test_score"],
+                "std": r["std_test_score"],
+                "chance": r["chance_score"],
+                "rank": r["rank_test_score"],
+                "n_splits": self.n_splits_,
+                "pvalue": flat("pvalues_"),
+                "qvalue": flat("qvalues_"),
+                "selectivity": flat("selectivity_"),
+            }
+        )
