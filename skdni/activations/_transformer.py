@@ -1,9 +1,12 @@
 """Texts -> per-character activations of a character RNN's recurrent layers."""
 
+import os
 from numbers import Integral
 
 import numpy as np
+from numpy.lib.format import open_memmap
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -13,14 +16,15 @@ from .._texts import check_texts, text_lengths
 from ..models._keras_inspect import (
     cell_kind,
     clone_sharing,
-    encode_with_vocabulary,
     keras_model_and_vocabulary,
     predict_states,
     recurrent_layers,
     resolve_layers,
     state_sequence_model,
+    unknown_policy,
 )
 from ..models._recurrence import RecurrentStack, padded_batches
+from ..models._vocabulary import encode_texts
 
 __all__ = ["LSTMActivationTransformer"]
 
@@ -66,6 +70,13 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         Texts per batch.
     verbose : int, default=0
         ``> 0`` shows a progress bar over batches.
+    out : str, path-like or None, default=None
+        Out-of-core output: ``transform`` writes the float32 activations batch by
+        batch into a ``.npy`` file at this path (``numpy.lib.format.open_memmap``,
+        overwritten if present), in corpus row order, and returns that memmap, so
+        peak memory is one batch, not ``n_chars × n_units``. Reopen it later with
+        ``np.load(out, mmap_mode="r")``. Pandas output (``set_output``) would load
+        it whole and raises an :class:`~skdni.InputError`.
 
     Attributes
     ----------
@@ -108,6 +119,7 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         "method": [StrOptions({"auto", "keras", "numpy"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
+        "out": [None, str, os.PathLike],
     }
 
     def __init__(
@@ -120,6 +132,7 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         method="auto",
         batch_size=256,
         verbose=0,
+        out=None,
     ):
         self.model = model
         self.layer = layer
@@ -128,6 +141,7 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         self.method = method
         self.batch_size = batch_size
         self.verbose = verbose
+        self.out = out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -168,8 +182,10 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
                     "a "
                     f"{type(layer).__name__}, whose only state is 'hidden'."
                 )
-        encode_with_vocabulary(texts, vocabulary)  # unknown characters fail at fit
+        unknown = unknown_policy(self.model)
+        encode_texts(texts, vocabulary, unknown=unknown)  # unknown chars fail at fit
         self.vocabulary_ = vocabulary
+        self.unknown_ = unknown
         self.layer_indices_ = indices
         self.layers_ = [layers[i].name for i in indices]
         self.units_ = [int(layers[i].cell.units) for i in indices]
@@ -235,13 +251,25 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_chars, n_features_out_), float32
+            A ``numpy.memmap`` of the ``.npy`` file ``out`` when ``out`` is set.
         """
         check_is_fitted(self, "method_")
         texts = check_texts(texts)
-        ids_list = encode_with_vocabulary(texts, self.vocabulary_)
-        out = np.empty(
-            (int(text_lengths(texts).sum()), self.n_features_out_), np.float32
-        )
+        if self.out is not None and _get_output_config("transform", self)[
+            "dense"
+        ] not in ("default", None):
+            raise InputError(
+                f"out={str(self.out)!r} writes activations to a memory-mapped .npy "
+                "file, but set_output(transform='pandas'/'polars') would load it "
+                "whole into memory; use set_output(transform='default') with out=, "
+                "or out=None for a DataFrame."
+            )
+        ids_list = encode_texts(texts, self.vocabulary_, unknown=self.unknown_)
+        shape = (int(text_lengths(texts).sum()), self.n_features_out_)
+        if self.out is None:
+            out = np.empty(shape, np.float32)
+        else:
+            out = open_memmap(self.out, mode="w+", dtype=np.float32, shape=shape)
         run = self._run_numpy if self.method_ == "numpy" else self._run_keras
         batches = padded_batches(ids_list, self.batch_size)
         total = -(-len(texts) // self.batch_size)
@@ -250,6 +278,8 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         ):
             states = run(ids, lengths)
             out[rows] = states[np.arange(ids.shape[1])[None, :] < lengths[:, None]]
+        if self.out is not None:
+            out.flush()
         return out
 
     def get_feature_names_out(self, input_features=None):

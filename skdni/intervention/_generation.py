@@ -6,8 +6,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 
 from .._errors import InputError
-from ..models._keras_inspect import encode_with_vocabulary, keras_model_and_vocabulary
+from ..models._keras_inspect import keras_model_and_vocabulary, unknown_policy
 from ..models._recurrence import RecurrentStack
+from ..models._vocabulary import encode_texts
 from ._interventions import Intervention
 
 __all__ = [
@@ -58,7 +59,7 @@ def _prepare(lm, seed, vocabulary, n_chars):
     if n_chars < 0:
         raise InputError(f"n_chars must be >= 0, got {n_chars}.")
     keras_model, vocabulary = keras_model_and_vocabulary(lm, vocabulary)
-    seed_ids = encode_with_vocabulary([seed], vocabulary)[0]
+    seed_ids = encode_texts([seed], vocabulary, unknown=unknown_policy(lm))[0]
     return RecurrentStack.from_keras(keras_model), vocabulary, seed_ids
 
 

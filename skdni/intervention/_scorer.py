@@ -14,10 +14,11 @@ from .._errors import InputError, InputTypeError
 from .._texts import check_texts, text_lengths
 from ..models._keras_inspect import (
     clone_sharing,
-    encode_with_vocabulary,
     keras_model_and_vocabulary,
+    unknown_policy,
 )
 from ..models._recurrence import RecurrentStack, padded_batches
+from ..models._vocabulary import encode_texts
 from ._interventions import Intervention
 
 __all__ = ["NeuronAblationScorer", "char_class", "next_char_in"]
@@ -436,7 +437,7 @@ class NeuronAblationScorer(BaseEstimator):
             )
         ranked = self._ranked_units(info.units, info.name)
         ks = self._ks(ranked, info.units, info.name)
-        ids_list = encode_with_vocabulary(texts, vocabulary)
+        ids_list = encode_texts(texts, vocabulary, unknown=unknown_policy(model))
         n_rows = int(text_lengths(texts).sum())
         pattern = self._pattern(y, n_rows)
         has_next = np.concatenate(

@@ -18,20 +18,18 @@ from .._errors import (
     InputTypeError,
     LayerNotFoundError,
     NoRecurrentLayerError,
-    UnknownCharacterError,
 )
-from .._texts import check_texts, text_lengths
 
 __all__ = [
     "cell_kind",
     "clone_sharing",
-    "encode_with_vocabulary",
     "keras_model_and_vocabulary",
     "model_layers",
     "recurrent_layers",
     "resolve_layers",
     "predict_states",
     "state_sequence_model",
+    "unknown_policy",
 ]
 
 
@@ -187,27 +185,14 @@ def _vocabulary_dict(vocabulary) -> dict[str, int]:
     return {char: int(idx) for char, idx in items.items()}
 
 
-def encode_with_vocabulary(texts, vocabulary: dict[str, int]) -> list[np.ndarray]:
-    """Input ids (int32) of every text; :class:`UnknownCharacterError` names text and
-    position of the first character outside ``vocabulary``."""
-    texts = check_texts(texts)
-    chars = sorted(vocabulary)
-    points = np.fromiter(map(ord, chars), dtype=np.uint32, count=len(chars))
-    ids = np.fromiter((vocabulary[c] for c in chars), dtype=np.int32, count=len(chars))
-    flat = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
-    index = np.minimum(np.searchsorted(points, flat), len(points) - 1)
-    known = points[index] == flat
-    if not known.all():
-        row = int(np.argmin(known))
-        offsets = np.concatenate([[0], np.cumsum(text_lengths(texts))])
-        text = int(np.searchsorted(offsets, row, side="right") - 1)
-        position = row - int(offsets[text])
-        raise UnknownCharacterError(
-            f"Text {text}, position {position}: character "
-            f"{texts[text][position]!r} is not in the model's vocabulary of "
-            f"{len(vocabulary)} characters."
-        )
-    return np.split(ids[index], np.cumsum(text_lengths(texts))[:-1])
+def unknown_policy(model) -> str:
+    """How ``model`` reads characters outside its vocabulary: a CharLanguageModel's
+    own ``unknown`` setting, ``"error"`` for a bare Keras model."""
+    return (
+        getattr(model, "unknown", "error")
+        if _is_char_language_model(model)
+        else "error"
+    )
 
 
 def clone_sharing(estimator, shared=("model",)):

@@ -58,8 +58,9 @@ def encode_texts(texts, vocabulary, *, unknown: str = "error") -> list[np.ndarra
     ----------
     texts : list of str
         The corpus.
-    vocabulary : list of str
-        Sorted distinct characters; ``vocabulary[i]`` gets id ``i + 1``.
+    vocabulary : list of str or dict
+        Sorted distinct characters (``vocabulary[i]`` gets id ``i + 1``), or a
+        ``{char: input id}`` dict.
     unknown : {"error", "ignore"}, default="error"
         A character outside the vocabulary raises :class:`UnknownCharacterError`
         (naming the text, the position and the character) with ``"error"``, and is
@@ -73,13 +74,21 @@ def encode_texts(texts, vocabulary, *, unknown: str = "error") -> list[np.ndarra
     --------
     >>> [ids.tolist() for ids in encode_texts(["abc", "ca"], ["a", "b", "c"])]
     [[1, 2, 3], [3, 1]]
+    >>> [ids.tolist() for ids in encode_texts(["ax"], {"a": 5}, unknown="ignore")]
+    [[5, 0]]
     """
     texts = check_texts(texts)
-    table = np.fromiter(map(ord, vocabulary), dtype=np.uint32, count=len(vocabulary))
+    if not isinstance(vocabulary, dict):
+        vocabulary = {char: i + 1 for i, char in enumerate(vocabulary)}
+    chars = sorted(vocabulary)
+    table = np.fromiter(map(ord, chars), dtype=np.uint32, count=len(chars))
+    table_ids = np.fromiter(
+        map(vocabulary.get, chars), dtype=np.int32, count=len(chars)
+    )
     points = _code_points("".join(texts))
-    index = np.searchsorted(table, points)
-    known = table[np.minimum(index, len(table) - 1)] == points
-    ids = np.where(known, index + 1, PAD_ID).astype(np.int32)
+    index = np.minimum(np.searchsorted(table, points), len(table) - 1)
+    known = table[index] == points
+    ids = np.where(known, table_ids[index], PAD_ID).astype(np.int32)
     if unknown == "error" and not known.all():
         row = int(np.argmin(known))
         offsets = np.concatenate([[0], np.cumsum(text_lengths(texts))])
@@ -88,7 +97,7 @@ def encode_texts(texts, vocabulary, *, unknown: str = "error") -> list[np.ndarra
         char = texts[text][position]
         raise UnknownCharacterError(
             f"Text {text}, position {position}: character {char!r} is not in the "
-            f"model's vocabulary of {len(vocabulary)} characters. Pass "
-            "unknown='ignore' to read unknown characters as padding (id 0)."
+            f"model's vocabulary of {len(vocabulary)} characters. A CharLanguageModel "
+            "fitted with unknown='ignore' reads unknown characters as padding (id 0)."
         )
     return np.split(ids, np.cumsum(text_lengths(texts))[:-1])

@@ -170,6 +170,23 @@ def test_unknown_character_names_text_and_position(lm):
         act.transform(["1+2", "(3x)"])
 
 
+def test_unknown_characters_follow_the_language_models_policy(lstm_model):
+    # unknown="ignore" reads an unknown character as padding (id 0), as the LM does
+    lenient = CharLanguageModel.from_keras(lstm_model, sorted(VOCAB), unknown="ignore")
+    act = LSTMActivationTransformer(lenient, method="numpy").fit(["(3x)"])
+    ids = [
+        lenient.char_to_id_["("],
+        lenient.char_to_id_["3"],
+        0,
+        lenient.char_to_id_[")"],
+    ]
+    expected = act.stack_.run(np.array([ids], dtype=np.int32))["hidden"][0][0]
+    np.testing.assert_allclose(act.transform(["(3x)"]), expected, atol=1e-6)
+    strict = CharLanguageModel.from_keras(lstm_model, sorted(VOCAB))
+    with pytest.raises(UnknownCharacterError):
+        LSTMActivationTransformer(strict).fit(["(3x)"])
+
+
 def test_bad_corpus_errors(lm):
     act = LSTMActivationTransformer(lm).fit(TEXTS)
     with pytest.raises(InputTypeError, match="single string"):
@@ -227,3 +244,31 @@ def test_rows_equal_total_chars(lm, texts, batch_size):
     out = LSTMActivationTransformer(lm, batch_size=batch_size).fit_transform(texts)
     assert out.shape == (sum(map(len, texts)), 6)
     assert np.isfinite(out).all()
+
+
+def test_out_writes_a_float32_npy_memmap_equal_to_the_in_memory_transform(
+    lm, tmp_path
+):
+    path = tmp_path / "H.npy"
+    texts = TEXTS * 3
+    expected = LSTMActivationTransformer(lm, state="both").fit_transform(texts)
+    act = LSTMActivationTransformer(lm, state="both", batch_size=2, out=path)
+    got = act.fit_transform(texts)
+    assert isinstance(got, np.memmap)
+    np.testing.assert_array_equal(got, expected)
+    on_disk = np.load(path, mmap_mode="r")
+    assert on_disk.dtype == np.float32
+    assert on_disk.shape == (sum(map(len, texts)), 12)
+    np.testing.assert_array_equal(on_disk, expected)
+    assert clone(act).get_params()["out"] == path
+
+
+def test_out_with_pandas_output_is_refused(lm, tmp_path):
+    act = LSTMActivationTransformer(lm, out=str(tmp_path / "H.npy")).set_output(
+        transform="pandas"
+    )
+    with pytest.raises(InputError, match="set_output"):
+        act.fit_transform(TEXTS)
+    assert not (tmp_path / "H.npy").exists()
+    frame = act.set_params(out=None).fit_transform(TEXTS)
+    assert isinstance(frame, pd.DataFrame)

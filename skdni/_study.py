@@ -1,0 +1,422 @@
+"""A whole Deep Neural Inspection study in one call: corpus → model → activations →
+features → probe search → ablations → clamped generation → report."""
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Memory
+from sklearn.pipeline import FeatureUnion
+
+from ._errors import InputError
+from ._texts import check_texts, sequence_ids
+
+FEATURE_SETS = ("range", "impulse", "depth", "parser", "regex")
+_MANIFEST = "skdni-manifest.json"
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/skdni`` (``~/.cache/skdni`` by default)."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()
+    return Path(root) / "skdni"
+
+
+@dataclass
+class StudyConfig:
+    """Everything that defines a study; equal configs give equal tables."""
+
+    grammar: str | None = "arithmetic"
+    corpus: str | None = None
+    model: str | None = None
+    n_chars: int = 250_000
+    inspect_fraction: float = 0.2
+    max_inspect_chars: int = 50_000
+    units: int = 128
+    cell: str = "lstm"
+    epochs: int = 10
+    cv: int = 20
+    top_k: int = 10
+    features: tuple = FEATURE_SETS
+    ablation_features: int = 3
+    ks: tuple = (1, 5, 10)
+    n_random: int = 10
+    n_samples: int = 5
+    sample_chars: int = 80
+    n_jobs: int | None = None
+    seed: int = 0
+    out: str = "skdni-report"
+    cache_dir: str | None = None
+    overwrite: bool = False
+    verbose: int = 1
+
+    def check(self) -> None:
+        unknown = sorted(set(self.features) - set(FEATURE_SETS))
+        if unknown:
+            raise InputError(
+                f"Unknown feature set(s) {unknown}; "
+                f"choose from {', '.join(FEATURE_SETS)}."
+            )
+        grammar_sets = {"range", "impulse", "depth", "parser"} & set(self.features)
+        if self.grammar is None and grammar_sets and self.corpus is None:
+            raise InputError("A study without --corpus needs a grammar to sample from.")
+        if not 0 < self.inspect_fraction < 1:
+            raise InputError(
+                f"inspect_fraction must be in (0, 1), got {self.inspect_fraction}."
+            )
+
+
+@dataclass
+class StudyResult:
+    """The fitted estimators and the tables of a study (see :func:`run_study`)."""
+
+    config: StudyConfig
+    train_texts: list
+    inspect_texts: list
+    model: object
+    transformer: object
+    featurizer: object
+    activations: np.ndarray
+    labels: pd.DataFrame
+    search: object
+    summary: pd.DataFrame
+    ablation: pd.DataFrame
+    generation: pd.DataFrame
+    samples: dict = field(default_factory=dict)
+    out: Path | None = None
+
+
+# --------------------------------------------------------------------- stages
+
+
+def _split(texts, fraction, max_inspect_chars, seed):
+    """Held-out texts to inspect (never trained on), the rest to train on."""
+    order = np.random.default_rng(seed).permutation(len(texts))
+    n_inspect = max(1, int(round(fraction * len(texts))))
+    inspect_idx = sorted(order[:n_inspect])
+    train = [texts[i] for i in sorted(order[n_inspect:])] or [
+        texts[i] for i in inspect_idx
+    ]
+    inspect, total = [], 0
+    for i in inspect_idx:
+        if total >= max_inspect_chars:
+            break
+        inspect.append(texts[i])
+        total += len(texts[i])
+    return train, inspect
+
+
+def _fail_fast(cfg: StudyConfig) -> None:
+    """Check the inputs that would otherwise fail only after training a model."""
+    from .datasets import compile_grammar
+
+    if cfg.corpus is not None and not Path(cfg.corpus).exists():
+        raise InputError(f"Corpus path {cfg.corpus!r} does not exist.")
+    if cfg.model is not None and not Path(cfg.model).is_file():
+        raise InputError(f"Model file {cfg.model!r} does not exist.")
+    if cfg.grammar is not None:
+        compile_grammar(cfg.grammar)
+
+
+def _load_corpus(cfg: StudyConfig) -> list[str]:
+    from .datasets import load_text_files, make_corpus
+
+    if cfg.corpus is not None:
+        return check_texts(load_text_files(cfg.corpus, max_chars=cfg.n_chars))
+    return make_corpus(cfg.grammar, n_chars=cfg.n_chars, random_state=cfg.seed)
+
+
+def _train_model(train_texts, units, cell, epochs, seed, verbose):
+    from .models import CharLanguageModel
+
+    lm = CharLanguageModel(
+        cell=cell, units=units, epochs=epochs, random_state=seed, verbose=verbose
+    )
+    return lm.fit(train_texts)
+
+
+def _activations(model, inspect_texts):
+    from .activations import LSTMActivationTransformer
+
+    transformer = LSTMActivationTransformer(model).fit(inspect_texts)
+    return transformer, transformer.transform(inspect_texts)
+
+
+def _featurizer(cfg: StudyConfig) -> FeatureUnion:
+    from .features import ParserStateFeaturizer, ParseTreeFeaturizer, character_features
+
+    parts = []
+    representations = tuple(
+        r for r in ("range", "impulse", "depth") if r in cfg.features
+    )
+    on_error = "raise" if cfg.corpus is None else "nan"
+    if cfg.grammar is not None and representations:
+        parts.append(
+            (
+                "tree",
+                ParseTreeFeaturizer(
+                    cfg.grammar, representations=representations, on_error=on_error
+                ),
+            )
+        )
+    if cfg.grammar is not None and "parser" in cfg.features:
+        parts.append(("parser", ParserStateFeaturizer(cfg.grammar, on_error=on_error)))
+    if "regex" in cfg.features:
+        parts.append(("chars", character_features()))
+    if not parts:
+        raise InputError("No features to compute: give a grammar or include 'regex'.")
+    return FeatureUnion(parts, n_jobs=cfg.n_jobs, verbose_feature_names_out=True)
+
+
+def _features(cfg: StudyConfig, inspect_texts):
+    featurizer = _featurizer(cfg).set_output(transform="pandas")
+    labels = featurizer.fit_transform(inspect_texts)
+    # Features that never vary carry no information to probe for, and a feature equal
+    # to an earlier one (e.g. range:digit and impulse:digit) would only repeat its rows.
+    labels = labels.loc[:, labels.nunique(dropna=True) > 1]
+    return featurizer, labels.loc[:, ~labels.T.duplicated()]
+
+
+def _summary(search, top_k) -> pd.DataFrame:
+    rows = []
+    for feature in search.scores_.index:
+        scores = search.scores_.loc[feature]
+        units = list(search.top_units_.get(feature, []))[:3]
+        rows.append(
+            {
+                "feature": feature,
+                "kind": search.feature_kinds_[feature],
+                "best_units": ", ".join(str(search.scores_.columns[u]) for u in units),
+                "best_score": float(scores.max()),
+                "chance": float(search.chance_scores_[feature]),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    frame["lift"] = frame["best_score"] - frame["chance"]
+    return frame.sort_values("lift", ascending=False, ignore_index=True)
+
+
+def _ablation_features(summary: pd.DataFrame, n: int) -> list[str]:
+    binary = summary[(summary["kind"] == "binary") & (summary["lift"] > 0)]
+    return list(binary["feature"][:n])
+
+
+def _ablations(cfg, model, search, inspect_texts, labels, features) -> pd.DataFrame:
+    from .intervention import NeuronAblationScorer
+
+    ks = [k for k in cfg.ks if k <= search.scores_.shape[1]]
+    frames = []
+    for feature in features:
+        for mode in ("zero", "oracle"):
+            scorer = NeuronAblationScorer(
+                model,
+                search=search,
+                feature=feature,
+                k=ks,
+                mode=mode,
+                metric="class_accuracy",
+                n_random=cfg.n_random if mode == "zero" else 0,
+                random_state=cfg.seed,
+                n_jobs=cfg.n_jobs,
+                verbose=cfg.verbose,
+            )
+            y = labels[feature].to_numpy() if mode == "oracle" else None
+            frame = scorer.evaluate(inspect_texts, y)
+            frame.attrs.clear()  # per-draw arrays there would break pd.concat
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _generation(cfg, model, search, inspect_texts, feature):
+    from .intervention import clamped_generation
+
+    seeds = [t[:1] for t in inspect_texts[: cfg.n_samples]]
+    return clamped_generation(
+        model,
+        search.top_units_[feature],
+        seeds=seeds,
+        n_chars=cfg.sample_chars,
+        ks=cfg.ks,
+        n_random=cfg.n_random,
+        random_state=cfg.seed,
+    )
+
+
+# ---------------------------------------------------------------- the study
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty folder unless ``overwrite``; then remove only our files."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"Output path {str(out)!r} exists and is not a folder.")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise InputError(
+                f"Output folder {str(out)!r} exists and is not empty; "
+                "pass --overwrite (overwrite=True) to replace skdni's files in it."
+            )
+        manifest = out / _MANIFEST
+        if manifest.is_file():
+            for name in json.loads(manifest.read_text()):
+                (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def run_study(**options) -> StudyResult:
+    """Run a whole Deep Neural Inspection study and write its report.
+
+    Options are the fields of :class:`StudyConfig` (the ``skdni run`` flags): with no
+    options, the built-in default study on the ``arithmetic`` grammar. The trained
+    model, activations and features are cached with :class:`joblib.Memory` under
+    ``cache_dir``, so a re-run with other probing options does not retrain.
+
+    Returns
+    -------
+    StudyResult
+        The fitted estimators (``model``, ``transformer``, ``featurizer``,
+        ``search``) and the tables (``summary``, ``ablation``, ``generation``).
+    """
+    from .models import CharLanguageModel
+    from .probing import NeuronProbeSearch
+
+    cfg = StudyConfig(**options)
+    cfg.features = tuple(cfg.features)
+    cfg.ks = tuple(cfg.ks)
+    cfg.check()
+    _fail_fast(cfg)
+    out = Path(cfg.out) if cfg.out else None
+    if out is not None:
+        _prepare_out(out, cfg.overwrite)
+    memory = Memory(cfg.cache_dir or default_cache_dir(), verbose=0)
+
+    say = _stage_printer(cfg.verbose)
+    say("corpus")
+    texts = _load_corpus(cfg)
+    train_texts, inspect_texts = _split(
+        texts, cfg.inspect_fraction, cfg.max_inspect_chars, cfg.seed
+    )
+    say(f"model ({len(train_texts)} training texts)")
+    if cfg.model is not None:
+        model = CharLanguageModel.load(cfg.model)
+    else:
+        model = memory.cache(_train_model, ignore=["verbose"])(
+            train_texts, cfg.units, cfg.cell, cfg.epochs, cfg.seed, cfg.verbose
+        )
+    say(f"activations and features ({len(inspect_texts)} held-out texts)")
+    transformer, H = memory.cache(_activations)(model, inspect_texts)
+    featurizer, labels = _features(cfg, inspect_texts)
+    say(f"probe search ({labels.shape[1]} features x {H.shape[1]} units, cv={cfg.cv})")
+    search = NeuronProbeSearch(
+        cv=cfg.cv,
+        top_k=cfg.top_k,
+        random_state=cfg.seed,
+        n_jobs=cfg.n_jobs,
+        verbose=cfg.verbose,
+    ).fit(
+        pd.DataFrame(H, columns=transformer.get_feature_names_out()),
+        labels,
+        groups=sequence_ids(inspect_texts),
+    )
+    summary = _summary(search, cfg.top_k)
+    chosen = _ablation_features(summary, cfg.ablation_features)
+    say(f"ablations and clamped generation ({', '.join(chosen) or 'no feature'})")
+    ablation = _ablations(cfg, model, search, inspect_texts, labels, chosen)
+    generation, samples = (
+        _generation(cfg, model, search, inspect_texts, chosen[0])
+        if chosen
+        else (pd.DataFrame(), {})
+    )
+    result = StudyResult(
+        config=cfg,
+        train_texts=train_texts,
+        inspect_texts=inspect_texts,
+        model=model,
+        transformer=transformer,
+        featurizer=featurizer,
+        activations=H,
+        labels=labels,
+        search=search,
+        summary=summary,
+        ablation=ablation,
+        generation=generation,
+        samples=samples,
+        out=out,
+    )
+    if out is not None:
+        say(f"report ({out})")
+        _write_report(result, out)
+    return result
+
+
+def _stage_printer(verbose):
+    """Announce each stage on stderr (the long ones also show their own bars)."""
+    stages = iter(range(1, 7))
+
+    def say(what):
+        if verbose:
+            print(f"[skdni {next(stages)}/6] {what}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _write_report(result: StudyResult, out: Path) -> None:
+    from .report import (
+        plot_ablation_curves,
+        plot_score_heatmap,
+        plot_unit_over_text,
+        plot_unit_scores,
+        save_figures,
+        save_tables,
+        write_html_report,
+    )
+
+    search, summary = result.search, result.summary
+    figures = {
+        "unit scores": plot_unit_scores(search.scores_, chance=search.chance_scores_)
+    }
+    figures["features x top units"] = plot_score_heatmap(search.scores_)
+    if not result.ablation.empty:
+        figures["ablation curves"] = plot_ablation_curves(result.ablation)
+    if len(summary):
+        feature = summary["feature"][0]
+        unit = int(search.top_units_[feature][0])
+        text = result.inspect_texts[0]
+        figures["unit over text"] = plot_unit_over_text(
+            text,
+            np.asarray(result.activations)[: len(text), unit],
+            labels=result.labels[feature].to_numpy()[: len(text)],
+            unit_name=str(search.scores_.columns[unit]),
+            feature_name=feature,
+        )
+    tables = {
+        "summary": summary,
+        "scores": search.to_frame(),
+        "ablation": result.ablation,
+        "generation": result.generation,
+    }
+    written = ["report.html", "model.keras", _MANIFEST]
+    written += [
+        str(p.relative_to(out)) for p in save_figures(figures, out / "figures").values()
+    ]
+    written += [
+        str(p.relative_to(out)) for p in save_tables(tables, out / "tables").values()
+    ]
+    result.model.save(out / "model.keras")
+    parameters = {k: str(v) for k, v in asdict(result.config).items()}
+    parameters["training characters"] = str(sum(map(len, result.train_texts)))
+    parameters["inspected characters"] = str(sum(map(len, result.inspect_texts)))
+    parameters["model accuracy (inspected texts)"] = (
+        f"{result.model.score(result.inspect_texts):.4f}"
+    )
+    write_html_report(
+        out / "report.html",
+        title="skdni study",
+        parameters=parameters,
+        tables=tables,
+        figures=figures,
+        samples=result.samples,
+    )
+    (out / _MANIFEST).write_text(json.dumps(sorted(written), indent=1))
