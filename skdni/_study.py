@@ -411,11 +411,15 @@ def _write_report(result: StudyResult, out: Path) -> None:
     parameters["model accuracy (inspected texts)"] = (
         f"{result.model.score(result.inspect_texts):.4f}"
     )
+    # every (feature, unit) pair is in tables/scores.csv; the page shows the top ones
+    scores = tables["scores"]
+    top = scores.sort_values(["feature", "rank"], kind="stable").groupby("feature")
+    shown = dict(tables, scores=top.head(result.config.top_k))
     write_html_report(
         out / "report.html",
         title="skdni study",
         parameters=parameters,
-        tables=tables,
+        tables=shown,
         figures=figures,
         samples=result.samples,
     )
