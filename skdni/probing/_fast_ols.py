@@ -18,7 +18,7 @@ fold gets ``r2_score``'s ``force_finite`` value (1.0 if predicted exactly, else
 
 import numpy as np
 
-__all__ = ["ols_fold_scores", "fold_moments"]
+__all__ = ["fold_moments", "merge_moments", "moment_scores", "ols_fold_scores"]
 
 
 def fold_moments(X, Y, fold_id, n_folds):
@@ -81,7 +81,7 @@ def fold_moments(X, Y, fold_id, n_folds):
     return out
 
 
-def _merge(a, b):
+def merge_moments(a, b):
     """Chan et al.'s pooled moments of two disjoint row sets (either may be empty)."""
     n = a["n"] + b["n"]
     safe = np.where(n > 0, n, 1.0)
@@ -109,12 +109,12 @@ def training_moments(mom):
     empty = {key: np.zeros_like(val[0]) for key, val in mom.items()}
     prefix = [empty]
     for k in range(n_folds - 1):
-        prefix.append(_merge(prefix[-1], _take(mom, k)))
+        prefix.append(merge_moments(prefix[-1], _take(mom, k)))
     suffix = [empty]
     for k in range(n_folds - 1, 0, -1):
-        suffix.append(_merge(_take(mom, k), suffix[-1]))
+        suffix.append(merge_moments(_take(mom, k), suffix[-1]))
     suffix.reverse()
-    return [_merge(prefix[k], suffix[k]) for k in range(n_folds)]
+    return [merge_moments(prefix[k], suffix[k]) for k in range(n_folds)]
 
 
 def ols_fold_scores(X, Y, fold_id, n_folds, y_min, y_max):
@@ -133,9 +133,19 @@ def ols_fold_scores(X, Y, fold_id, n_folds, y_min, y_max):
     ndarray of shape (q, p, n_folds); NaN where the test fold has fewer than two
     labelled rows or the training fold none (as ``r2_score`` / ``fit`` would fail).
     """
-    test = fold_moments(X, Y, fold_id, n_folds)
+    return moment_scores(fold_moments(X, Y, fold_id, n_folds), y_min, y_max)
+
+
+def moment_scores(test, y_min, y_max):
+    """Held-out R² from the per-fold test moments of :func:`fold_moments`.
+
+    The moments may come from :func:`fold_moments` on all rows at once or pooled over
+    row chunks with :func:`merge_moments` (``skdni.probing._streaming``); see
+    :func:`ols_fold_scores` for ``y_min``, ``y_max`` and the result.
+    """
     train = training_moments(test)
-    scores = np.empty((Y.shape[1], X.shape[1], n_folds))
+    n_folds, n_units, n_feats = test["n"].shape
+    scores = np.empty((n_feats, n_units, n_folds))
     for k in range(n_folds):
         tr, te = train[k], _take(test, k)
         # A constant training column has slope 0 (the minimum-norm least-squares

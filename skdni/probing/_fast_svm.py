@@ -20,8 +20,9 @@ A training fold with a single class predicts that class (what the exact path's
 
 import numpy as np
 from numba import njit
+from numba.extending import overload
 
-__all__ = ["svm_unit_scores"]
+__all__ = ["svm_fit_1d", "svm_unit_scores"]
 
 
 # Prefix sums are kept every _BLOCK rows only (a full table per feature would not stay
@@ -168,8 +169,67 @@ def _objective(w, b, sums):
 @njit(cache=True)
 def solve_svm(data, k, w, b, max_iter=100):
     """Exact minimiser of the squared-hinge objective on the rows outside fold k."""
-    ap, an, sums = _active(w, b, data, k)
-    for _ in range(max_iter):
+    w, b, _ = _newton(data, k, w, b, max_iter)
+    return w, b
+
+
+@njit(cache=True)
+def _active_rows(w, b, data, k):
+    """:func:`_active` over all labelled rows of an unsorted column, in one pass."""
+    x, codes = data
+    if w != 0.0:
+        t_pos = (1.0 - b) / w
+        t_neg = (-1.0 - b) / w
+        above_pos = w < 0.0
+        above_neg = w > 0.0
+    else:
+        t_pos = np.inf if b < 1.0 else -np.inf
+        t_neg = np.inf if b > -1.0 else -np.inf
+        above_pos = False
+        above_neg = False
+    sums = np.zeros(6)
+    for i in range(x.size):
+        v = codes[i]
+        if v < 0:
+            continue
+        xi = x[i]
+        if v == 1:
+            if (xi > t_pos) if above_pos else (xi < t_pos):
+                sums[0] += 1.0
+                sums[1] += xi
+                sums[2] += xi * xi
+        elif (xi > t_neg) if above_neg else (xi < t_neg):
+            sums[3] += 1.0
+            sums[4] += xi
+            sums[5] += xi * xi
+    return above_pos, above_neg, sums
+
+
+def _active_sums(w, b, data, k):
+    """Active-set sums from a sorted unit (8-tuple ``data``, see :func:`_active`) or
+    from an unsorted column ``(x, codes)`` (:func:`_active_rows`)."""
+
+
+@overload(_active_sums)
+def _active_sums_impl(w, b, data, k):
+    if len(data) == 2:
+
+        def rows(w, b, data, k):
+            return _active_rows(w, b, data, k)
+
+        return rows
+
+    def sorted_unit(w, b, data, k):
+        return _active(w, b, data, k)
+
+    return sorted_unit
+
+
+@njit(cache=True)
+def _newton(data, k, w, b, max_iter):
+    """Finite Newton on the squared-hinge objective. Returns (w, b, iterations)."""
+    ap, an, sums = _active_sums(w, b, data, k)
+    for it in range(max_iter):
         h11 = 1.0 + 2.0 * (sums[2] + sums[5])
         h12 = 2.0 * (sums[1] + sums[4])
         h22 = 1.0 + 2.0 * (sums[0] + sums[3])
@@ -178,10 +238,10 @@ def solve_svm(data, k, w, b, max_iter=100):
         det = h11 * h22 - h12 * h12
         w1 = (h22 * r1 - h12 * r2) / det
         b1 = (h11 * r2 - h12 * r1) / det
-        ap1, an1, sums1 = _active(w1, b1, data, k)
+        ap1, an1, sums1 = _active_sums(w1, b1, data, k)
         if ap1 == ap and an1 == an and np.all(sums1 == sums):
             # (w1, b1) solves the quadratic of its own active set: gradient is zero.
-            return w1, b1
+            return w1, b1, it + 1
         dw, db = w1 - w, b1 - b
         slope = -(dw * (h11 * dw + h12 * db) + db * (h12 * dw + h22 * db))
         f0 = _objective(w, b, sums)
@@ -189,9 +249,19 @@ def solve_svm(data, k, w, b, max_iter=100):
         while step > 1e-12 and _objective(w1, b1, sums1) > f0 + 1e-4 * step * slope:
             step *= 0.5
             w1, b1 = w + step * dw, b + step * db
-            ap1, an1, sums1 = _active(w1, b1, data, k)
+            ap1, an1, sums1 = _active_sums(w1, b1, data, k)
         w, b, ap, an, sums = w1, b1, ap1, an1, sums1
-    return w, b
+    return w, b, max_iter
+
+
+@njit(cache=True)
+def svm_fit_1d(x, codes, max_iter=100):
+    """``LinearSVC()``'s exact (w, b, iterations) on one unsorted column.
+
+    ``codes``: 1 for ``classes_[1]``, 0 for ``classes_[0]``, -1 for unlabelled rows.
+    Each Newton step is one pass over the rows, so a full-data refit needs no sort.
+    """
+    return _newton((x, codes), -1, 0.0, 0.0, max_iter)
 
 
 @njit(cache=True)

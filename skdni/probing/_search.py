@@ -13,6 +13,7 @@ from sklearn.metrics import get_scorer
 from sklearn.model_selection import GroupKFold, check_cv
 from sklearn.svm import LinearSVC
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -21,14 +22,24 @@ from .._errors import InputError, InputTypeError
 from ._exact import exact_fold_scores
 from ._fast_logistic import logistic_unit_scores
 from ._fast_ols import ols_fold_scores
-from ._fast_svm import svm_unit_scores
+from ._fast_svm import svm_fit_1d, svm_unit_scores
 from ._fast_threshold import ThresholdClassifier, threshold_unit_scores
 from ._sorted import binary_fold_scores
 from ._stats import (
     benjamini_hochberg,
     chance_fold_scores,
     control_labels,
+    default_chance_scores,
+    fold_label_stats,
     permutation_index,
+)
+from ._streaming import (
+    check_finite_blocks,
+    is_out_of_core,
+    partial_fit_search,
+    stream_binary_fold_scores,
+    stream_ols_fold_scores,
+    unit_columns,
 )
 
 __all__ = ["NeuronProbeSearch"]
@@ -44,14 +55,32 @@ _NAMED = {
 }
 
 
-def _distinct_up_to_three(column):
-    """The first (at most) three distinct labels of a column, without sorting it."""
-    labelled = column[~np.isnan(column)]
-    found = []
-    while labelled.size and len(found) < 3:
-        found.append(labelled[0])
-        labelled = labelled[labelled != labelled[0]]
-    return np.asarray(found)
+def _label_range(Y):
+    """Per feature column: smallest and largest label (NaN if none) and whether every
+    label is one of those two, in a few vectorized passes over all columns."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column
+        lo, hi = np.nanmin(Y, axis=0), np.nanmax(Y, axis=0)
+    two_valued = ((Y == lo) | (Y == hi) | np.isnan(Y)).all(axis=0)
+    return lo, hi, two_valued
+
+
+def _fitted_linear_svc(template, x, y, classes):
+    """``clone(template)`` (a ``LinearSVC()``) set to the exact minimiser of its
+    objective on the labelled rows of ``x``, from the fast engine's solver.
+
+    A liblinear refit takes ~10 ms per 50k rows to stop near that minimiser; this
+    takes a few passes over ``x`` and predicts as ``LinearSVC().fit`` does (tested).
+    """
+    codes = np.where(np.isnan(y), -1, y == classes[-1]).astype(np.int8)
+    w, b, n_iter = svm_fit_1d(np.ascontiguousarray(x, dtype=np.float64), codes)
+    estimator = clone(template)
+    estimator.coef_ = np.array([[w]])
+    estimator.intercept_ = np.array([b])
+    estimator.classes_ = np.asarray(classes, dtype=np.float64)
+    estimator.n_features_in_ = 1
+    estimator.n_iter_ = int(n_iter)
+    return estimator
 
 
 def _named_estimator(name):
@@ -131,6 +160,9 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         The best unit of every feature.
     best_estimators_ : dict
         Feature name → the probe refitted on all labelled rows of its best unit.
+        Features scored by the fast SVM engine get a ``LinearSVC()`` holding the
+        exact minimiser of its objective (``coef_``, ``intercept_`` from the fast
+        solver, no liblinear refit); it predicts as ``LinearSVC().fit`` does.
     chance_scores_ : Series
         Per feature, the mean CV score of the constant predictor (majority class or
         training mean).
@@ -167,6 +199,22 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
     fold gets ``r2_score``'s ``force_finite`` value. A constant unit gets OLS slope 0
     (see ``skdni.probing._fast_ols`` for the one case where sklearn returns rounding
     noise instead).
+
+    *Out of core.* A ``numpy.memmap`` ``X`` (e.g. ``np.load("H.npy", mmap_mode="r")``
+    or the output of ``LSTMActivationTransformer(out="H.npy")``) is never loaded
+    whole: OLS statistics are pooled over row chunks (exact), and the sort-based
+    probes (SVM, logistic, threshold) sort blocks of units read from a unit-major
+    scratch copy written next to the file, so memory is ``n_chars × (n_features +
+    a few units)``, not ``n_chars × n_units``. :meth:`partial_fit` streams OLS
+    probes over chunks of rows. See ``skdni.probing._streaming``.
+
+    *On a cluster.* Every parallel loop is joblib's: under
+    ``joblib.parallel_config(backend="dask")`` the search runs on a
+    ``dask.distributed`` cluster with results identical to ``n_jobs=1``. Pass a
+    memmap of a ``.npy`` file on a filesystem the workers share: tasks then carry
+    the file name and a row or unit range, and workers read their block themselves;
+    other large arguments are scattered once per parallel call by joblib's Dask
+    backend.
 
     *Permutations* reorder whole label blocks of texts (``groups``) or shift labels
     circularly, then rescore every pair with the same engines and folds; p-values are
@@ -238,10 +286,19 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _validate_X(self, X, reset):
+        if is_out_of_core(X):
+            # A memmap stays on disk: checked block by block, never converted whole.
+            X = validate_data(self, X, reset=reset, skip_check_array=True)
+            check_finite_blocks(X, self._unit_names(X.shape[1]))
+            return X
         X = validate_data(
             self, X, reset=reset, dtype=np.float64, ensure_all_finite=False
         )
-        bad = ~np.isfinite(X)
+        # A finite sum proves every value finite without an n × p mask; only a
+        # non-finite sum (or an overflow) needs the element-wise check.
+        bad = np.zeros((0, 0), dtype=bool)
+        if not np.isfinite(np.sum(X)):
+            bad = ~np.isfinite(X)
         if bad.any():
             row, col = np.argwhere(bad)[0]
             raise InputError(
@@ -375,16 +432,15 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             by_engine.setdefault(engine, []).append(j)
         for engine, feats in by_engine.items():
             if engine == "ols":
-                Yf = Y[:, feats]
-                lo = np.full((n_folds, len(feats)), np.nan)
-                hi = np.full((n_folds, len(feats)), np.nan)
-                for k in range(n_folds):
-                    rows = Yf[fold_id == k]
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", RuntimeWarning)
-                        lo[k] = np.nanmin(rows, axis=0) if rows.size else np.nan
-                        hi[k] = np.nanmax(rows, axis=0) if rows.size else np.nan
-                out[feats] = ols_fold_scores(X, Yf, fold_id, n_folds, lo, hi)
+                Yf = Y if len(feats) == Y.shape[1] else Y[:, feats]
+                label_stats = fold_label_stats(Yf, fold_id, n_folds)
+                lo, hi = label_stats["min"], label_stats["max"]
+                if is_out_of_core(X):
+                    out[feats] = stream_ols_fold_scores(
+                        X, Yf, fold_id, n_folds, lo, hi, n_jobs=self.n_jobs
+                    )
+                else:
+                    out[feats] = ols_fold_scores(X, Yf, fold_id, n_folds, lo, hi)
             elif engine == "exact":
                 out[feats] = exact_fold_scores(
                     X,
@@ -404,7 +460,12 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                     "threshold": (threshold_unit_scores, ()),
                 }[engine]
                 Yb = np.ascontiguousarray(binary_codes(Y, feats))
-                out[feats] = binary_fold_scores(
+                scorer = (
+                    stream_binary_fold_scores
+                    if is_out_of_core(X)
+                    else binary_fold_scores
+                )
+                out[feats] = scorer(
                     kernel,
                     X,
                     Yb,
@@ -446,6 +507,7 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         self : NeuronProbeSearch
         """
         X = self._validate_X(X, reset=True)
+        self.__dict__.pop("_ols_stream", None)  # fit starts over; partial_fit pools
         n_rows, n_units = X.shape
         if n_rows < 2:
             raise InputError(
@@ -460,8 +522,16 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                     f"X has {n_rows} rows but groups has {groups.shape[0]} entries."
                 )
         kinds, classes = [], []
+        lows, highs, two_valued = _label_range(Y)
         for j, name in enumerate(names):
-            values = _distinct_up_to_three(Y[:, j])
+            lo, hi = lows[j], highs[j]
+            if np.isnan(lo):
+                values = np.empty(0)
+            elif lo == hi:
+                values = np.array([lo])
+            else:
+                # Only the two classes of a binary feature are used later.
+                values = np.array([lo, hi] if two_valued[j] else [lo, np.nan, hi])
             if values.size == 0:
                 raise InputError(
                     f"Feature column {name!r} (index {j}) has no label: every row is "
@@ -473,8 +543,6 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                     f"{float(values[0])!r} (one class only): there is nothing to probe."
                 )
             kinds.append("binary" if values.size == 2 else "continuous")
-            if values.size == 2:
-                values = np.sort(values)
             classes.append(values)
         splits, fold_id = self._splits(X, groups)
         plan = self._plan(kinds, names)
@@ -485,12 +553,9 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             )
 
         def binary_codes(Ys, feats):
-            codes = np.full((Ys.shape[0], len(feats)), np.nan)
-            for i, j in enumerate(feats):
-                col = Ys[:, j]
-                labelled = ~np.isnan(col)
-                codes[labelled, i] = col[labelled] == classes[j][-1]
-            return codes
+            sub = Ys if len(feats) == Ys.shape[1] else Ys[:, feats]
+            top = np.array([classes[j][-1] for j in feats])
+            return np.where(np.isnan(sub), np.nan, sub == top)
 
         rng = check_random_state(self.random_state)
         scores = self._fold_scores(X, Y, plan, splits, fold_id, binary_codes)
@@ -509,14 +574,19 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         self.scores_std_ = pd.DataFrame(std, index=names, columns=unit_names)
 
         chance = np.empty(len(names))
-        for j in range(len(names)):
-            default = plan[j][4] and fold_id is not None
+        # Default metrics on K-fold style folds: closed forms, all features at once.
+        closed = [j for j in range(len(names)) if plan[j][4] and fold_id is not None]
+        if closed:
+            Yc = Y if len(closed) == Y.shape[1] else Y[:, closed]
+            top = np.array([classes[j][-1] for j in closed])
+            per_fold = default_chance_scores(
+                fold_label_stats(Yc, fold_id, len(splits), top),
+                [plan[j][2] for j in closed],
+            )
+            chance[closed] = self._mean(per_fold.T)[0]
+        for j in sorted(set(range(len(names))) - set(closed)):
             per_fold = chance_fold_scores(
-                Y[:, j],
-                splits,
-                fold_id,
-                binary=plan[j][2],
-                scorer=None if default else plan[j][3],
+                Y[:, j], splits, fold_id, binary=plan[j][2], scorer=plan[j][3]
             )
             chance[j] = self._mean(per_fold)[0]
         self.chance_scores_ = pd.Series(chance, index=names, name="chance")
@@ -534,11 +604,19 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             self.top_units_[name] = order[: self.top_k]
         self.best_units_ = best
         self.best_estimators_ = {}
+        columns = unit_columns(X, np.unique(best))  # one pass over an out-of-core X
         for j, name in enumerate(names):
-            labelled = ~np.isnan(Y[:, j])
-            self.best_estimators_[name] = clone(plan[j][1]).fit(
-                X[:, [best[j]]][labelled], Y[labelled, j]
-            )
+            column = columns[best[j]]
+            if self.methods_.iloc[j] == "svm":
+                self.best_estimators_[name] = _fitted_linear_svc(
+                    plan[j][1], column[:, 0], Y[:, j], classes[j]
+                )
+                continue
+            labels = Y[:, j]
+            labelled = ~np.isnan(labels)
+            if not labelled.all():  # boolean indexing copies: only when needed
+                column, labels = column[labelled], labels[labelled]
+            self.best_estimators_[name] = clone(plan[j][1]).fit(column, labels)
         self._scorers = [p[3] for p in plan]
 
         if self.n_permutations:
@@ -588,6 +666,42 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             )
             self.selectivity_ = self.scores_ - self.control_scores_
         return self
+
+    @available_if(lambda self: isinstance(self.probe, str) and self.probe == "ols")
+    def partial_fit(self, X, y, groups_chunk=None):
+        """Pool one chunk of rows into a streamed OLS search (exact, any row count).
+
+        Only ``probe="ols"`` streams exactly, and the method exists only then: the
+        per-fold sufficient statistics are pooled over chunks, so after the last chunk
+        every attribute equals ``fit``'s on all rows with the same folds (to
+        rounding, ~1e-12). The sort-based probes
+        (SVM, logistic, threshold) need each unit's whole column: pass a memmap to
+        ``fit`` instead, which reads blocks of units from disk.
+
+        Folds must be known before all rows are seen, so they come from the group
+        ids: row ``i`` is in test fold ``groups_chunk[i] % cv`` (``cv`` must be an
+        int). Without ``groups_chunk`` the whole chunk is one group: the ``c``-th call
+        (from 0) goes to fold ``c % cv``. ``fit(X, y, cv=PredefinedSplit(groups % cv))``
+        on the concatenated chunks is the equivalent one-shot search. Attributes are
+        updated after every call; ``n_permutations`` and ``control`` are not
+        supported.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows_chunk, n_units)
+        y : array-like of shape (n_rows_chunk,) or (n_rows_chunk, n_features)
+            Same feature columns on every call.
+        groups_chunk : array-like of int, shape (n_rows_chunk,), default=None
+            Non-negative text index of every row (e.g. ``skdni.sequence_ids(texts) +
+            first_text_index`` of the chunk).
+
+        Returns
+        -------
+        self : NeuronProbeSearch
+        """
+        if not hasattr(self, "_ols_stream"):
+            self._validate_params()
+        return partial_fit_search(self, X, y, groups_chunk)
 
     def _cv_results(self, scores, mean, std, names, unit_names):
         q, p, n_folds = scores.shape

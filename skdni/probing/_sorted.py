@@ -18,7 +18,10 @@ __all__ = ["binary_fold_scores", "label_codes", "sorted_unit"]
 
 def label_codes(Yb):
     """int8 codes, shape (q, n): 1 / 0 for the two classes, -1 where NaN."""
-    codes = np.where(np.isnan(Yb), -1, Yb == 1).astype(np.int8)
+    codes = (Yb == 1).astype(np.int8)
+    unlabelled = np.isnan(Yb)
+    if unlabelled.any():  # no int64 temporary for the usual fully labelled case
+        codes[unlabelled] = -1
     return np.ascontiguousarray(codes.T)
 
 
@@ -30,6 +33,20 @@ def _gather_columns(codes, order):
         dest = out[j]
         for i in range(order.size):
             dest[i] = row[order[i]]
+    return out
+
+
+@njit(cache=True)
+def _unit_major(X, rows, lo, hi):
+    """``X[rows, lo:hi].T`` as a C-ordered copy, in row blocks: a plain transposed
+    copy of a row-major (n, p) array misses the cache on almost every element."""
+    n = rows.size
+    out = np.empty((hi - lo, n))
+    for r0 in range(0, n, 64):
+        r1 = min(r0 + 64, n)
+        for c in range(lo, hi):
+            for r in range(r0, r1):
+                out[c - lo, r] = X[rows[r], c]
     return out
 
 
@@ -70,11 +87,12 @@ def binary_fold_scores(
     n_units = X.shape[1]
     n_chunks = max(1, min(n_units, 4 * max(1, abs(n_jobs or 1))))
     chunks = [c for c in np.array_split(np.arange(n_units), n_chunks) if c.size]
+    rows = np.arange(fold_id.size) if in_order else by_fold
     parts = Parallel(n_jobs=n_jobs, verbose=max(0, verbose - 1))(
         delayed(_chunk_scores)(
             kernel,
             # unit-major rows: each unit's column is contiguous for its sort
-            np.ascontiguousarray((X[:, c] if in_order else X[np.ix_(by_fold, c)]).T),
+            _unit_major(X, rows, c[0], c[-1] + 1),
             ff,
             cf,
             fold_off,

@@ -8,6 +8,8 @@ __all__ = [
     "benjamini_hochberg",
     "chance_fold_scores",
     "control_labels",
+    "default_chance_scores",
+    "fold_label_stats",
     "permutation_index",
 ]
 
@@ -41,6 +43,69 @@ def _default_chance(y, fold, n_folds, binary):
     r2 = np.where(constant, np.where(m_tr == lo, 1.0, 0.0), r2)
     out[:] = np.where((n_te >= 2) & (n_tr > 0), r2, np.nan)
     return out
+
+
+def fold_label_stats(Y, fold_id, n_folds, top=None):
+    """Per test fold and feature: labelled count, mean, centred Σ(y − mean)², min, max.
+
+    One pass over ``Y`` (n, q) in fold order for every feature at once (each fold is a
+    slice when ``fold_id`` is sorted, as with ``KFold``). ``top`` (q,) gives each binary
+    feature's larger class, whose per-fold count is returned as ``pos``. Statistics of
+    a fold without labels are 0 (count, sums) or NaN (mean, min, max).
+    """
+    by_fold = np.argsort(fold_id, kind="stable")
+    if not np.array_equal(by_fold, np.arange(fold_id.size)):
+        Y, fold_id = Y[by_fold], fold_id[by_fold]
+    bounds = np.searchsorted(fold_id, np.arange(n_folds + 1))
+    shape = (n_folds, Y.shape[1])
+    out = {key: np.zeros(shape) for key in ("n", "pos", "css")}
+    out.update({key: np.full(shape, np.nan) for key in ("mean", "min", "max")})
+    for k in range(n_folds):
+        yk = Y[bounds[k] : bounds[k + 1]]
+        mask = ~np.isnan(yk)
+        complete = bool(mask.all())
+        # Fully labelled folds (the common case) skip the masking copies; the values
+        # are the same.
+        filled = yk if complete else np.where(mask, yk, 0.0)
+        cnt = mask.sum(axis=0).astype(np.float64)
+        seen = cnt > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = filled.sum(axis=0) / cnt
+        dev = yk - mean if complete else np.where(mask, yk - mean, 0.0)
+        low = yk if complete else np.where(mask, yk, np.inf)
+        high = yk if complete else np.where(mask, yk, -np.inf)
+        out["n"][k] = cnt
+        out["css"][k] = (dev * dev).sum(axis=0)
+        out["mean"][k] = np.where(seen, mean, np.nan)
+        out["min"][k] = np.where(seen, low.min(axis=0, initial=np.inf), np.nan)
+        out["max"][k] = np.where(seen, high.max(axis=0, initial=-np.inf), np.nan)
+        if top is not None:
+            out["pos"][k] = (yk == top).sum(axis=0)
+    return out
+
+
+def default_chance_scores(stats, binary):
+    """Per-fold chance of every feature from :func:`fold_label_stats`, shape (K, q).
+
+    The closed forms of :func:`chance_fold_scores` (training majority class for
+    binary features, training mean's R² for the others), for all features at once.
+    """
+    n_te = stats["n"]
+    n_tr = n_te.sum(axis=0) - n_te
+    pos_te = stats["pos"]
+    pos_tr = pos_te.sum(axis=0) - pos_te
+    s_te = np.where(n_te > 0, stats["mean"] * n_te, 0.0)
+    cyy = stats["css"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # DummyClassifier(most_frequent) breaks ties towards the smaller class.
+        acc = np.where(pos_tr > n_tr - pos_tr, pos_te, n_te - pos_te) / n_te
+        m_tr = (s_te.sum(axis=0) - s_te) / n_tr
+        r2 = 1.0 - (cyy + n_te * (stats["mean"] - m_tr) ** 2) / cyy
+    constant = stats["min"] == stats["max"]
+    r2 = np.where(constant, np.where(m_tr == stats["min"], 1.0, 0.0), r2)
+    acc = np.where((n_te > 0) & (n_tr > 0), acc, np.nan)
+    r2 = np.where((n_te >= 2) & (n_tr > 0), r2, np.nan)
+    return np.where(np.asarray(binary)[None, :], acc, r2)
 
 
 def chance_fold_scores(y, splits, fold_id, binary, scorer=None):

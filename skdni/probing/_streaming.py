@@ -1,0 +1,440 @@
+"""Out-of-core probe search: activations larger than memory, read in blocks.
+
+Which probes stream, and how:
+
+* **OLS** (R²) streams *exactly*: its per-fold sufficient statistics (count, means,
+  centred moments of x, y, xy for every (unit, feature) pair) are computed on row
+  chunks and pooled with Chan's formula (:func:`~._fast_ols.merge_moments`). Memory is
+  one row chunk (``_BLOCK_BYTES``) plus ``K × p × q`` moments, independent of
+  ``n_chars``. The same statistics back :meth:`NeuronProbeSearch.partial_fit`.
+* The **sort-based binary probes** (SVM, logistic, threshold) need each unit's whole
+  column sorted. A row-major activation file is first transposed, in one pass over row
+  chunks, into a unit-major scratch file beside it; workers then read blocks of units
+  (contiguous) from it, so memory is ``n_chars × block``, not ``n_chars × n_units``.
+
+Workers read the activations **by path** (``np.fromfile`` with the ``.npy`` header's
+offset), so neither the parent nor a Dask scheduler ships activation blocks: a task
+carries a file name, a row or unit range and the (small) labels. This needs the file
+on a filesystem every worker sees (always true for a ``LocalCluster`` or joblib's
+processes). An in-memory array or a view of a memmap is sliced in the parent instead.
+
+Task boundaries depend only on the data's shape, never on ``n_jobs``, and partial
+results are pooled in task order, so every backend gives bit-identical results.
+"""
+
+import mmap
+import os
+import tempfile
+import warnings
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import get_scorer
+from sklearn.utils.parallel import Parallel, delayed
+
+from .._errors import InputError
+from ._fast_ols import fold_moments, merge_moments, moment_scores
+from ._sorted import _chunk_scores, label_codes
+
+__all__ = [
+    "check_finite_blocks",
+    "file_source",
+    "fold_of_groups",
+    "partial_fit_search",
+    "unit_columns",
+    "is_out_of_core",
+    "stream_binary_fold_scores",
+    "stream_ols_fold_scores",
+    "StreamingOLSState",
+]
+
+# Working memory of one block (float64 rows or unit columns) in a task.
+_BLOCK_BYTES = 64 * 2**20
+# Row chunks pooled inside one task before it returns its moments.
+_CHUNKS_PER_TASK = 8
+
+
+def is_out_of_core(X) -> bool:
+    """Whether ``X`` is a memory-mapped array (processed in blocks, never copied)."""
+    return isinstance(X, np.memmap)
+
+
+def file_source(X):
+    """``(path, offset, shape, dtype)`` of a whole C-ordered 2-D memmap, else None.
+
+    Only a memmap created directly on a file (``np.load(..., mmap_mode="r")``,
+    ``open_memmap``, ``np.memmap``) qualifies: a slice of one keeps its parent's file
+    offset, so it is read through the array instead.
+    """
+    if (
+        not isinstance(X, np.memmap)
+        or X.ndim != 2
+        or not X.flags.c_contiguous
+        or getattr(X, "filename", None) is None
+        or not isinstance(X.base, mmap.mmap)
+    ):
+        return None
+    return (os.fspath(X.filename), int(X.offset), tuple(X.shape), X.dtype.str)
+
+
+def _read_rows(source, lo, hi):
+    """Rows ``lo:hi`` as float64, from a file source or an array."""
+    if isinstance(source, tuple):
+        path, offset, (_, p), dtype = source
+        itemsize = np.dtype(dtype).itemsize
+        block = np.fromfile(
+            path, dtype=dtype, count=(hi - lo) * p, offset=offset + lo * p * itemsize
+        ).reshape(hi - lo, p)
+        return block.astype(np.float64, copy=False)
+    return np.asarray(source[lo:hi], dtype=np.float64)
+
+
+def _row_chunk(n_units):
+    # fold_moments holds about three float64 copies of a chunk (x, centred x, x²)
+    return max(256, _BLOCK_BYTES // (24 * max(1, n_units)))
+
+
+# ---------------------------------------------------------------------------- OLS
+def _empty_moments(n_folds, n_units, n_feats):
+    shape = (n_folds, n_units, n_feats)
+    return {k: np.zeros(shape) for k in ("n", "mx", "my", "cxx", "cxy", "cyy")}
+
+
+def _moments_task(source, lo, hi, step, Y, fold, n_folds, n_units):
+    """Pooled per-fold moments of rows ``lo:hi`` (``Y``, ``fold`` are those rows)."""
+    total = _empty_moments(n_folds, n_units, Y.shape[1])
+    for start in range(lo, hi, step):
+        stop = min(start + step, hi)
+        rows = slice(start - lo, stop - lo)
+        part = fold_moments(
+            _read_rows(source, start, stop), Y[rows], fold[rows], n_folds
+        )
+        total = merge_moments(total, part)
+    return total
+
+
+def _fold_ranges(Y, fold_id, n_folds):
+    """Smallest and largest label per (fold, feature); NaN where none."""
+    lo = np.full((n_folds, Y.shape[1]), np.nan)
+    hi = np.full((n_folds, Y.shape[1]), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for k in range(n_folds):
+            rows = Y[fold_id == k]
+            if rows.size:
+                lo[k] = np.nanmin(rows, axis=0)
+                hi[k] = np.nanmax(rows, axis=0)
+    return lo, hi
+
+
+def stream_ols_fold_scores(
+    X, Y, fold_id, n_folds, y_min, y_max, *, n_jobs=None, verbose=0
+):
+    """:func:`~._fast_ols.ols_fold_scores` over row chunks of an out-of-core ``X``.
+
+    Each task pools the moments of ``_CHUNKS_PER_TASK`` row chunks; the parent pools the
+    tasks' moments in row order.
+    """
+    n_rows, n_units = X.shape
+    source = file_source(X)
+    step = _row_chunk(n_units)
+    span = step * _CHUNKS_PER_TASK
+    bounds = [(lo, min(lo + span, n_rows)) for lo in range(0, n_rows, span)]
+    parts = Parallel(n_jobs=n_jobs, return_as="generator", verbose=max(0, verbose - 1))(
+        delayed(_moments_task)(
+            source if source is not None else X[lo:hi],
+            lo if source is not None else 0,
+            hi if source is not None else hi - lo,
+            step,
+            Y[lo:hi],
+            fold_id[lo:hi],
+            n_folds,
+            n_units,
+        )
+        for lo, hi in bounds
+    )
+    total = _empty_moments(n_folds, n_units, Y.shape[1])
+    for part in parts:
+        total = merge_moments(total, part)
+    return moment_scores(total, y_min, y_max)
+
+
+# ---------------------------------------------------------------- sort-based probes
+def _transpose_to_file(X, path):
+    """Write ``X.T`` (unit-major, same dtype) to a raw file in one pass over rows."""
+    n_rows, n_units = X.shape
+    source = file_source(X)
+    itemsize = X.dtype.itemsize
+    step = max(1, _BLOCK_BYTES // (8 * max(1, n_units)))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.ftruncate(fd, n_rows * n_units * itemsize)
+        for lo in range(0, n_rows, step):
+            hi = min(lo + step, n_rows)
+            if source is not None:
+                block = np.fromfile(
+                    source[0],
+                    dtype=X.dtype,
+                    count=(hi - lo) * n_units,
+                    offset=source[1] + lo * n_units * itemsize,
+                ).reshape(hi - lo, n_units)
+            else:
+                block = np.asarray(X[lo:hi])
+            # Plain writes, not a writable memmap: written pages are not kept in
+            # this process's resident set.
+            cols = np.ascontiguousarray(block.T)
+            for u in range(n_units):
+                os.pwrite(fd, cols[u].tobytes(), (u * n_rows + lo) * itemsize)
+    finally:
+        os.close(fd)
+
+
+def _unit_block_task(
+    kernel, path, dtype, n_rows, u0, u1, by_fold, ff, cf, fold_off, n_folds, options
+):
+    itemsize = np.dtype(dtype).itemsize
+    block = np.fromfile(
+        path, dtype=dtype, count=(u1 - u0) * n_rows, offset=u0 * n_rows * itemsize
+    ).reshape(u1 - u0, n_rows)
+    if by_fold is not None:
+        block = block[:, by_fold]
+    block = np.ascontiguousarray(block, dtype=np.float64)
+    return _chunk_scores(kernel, block, ff, cf, fold_off, n_folds, options)
+
+
+def stream_binary_fold_scores(
+    kernel, X, Yb, fold_id, n_folds, *, options=(), n_jobs=None, verbose=0
+):
+    """:func:`~._sorted.binary_fold_scores` reading blocks of units from disk.
+
+    ``X`` is transposed once into a unit-major scratch file (deleted afterwards) next
+    to the activation file, or in the temporary directory for a memmap without one.
+    """
+    n_rows, n_units = X.shape
+    by_fold = np.argsort(fold_id, kind="stable")
+    in_order = np.array_equal(by_fold, np.arange(n_rows))
+    ff = fold_id if in_order else fold_id[by_fold]
+    cf = label_codes(Yb if in_order else Yb[by_fold])
+    fold_off = np.zeros(n_folds + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ff, minlength=n_folds), out=fold_off[1:])
+    # Two float64 copies of a block while it is put in fold order.
+    block = max(1, _BLOCK_BYTES // (16 * n_rows))
+    source = file_source(X)
+    folder = os.path.dirname(source[0]) if source is not None else None
+    fd, path = tempfile.mkstemp(prefix="skdni-units-", suffix=".raw", dir=folder)
+    os.close(fd)
+    try:
+        _transpose_to_file(X, path)
+        ranges = [(u, min(u + block, n_units)) for u in range(0, n_units, block)]
+        parts = Parallel(n_jobs=n_jobs, verbose=max(0, verbose - 1))(
+            delayed(_unit_block_task)(
+                kernel,
+                path,
+                X.dtype.str,
+                n_rows,
+                u0,
+                u1,
+                None if in_order else by_fold,
+                ff,
+                cf,
+                fold_off,
+                n_folds,
+                options,
+            )
+            for u0, u1 in ranges
+        )
+    finally:
+        os.unlink(path)
+    return np.concatenate(parts, axis=0).transpose(1, 0, 2)
+
+
+# ---------------------------------------------------------------- partial_fit state
+class StreamingOLSState:
+    """What :meth:`NeuronProbeSearch.partial_fit` keeps between chunks.
+
+    Per-fold moments of every (unit, feature) pair, of a constant unit (the chance
+    level: slope 0 is the training mean), per-fold label ranges, and up to three
+    distinct labels per feature. Its size is ``K × (p + 1) × q`` moments, whatever
+    the number of rows seen.
+    """
+
+    def __init__(self, n_folds, n_units, n_feats):
+        self.n_folds = n_folds
+        self.moments = _empty_moments(n_folds, n_units + 1, n_feats)
+        self.y_min = np.full((n_folds, n_feats), np.nan)
+        self.y_max = np.full((n_folds, n_feats), np.nan)
+        self.distinct = [np.empty(0) for _ in range(n_feats)]
+        self.n_rows = 0
+
+    def update(self, X, Y, fold):
+        """Pool the moments of one chunk (``X`` float64, ``fold`` its rows' folds)."""
+        step = _row_chunk(X.shape[1] + 1)
+        for lo in range(0, X.shape[0], step):
+            hi = min(lo + step, X.shape[0])
+            # The zero column is the constant predictor whose score is chance.
+            Xc = np.hstack([X[lo:hi], np.zeros((hi - lo, 1))])
+            part = fold_moments(Xc, Y[lo:hi], fold[lo:hi], self.n_folds)
+            self.moments = merge_moments(self.moments, part)
+        lo, hi = _fold_ranges(Y, fold, self.n_folds)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.y_min = np.fmin(self.y_min, lo)
+            self.y_max = np.fmax(self.y_max, hi)
+        for j in range(Y.shape[1]):
+            if self.distinct[j].size < 3:
+                seen = np.unique(np.concatenate([self.distinct[j], Y[:, j]]))
+                self.distinct[j] = seen[~np.isnan(seen)][:3]
+        self.n_rows += X.shape[0]
+
+    def scores(self):
+        """Fold scores (q, p, K) of the units and (q, K) of the constant predictor."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores = moment_scores(self.moments, self.y_min, self.y_max)
+        return scores[:, :-1], scores[:, -1]
+
+    def coefficients(self, unit):
+        """Least-squares slope and intercept per feature on all rows of ``unit``."""
+        pooled = {key: val[0, unit] for key, val in self.moments.items()}
+        for k in range(1, self.n_folds):
+            pooled = merge_moments(
+                pooled, {key: val[k, unit] for key, val in self.moments.items()}
+            )
+        noise = pooled["n"] * (8 * np.finfo(np.float64).eps * pooled["mx"]) ** 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = np.where(pooled["cxx"] > noise, pooled["cxy"] / pooled["cxx"], 0.0)
+        return slope, pooled["my"] - slope * pooled["mx"]
+
+
+def check_finite_blocks(X, unit_names):
+    """Raise if an out-of-core ``X`` holds NaN or infinity, reading it in row blocks."""
+    source = file_source(X)
+    step = _row_chunk(X.shape[1])
+    for lo in range(0, X.shape[0], step):
+        hi = min(lo + step, X.shape[0])
+        block = _read_rows(source if source is not None else X, lo, hi)
+        bad = ~np.isfinite(block)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise InputError(
+                f"X (activations) contains NaN or infinity: unit column "
+                f"{unit_names[col]!r} (index {col}), row {lo + row}; activations "
+                "must be finite."
+            )
+
+
+def unit_columns(X, units):
+    """``{unit: X[:, [unit]] as float64}``, one pass over an out-of-core ``X``."""
+    units = [int(u) for u in units]
+    if not is_out_of_core(X):
+        return {u: np.asarray(X[:, [u]], dtype=np.float64) for u in units}
+    source = file_source(X)
+    out = np.empty((X.shape[0], len(units)))
+    step = _row_chunk(X.shape[1])
+    for lo in range(0, X.shape[0], step):
+        hi = min(lo + step, X.shape[0])
+        out[lo:hi] = _read_rows(source if source is not None else X, lo, hi)[:, units]
+    return {u: out[:, i : i + 1] for i, u in enumerate(units)}  # views, no copies
+
+
+def fold_of_groups(groups, n_splits, where):
+    """``partial_fit``'s fold of every row: its integer group id modulo ``n_splits``."""
+    groups = np.asarray(groups)
+    if groups.dtype.kind not in "iu":
+        raise InputError(
+            f"partial_fit needs integer group ids (text indices) in {where} to assign "
+            f"folds as group % n_splits, got dtype {groups.dtype}."
+        )
+    if groups.size and groups.min() < 0:
+        raise InputError(f"partial_fit needs non-negative group ids in {where}.")
+    return (groups % n_splits).astype(np.int64)
+
+
+def partial_fit_search(search, X, y, groups_chunk):
+    """The body of :meth:`NeuronProbeSearch.partial_fit` (OLS probes only)."""
+    first = not hasattr(search, "_ols_stream")
+    if not (isinstance(search.probe, str) and search.probe == "ols"):
+        raise InputError(
+            f"partial_fit streams OLS probes only (probe='ols'), got probe="
+            f"{search.probe!r}: the SVM, logistic and threshold probes need each "
+            "unit's whole column. Write the activations to a .npy file and call fit "
+            "on np.load(path, mmap_mode='r') instead."
+        )
+    if not isinstance(search.cv, Integral) or isinstance(search.cv, bool):
+        raise InputError(
+            f"partial_fit needs cv to be an int (the number of folds), got "
+            f"{search.cv!r}: folds are assigned as group id % cv."
+        )
+    if search.method == "exact" or search.n_permutations or search.control is not None:
+        raise InputError(
+            "partial_fit supports neither method='exact', n_permutations nor control: "
+            "they need all rows at once; use fit."
+        )
+    X = search._validate_X(X, reset=first)
+    Y, names, one_d = search._validate_Y(y, X.shape[0])
+    if first:
+        search._ols_stream = StreamingOLSState(search.cv, X.shape[1], Y.shape[1])
+        search._ols_stream.names = names
+        search._ols_stream.calls = 0
+    state = search._ols_stream
+    if list(names) != list(state.names):
+        raise InputError(
+            f"Y of this partial_fit call has feature columns {list(names)}, earlier "
+            f"calls had {list(state.names)}."
+        )
+    if groups_chunk is None:
+        fold = np.full(X.shape[0], state.calls % search.cv, dtype=np.int64)
+    else:
+        if np.shape(groups_chunk)[0] != X.shape[0]:
+            raise InputError(
+                f"X has {X.shape[0]} rows but groups_chunk has "
+                f"{np.shape(groups_chunk)[0]} entries."
+            )
+        fold = fold_of_groups(groups_chunk, search.cv, "groups_chunk")
+    # A chunk is meant to fit in memory, memmapped or not.
+    state.update(np.asarray(X, dtype=np.float64), Y, fold)
+    state.calls += 1
+    _finish(search, state, names, one_d, X.shape[1])
+    return search
+
+
+def _finish(search, state, names, one_d, n_units):
+    """Set the fitted attributes of ``fit`` from the pooled statistics."""
+    scores, chance = state.scores()
+    mean, std = search._mean(scores)
+    unit_names = search._unit_names(n_units)
+    kinds = ["continuous" if d.size > 2 else "binary" for d in state.distinct]
+    search.target_names_ = names
+    search._y_1d = one_d
+    search.n_splits_ = state.n_folds
+    search.feature_kinds_ = pd.Series(kinds, index=names, name="kind")
+    search.methods_ = pd.Series(["ols"] * len(names), index=names, name="method")
+    search.scores_ = pd.DataFrame(mean, index=names, columns=unit_names)
+    search.scores_std_ = pd.DataFrame(std, index=names, columns=unit_names)
+    search.chance_scores_ = pd.Series(
+        search._mean(chance)[0], index=names, name="chance"
+    )
+    search.cv_results_ = search._cv_results(scores, mean, std, names, unit_names)
+    search.top_units_ = {}
+    best = np.zeros(len(names), dtype=np.int64)
+    for j, name in enumerate(names):
+        finite = np.flatnonzero(~np.isnan(mean[j]))
+        order = finite[np.argsort(-mean[j, finite], kind="stable")]
+        if order.size:
+            best[j] = order[0]
+        if search.min_score is not None:
+            order = order[mean[j, order] >= search.min_score]
+        search.top_units_[name] = order[: search.top_k]
+    search.best_units_ = best
+    search.best_estimators_ = {}
+    for j, name in enumerate(names):
+        slope, intercept = state.coefficients(best[j])
+        # The least-squares fit on all rows seen, from the pooled moments.
+        probe = LinearRegression()
+        probe.coef_ = np.array([slope[j]])
+        probe.intercept_ = float(intercept[j])
+        probe.n_features_in_ = 1
+        probe.rank_ = 1
+        search.best_estimators_[name] = probe
+    search._scorers = [get_scorer("r2")] * len(names)
