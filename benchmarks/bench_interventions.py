@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 from _models import benchmark_model, corpus, thread_settings  # noqa: E402
 
 from skdni.intervention import NeuronAblationScorer  # noqa: E402
+from skdni.models._keras_inspect import recurrent_layers  # noqa: E402
 
 
 def main():
@@ -38,7 +39,8 @@ def main():
     print(f"threads: {thread_settings()}; n_jobs={args.n_jobs}")
     print(f"model: {what}; corpus: {len(texts)} arithmetic texts, {n_chars} chars")
     y = np.array([c.isdigit() for t in texts for c in t], dtype=float)
-    ranking = np.arange(128)  # the order does not change the cost
+    # every unit of the first layer; the order does not change the cost
+    ranking = np.arange(recurrent_layers(lm.model_)[0].units)
 
     plain_scorer = NeuronAblationScorer(lm, [])
     plain_scorer.score(texts[:10])  # warm-up: imports, first allocations

@@ -224,9 +224,7 @@ def _ablations(cfg, model, search, inspect_texts, labels, features) -> pd.DataFr
                 verbose=cfg.verbose,
             )
             y = labels[feature].to_numpy() if mode == "oracle" else None
-            frame = scorer.evaluate(inspect_texts, y)
-            frame.attrs.clear()  # per-draw arrays there would break pd.concat
-            frames.append(frame)
+            frames.append(scorer.evaluate(inspect_texts, y))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -6,13 +6,13 @@ from numbers import Integral
 import numpy as np
 from numpy.lib.format import open_memmap
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from .._compat import Interval, StrOptions, _fit_context
+from .._compat import Interval, StrOptions, _fit_context, _get_output_config
 from .._errors import InputError
 from .._texts import check_texts, text_lengths
+from ..models._char_lm import _next_pow2
 from ..models._keras_inspect import (
     cell_kind,
     clone_sharing,
@@ -29,10 +29,6 @@ from ..models._vocabulary import encode_texts
 __all__ = ["LSTMActivationTransformer"]
 
 _MIN_KERAS_TIME = 8  # shortest padded length on the Keras path (fewer compiled shapes)
-
-
-def _next_pow2(n: int) -> int:
-    return 1 << max(int(n) - 1, 0).bit_length()
 
 
 class LSTMActivationTransformer(TransformerMixin, BaseEstimator):

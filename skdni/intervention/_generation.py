@@ -1,5 +1,7 @@
 """Generation with clamped units, and how often a character class then appears."""
 
+from numbers import Integral, Real
+
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
@@ -9,7 +11,7 @@ from .._errors import InputError
 from ..models._keras_inspect import keras_model_and_vocabulary, unknown_policy
 from ..models._recurrence import RecurrentStack
 from ..models._vocabulary import encode_texts
-from ._interventions import Intervention
+from ._interventions import Intervention, top_and_random_units
 
 __all__ = [
     "clamped_generation",
@@ -53,14 +55,46 @@ def _generate(
     return ["".join(by_output.get(c, "\ufffd") for c in row) for row in generated]
 
 
-def _prepare(lm, seed, vocabulary, n_chars):
+def check_generation_args(seed, n_chars, temperature) -> None:
+    """Raise :class:`InputError` naming the bad argument of a generation call."""
     if not isinstance(seed, str) or not seed:
-        raise InputError("seed must be a non-empty string: the model reads it first.")
-    if n_chars < 0:
-        raise InputError(f"n_chars must be >= 0, got {n_chars}.")
+        raise InputError(
+            f"seed must be a non-empty string (the model reads it first), got {seed!r}."
+        )
+    if not isinstance(n_chars, Integral) or n_chars < 0:
+        raise InputError(f"n_chars must be a non-negative int, got {n_chars!r}.")
+    if not isinstance(temperature, Real) or temperature < 0:
+        raise InputError(f"temperature must be a number >= 0, got {temperature!r}.")
+
+
+def _prepare(lm, seeds, vocabulary, n_chars, temperature):
+    """The NumPy stack, the vocabulary and the input ids of every seed."""
+    for seed in seeds:
+        check_generation_args(seed, n_chars, temperature)
     keras_model, vocabulary = keras_model_and_vocabulary(lm, vocabulary)
-    seed_ids = encode_texts([seed], vocabulary, unknown=unknown_policy(lm))[0]
+    seed_ids = encode_texts(list(seeds), vocabulary, unknown=unknown_policy(lm))
     return RecurrentStack.from_keras(keras_model), vocabulary, seed_ids
+
+
+def _ranked_units(stack, layer, units, ks):
+    """The layer index, the ranked units and the list of k, checked."""
+    index = stack.layer_index(layer)
+    n_units = stack.layers[index].units
+    ranked = np.asarray(units, dtype=np.int64).reshape(-1)
+    bad = ranked[(ranked < 0) | (ranked >= n_units)]
+    if bad.size:
+        raise InputError(
+            f"Unit {int(bad[0])} is out of range for layer "
+            f"{stack.layers[index].name!r} with {n_units} units "
+            f"(valid: 0..{n_units - 1})."
+        )
+    ks = [ks] if np.isscalar(ks) else list(ks)
+    for k in ks:
+        if k > min(n_units, len(ranked)):
+            raise InputError(
+                f"k={k} is larger than the {min(n_units, len(ranked))} units available."
+            )
+    return index, ranked, ks
 
 
 def generate_with_interventions(
@@ -121,7 +155,9 @@ def generate_with_interventions(
     >>> len(text)
     7
     """
-    stack, vocabulary, seed_ids = _prepare(lm, seed, vocabulary, n_chars)
+    stack, vocabulary, (seed_ids,) = _prepare(
+        lm, [seed], vocabulary, n_chars, temperature
+    )
     for item in (
         interventions if isinstance(interventions, list | tuple) else [interventions]
     ):
@@ -143,29 +179,13 @@ def generate_with_interventions(
     return texts[0] if n_samples is None else texts
 
 
-def _class_rate(
-    stack,
-    vocabulary,
-    seed_ids,
-    n_chars,
-    n_samples,
-    interventions,
-    temperature,
-    sampling_seed,
-    in_class,
-):
-    texts = _generate(
-        stack,
-        vocabulary,
-        seed_ids,
-        n_chars,
-        n_samples,
-        interventions,
-        temperature,
-        sampling_seed,
-    )
+def _class_rate(in_class, *generate_args):
+    """One parallel task: the share of generated characters in the class (over the
+    ``n_samples`` texts of :func:`_generate`) and the first generated text."""
+    texts = _generate(*generate_args)
+    n_generated = sum(map(len, texts))
     hits = sum(in_class(c) for text in texts for c in text)
-    return hits / max(n_chars * n_samples, 1), texts[0]
+    return hits / max(n_generated, 1), texts[0]
 
 
 def count_class_in_generations(
@@ -228,27 +248,16 @@ def count_class_in_generations(
         percentiles over draws), ``top_example`` and ``random_example`` (one generated
         text each, without the seed).
     """
-    stack, vocabulary, seed_ids = _prepare(lm, seed, vocabulary, n_chars)
-    index = stack.layer_index(layer)
-    n_units = stack.layers[index].units
-    ranked = np.asarray(units, dtype=np.int64).reshape(-1)
-    ks = [k] if np.isscalar(k) else list(k)
-    for kk in ks:
-        if kk > n_units or kk > len(ranked):
-            raise InputError(
-                f"k={kk} is larger than the {min(n_units, len(ranked))} units "
-                "available."
-            )
+    stack, vocabulary, (seed_ids,) = _prepare(
+        lm, [seed], vocabulary, n_chars, temperature
+    )
+    index, ranked, ks = _ranked_units(stack, layer, units, k)
     in_class = chars if callable(chars) else frozenset(chars).__contains__
     rng = check_random_state(random_state)
     sampling_seed = int(rng.randint(np.iinfo(np.int32).max))
+    n_units = stack.layers[index].units
     conditions = [(0, -1, None)]
-    for kk in ks:
-        conditions.append((kk, -1, ranked[:kk]))
-        others = np.setdiff1d(np.arange(n_units), ranked[:kk])
-        pool = others if len(others) >= kk else np.arange(n_units)
-        for draw in range(n_random):
-            conditions.append((kk, draw, np.sort(rng.choice(pool, kk, replace=False))))
+    conditions += top_and_random_units(ranked, ks, n_units, n_random, rng)
 
     def interventions(chosen):
         if chosen is None:
@@ -259,6 +268,7 @@ def count_class_in_generations(
 
     results = Parallel(n_jobs=n_jobs)(
         delayed(_class_rate)(
+            in_class,
             stack,
             vocabulary,
             seed_ids,
@@ -267,23 +277,19 @@ def count_class_in_generations(
             interventions(chosen),
             temperature,
             sampling_seed,
-            in_class,
         )
         for _, _, chosen in conditions
     )
     baseline = results[0][0]
+    tops, by_k = {}, {kk: [] for kk in ks}
+    for (kk, draw, _), result in zip(conditions[1:], results[1:], strict=True):
+        if draw < 0:
+            tops[kk] = result
+        else:
+            by_k[kk].append(result)
     records = []
     for kk in ks:
-        top = [
-            r
-            for (c, d, _), r in zip(conditions, results, strict=True)
-            if c == kk and d < 0
-        ][0]
-        draws = [
-            r
-            for (c, d, _), r in zip(conditions, results, strict=True)
-            if c == kk and d >= 0
-        ]
+        top, draws = tops[kk], by_k[kk]
         rates = np.array([r[0] for r in draws])
         records.append(
             {
@@ -356,27 +362,15 @@ def clamped_generation(
         raise InputError("seeds must be a non-empty list of start texts.")
     mapping = class_map if class_map is not None else char_class
     classify = mapping if callable(mapping) else (lambda c: mapping.get(c, c))
-    prepared = [_prepare(lm, seed, vocabulary, n_chars) for seed in seeds]
-    stack, vocabulary = prepared[0][0], prepared[0][1]
-    index = stack.layer_index(layer)
-    n_units = stack.layers[index].units
-    ranked = np.asarray(units, dtype=np.int64).reshape(-1)
-    ks = [ks] if np.isscalar(ks) else list(ks)
-    for k in ks:
-        if k > min(n_units, len(ranked)):
-            raise InputError(
-                f"k={k} is larger than the {min(n_units, len(ranked))} units available."
-            )
+    stack, vocabulary, seeds_ids = _prepare(lm, seeds, vocabulary, n_chars, temperature)
+    index, ranked, ks = _ranked_units(stack, layer, units, ks)
     rng = check_random_state(random_state)
     sampling_seed = int(rng.randint(np.iinfo(np.int32).max))
-    conditions = [(0, "none", -1, None)]
-    for k in ks:
-        conditions.append((k, "top", -1, ranked[:k]))
-        others = np.setdiff1d(np.arange(n_units), ranked[:k])
-        pool = others if len(others) >= k else np.arange(n_units)
-        for draw in range(n_random):
-            chosen = np.sort(rng.choice(pool, k, replace=False))
-            conditions.append((k, "random", draw, chosen))
+    n_units = stack.layers[index].units
+    conditions = [(0, "none", -1, None)] + [
+        (k, "top" if draw < 0 else "random", draw, chosen)
+        for k, draw, chosen in top_and_random_units(ranked, ks, n_units, n_random, rng)
+    ]
 
     def run(chosen):
         clamp = None
@@ -395,7 +389,7 @@ def clamped_generation(
                 temperature,
                 sampling_seed,
             )[0]
-            for _, _, seed_ids in prepared
+            for seed_ids in seeds_ids
         ]
 
     texts = Parallel(n_jobs=n_jobs)(delayed(run)(c[3]) for c in conditions)

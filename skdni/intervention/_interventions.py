@@ -6,7 +6,7 @@ import numpy as np
 
 from .._errors import InputError
 
-__all__ = ["Intervention"]
+__all__ = ["Intervention", "top_and_random_units"]
 
 _MODES = ("zero", "clamp", "mean", "oracle")
 _STATES = ("hidden", "cell")
@@ -91,3 +91,24 @@ class Intervention:
             f"Intervention(layer={self.layer!r}, units={self.units.tolist()!r}, "
             f"state={self.state!r}, mode={self.mode!r})"
         )
+
+
+def top_and_random_units(ranked, ks, n_units: int, n_random: int, rng) -> list:
+    """The unit sets compared for each ``k``: ``(k, -1, top-k units)``, then
+    ``(k, draw, units)`` for ``n_random`` draws of ``k`` units from the layer's units
+    outside the top-k (from all units when fewer than ``k`` remain).
+
+    Call it in the parent process, before dispatching work, so the draws (and the
+    results) do not depend on ``n_jobs``.
+    """
+    sets = []
+    for k in ks:
+        top = ranked[:k]
+        sets.append((k, -1, top))
+        others = np.setdiff1d(np.arange(n_units), top)
+        pool = others if len(others) >= k else np.arange(n_units)
+        sets.extend(
+            (k, draw, np.sort(rng.choice(pool, size=k, replace=False)))
+            for draw in range(n_random)
+        )
+    return sets

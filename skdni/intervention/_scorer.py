@@ -19,7 +19,7 @@ from ..models._keras_inspect import (
 )
 from ..models._recurrence import RecurrentStack, padded_batches
 from ..models._vocabulary import encode_texts
-from ._interventions import Intervention
+from ._interventions import Intervention, top_and_random_units
 
 __all__ = ["NeuronAblationScorer", "char_class", "next_char_in"]
 
@@ -69,6 +69,32 @@ def next_char_in(chars):
     return positions
 
 
+def _is_per_text(y) -> bool:
+    """Whether ``y`` is one label array per text (a list or an object array)."""
+    if isinstance(y, np.ndarray):
+        return y.dtype == object and y.ndim == 1 and not np.isscalar(y[0])
+    return isinstance(y, list | tuple) and len(y) > 0 and not np.isscalar(y[0])
+
+
+def _concat_per_text(y, lengths) -> np.ndarray:
+    """The per-character labels of per-text label arrays. This form of ``y`` splits
+    with the texts, so an oracle scorer works inside ``cross_validate(lm, texts, y)``.
+    """
+    if len(y) != len(lengths):
+        raise InputError(
+            f"y has {len(y)} per-text label arrays for {len(lengths)} texts: one "
+            "array per text."
+        )
+    parts = [np.asarray(part, dtype=np.float64).reshape(-1) for part in y]
+    for i, (part, length) in enumerate(zip(parts, lengths, strict=True)):
+        if len(part) != length:
+            raise InputError(
+                f"y[{i}] has {len(part)} labels but text {i} has {length} "
+                "characters: one label per character."
+            )
+    return np.concatenate(parts)
+
+
 def _score_run(stack, batches, interventions_for, scoring):
     """The metric of one (possibly intervened) pass over the corpus.
 
@@ -109,9 +135,12 @@ def _score_run(stack, batches, interventions_for, scoring):
         if metric == "accuracy":
             total += float(np.sum(np.argmax(probs, axis=1) == target))
         elif metric == "class_accuracy":
-            total += float(np.sum(classes[np.argmax(probs, axis=1)] == classes[target]))
+            # an unknown target (-1) has no class: an error, as in accuracy
+            true_class = np.where(target >= 0, classes[target], -1)
+            total += float(np.sum(classes[np.argmax(probs, axis=1)] == true_class))
         elif metric == "within_class_accuracy":
             # argmax among the characters of the true next character's class only
+            # (an unknown target, -1, never equals it: an error)
             same = classes[None, :] == classes[target][:, None]
             best = np.argmax(np.where(same, probs, -1.0), axis=1)
             total += float(np.sum(best == target))
@@ -188,6 +217,9 @@ class NeuronAblationScorer(BaseEstimator):
         *within* the true next character's class (the most likely character of that
         class against the true one: with ``positions=next_char_in("0123456789")``,
         the paper's "accuracy for predicting the value of the nesting digit").
+        A next character outside the vocabulary (a model with ``unknown="ignore"``)
+        is an error for the accuracies and left out of the cross-entropy, as in
+        ``CharLanguageModel.score`` / ``cross_entropy``.
     class_map : dict or callable, default=None
         Character -> class for the class metrics (a dict leaves unlisted characters
         in a class of their own); default :func:`char_class`.
@@ -326,6 +358,14 @@ class NeuronAblationScorer(BaseEstimator):
                     f"Feature {self.feature!r} is not in the search's features: "
                     f"{sorted(top)[:20]}."
                 )
+            n_columns = getattr(self.search, "n_features_in_", n_units)
+            if n_columns != n_units:
+                raise InputError(
+                    f"search was fitted on {n_columns} columns but layer "
+                    f"{layer_name!r} has {n_units} units: its columns must be the "
+                    "units of layer= and state= (LSTMActivationTransformer with one "
+                    "layer and one state)."
+                )
             ranked = np.asarray(top[self.feature], dtype=np.int64).reshape(-1)
             if self.k is None:
                 raise InputError("search= needs k= (how many top units).")
@@ -357,7 +397,7 @@ class NeuronAblationScorer(BaseEstimator):
                 )
         return [int(k) for k in ks]
 
-    def _pattern(self, y, n_rows):
+    def _pattern(self, y, lengths):
         if self.mode != "oracle":
             return None
         if y is None:
@@ -365,6 +405,9 @@ class NeuronAblationScorer(BaseEstimator):
                 "mode='oracle' needs y: the feature's label (in [0, 1]) of every "
                 "character."
             )
+        n_rows = int(lengths.sum())
+        if _is_per_text(y):
+            y = _concat_per_text(y, lengths)
         if isinstance(y, pd.DataFrame):
             if self.feature is not None and self.feature in y.columns:
                 y = y[self.feature]
@@ -428,6 +471,12 @@ class NeuronAblationScorer(BaseEstimator):
         texts = check_texts(texts)
         keras_model, vocabulary = keras_model_and_vocabulary(model, self.vocabulary)
         stack = RecurrentStack.from_keras(keras_model)
+        if self.metric == "cross_entropy" and stack.output_activation != "softmax":
+            raise InputError(
+                f"metric='cross_entropy' needs probabilities, but model "
+                f"{keras_model.name!r} has a {stack.output_activation!r} output; "
+                "end it with a softmax Dense layer or use an accuracy metric."
+            )
         layer = stack.layer_index(self.layer)
         info = stack.layers[layer]
         if self.state == "cell" and info.kind != "lstm":
@@ -439,19 +488,24 @@ class NeuronAblationScorer(BaseEstimator):
         ks = self._ks(ranked, info.units, info.name)
         ids_list = encode_texts(texts, vocabulary, unknown=unknown_policy(model))
         n_rows = int(text_lengths(texts).sum())
-        pattern = self._pattern(y, n_rows)
+        pattern = self._pattern(y, text_lengths(texts))
         has_next = np.concatenate(
             [np.arange(len(ids)) < len(ids) - 1 for ids in ids_list]
         )
         scored = has_next & self._positions(texts, n_rows)
-        if not scored.any():
-            raise InputError(
-                "No character is scored: no selected row has a next character."
-            )
         targets = (
             np.concatenate([np.append(ids[1:], 1) for ids in ids_list]).astype(np.int64)
             - 1
         )
+        if self.metric == "cross_entropy":
+            # the model gives an unknown next char (unknown="ignore", target -1)
+            # probability 0: left out, as in CharLanguageModel.cross_entropy
+            scored &= targets >= 0
+        if not scored.any():
+            raise InputError(
+                "No character is scored: no selected row has a next character"
+                + (" in the vocabulary." if self.metric == "cross_entropy" else ".")
+            )
         if stack.n_vocab is not None and targets.max() >= stack.n_vocab:
             raise InputError(
                 f"Input id {targets.max() + 1} has no output class: the model predicts "
@@ -476,6 +530,21 @@ class NeuronAblationScorer(BaseEstimator):
             return means[units]
         return None
 
+    def _units_args(self, stack, batches, layer, units, means, pattern, scoring):
+        """The arguments of :func:`_score_units` for one set of units."""
+        return (
+            stack,
+            batches,
+            layer,
+            self.state,
+            self.mode,
+            units,
+            self._constant(means, units),
+            pattern,
+            self.oracle_range,
+            scoring,
+        )
+
     def _baseline(self, stack, layer, batches, scoring):
         if self.mode == "mean":
             scoring = dict(scoring, mean_of=(layer, self.state))
@@ -488,8 +557,10 @@ class NeuronAblationScorer(BaseEstimator):
         Parameters
         ----------
         texts : list of str
-        y : array-like of shape (n_chars,), optional
-            The oracle pattern (``mode="oracle"``).
+        y : array-like of shape (n_chars,) or list of array-like, optional
+            The oracle pattern (``mode="oracle"``): one label per character, or one
+            array of labels per text (which ``cross_validate`` splits with the
+            texts).
 
         Returns
         -------
@@ -511,16 +582,7 @@ class NeuronAblationScorer(BaseEstimator):
             else None
         )
         return _score_units(
-            stack,
-            batches,
-            layer,
-            self.state,
-            self.mode,
-            units,
-            self._constant(means, units),
-            pattern,
-            self.oracle_range,
-            scoring,
+            *self._units_args(stack, batches, layer, units, means, pattern, scoring)
         )
 
     def __call__(self, estimator, texts, y=None) -> float:
@@ -539,9 +601,12 @@ class NeuronAblationScorer(BaseEstimator):
             distribution over ``n_random`` draws (``random_mean``, ``random_std``,
             ``random_low`` / ``random_high`` = its 2.5 / 97.5 percentiles), and
             ``effect_size`` = (top - random_mean) / random_std (the top-k result in
-            random-k standard deviations; NaN with fewer than two draws), plus
+            random-k standard deviations; NaN with fewer than two draws or when the
+            draws do not vary, rather than an infinite effect), plus
             ``metric``, ``mode``, ``state``, ``layer``, ``feature``, ``n_scored``.
-            ``frame.attrs["random_scores"]`` maps k to the raw draws (a tuple).
+            ``frame.attrs["random_scores"]`` maps k to the raw draws (tuples, so
+            that ``pd.concat`` can compare them; pandas keeps ``attrs`` only when
+            every concatenated frame has the same).
         """
         stack, layer, ranked, ks, pattern, scoring, batches = self._prepare(
             self.model, texts, y
@@ -549,28 +614,10 @@ class NeuronAblationScorer(BaseEstimator):
         n_units = stack.layers[layer].units
         baseline, means = self._baseline(stack, layer, batches, scoring)
         rng = check_random_state(self.random_state)
-        tasks = []  # (k, draw or -1 for top, units)
-        for k in ks:
-            top = ranked[:k]
-            tasks.append((k, -1, top))
-            others = np.setdiff1d(np.arange(n_units), top)
-            pool = others if len(others) >= k else np.arange(n_units)
-            for draw in range(self.n_random):
-                tasks.append(
-                    (k, draw, np.sort(rng.choice(pool, size=k, replace=False)))
-                )
+        tasks = top_and_random_units(ranked, ks, n_units, self.n_random, rng)
         jobs = (
             delayed(_score_units)(
-                stack,
-                batches,
-                layer,
-                self.state,
-                self.mode,
-                units,
-                self._constant(means, units),
-                pattern,
-                self.oracle_range,
-                scoring,
+                *self._units_args(stack, batches, layer, units, means, pattern, scoring)
             )
             for _, _, units in tasks
         )
@@ -583,25 +630,19 @@ class NeuronAblationScorer(BaseEstimator):
                 desc="interventions",
             )
         )
+        tops, by_k = {}, {k: [] for k in ks}
+        for (k, draw, _), value in zip(tasks, values, strict=True):
+            if draw < 0:
+                tops[k] = value
+            else:
+                by_k[k].append(value)
         records, raw = [], {}
         for k in ks:
-            top = next(
-                v
-                for (kk, d, _), v in zip(tasks, values, strict=True)
-                if kk == k and d < 0
-            )
-            draws = np.array(
-                [
-                    v
-                    for (kk, d, _), v in zip(tasks, values, strict=True)
-                    if kk == k and d >= 0
-                ]
-            )
+            top, draws = tops[k], np.array(by_k[k])
             raw[k] = tuple(draws.tolist())  # tuples: pd.concat compares attrs
             mean = draws.mean() if draws.size else np.nan
             std = draws.std(ddof=1) if draws.size > 1 else np.nan
-            with np.errstate(divide="ignore", invalid="ignore"):
-                effect = (top - mean) / std
+            effect = (top - mean) / std if std > 0 else np.nan
             records.append(
                 {
                     "k": k,

@@ -31,6 +31,7 @@ from .._backend import import_keras
 from .._compat import Interval, StrOptions, _fit_context
 from .._errors import EmptyCorpusError, InputError, ModelFileError
 from .._texts import check_texts, text_lengths
+from ._keras_inspect import cell_kind
 from ._vocabulary import PAD_ID, build_vocabulary, check_vocabulary, encode_texts
 
 __all__ = ["CharLanguageModel"]
@@ -41,7 +42,6 @@ _CELLS = {
     "gru": ("GRU", "gru"),
     "simple": ("SimpleRNN", "simple_rnn"),
 }
-_RECURRENT_CLASSES = ("LSTM", "GRU", "SimpleRNN")
 # The member of the .keras zip that holds the vocabulary and hyper-parameters.
 _SIDECAR = "skdni_char_lm.json"
 _FORMAT = "skdni.CharLanguageModel/1"
@@ -52,7 +52,8 @@ _MIN_BUCKET = 32
 
 
 def _next_pow2(n: int) -> int:
-    return 1 << max(0, math.ceil(math.log2(max(n, 1))))
+    """The smallest power of two >= ``n`` (1 for ``n <= 1``)."""
+    return 1 << max(int(n) - 1, 0).bit_length()
 
 
 def _windows(ids_list, window: int):
@@ -127,9 +128,7 @@ def check_char_model(model, n_vocab: int | None = None, *, error=InputError) -> 
     problems = []
     if not layers or not isinstance(layers[0], keras.layers.Embedding):
         problems.append("its first layer is not an Embedding of character ids")
-    recurrent = [
-        layer for layer in layers if type(layer).__name__ in _RECURRENT_CLASSES
-    ]
+    recurrent = [layer for layer in layers if cell_kind(layer) is not None]
     if not recurrent:
         problems.append("it has no LSTM, GRU or SimpleRNN layer")
     elif not all(layer.return_sequences for layer in recurrent):
@@ -584,31 +583,26 @@ class CharLanguageModel(BaseEstimator):
         self, seed, n_chars, temperature, random_state, interventions, *, engine="numpy"
     ):
         check_is_fitted(self, "model_")
-        if not isinstance(seed, str) or not seed:
-            raise InputError(f"seed must be a non-empty string, got {seed!r}.")
-        if not isinstance(n_chars, Integral) or n_chars < 0:
-            raise InputError(f"n_chars must be a non-negative int, got {n_chars!r}.")
-        if not isinstance(temperature, Real) or temperature < 0:
-            raise InputError(f"temperature must be a number >= 0, got {temperature!r}.")
-        rng = check_random_state(random_state)
-        seed_ids = self.encode([seed])[0]
-        if engine == "keras":
-            if interventions is not None:
-                raise InputError(
-                    "The Keras reference generator takes no interventions."
-                )
-            new = _generate_keras(self.model_, seed_ids, n_chars, temperature, rng)
-        else:
-            from ..intervention import generate_with_interventions
+        from ..intervention._generation import (
+            check_generation_args,
+            generate_with_interventions,
+        )
 
+        if engine == "numpy":
             return generate_with_interventions(
                 self,
                 seed,
                 n_chars,
                 interventions=interventions,
                 temperature=temperature,
-                random_state=rng,
+                random_state=random_state,
             )
+        if interventions is not None:
+            raise InputError("The Keras reference generator takes no interventions.")
+        check_generation_args(seed, n_chars, temperature)
+        rng = check_random_state(random_state)
+        seed_ids = self.encode([seed])[0]
+        new = _generate_keras(self.model_, seed_ids, n_chars, temperature, rng)
         return seed + "".join(self.vocabulary_[i] for i in new)
 
     # ----------------------------------------------------------- save/load

@@ -24,6 +24,7 @@ __all__ = [
     "cell_kind",
     "clone_sharing",
     "keras_model_and_vocabulary",
+    "layer_position",
     "model_layers",
     "recurrent_layers",
     "resolve_layers",
@@ -83,6 +84,31 @@ def _describe(layers) -> str:
     )
 
 
+def layer_position(item, names: list[str], owner: str, listing: str) -> int:
+    """Index of one recurrent layer among ``names``: ``None`` (the first), a name, or
+    an index (negative counts from the end). ``owner`` and ``listing`` word the
+    :class:`LayerNotFoundError`."""
+    if item is None:
+        return 0
+    if isinstance(item, str):
+        if item not in names:
+            raise LayerNotFoundError(
+                f"{owner} has no recurrent layer named {item!r}; its recurrent "
+                f"layers are {listing}."
+            )
+        return names.index(item)
+    if isinstance(item, int | np.integer) and not isinstance(item, bool):
+        if not -len(names) <= item < len(names):
+            raise LayerNotFoundError(
+                f"Recurrent layer index {item} is out of range: {owner} has "
+                f"{len(names)} recurrent layer(s): {listing}."
+            )
+        return int(item) % len(names)
+    raise InputTypeError(
+        f"layer must be None, a layer name, an index or a list of them; got {item!r}."
+    )
+
+
 def resolve_layers(model, layer) -> list[int]:
     """Indices into :func:`recurrent_layers` for ``layer``.
 
@@ -94,30 +120,8 @@ def resolve_layers(model, layer) -> list[int]:
     if not requested:
         raise InputError("layer=[] selects no layer; pass None for the first one.")
     names = [rec.name for rec in layers]
-    indices = []
-    for item in requested:
-        if item is None:
-            indices.append(0)
-        elif isinstance(item, str):
-            if item not in names:
-                raise LayerNotFoundError(
-                    f"Model {model.name!r} has no recurrent layer named {item!r}; its "
-                    f"recurrent layers are {_describe(layers)}."
-                )
-            indices.append(names.index(item))
-        elif isinstance(item, int | np.integer) and not isinstance(item, bool):
-            if not -len(layers) <= item < len(layers):
-                raise LayerNotFoundError(
-                    f"Recurrent layer index {item} is out of range: model "
-                    f"{model.name!r} has {len(layers)} recurrent layer(s): "
-                    f"{_describe(layers)}."
-                )
-            indices.append(int(item) % len(layers))
-        else:
-            raise InputTypeError(
-                f"layer must be None, a layer name, an index or a list of them; got "
-                f"{item!r}."
-            )
+    owner, listing = f"Model {model.name!r}", _describe(layers)
+    indices = [layer_position(item, names, owner, listing) for item in requested]
     if len(set(indices)) != len(indices):
         raise InputError(f"layer={layer!r} names a layer twice.")
     return indices

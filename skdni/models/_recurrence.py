@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit
 
-from .._errors import InputError, InputTypeError
-from ._keras_inspect import cell_kind, model_layers, resolve_layers
+from .._errors import InputError
+from ._keras_inspect import cell_kind, layer_position, model_layers, resolve_layers
 
 __all__ = ["RecurrentStack", "StackState", "padded_batches"]
 
@@ -184,7 +184,6 @@ class RecurrentStack:
         output_bias,
         output_activation,
         dtype,
-        layer_names=None,
     ):
         self.table = table
         self.layers = layers
@@ -193,7 +192,6 @@ class RecurrentStack:
         self.output_activation = output_activation
         self.dtype = np.dtype(dtype)
         self.n_vocab = None if output_kernel is None else output_kernel.shape[1]
-        self._names = layer_names or [layer.name for layer in layers]
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -298,28 +296,13 @@ class RecurrentStack:
 
     # ------------------------------------------------------------------ helpers
     def layer_index(self, layer) -> int:
-        """Index of a recurrent layer given by index (negative ok) or name."""
-        from .._errors import LayerNotFoundError
-
-        names = self._names
-        listing = ", ".join(f"{i}: {n!r}" for i, n in enumerate(names))
-        if isinstance(layer, str):
-            if layer not in names:
-                raise LayerNotFoundError(
-                    f"No recurrent layer named {layer!r}; the recurrent layers are "
-                    f"{listing}."
-                )
-            return names.index(layer)
-        if isinstance(layer, int | np.integer) and not isinstance(layer, bool):
-            if not -len(names) <= layer < len(names):
-                raise LayerNotFoundError(
-                    f"Recurrent layer index {layer} is out of range; the recurrent "
-                    f"layers are {listing}."
-                )
-            return int(layer) % len(names)
-        if layer is None:
-            return 0
-        raise InputTypeError(f"layer must be an index or a name, got {layer!r}.")
+        """Index of a recurrent layer: ``None`` (the first), a name or an index
+        (negative counts from the end)."""
+        names = [lay.name for lay in self.layers]
+        listing = ", ".join(
+            f"{i}: {lay.name!r} ({lay.kind})" for i, lay in enumerate(self.layers)
+        )
+        return layer_position(layer, names, "The model", listing)
 
     def initial_state(self, batch_size: int) -> StackState:
         """Zero states (Keras's default initial state) for ``batch_size`` sequences."""

@@ -246,9 +246,7 @@ def test_rows_equal_total_chars(lm, texts, batch_size):
     assert np.isfinite(out).all()
 
 
-def test_out_writes_a_float32_npy_memmap_equal_to_the_in_memory_transform(
-    lm, tmp_path
-):
+def test_out_writes_a_float32_npy_memmap_equal_to_transform(lm, tmp_path):
     path = tmp_path / "H.npy"
     texts = TEXTS * 3
     expected = LSTMActivationTransformer(lm, state="both").fit_transform(texts)

@@ -1,6 +1,7 @@
 """Generation with clamped units (paper's Figure 4) and the class-count helper."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from skdni import InputError, UnknownCharacterError
@@ -74,6 +75,14 @@ def test_count_class_in_generations(trained_lm):
 def test_bad_generation_input(trained_lm):
     with pytest.raises(InputError, match="non-empty"):
         generate_with_interventions(trained_lm, "", 5)
+    with pytest.raises(InputError, match="temperature must be a number >= 0"):
+        generate_with_interventions(trained_lm, "1", 5, temperature=-1.0)
+    with pytest.raises(InputError, match="n_chars must be a non-negative int"):
+        generate_with_interventions(trained_lm, "1", 2.5)
+    with pytest.raises(InputError, match="temperature must be a number >= 0"):
+        count_class_in_generations(
+            trained_lm, [0], DIGITS, seed="(", k=1, temperature=-0.5
+        )
     with pytest.raises(UnknownCharacterError, match="position 1"):
         generate_with_interventions(trained_lm, "1x", 5)
     with pytest.raises(InputError, match="oracle"):
@@ -103,3 +112,34 @@ def test_clamped_generation_table_and_samples(trained_lm):
     digits = sum(c.isdigit() for t in samples["none"] for c in t[1:]) / 60
     none = frame[(frame["units"] == "none") & (frame["class"] == "digit")]
     assert none["rate"].iloc[0] == pytest.approx(digits)
+
+
+def test_count_class_baseline_and_n_jobs_independence(trained_lm):
+    units = np.arange(32)[::-1]
+    kwargs = dict(seed="(", n_chars=30, k=(1, 3), n_random=2, n_samples=2)
+    one = count_class_in_generations(
+        trained_lm, units, DIGITS, random_state=5, n_jobs=1, **kwargs
+    )
+    two = count_class_in_generations(
+        trained_lm, units, DIGITS, random_state=5, n_jobs=2, **kwargs
+    )
+    pd.testing.assert_frame_equal(one, two)
+    # the baseline samples with the first number the random_state draws
+    sampling_seed = np.random.RandomState(5).randint(np.iinfo(np.int32).max)
+    plain = generate_with_interventions(
+        trained_lm, "(", 30, random_state=sampling_seed, n_samples=2
+    )
+    share = sum(c in DIGITS for t in plain for c in t[1:]) / 60
+    assert one["baseline_rate"].iloc[0] == pytest.approx(share, abs=1e-12)
+    # and the top-1 row clamps the first ranked unit (31) to 1
+    clamped = generate_with_interventions(
+        trained_lm,
+        "(",
+        30,
+        random_state=sampling_seed,
+        n_samples=2,
+        interventions=Intervention(units=[31], mode="clamp", values=1.0),
+    )
+    assert one["top_example"].iloc[0] == clamped[0][1:]
+    with pytest.raises(InputError, match="Unit 32 is out of range.*32 units"):
+        count_class_in_generations(trained_lm, [32, 0], DIGITS, seed="(", k=1)

@@ -331,3 +331,122 @@ def test_scorer_in_cross_validate(texts):
     )
     scores = result["test_ablated"]
     assert scores.shape == (2,) and np.all(scores < 0)  # negated cross-entropy
+
+
+def test_effect_size_is_nan_when_the_random_draws_do_not_vary(digit_model, texts):
+    # units 10..31 of digit_model neither feed the detectors nor the readout, so every
+    # random-10 draw (from the units outside the top 10) scores exactly the baseline
+    scorer = NeuronAblationScorer(
+        digit_model, np.arange(32), k=[10], n_random=4, random_state=0
+    )
+    row = scorer.evaluate(texts[:40]).iloc[0]
+    assert row["random_std"] == 0.0
+    assert row["random_mean"] == row["baseline"] != row["top"]
+    assert np.isnan(row["effect_size"])
+
+
+def test_frames_with_random_draws_concatenate(trained_lm, texts):
+    kwargs = dict(n_random=2, random_state=0)
+    a = NeuronAblationScorer(trained_lm, [0, 1, 2], k=[1, 3], **kwargs)
+    b = NeuronAblationScorer(trained_lm, [5, 6], k=[2], mode="clamp", **kwargs)
+    frames = [a.evaluate(texts[:10]), b.evaluate(texts[:10])]
+    both = pd.concat(frames, ignore_index=True)
+    assert both["k"].tolist() == [1, 3, 2]
+    assert both["mode"].tolist() == ["zero", "zero", "clamp"]
+    # the same frame twice keeps its raw draws
+    same = pd.concat([frames[0], frames[0]])
+    assert same.attrs["random_scores"] == frames[0].attrs["random_scores"]
+    assert all(len(draws) == 2 for draws in same.attrs["random_scores"].values())
+    np.testing.assert_allclose(
+        [np.mean(d) for d in frames[0].attrs["random_scores"].values()],
+        frames[0]["random_mean"],
+    )
+
+
+def test_unknown_next_characters_follow_the_language_models_policy(trained_lm):
+    from skdni.models import CharLanguageModel
+
+    lm = CharLanguageModel.from_keras(
+        trained_lm.model_, trained_lm.vocabulary_, unknown="ignore"
+    )
+    # "x" is not in the vocabulary: as a target it is an error for the accuracies and
+    # left out of the cross-entropy, as in CharLanguageModel.score / cross_entropy
+    texts = ["(1+x)*2", "x9-3", "4/(x)"]
+    ce = NeuronAblationScorer(lm, [], metric="cross_entropy").score(texts)
+    assert ce == pytest.approx(lm.cross_entropy(texts), abs=1e-4)
+    acc = NeuronAblationScorer(lm, [], metric="accuracy").score(texts)
+    assert acc == pytest.approx(lm.score(texts), abs=1e-9)
+    # with one class for every known character, only the unknown targets are wrong
+    # for the class accuracy, and the within-class accuracy is the accuracy
+    n_targets = sum(len(t) - 1 for t in texts)
+    n_unknown = sum(t[1:].count("x") for t in texts)
+    assert n_unknown == 2
+    one_class = dict(class_map=lambda c: "any")
+    classes = NeuronAblationScorer(lm, [], metric="class_accuracy", **one_class)
+    assert classes.score(texts) == pytest.approx(1 - n_unknown / n_targets, abs=1e-12)
+    within = NeuronAblationScorer(lm, [], metric="within_class_accuracy", **one_class)
+    assert within.score(texts) == pytest.approx(acc, abs=1e-12)
+
+
+def test_oracle_y_may_be_one_label_array_per_text(trained_lm, texts):
+    # per-text labels split with the texts, so the scorer works inside
+    # cross_validate(lm, texts, y) for mode="oracle"
+    few = texts[:6]
+    flat = _digit_labels(few)
+    per_text = [np.array([c.isdigit() for c in t], dtype=float) for t in few]
+    oracle = NeuronAblationScorer(trained_lm, [0, 3, 5], mode="oracle")
+    assert oracle.score(few, per_text) == oracle.score(few, flat)
+    assert oracle.score(few, np.array(per_text, dtype=object)) == oracle.score(
+        few, flat
+    )
+    with pytest.raises(InputError, match=f"y\\[2\\] has {len(few[2]) - 1} labels"):
+        oracle.score(few, per_text[:2] + [per_text[2][:-1]] + per_text[3:])
+    with pytest.raises(InputError, match="5 per-text label arrays for 6 texts"):
+        oracle.score(few, per_text[:5])
+
+
+@pytest.mark.slow  # trains two small models (JAX compiles): ~10-30 s
+def test_oracle_scorer_in_cross_validate(texts):
+    from sklearn.model_selection import cross_validate
+
+    from skdni.models import CharLanguageModel
+
+    few = texts[:16]
+    per_text = [np.array([c.isdigit() for c in t], dtype=float) for t in few]
+    lm = CharLanguageModel(units=4, embedding_dim=4, epochs=1, random_state=0)
+    scorer = NeuronAblationScorer(units=[0, 1], mode="oracle")
+    result = cross_validate(
+        lm, few, per_text, cv=2, scoring={"oracle": scorer}, error_score="raise"
+    )
+    assert result["test_oracle"].shape == (2,)
+    assert np.all((result["test_oracle"] >= 0) & (result["test_oracle"] <= 1))
+
+
+def test_a_search_over_other_columns_is_refused(trained_lm, texts):
+    # a search fitted on h and c of the layer (64 columns) ranks columns, not units
+    class BothStates(_FakeSearch):
+        n_features_in_ = 64
+
+    scorer = NeuronAblationScorer(trained_lm, search=BothStates(), feature="digit", k=2)
+    with pytest.raises(InputError, match="64 columns.*'lstm_0' has 32 units"):
+        scorer.score(texts[:5])
+
+
+def test_cross_entropy_needs_probabilities():
+    # a model that outputs logits (linear Dense) has no probabilities to take the log
+    # of; its accuracy is still meaningful
+    keras = import_keras()
+    logits = keras.Sequential(
+        [
+            keras.Input(shape=(None,), dtype="int32"),
+            keras.layers.Embedding(4, 3),
+            keras.layers.LSTM(4, return_sequences=True),
+            keras.layers.Dense(3, name="logits"),
+        ]
+    )
+    with pytest.raises(InputError, match="'linear' output.*softmax"):
+        NeuronAblationScorer(
+            logits, [0], vocabulary="abc", metric="cross_entropy"
+        ).score(["abcab"])
+    accuracy = NeuronAblationScorer(logits, [0], vocabulary="abc").score(["abcab"])
+    assert 0.0 <= accuracy <= 1.0

@@ -72,6 +72,11 @@ def test_rows_do_not_depend_on_batch_or_padding(tiny_lm):
     alone = tiny_lm.predict_proba([short])
     together = tiny_lm.predict_proba([long, short, long])
     np.testing.assert_allclose(together[len(long) : len(long) + 3], alone, atol=1e-6)
+    # texts of one length bucket share a padded batch: a longer one pads the short one
+    medium = "((1+2)*3)-(4+5)"
+    batched = tiny_lm.predict_proba([medium, short, medium])
+    np.testing.assert_allclose(batched[len(medium) : len(medium) + 3], alone, atol=1e-6)
+    np.testing.assert_allclose(batched[: len(medium)], batched[-len(medium) :])
     # Row t only reads chars 0..t (causal): a longer text with the same prefix agrees.
     np.testing.assert_allclose(
         tiny_lm.predict_proba([short + "*7"])[:3], alone, atol=1e-6
