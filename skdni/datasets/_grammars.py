@@ -16,7 +16,15 @@ _LARK_GRAMMARS = {"python": ("python.lark", "file_input")}
 def bundled_grammars() -> list[str]:
     """Names of the grammars shipped with skdni, e.g. ``"arithmetic"``."""
     return sorted(
-        p.name.removesuffix(".lark") for p in _GRAMMAR_DIR.iterdir() if p.name.endswith(".lark")
+        p.name.removesuffix(".lark")
+        for p in _GRAMMAR_DIR.iterdir()
+        if p.name.endswith(".lark")
+    )
+
+
+def _is_path(grammar) -> bool:
+    return isinstance(grammar, Path) or (
+        isinstance(grammar, str) and grammar.endswith(".lark")
     )
 
 
@@ -28,7 +36,7 @@ def grammar_text(grammar: str | Path) -> str:
     >>> "add" in grammar_text("arithmetic")
     True
     """
-    if isinstance(grammar, Path) or (isinstance(grammar, str) and grammar.endswith(".lark")):
+    if _is_path(grammar):
         path = Path(grammar)
         if not path.is_file():
             raise GrammarError(f"Grammar file {str(path)!r} does not exist.")
@@ -46,18 +54,30 @@ def grammar_text(grammar: str | Path) -> str:
     if grammar not in bundled_grammars():
         raise UnknownGrammarError(
             f"No bundled grammar named {grammar!r}; bundled grammars: "
-            f"{', '.join(bundled_grammars())}. Pass lark source or a .lark path instead."
+            f"{', '.join(bundled_grammars())}. Pass lark source or a .lark path "
+            "instead."
         )
     return (_GRAMMAR_DIR / f"{grammar}.lark").read_text()
+
+
+def _is_bundled_c(grammar) -> bool:
+    """The bundled C grammar, by name or by the path of its file."""
+    if grammar == "c":
+        return True
+    if _is_path(grammar):
+        bundled = Path(str(_GRAMMAR_DIR / "c.lark"))
+        return Path(grammar).is_file() and Path(grammar).samefile(bundled)
+    return False
 
 
 def compile_grammar(grammar, *, start="start", parser="lalr", **options) -> lark.Lark:
     """Compile ``grammar`` with lark (``propagate_positions`` on), or GrammarError.
 
     ``"python"`` is lark's own Python grammar, with its indenter; its ``start`` defaults
-    to ``"file_input"``. The bundled ``"c"`` grammar gets its typedef-name postlexer.
+    to ``"file_input"``. The bundled ``"c"`` grammar (by name or by the path of its
+    file) gets its typedef-name postlexer.
     """
-    if grammar == "c":
+    if _is_bundled_c(grammar):
         from ._c_postlex import CTypedefPostLex
 
         options.setdefault("postlex", CTypedefPostLex())

@@ -1,11 +1,14 @@
 """Plumbing shared by the featurizers: text transformers, one row per character."""
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from .._compat import _fit_context
 from .._errors import InputError
 from .._texts import check_texts, text_lengths
 
@@ -70,6 +73,132 @@ class _TextFeaturizer(TransformerMixin, BaseEstimator):
         )
 
 
+class _ParsingFeaturizer(_TextFeaturizer):
+    """Base of the featurizers that parse texts with a grammar.
+
+    Subclasses define ``_parse_chunk`` (a module-level function run in workers:
+    ``(texts, first, spec, on_error, *, verbose) -> dict`` of arrays, ``names``,
+    ``failed`` and ``n_texts``), ``_spec`` (its picklable parser arguments),
+    ``_fit_parsed(parsed)`` (learn the features) and ``_labels(parsed)`` (the
+    ``(n_chars, n_features)`` labels before failed texts and ``shift`` are applied).
+    """
+
+    #: chunk arrays holding chunk-local character positions
+    _position_keys = ("start", "end")
+
+    def _parse(self, texts):
+        results = self._map_chunks(
+            type(self)._parse_chunk, texts, self._spec(), self.on_error
+        )
+        lengths = text_lengths(texts)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        firsts = np.cumsum([0] + [res["n_texts"] for res in results[:-1]])
+        parsed = {
+            key: np.concatenate(
+                [
+                    res[key] + offsets[first]
+                    if key in self._position_keys
+                    else res[key]
+                    for res, first in zip(results, firsts, strict=True)
+                ]
+            )
+            for key, value in results[0].items()
+            if isinstance(value, np.ndarray)
+        }
+        parsed.update(
+            names=results[0]["names"],
+            failed=[failure for res in results for failure in res["failed"]],
+            lengths=lengths,
+            offsets=offsets,
+        )
+        self.failed_texts_ = [i for i, _ in parsed["failed"]]
+        if parsed["failed"]:
+            warnings.warn(
+                f"{len(parsed['failed'])} text(s) did not parse and are labelled NaN "
+                f"(failed_texts_); first: {parsed['failed'][0][1]}",
+                UserWarning,
+                stacklevel=3,
+            )
+        return parsed
+
+    def _choose_rules(self, names, seen_ids, hidden) -> list:
+        """``rules`` (checked against the grammar's ``names``), else every rule whose
+        id is in ``seen_ids`` (met in ``fit``) and not ``hidden(name)``; in grammar
+        order."""
+        if self.rules is not None:
+            unknown = [r for r in self.rules if r not in names]
+            if unknown:
+                raise InputError(
+                    f"Unknown rule(s) {unknown} for this grammar; rules: "
+                    f"{', '.join(names)}."
+                )
+            return [n for n in names if n in self.rules]
+        seen = set(np.unique(seen_ids).tolist())
+        return [n for i, n in enumerate(names) if i in seen and not hidden(n)]
+
+    def _finish(self, parsed):
+        out = self._labels(parsed)
+        offsets = parsed["offsets"]
+        for i, _ in parsed["failed"]:
+            out[offsets[i] : offsets[i + 1]] = np.nan
+        return shift_rows(out, parsed["lengths"], self.shift)
+
+    def _fit(self, texts):
+        self._validate()
+        parsed = self._parse(self._check_texts(texts))
+        self._fit_parsed(parsed)
+        return parsed
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, texts, y=None):
+        """Parse ``texts`` and learn the features.
+
+        Parameters
+        ----------
+        texts : list of str
+        y : ignored
+
+        Returns
+        -------
+        self : object
+        """
+        self._fit(texts)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, texts, y=None):
+        """Fit and transform, parsing each text once.
+
+        Parameters
+        ----------
+        texts : list of str
+        y : ignored
+
+        Returns
+        -------
+        Y : ndarray of shape (n_chars, n_features)
+        """
+        return self._finish(self._fit(texts))
+
+    def transform(self, texts):
+        """Label every character of ``texts``.
+
+        Sets ``failed_texts_`` to the texts that did not parse.
+
+        Parameters
+        ----------
+        texts : list of str
+
+        Returns
+        -------
+        Y : ndarray of shape (n_chars, n_features)
+            Rows in corpus order; labels in [0, 1]; NaN for texts that did not parse
+            (``on_error="nan"``) and rows shifted past a text's end.
+        """
+        check_is_fitted(self, "feature_names_")
+        return self._finish(self._parse(self._check_texts(texts)))
+
+
 def _chunk_bounds(texts, n_jobs) -> np.ndarray:
     """Text boundaries of contiguous chunks of about equal numbers of characters."""
     from joblib import effective_n_jobs
@@ -96,12 +225,14 @@ def shift_rows(labels: np.ndarray, lengths: np.ndarray, shift: int) -> np.ndarra
     pos = np.arange(n) - starts
     src = pos + shift
     valid = (src >= 0) & (src < np.repeat(lengths, lengths))
-    out = np.full_like(labels, np.nan, dtype=float)
+    out = np.full_like(labels, np.nan)
     out[valid] = labels[(np.arange(n) + shift)[valid]]
     return out
 
 
-def check_labels(labels, text, index, n_expected_cols=None) -> np.ndarray:
+def check_labels(
+    labels, text, index, n_expected_cols=None, seen_in="fit"
+) -> np.ndarray:
     """Validate user labels for one text: shape (len(text), k), values in [0, 1]."""
     arr = np.asarray(labels, dtype=float)
     if arr.ndim == 1:
@@ -115,7 +246,7 @@ def check_labels(labels, text, index, n_expected_cols=None) -> np.ndarray:
     if n_expected_cols is not None and arr.shape[1] != n_expected_cols:
         raise InputError(
             f"Text {index}: the feature function returned {arr.shape[1]} columns, "
-            f"but {n_expected_cols} were seen in fit."
+            f"but {n_expected_cols} were seen in {seen_in}."
         )
     finite = arr[~np.isnan(arr)]
     if finite.size and (finite.min() < 0 or finite.max() > 1):

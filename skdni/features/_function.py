@@ -11,12 +11,16 @@ from ._base import _TextFeaturizer, check_labels, progress
 
 
 def _label_chunk(texts, first, func, n_cols, *, verbose=0):
-    """Call ``func`` on every text and stack the validated labels; runs in workers."""
-    blocks = [
-        check_labels(func(text), text, first + i, n_cols)
-        for i, text in enumerate(progress(texts, verbose, "labelling"))
-    ]
-    return np.concatenate(blocks, axis=0)
+    """Call ``func`` on every text and stack the validated labels; runs in workers.
+
+    Without ``n_cols`` (in ``fit``) the first text sets the number of columns.
+    """
+    blocks, seen_in = [], "fit"
+    for i, text in enumerate(progress(texts, verbose, "labelling")):
+        blocks.append(check_labels(func(text), text, first + i, n_cols, seen_in))
+        if n_cols is None:
+            n_cols, seen_in = blocks[0].shape[1], f"text {first}"
+    return first, np.concatenate(blocks, axis=0)
 
 
 def _kind(column: np.ndarray) -> str:
@@ -82,8 +86,16 @@ class FunctionFeaturizer(_TextFeaturizer):
         self.verbose = verbose
 
     def _labels(self, texts, n_cols):
-        blocks = self._map_chunks(_label_chunk, texts, self.func, n_cols)
-        return np.concatenate(blocks, axis=0)
+        chunks = self._map_chunks(_label_chunk, texts, self.func, n_cols)
+        k = chunks[0][1].shape[1]
+        for first, block in chunks[1:]:
+            # in fit each chunk took its column count from its own first text
+            if block.shape[1] != k:
+                raise InputError(
+                    f"Text {first}: the feature function returned {block.shape[1]} "
+                    f"columns, but {k} were seen in text 0."
+                )
+        return np.concatenate([block for _, block in chunks], axis=0)
 
     def _learn(self, labels):
         k = labels.shape[1]

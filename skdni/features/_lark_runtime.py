@@ -5,16 +5,23 @@ and get the compiled parser from :func:`span_parser`, a per-process cache (worke
 processes compile once and reuse it for every chunk they get).
 """
 
+import contextlib
 import functools
 import threading
 from dataclasses import dataclass
 
 import numpy as np
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+from lark.exceptions import (
+    LarkError,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+)
 from lark.parsers.lalr_parser_state import ParseConf
 
 from .._errors import ParseFailure
 from ..datasets import compile_grammar
+from ._base import progress
 
 
 def _rule_name(rule) -> str:
@@ -128,7 +135,8 @@ class SpanParser:
         if self.parser == "lalr":
             ip = self.lark.parse_interactive(text, self.start)
             ip.parser_state.parse_conf = self._conf
-            ip.resume_parse()
+            with lexer_position_on_error(ip):
+                ip.resume_parse()
             out = self._spans
         else:
             tree = self.lark.parse(text, self.start)
@@ -157,16 +165,58 @@ class SpanParser:
 
 def span_parser(grammar, start, parser) -> SpanParser:
     """The compiled :class:`SpanParser` for these arguments (cached per thread)."""
-    # parsers record spans in a list they own: one per thread (threading backend)
-    return _cached_span_parser(grammar, start, parser, threading.get_ident())
+    return per_thread(SpanParser, grammar, start, parser)
+
+
+def per_thread(factory, *args):
+    """``factory(*args)``, built once per process and thread.
+
+    Parsers record their actions in lists they own, so threads (joblib's threading
+    backend) must not share one.
+    """
+    return _cached(factory, args, threading.get_ident())
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_span_parser(grammar, start, parser, thread) -> SpanParser:
-    return SpanParser(grammar, start, parser)
+def _cached(factory, args, thread):
+    return factory(*args)
 
 
-def parse_failure(exc: UnexpectedInput, text: str, index: int, sp: SpanParser):
+@contextlib.contextmanager
+def lexer_position_on_error(ip):
+    """Give lark errors without a position (a postlexer's, e.g. the indenter's
+    ``DedentError``) the character the lexer had reached, as ``char_pos``."""
+    try:
+        yield
+    except UnexpectedInput:
+        raise
+    except LarkError as exc:
+        exc.char_pos = ip.lexer_thread.state.line_ctr.char_pos
+        raise
+
+
+def parse_each(texts, first, parse, sp, on_error, failed, verbose):
+    """Yield ``(char_offset, parse(text))`` per text, ``None`` for texts that fail.
+
+    A failure raises :class:`ParseFailure` (``on_error="raise"``) or is appended to
+    ``failed`` as ``(text_index, message)``; ``first`` is the corpus index of
+    ``texts[0]``.
+    """
+    offset = 0
+    for i, text in enumerate(progress(texts, verbose, "parsing")):
+        try:
+            result = parse(text)
+        except LarkError as exc:
+            error = parse_failure(exc, text, first + i, sp)
+            if on_error == "raise":
+                raise error from None
+            failed.append((first + i, str(error)))
+            result = None
+        yield offset, result
+        offset += len(text)
+
+
+def parse_failure(exc: LarkError, text: str, index: int, sp: SpanParser):
     """A :class:`ParseFailure` naming text, character, line/column and expectation."""
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream
@@ -174,7 +224,7 @@ def parse_failure(exc: UnexpectedInput, text: str, index: int, sp: SpanParser):
         expected = exc.allowed or set()
     elif isinstance(exc, UnexpectedEOF):
         pos, what, expected = len(text), "unexpected end of text", exc.expected
-    else:
+    elif isinstance(exc, UnexpectedInput):
         token = exc.token
         if token.type == "$END":
             pos, what = len(text), "unexpected end of text"
@@ -182,9 +232,17 @@ def parse_failure(exc: UnexpectedInput, text: str, index: int, sp: SpanParser):
             pos = token.start_pos
             what = f"unexpected {token.type} {str(token)!r}"
         expected = exc.expected
+    else:
+        pos = getattr(exc, "char_pos", None)
+        where = "" if pos is None else f" at character {pos}{_line_column(text, pos)}"
+        return ParseFailure(f"Text {index} does not parse{where}: {exc}.")
+    return ParseFailure(
+        f"Text {index} does not parse at character {pos}{_line_column(text, pos)}: "
+        f"{what}; expected {sp.describe_terminals(expected)}."
+    )
+
+
+def _line_column(text, pos) -> str:
     line = text.count("\n", 0, pos) + 1
     column = pos - (text.rfind("\n", 0, pos) + 1) + 1
-    return ParseFailure(
-        f"Text {index} does not parse at character {pos} (line {line}, column "
-        f"{column}): {what}; expected {sp.describe_terminals(expected)}."
-    )
+    return f" (line {line}, column {column})"

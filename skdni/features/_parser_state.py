@@ -1,21 +1,21 @@
 """ParserStateFeaturizer: LALR stack depth and reductions per character (paper §4)."""
 
-import functools
-import threading
-import warnings
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from lark.exceptions import UnexpectedInput
 from lark.parsers.lalr_parser_state import ParseConf
-from sklearn.utils.validation import check_is_fitted
 
-from .._compat import Interval, StrOptions, _fit_context
+from .._compat import Interval, StrOptions
 from .._errors import InputError
-from .._texts import text_lengths
-from ._base import _TextFeaturizer, progress, shift_rows
-from ._lark_runtime import _rule_name, parse_failure, span_parser
+from ._base import _ParsingFeaturizer
+from ._lark_runtime import (
+    _rule_name,
+    lexer_position_on_error,
+    parse_each,
+    per_thread,
+    span_parser,
+)
 
 FEATURES = ("stack_depth", "reduce")
 
@@ -44,7 +44,8 @@ class _StateParser:
         self._conf = ParseConf(table, callbacks, self.start)
 
     def run(self, text):
-        """Per token: start, end, stack depth after its shift; reductions per token.
+        """Per token: start, end, stack depth after its shift; per reduction: the
+        start of the token it is attributed to, and the rule.
 
         Reductions happen when the parser sees the *next* token (its lookahead), so the
         reductions triggered by token k+1 (or by the end of the text) are attributed to
@@ -57,15 +58,16 @@ class _StateParser:
         state.parse_conf = self._conf
         values = state.value_stack
         starts, ends, depth, marks = [], [], [], []
-        for token in ip.iter_parse():
-            # value stack now: after the previous token's shift
+        with lexer_position_on_error(ip):
+            for token in ip.iter_parse():
+                # value stack now: after the previous token's shift
+                depth.append(len(values))
+                marks.append(len(reduced))
+                starts.append(token.start_pos)
+                ends.append(token.end_pos)
             depth.append(len(values))
             marks.append(len(reduced))
-            starts.append(token.start_pos)
-            ends.append(token.end_pos)
-        depth.append(len(values))
-        marks.append(len(reduced))
-        ip.feed_eof(None)
+            ip.feed_eof(None)
         marks.append(len(reduced))
         n_tok = len(starts)
         # reductions between marks[k] and marks[k+1] were triggered by token k
@@ -74,53 +76,39 @@ class _StateParser:
         owner = np.repeat(np.arange(-1, n_tok), counts)
         rid = np.asarray(reduced, dtype=np.int64)
         keep = owner >= 0  # empty rules reduced before the first token read nothing
+        starts = np.asarray(starts, dtype=np.int64)
         return {
-            "start": np.asarray(starts, dtype=np.int64),
+            "start": starts,
             "end": np.asarray(ends, dtype=np.int64),
             "depth": np.asarray(depth[1:], dtype=np.int64),
-            "red_tok": owner[keep],
+            "red_pos": starts[owner[keep]],
             "red_rid": rid[keep],
         }
 
 
-def _state_parser(grammar, start) -> _StateParser:
-    # one per thread: a parser records its actions in a list it owns
-    return _cached_state_parser(grammar, start, threading.get_ident())
-
-
-@functools.lru_cache(maxsize=32)
-def _cached_state_parser(grammar, start, thread) -> _StateParser:
-    return _StateParser(grammar, start)
-
-
 def _run_chunk(texts, first, spec, on_error, *, verbose=0):
     """Parser actions of ``texts`` (corpus indices from ``first``); runs in workers."""
-    sp = _state_parser(*spec)
-    out = {k: [] for k in ("start", "end", "depth", "red_tok", "red_rid")}
-    failed, offset, n_tok = [], 0, 0
-    for i, text in enumerate(progress(texts, verbose, "parsing")):
-        try:
-            res = sp.run(text)
-        except UnexpectedInput as exc:
-            error = parse_failure(exc, text, first + i, sp.sp)
-            if on_error == "raise":
-                raise error from None
-            failed.append((first + i, str(error)))
-            res = {k: np.empty(0, dtype=np.int64) for k in out}
+    sp = per_thread(_StateParser, *spec)
+    out = {k: [] for k in ("start", "end", "depth", "red_pos", "red_rid")}
+    failed = []
+    for offset, res in parse_each(
+        texts, first, sp.run, sp.sp, on_error, failed, verbose
+    ):
         # a zero-width sentinel token at each text's start: depth 0 before any token
-        out["start"] += [np.array([offset]), res["start"] + offset]
-        out["end"] += [np.array([offset]), res["end"] + offset]
-        out["depth"] += [np.array([0]), res["depth"]]
-        out["red_tok"].append(res["red_tok"] + n_tok + 1)
-        out["red_rid"].append(res["red_rid"])
-        n_tok += len(res["start"]) + 1
-        offset += len(text)
-    result = {k: np.concatenate(v).astype(np.int64) for k, v in out.items()}
-    result.update(names=sp.names, failed=failed, n_texts=len(texts), n_tokens=n_tok)
+        out["start"].append([offset])
+        out["end"].append([offset])
+        out["depth"].append([0])
+        if res is not None:
+            for key in ("start", "end", "red_pos"):
+                out[key].append(res[key] + offset)
+            out["depth"].append(res["depth"])
+            out["red_rid"].append(res["red_rid"])
+    result = {k: np.concatenate(v or [[]]).astype(np.int64) for k, v in out.items()}
+    result.update(names=sp.names, failed=failed, n_texts=len(texts))
     return result
 
 
-class ParserStateFeaturizer(_TextFeaturizer):
+class ParserStateFeaturizer(_ParsingFeaturizer):
     """Label each character with the state of an LALR parser reading the text.
 
     The paper's §4 "general featurization": lark's LALR parser is driven token by
@@ -137,9 +125,12 @@ class ParserStateFeaturizer(_TextFeaturizer):
     token k+1 triggers, and those at the end of the text, are attributed to token k,
     the token that completed the reduced handle. Characters the lexer ignores
     (whitespace, comments) keep the stack depth of the previous token and have no
-    reductions. Rules are named as in the grammar (``-> alias`` names). The start rule
-    is reduced only at the end of every text, and ``_inlined`` rules are helpers the
-    parse tree hides, so both are left out unless named in ``rules``.
+    reductions. Tokens a postlexer adds at the position of another token (Python's
+    ``_INDENT``/``_DEDENT``) share its characters, which get the stack depth after
+    the last of them and the reductions of all of them. Rules are named as in the
+    grammar (``-> alias`` names). The start rule is reduced only at the end of every
+    text, and ``_inlined`` rules are helpers the parse tree hides, so both are left
+    out unless named in ``rules``.
 
     Parameters
     ----------
@@ -174,7 +165,8 @@ class ParserStateFeaturizer(_TextFeaturizer):
     feature_kinds_ : list of {"binary", "continuous"}
         ``stack_depth`` is continuous, ``reduce:`` features binary.
     failed_texts_ : list of int
-        Texts that did not parse in the last ``fit`` or ``transform``.
+        Texts that did not parse in the last ``fit`` or ``transform``
+        (only with ``on_error="nan"``); ``transform`` updates it too.
 
     Examples
     --------
@@ -218,44 +210,11 @@ class ParserStateFeaturizer(_TextFeaturizer):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
+    _parse_chunk = staticmethod(_run_chunk)
+    _position_keys = ("start", "end", "red_pos")
+
     def _spec(self):
         return (self.grammar, self.start)
-
-    def _parse(self, texts):
-        spec = self._spec()
-        results = self._map_chunks(_run_chunk, texts, spec, self.on_error)
-        lengths = text_lengths(texts)
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        parts = {k: [] for k in ("start", "end", "depth", "red_tok", "red_rid")}
-        failed, first, n_tok = [], 0, 0
-        for res in results:
-            for key in ("start", "end"):
-                parts[key].append(res[key] + offsets[first])
-            parts["depth"].append(res["depth"])
-            parts["red_tok"].append(res["red_tok"] + n_tok)
-            parts["red_rid"].append(res["red_rid"])
-            failed.extend(res["failed"])
-            first += res["n_texts"]
-            n_tok += res["n_tokens"]
-        parsed = {k: np.concatenate(v) for k, v in parts.items()}
-        parsed.update(
-            names=results[0]["names"],
-            failed=failed,
-            lengths=lengths,
-            offsets=offsets,
-            start_rule=_state_parser(*spec).start,
-        )
-        return parsed
-
-    def _record_failures(self, parsed):
-        self.failed_texts_ = [i for i, _ in parsed["failed"]]
-        if parsed["failed"]:
-            warnings.warn(
-                f"{len(parsed['failed'])} text(s) did not parse and are labelled NaN "
-                f"(failed_texts_); first: {parsed['failed'][0][1]}",
-                UserWarning,
-                stacklevel=3,
-            )
 
     def _validate(self):
         feats = tuple(self.features)
@@ -264,28 +223,16 @@ class ParserStateFeaturizer(_TextFeaturizer):
                 f"features must be distinct values among {FEATURES}, "
                 f"got {self.features!r}."
             )
-        return feats
+        self.features_ = feats
 
-    def _fit(self, texts):
-        self.features_ = self._validate()
-        parsed = self._parse(texts)
-        self._record_failures(parsed)
+    def _fit_parsed(self, parsed):
         names = parsed["names"]
-        if self.rules is not None:
-            unknown = [r for r in self.rules if r not in names]
-            if unknown:
-                raise InputError(
-                    f"Unknown rule(s) {unknown} for this grammar; rules: "
-                    f"{', '.join(names)}."
-                )
-            self.rules_ = [n for n in names if n in self.rules]
-        else:
-            seen = set(np.unique(parsed["red_rid"]).tolist())
-            self.rules_ = [
-                n
-                for i, n in enumerate(names)
-                if i in seen and n != parsed["start_rule"] and not n.startswith("_")
-            ]
+        start_rule = per_thread(_StateParser, *self._spec()).start
+        self.rules_ = self._choose_rules(
+            names,
+            parsed["red_rid"],
+            lambda name: name == start_rule or name.startswith("_"),
+        )
         self.max_stack_depth_ = int(parsed["depth"].max(initial=0))
         self.feature_names_ = []
         for feat in self.features_:
@@ -297,14 +244,16 @@ class ParserStateFeaturizer(_TextFeaturizer):
             "continuous" if n == "stack_depth" else "binary"
             for n in self.feature_names_
         ]
-        return parsed
 
     def _labels(self, parsed):
         n = int(parsed["offsets"][-1])
         pos = np.arange(n)
         tok_start = np.maximum.accumulate(parsed["start"])
+        # a character belongs to the last token starting at or before it; tokens
+        # starting at the same character are one group (that last token)
         tok = np.searchsorted(tok_start, pos, side="right") - 1
-        inside = pos < parsed["end"][tok]
+        red_tok = np.searchsorted(tok_start, parsed["red_pos"], side="right") - 1
+        inside = pos < np.maximum.accumulate(parsed["end"])[tok]
         blocks = []
         for feat in self.features_:
             if feat == "stack_depth":
@@ -319,58 +268,6 @@ class ParserStateFeaturizer(_TextFeaturizer):
                 col = column[parsed["red_rid"]]
                 keep = col >= 0
                 per_token = np.zeros((len(parsed["start"]), len(self.rules_)))
-                per_token[parsed["red_tok"][keep], col[keep]] = 1.0
+                per_token[red_tok[keep], col[keep]] = 1.0
                 blocks.append(per_token[tok] * inside[:, None])
-        out = np.hstack(blocks)
-        offsets = parsed["offsets"]
-        for i, _ in parsed["failed"]:
-            out[offsets[i] : offsets[i + 1]] = np.nan
-        return shift_rows(out, parsed["lengths"], self.shift)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, texts, y=None):
-        """Parse ``texts``; learn the reduced rules and the largest stack depth.
-
-        Parameters
-        ----------
-        texts : list of str
-        y : ignored
-
-        Returns
-        -------
-        self : ParserStateFeaturizer
-        """
-        self._fit(self._check_texts(texts))
-        return self
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit_transform(self, texts, y=None):
-        """Fit and transform, parsing each text once.
-
-        Parameters
-        ----------
-        texts : list of str
-        y : ignored
-
-        Returns
-        -------
-        Y : ndarray of shape (n_chars, n_features)
-        """
-        return self._labels(self._fit(self._check_texts(texts)))
-
-    def transform(self, texts):
-        """Label every character of ``texts`` with the parser's state.
-
-        Parameters
-        ----------
-        texts : list of str
-
-        Returns
-        -------
-        Y : ndarray of shape (n_chars, n_features)
-        """
-        check_is_fitted(self, "feature_names_")
-        texts = self._check_texts(texts)
-        parsed = self._parse(texts)
-        self._record_failures(parsed)
-        return self._labels(parsed)
+        return np.hstack(blocks)

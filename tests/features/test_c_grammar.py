@@ -80,3 +80,13 @@ def test_labels_in_unit_interval():
     texts = [PROGRAMS[0].read_text()]
     Y = ParseTreeFeaturizer("c").fit_transform(texts)
     assert np.nanmin(Y) >= 0 and np.nanmax(Y) <= 1
+
+
+@pytest.mark.parametrize("as_path", [str, Path])
+def test_bundled_c_file_path_gets_the_typedef_postlexer(as_path):
+    from skdni.datasets._grammars import _GRAMMAR_DIR
+
+    path = as_path(str(_GRAMMAR_DIR / "c.lark"))
+    text = "typedef int T;\nT *x;\n"
+    f = ParseTreeFeaturizer(path, representations=("range",), rules=["typedef_name"])
+    np.testing.assert_array_equal(np.flatnonzero(f.fit_transform([text])[:, 0]), [15])

@@ -99,3 +99,13 @@ def test_character_features():
     ]
     assert f.feature_kinds_[5:7] == ["continuous", "continuous"]
     assert ((Y >= 0) & (Y <= 1)).all()
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_function_featurizer_column_count_must_not_change(n_jobs):
+    def ragged(text):
+        return np.zeros((len(text), 1 if text.startswith("a") else 2))
+
+    texts = ["ab", "ac", "ad", "bc"]
+    with pytest.raises(InputError, match="Text 3: .*2 columns.*1 "):
+        FunctionFeaturizer(ragged, n_jobs=n_jobs).fit(texts)

@@ -212,3 +212,34 @@ def test_python_grammar_featurizes_a_snippet():
     assert funcdef[0] == 1 and funcdef.sum() >= len(code.rstrip())
     if_stmt = column(f, Y, "range:if_stmt")
     assert if_stmt[code.index("if")] == 1 and if_stmt[code.index("def")] == 0
+
+
+def test_float32_output_equals_float64_output():
+    texts = ARITH + ["(1+(2*(3-4)))/5"]
+    f64 = ParseTreeFeaturizer("arithmetic", shift=1, on_error="nan").fit(texts)
+    assert f64.transform(texts).dtype == np.float64
+    f32 = ParseTreeFeaturizer("arithmetic", shift=1, dtype=np.float32).fit(texts)
+    Y32 = f32.transform(texts)
+    assert Y32.dtype == np.float32
+    np.testing.assert_array_equal(Y32, f64.transform(texts).astype(np.float32))
+    with pytest.warns(UserWarning):
+        bad = f32.set_params(on_error="nan").fit_transform(["(1", "2"])
+    assert bad.dtype == np.float32 and np.isnan(bad[:2]).all()
+
+
+@pytest.mark.parametrize("grammar", ["arithmetic", "c"])
+def test_labels_do_not_depend_on_block_size(grammar, monkeypatch):
+    # blocks bound the memory of the difference arrays; they may split a text
+    from skdni.features import _parse_tree
+
+    texts = (
+        ["((1+2))*3-(4/5)", "7", "(((8)))"]
+        if grammar == "arithmetic"
+        else ["int f(int a) { return a ? (a + 1) * 2 : -a; }\n", "int x;"]
+    )
+    f = ParseTreeFeaturizer(grammar, shift=1).fit(texts)
+    whole = f.transform(texts)
+    monkeypatch.setattr(_parse_tree, "_BLOCK_CELLS", 3 * len(f.rules_))
+    g = ParseTreeFeaturizer(grammar, shift=1)
+    np.testing.assert_array_equal(g.fit_transform(texts), whole)
+    assert g.max_depth_ == f.max_depth_

@@ -78,3 +78,32 @@ def test_python_source():
     assert Y.shape[0] == len(code)
     assert "reduce:for_stmt" in f.get_feature_names_out()
     assert np.nanmax(Y) <= 1 and np.nanmin(Y) >= 0
+
+
+def test_reductions_of_tokens_sharing_characters_are_kept():
+    # the indenter's _DEDENT borrows the position of the "\n" before it: the
+    # reductions the _DEDENT triggers for the "\n" (simple_stmt) must stay on "\n"
+    code = "if x:\n    y\nz\n"
+    f = ParserStateFeaturizer("python", features=("reduce",))
+    Y = f.fit_transform([code])
+    np.testing.assert_array_equal(
+        np.flatnonzero(column(f, Y, "reduce:simple_stmt")), [11, 13]
+    )
+    np.testing.assert_array_equal(np.flatnonzero(column(f, Y, "reduce:if_stmt")), [11])
+
+
+@pytest.mark.parametrize("featurizer", ["tree", "state"])
+def test_indentation_error_is_a_parse_failure(featurizer):
+    from skdni.features import ParseTreeFeaturizer
+
+    cls = ParseTreeFeaturizer if featurizer == "tree" else ParserStateFeaturizer
+    bad = "if x:\n    y\n  z\n"
+    with pytest.raises(
+        ParseFailure, match=r"Text 1 .* character 14 \(line 3, column 3\).*dedent"
+    ):
+        cls("python").fit(["x\n", bad])
+    f = cls("python", on_error="nan")
+    with pytest.warns(UserWarning, match="1 text"):
+        Y = f.fit_transform(["x\n", bad])
+    assert f.failed_texts_ == [1]
+    assert np.isnan(Y[2:]).all() and not np.isnan(Y[:2]).any()
