@@ -32,6 +32,16 @@ from .models import CharLanguageModel  # noqa: E402
 
 __version__ = "0.1.0.dev0"
 
+
+def __getattr__(name):
+    # The probe search compiles numba kernels on import (~2 s): load it on first use.
+    if name == "NeuronProbeSearch":
+        from .probing import NeuronProbeSearch
+
+        return NeuronProbeSearch
+    raise AttributeError(f"module 'skdni' has no attribute {name!r}")
+
+
 __all__ = [
     "BackendError",
     "CharLanguageModel",
@@ -45,6 +55,7 @@ __all__ = [
     "LayerNotFoundError",
     "ModelFileError",
     "NeuronAblationScorer",
+    "NeuronProbeSearch",
     "NoRecurrentLayerError",
     "ParseFailure",
     "ParseTreeFeaturizer",
