@@ -98,7 +98,7 @@ class _AnonPeak(threading.Thread):
             time.sleep(0.02)
 
 
-def child(folder, probe, n_features, n_jobs, cluster):
+def child(folder, probe, n_features, n_jobs, cluster, mmap_y=False):
     from sklearn.model_selection import GroupKFold
 
     from skdni.probing import NeuronProbeSearch
@@ -106,7 +106,7 @@ def child(folder, probe, n_features, n_jobs, cluster):
     sampler = _AnonPeak()
     sampler.start()
     H = np.load(os.path.join(folder, "H.npy"), mmap_mode="r")
-    Y = np.load(os.path.join(folder, "Y.npy"))
+    Y = np.load(os.path.join(folder, "Y.npy"), mmap_mode="r" if mmap_y else None)
     groups = np.load(os.path.join(folder, "groups.npy"))
     if probe == "svm":
         Y = np.ascontiguousarray(Y[:, :n_features])
@@ -150,9 +150,9 @@ def child(folder, probe, n_features, n_jobs, cluster):
     )
 
 
-def run_child(folder, probe, n_features, n_jobs=1, cluster=False):
+def run_child(folder, probe, n_features, n_jobs=1, cluster=False, mmap_y=False):
     cmd = [sys.executable, __file__, "--child", folder, probe, str(n_features)]
-    cmd += [str(n_jobs), str(int(cluster))]
+    cmd += [str(n_jobs), str(int(cluster)), str(int(mmap_y))]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -161,13 +161,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200k characters only")
     parser.add_argument("--svm-features", type=int, default=5)
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", help="characters (default 200k 1M 2M)"
+    )
+    parser.add_argument("--units", type=int, nargs="+", default=[128, 512])
+    parser.add_argument("--probes", nargs="+", default=["ols", "svm"])
+    parser.add_argument(
+        "--mmap-y",
+        action="store_true",
+        help="also pass the labels as np.load(Y.npy, mmap_mode='r')",
+    )
+    parser.add_argument("--no-cluster", action="store_true", help="skip the Dask run")
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        folder, probe, n_features, n_jobs, cluster = args.child
-        child(folder, probe, int(n_features), int(n_jobs), cluster == "1")
+        folder, probe, n_features, n_jobs, cluster, mmap_y = args.child
+        child(
+            folder, probe, int(n_features), int(n_jobs), cluster == "1", mmap_y == "1"
+        )
         return
-    sizes = [200_000] if args.quick else [200_000, 1_000_000, 2_000_000]
+    sizes = args.sizes or ([200_000] if args.quick else [200_000, 1_000_000, 2_000_000])
     print(
         f"python {platform.python_version()}, {os.cpu_count()} cores (shared), "
         f"OMP/OPENBLAS/MKL threads = {os.environ['OPENBLAS_NUM_THREADS']}, "
@@ -176,23 +189,32 @@ def main():
     header = (
         f"{'chars':>9} {'units':>5} {'probe':>5} {'feats':>5} {'file MB':>8} "
         f"{'seconds':>8} {'chars/s':>9} {'peak RSS MB':>11} {'peak anon MB':>12}"
+        f"{'  Y':>4}"
     )
     print(header)
     mb = 2**20
     for n in sizes:
-        for n_units in (128, 512):
+        for n_units in args.units:
             with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:
                 write_data(d, n, n_units)
                 size = os.path.getsize(os.path.join(d, "H.npy"))
-                for probe, n_feat in (("ols", 50), ("svm", args.svm_features)):
-                    r = run_child(d, probe, n_feat)
+                runs = [
+                    (probe, n_feat, mmap_y)
+                    for probe, n_feat in (("ols", 50), ("svm", args.svm_features))
+                    if probe in args.probes
+                    for mmap_y in ((False, True) if args.mmap_y else (False,))
+                ]
+                for probe, n_feat, mmap_y in runs:
+                    r = run_child(d, probe, n_feat, mmap_y=mmap_y)
                     print(
                         f"{n:>9,} {n_units:>5} {probe:>5} {n_feat:>5} "
                         f"{size / mb:>8.0f} {r['seconds']:>8.1f} "
                         f"{n / r['seconds']:>9,.0f} {r['maxrss'] / mb:>11.0f} "
-                        f"{r['anon'] / mb:>12.0f}",
+                        f"{r['anon'] / mb:>12.0f} {'map' if mmap_y else 'mem':>3}",
                         flush=True,
                     )
+    if args.no_cluster:
+        return
     print("\nDask LocalCluster (2 workers, 1 thread each) vs n_jobs=1, probe='auto',")
     print("50 features (25 SVM, 25 OLS), 200,000 chars × 128 units, memmap by path:")
     with tempfile.TemporaryDirectory() as d:

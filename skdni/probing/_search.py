@@ -1,6 +1,7 @@
 """NeuronProbeSearch: cross-validated 1-D probes for every (feature, unit) pair."""
 
 import warnings
+from collections.abc import Sequence
 from numbers import Integral, Real
 
 import numpy as np
@@ -34,12 +35,15 @@ from ._stats import (
     permutation_index,
 )
 from ._streaming import (
+    _read_rows,
     check_finite_blocks,
     is_out_of_core,
     partial_fit_search,
+    refit_columns,
+    source_of,
     stream_binary_fold_scores,
+    stream_label_stats,
     stream_ols_fold_scores,
-    unit_columns,
 )
 
 __all__ = ["NeuronProbeSearch"]
@@ -55,14 +59,62 @@ _NAMED = {
 }
 
 
+# Rows of Y checked at a time: the checks' boolean temporaries stay a few MB.
+_LABEL_ROWS = 1 << 16
+
+
+def _label_rows(Y):
+    """``Y`` (n, q) in float64 row blocks, read by path when it is a memmap."""
+    source = source_of(Y)
+    for lo in range(0, Y.shape[0], _LABEL_ROWS):
+        yield lo, _read_rows(source, lo, min(lo + _LABEL_ROWS, Y.shape[0]))
+
+
 def _label_range(Y):
     """Per feature column: smallest and largest label (NaN if none) and whether every
-    label is one of those two, in a few vectorized passes over all columns."""
+    label is one of those two, in a few vectorized passes over row blocks."""
+    lo = hi = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column
-        lo, hi = np.nanmin(Y, axis=0), np.nanmax(Y, axis=0)
-    two_valued = ((Y == lo) | (Y == hi) | np.isnan(Y)).all(axis=0)
+        for _, block in _label_rows(Y):
+            b_lo, b_hi = np.nanmin(block, axis=0), np.nanmax(block, axis=0)
+            lo = b_lo if lo is None else np.fmin(lo, b_lo)
+            hi = b_hi if hi is None else np.fmax(hi, b_hi)
+    two_valued = np.ones(Y.shape[1], dtype=bool)
+    for _, block in _label_rows(Y):
+        two_valued &= ((block == lo) | (block == hi) | np.isnan(block)).all(axis=0)
     return lo, hi, two_valued
+
+
+class _Folds(Sequence):
+    """The ``(train, test)`` index pairs of the CV splits, kept compactly.
+
+    A fold whose test rows are sorted, new and whose training rows are exactly the
+    others is stored as ``None`` and rebuilt from the one small ``fold_id`` array on
+    access (``np.flatnonzero``: the same sorted indices the splitter gave); other
+    folds keep their index arrays. So K-fold style CV holds ``n_chars`` small ints,
+    not ``K × n_chars`` int64 indices.
+    """
+
+    def __init__(self, pairs, fold_id):
+        self._pairs = pairs
+        self._fold_id = fold_id
+
+    def __len__(self):
+        return len(self._pairs)
+
+    def __getitem__(self, k):
+        if self._pairs[k] is not None:
+            return self._pairs[k]
+        test = self._fold_id == k
+        return np.flatnonzero(~test), np.flatnonzero(test)
+
+
+def _fold_dtype(n_folds):
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_folds <= np.iinfo(dtype).max:
+            return dtype
+    return np.int64
 
 
 def _fitted_linear_svc(template, x, y, classes):
@@ -328,12 +380,21 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             )
         else:
             names = None
-        try:
-            values = np.asarray(Y, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InputTypeError(
-                f"Y must hold numeric labels (NaN for unlabelled rows): {exc}"
-            ) from exc
+        if is_out_of_core(Y) and Y.ndim in (1, 2):
+            # A memmap of labels stays on disk: read in row blocks by the engines.
+            if Y.dtype.kind not in "biuf":
+                raise InputTypeError(
+                    f"Y must hold numeric labels (NaN for unlabelled rows), got a "
+                    f"memmap of dtype {Y.dtype}."
+                )
+            values = Y
+        else:
+            try:
+                values = np.asarray(Y, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise InputTypeError(
+                    f"Y must hold numeric labels (NaN for unlabelled rows): {exc}"
+                ) from exc
         one_d = values.ndim == 1
         if one_d:
             values = values[:, None]
@@ -349,9 +410,10 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                 f"X has {n_rows} rows (characters) but Y has {values.shape[0]}: "
                 "they must describe the same characters."
             )
-        if np.isinf(values).any():
-            col = int(np.argwhere(np.isinf(values))[0][1])
-            raise InputError(f"Y column {names[col]!r} contains infinity.")
+        for _, block in _label_rows(values):
+            if np.isinf(block).any():
+                col = int(np.argwhere(np.isinf(block))[0][1])
+                raise InputError(f"Y column {names[col]!r} contains infinity.")
         return values, names, one_d
 
     def _splits(self, X, groups):
@@ -360,11 +422,30 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         if isinstance(cv, Integral) and groups is not None:
             cv = GroupKFold(cv)
         cv = check_cv(cv)
+        partition = True
+        pairs = []
         try:
-            splits = [
-                (np.asarray(tr, dtype=np.int64), np.asarray(te, dtype=np.int64))
-                for tr, te in cv.split(X, None, groups)
-            ]
+            fold_id = np.full(
+                n_rows, -1, dtype=_fold_dtype(cv.get_n_splits(X, None, groups))
+            )
+            for k, (tr, te) in enumerate(cv.split(X, None, groups)):
+                tr = np.asarray(tr, dtype=np.int64)
+                te = np.asarray(te, dtype=np.int64)
+                if k > np.iinfo(fold_id.dtype).max:  # a cv miscounting its splits
+                    fold_id = fold_id.astype(np.int64)
+                partition = (
+                    partition
+                    and tr.size + te.size == n_rows
+                    and bool((fold_id[te] == -1).all())
+                )
+                rebuilt = False
+                if partition:  # fold_id is frozen once the folds overlap
+                    fold_id[te] = k
+                    # Keep the indices unless fold_id rebuilds exactly these arrays.
+                    rebuilt = bool((np.diff(te) > 0).all()) and np.array_equal(
+                        tr, np.flatnonzero(fold_id != k)
+                    )
+                pairs.append(None if rebuilt else (tr, te))
         except ValueError as exc:
             n_groups = None if groups is None else np.unique(groups).size
             raise InputError(
@@ -372,15 +453,8 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                 + ("" if n_groups is None else f", groups (texts): {n_groups}")
                 + "."
             ) from exc
-        counts = np.zeros(n_rows, dtype=np.int64)
-        fold_id = np.full(n_rows, -1, dtype=np.int64)
-        for k, (_, test) in enumerate(splits):
-            counts[test] += 1
-            fold_id[test] = k
-        partition = bool((counts == 1).all()) and all(
-            tr.size + te.size == n_rows for tr, te in splits
-        )
-        return splits, (fold_id if partition else None)
+        partition = partition and not (fold_id == -1).any()
+        return _Folds(pairs, fold_id), (fold_id if partition else None)
 
     def _plan(self, kinds, names):
         """Per feature: (engine, probe, is classifier, scorer, default scoring?)."""
@@ -432,14 +506,17 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             by_engine.setdefault(engine, []).append(j)
         for engine, feats in by_engine.items():
             if engine == "ols":
-                Yf = Y if len(feats) == Y.shape[1] else Y[:, feats]
-                label_stats = fold_label_stats(Yf, fold_id, n_folds)
-                lo, hi = label_stats["min"], label_stats["max"]
                 if is_out_of_core(X):
+                    # Labels read chunk by chunk: no copy of Y, fold-ordered or not.
+                    label_stats = stream_label_stats(Y, fold_id, n_folds, feats=feats)
+                    lo, hi = label_stats["min"], label_stats["max"]
                     out[feats] = stream_ols_fold_scores(
-                        X, Yf, fold_id, n_folds, lo, hi, n_jobs=self.n_jobs
+                        X, Y, fold_id, n_folds, lo, hi, feats=feats, n_jobs=self.n_jobs
                     )
                 else:
+                    Yf = Y if len(feats) == Y.shape[1] else Y[:, feats]
+                    label_stats = fold_label_stats(Yf, fold_id, n_folds)
+                    lo, hi = label_stats["min"], label_stats["max"]
                     out[feats] = ols_fold_scores(X, Yf, fold_id, n_folds, lo, hi)
             elif engine == "exact":
                 out[feats] = exact_fold_scores(
@@ -577,12 +654,13 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         # Default metrics on K-fold style folds: closed forms, all features at once.
         closed = [j for j in range(len(names)) if plan[j][4] and fold_id is not None]
         if closed:
-            Yc = Y if len(closed) == Y.shape[1] else Y[:, closed]
             top = np.array([classes[j][-1] for j in closed])
-            per_fold = default_chance_scores(
-                fold_label_stats(Yc, fold_id, len(splits), top),
-                [plan[j][2] for j in closed],
-            )
+            if is_out_of_core(X):
+                stats = stream_label_stats(Y, fold_id, len(splits), top, feats=closed)
+            else:
+                Yc = Y if len(closed) == Y.shape[1] else Y[:, closed]
+                stats = fold_label_stats(Yc, fold_id, len(splits), top)
+            per_fold = default_chance_scores(stats, [plan[j][2] for j in closed])
             chance[closed] = self._mean(per_fold.T)[0]
         for j in sorted(set(range(len(names))) - set(closed)):
             per_fold = chance_fold_scores(
@@ -604,15 +682,14 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             self.top_units_[name] = order[: self.top_k]
         self.best_units_ = best
         self.best_estimators_ = {}
-        columns = unit_columns(X, np.unique(best))  # one pass over an out-of-core X
-        for j, name in enumerate(names):
-            column = columns[best[j]]
+        # Out of core, a few features' columns at a time, not all best units at once.
+        for j, column, labels in refit_columns(X, Y, best):
+            name = names[j]
             if self.methods_.iloc[j] == "svm":
                 self.best_estimators_[name] = _fitted_linear_svc(
-                    plan[j][1], column[:, 0], Y[:, j], classes[j]
+                    plan[j][1], column[:, 0], labels, classes[j]
                 )
                 continue
-            labels = Y[:, j]
             labelled = ~np.isnan(labels)
             if not labelled.all():  # boolean indexing copies: only when needed
                 column, labels = column[labelled], labels[labelled]

@@ -37,13 +37,16 @@ from sklearn.utils.parallel import Parallel, delayed
 from .._errors import InputError
 from ._fast_ols import fold_moments, merge_moments, moment_scores
 from ._sorted import _chunk_scores, label_codes
+from ._stats import fold_label_stats
 
 __all__ = [
     "check_finite_blocks",
     "file_source",
     "fold_of_groups",
     "partial_fit_search",
-    "unit_columns",
+    "refit_columns",
+    "source_of",
+    "stream_label_stats",
     "is_out_of_core",
     "stream_binary_fold_scores",
     "stream_ols_fold_scores",
@@ -62,33 +65,55 @@ def is_out_of_core(X) -> bool:
 
 
 def file_source(X):
-    """``(path, offset, shape, dtype)`` of a whole C-ordered 2-D memmap, else None.
+    """``(path, offset, (n, p), dtype)`` of a whole C-ordered memmap, else None.
 
-    Only a memmap created directly on a file (``np.load(..., mmap_mode="r")``,
-    ``open_memmap``, ``np.memmap``) qualifies: a slice of one keeps its parent's file
-    offset, so it is read through the array instead.
+    Only a memmap covering its whole file mapping (``np.load(..., mmap_mode="r")``,
+    ``open_memmap``, ``np.memmap``, or a reshape of one, such as a 1-D label column
+    seen as ``(n, 1)``) qualifies: a slice keeps its parent's file offset, so it is
+    read through the array instead.
     """
     if (
         not isinstance(X, np.memmap)
-        or X.ndim != 2
+        or X.ndim not in (1, 2)
         or not X.flags.c_contiguous
         or getattr(X, "filename", None) is None
-        or not isinstance(X.base, mmap.mmap)
     ):
         return None
-    return (os.fspath(X.filename), int(X.offset), tuple(X.shape), X.dtype.str)
+    root = X
+    while isinstance(root.base, np.memmap):
+        root = root.base
+    if (
+        not isinstance(root.base, mmap.mmap)
+        or root.size != X.size
+        or root.__array_interface__["data"][0] != X.__array_interface__["data"][0]
+    ):
+        return None
+    shape = (X.shape[0], X.shape[1] if X.ndim == 2 else 1)
+    return (os.fspath(X.filename), int(X.offset), shape, X.dtype.str)
 
 
-def _read_rows(source, lo, hi):
-    """Rows ``lo:hi`` as float64, from a file source or an array."""
+def source_of(A):
+    """What a task reads rows of ``A`` from: its file source, else ``A`` itself."""
+    source = file_source(A) if is_out_of_core(A) else None
+    return A if source is None else source
+
+
+def _read_rows(source, lo, hi, cols=None):
+    """Rows ``lo:hi`` (columns ``cols``, default all) as float64, from a file source or
+    an array; columns are picked before the cast, so only they are converted."""
     if isinstance(source, tuple):
         path, offset, (_, p), dtype = source
         itemsize = np.dtype(dtype).itemsize
         block = np.fromfile(
             path, dtype=dtype, count=(hi - lo) * p, offset=offset + lo * p * itemsize
         ).reshape(hi - lo, p)
-        return block.astype(np.float64, copy=False)
-    return np.asarray(source[lo:hi], dtype=np.float64)
+    else:
+        block = np.asarray(source[lo:hi])
+        if block.ndim == 1:
+            block = block[:, None]
+    if cols is not None:
+        block = block[:, cols]
+    return block.astype(np.float64, copy=False)
 
 
 def _row_chunk(n_units):
@@ -102,15 +127,15 @@ def _empty_moments(n_folds, n_units, n_feats):
     return {k: np.zeros(shape) for k in ("n", "mx", "my", "cxx", "cxy", "cyy")}
 
 
-def _moments_task(source, lo, hi, step, Y, fold, n_folds, n_units):
-    """Pooled per-fold moments of rows ``lo:hi`` (``Y``, ``fold`` are those rows)."""
-    total = _empty_moments(n_folds, n_units, Y.shape[1])
+def _moments_task(source, lo, hi, step, ysource, ylo, feats, fold, n_folds, n_units):
+    """Pooled per-fold moments of rows ``lo:hi``; the labels are rows
+    ``ylo:ylo + hi - lo`` of ``ysource`` (columns ``feats``), ``fold`` those rows'."""
+    total = _empty_moments(n_folds, n_units, len(feats))
     for start in range(lo, hi, step):
         stop = min(start + step, hi)
         rows = slice(start - lo, stop - lo)
-        part = fold_moments(
-            _read_rows(source, start, stop), Y[rows], fold[rows], n_folds
-        )
+        Y = _read_rows(ysource, ylo + start - lo, ylo + stop - lo, feats)
+        part = fold_moments(_read_rows(source, start, stop), Y, fold[rows], n_folds)
         total = merge_moments(total, part)
     return total
 
@@ -130,15 +155,19 @@ def _fold_ranges(Y, fold_id, n_folds):
 
 
 def stream_ols_fold_scores(
-    X, Y, fold_id, n_folds, y_min, y_max, *, n_jobs=None, verbose=0
+    X, Y, fold_id, n_folds, y_min, y_max, *, feats=None, n_jobs=None, verbose=0
 ):
     """:func:`~._fast_ols.ols_fold_scores` over row chunks of an out-of-core ``X``.
 
-    Each task pools the moments of ``_CHUNKS_PER_TASK`` row chunks; the parent pools the
-    tasks' moments in row order.
+    ``Y`` may be in memory or a memmap (read by path like ``X``); only its columns
+    ``feats`` (default all) are scored, sliced chunk by chunk, never copied whole.
+    Each task pools the moments of ``_CHUNKS_PER_TASK`` row chunks; the parent pools
+    the tasks' moments in row order.
     """
     n_rows, n_units = X.shape
+    feats = list(range(Y.shape[1])) if feats is None else list(feats)
     source = file_source(X)
+    ysource = source_of(Y)
     step = _row_chunk(n_units)
     span = step * _CHUNKS_PER_TASK
     bounds = [(lo, min(lo + span, n_rows)) for lo in range(0, n_rows, span)]
@@ -148,17 +177,61 @@ def stream_ols_fold_scores(
             lo if source is not None else 0,
             hi if source is not None else hi - lo,
             step,
-            Y[lo:hi],
+            ysource if isinstance(ysource, tuple) else Y[lo:hi],
+            lo if isinstance(ysource, tuple) else 0,
+            feats,
             fold_id[lo:hi],
             n_folds,
             n_units,
         )
         for lo, hi in bounds
     )
-    total = _empty_moments(n_folds, n_units, Y.shape[1])
+    total = _empty_moments(n_folds, n_units, len(feats))
     for part in parts:
         total = merge_moments(total, part)
     return moment_scores(total, y_min, y_max)
+
+
+def _merge_label_stats(a, b):
+    """Pool :func:`~._stats.fold_label_stats` of two disjoint row sets (Chan et al.)."""
+    n = a["n"] + b["n"]
+    both = (a["n"] > 0) & (b["n"] > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        delta = b["mean"] - a["mean"]
+        pooled = a["mean"] + delta * b["n"] / n
+        extra = np.where(both, delta * delta * a["n"] * b["n"] / n, 0.0)
+    mean = np.where(a["n"] == 0, b["mean"], np.where(b["n"] == 0, a["mean"], pooled))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {
+            "n": n,
+            "pos": a["pos"] + b["pos"],
+            "css": a["css"] + b["css"] + extra,
+            "mean": mean,
+            "min": np.fmin(a["min"], b["min"]),
+            "max": np.fmax(a["max"], b["max"]),
+        }
+
+
+def stream_label_stats(Y, fold_id, n_folds, top=None, feats=None):
+    """:func:`~._stats.fold_label_stats` of ``Y[:, feats]`` pooled over row chunks.
+
+    Memory is one chunk of rows (``Y`` may be a memmap, read by path), not a
+    fold-ordered copy of ``Y``. Counts, ``pos``, ``min`` and ``max`` are exact; the
+    mean and centred sum of squares are pooled with Chan's formula (equal to rounding).
+    """
+    feats = list(range(Y.shape[1])) if feats is None else list(feats)
+    top = None if top is None else np.asarray(top, dtype=np.float64)
+    source = source_of(Y)
+    step = max(256, _BLOCK_BYTES // (32 * max(1, len(feats))))
+    total = None
+    for lo in range(0, Y.shape[0], step):
+        hi = min(lo + step, Y.shape[0])
+        part = fold_label_stats(
+            _read_rows(source, lo, hi, feats), fold_id[lo:hi], n_folds, top
+        )
+        total = part if total is None else _merge_label_stats(total, part)
+    return total
 
 
 # ---------------------------------------------------------------- sort-based probes
@@ -324,18 +397,46 @@ def check_finite_blocks(X, unit_names):
             )
 
 
-def unit_columns(X, units):
-    """``{unit: X[:, [unit]] as float64}``, one pass over an out-of-core ``X``."""
-    units = [int(u) for u in units]
-    if not is_out_of_core(X):
-        return {u: np.asarray(X[:, [u]], dtype=np.float64) for u in units}
-    source = file_source(X)
-    out = np.empty((X.shape[0], len(units)))
+def refit_columns(X, Y, best):
+    """Yield ``(j, X[:, [best[j]]], Y[:, j])`` as float64 for every feature ``j``.
+
+    In memory these are a column copy and a view. Out of core (``X`` or ``Y`` a
+    memmap) the columns are read in passes over row chunks, each pass filling at most
+    ``4 × _BLOCK_BYTES`` of float64 columns (the unit and label columns of a few
+    features; features sharing a best unit share its column), so memory does not
+    grow with the number of features; each pass reads all of ``X``.
+    """
+    best = [int(u) for u in best]
+    if not (is_out_of_core(X) or is_out_of_core(Y)):
+        for j, u in enumerate(best):
+            yield j, np.asarray(X[:, [u]], dtype=np.float64), Y[:, j]
+        return
+    n_rows = X.shape[0]
+    budget = max(2, 4 * _BLOCK_BYTES // (8 * max(1, n_rows)))
+    batches, feats, units = [], [], []
+    for j in sorted(range(len(best)), key=best.__getitem__):  # stable: by unit
+        extra = best[j] not in units
+        if feats and len(feats) + len(units) + 1 + extra > budget:
+            batches.append((feats, units))
+            feats, units = [], []
+            extra = True
+        feats.append(j)
+        if extra:
+            units.append(best[j])
+    batches.append((feats, units))
+    xsource, ysource = source_of(X), source_of(Y)
     step = _row_chunk(X.shape[1])
-    for lo in range(0, X.shape[0], step):
-        hi = min(lo + step, X.shape[0])
-        out[lo:hi] = _read_rows(source if source is not None else X, lo, hi)[:, units]
-    return {u: out[:, i : i + 1] for i, u in enumerate(units)}  # views, no copies
+    for feats, units in batches:
+        xcols = np.empty((n_rows, len(units)))
+        ycols = np.empty((n_rows, len(feats)))
+        for lo in range(0, n_rows, step):
+            hi = min(lo + step, n_rows)
+            xcols[lo:hi] = _read_rows(xsource, lo, hi, units)
+            ycols[lo:hi] = _read_rows(ysource, lo, hi, feats)
+        for i, j in enumerate(feats):
+            k = units.index(best[j])
+            yield j, np.ascontiguousarray(xcols[:, k : k + 1]), ycols[:, i]
+        del xcols, ycols
 
 
 def fold_of_groups(groups, n_splits, where):

@@ -182,3 +182,60 @@ def test_partial_fit_bad_chunks(data):
         search.partial_fit(X[100:200, :3], Y[100:200], groups_chunk=groups[100:200])
     with pytest.raises(InputTypeError):
         search.partial_fit(X[100:200], [["a"] * 5] * 100, groups_chunk=groups[100:200])
+
+
+def _npy64(tmp_path, A, name):
+    path = os.fspath(tmp_path / name)
+    np.save(path, A)
+    return np.load(path, mmap_mode="r")
+
+
+@pytest.mark.parametrize("probe", ["ols", "auto"])
+def test_memmapped_labels_give_identical_results(tmp_path, small_blocks, data, probe):
+    X, Y, groups = data
+    H = np.load(_to_npy(tmp_path, X), mmap_mode="r")
+    Ym = _npy64(tmp_path, Y, "Y.npy")
+    assert _streaming.file_source(Ym) is not None  # read by path, not mapped whole
+    ref = NeuronProbeSearch(probe, cv=5, top_k=3).fit(H, Y, groups)
+    got = NeuronProbeSearch(probe, cv=5, top_k=3).fit(H, Ym, groups)
+    np.testing.assert_array_equal(got.scores_, ref.scores_)
+    np.testing.assert_array_equal(got.chance_scores_, ref.chance_scores_)
+    assert got.best_units_.tolist() == ref.best_units_.tolist()
+    for name in ref.target_names_:
+        np.testing.assert_array_equal(
+            got.best_estimators_[name].predict(X[:50, :1]),
+            ref.best_estimators_[name].predict(X[:50, :1]),
+        )
+    # and equal to the all-in-memory search, to the rounding of chunk pooling
+    mem = NeuronProbeSearch(probe, cv=5, top_k=3).fit(X, Y, groups)
+    np.testing.assert_allclose(got.scores_, mem.scores_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got.chance_scores_, mem.chance_scores_, atol=1e-12)
+    # a 1-D memmapped label column is read by path too
+    y1 = _npy64(tmp_path, np.ascontiguousarray(Y[:, 3]), "y1.npy")
+    one = NeuronProbeSearch("ols", cv=5).fit(H, y1, groups)
+    ref1 = NeuronProbeSearch("ols", cv=5).fit(H, Y[:, 3], groups)
+    np.testing.assert_array_equal(one.scores_, ref1.scores_)
+    assert one.predict(X[:7]).shape == (7,)
+
+
+def test_memmapped_labels_with_infinity_name_the_column(tmp_path, data):
+    X, Y, _ = data
+    Y = Y.copy()
+    Y[1300, 2] = np.inf
+    with pytest.raises(InputError, match="'y2' contains infinity"):
+        NeuronProbeSearch(cv=3).fit(X, _npy64(tmp_path, Y, "Y.npy"))
+
+
+def test_kfold_splits_are_kept_as_one_small_fold_id(data):
+    X, Y, groups = data
+    search = NeuronProbeSearch(cv=7)
+    splits, fold_id = search._splits(X, groups)
+    assert fold_id.dtype == np.int8 and len(splits) == 7
+    assert all(pair is None for pair in splits._pairs)  # no index arrays held
+    from sklearn.model_selection import GroupKFold
+
+    for (tr, te), (tr0, te0) in zip(
+        splits, GroupKFold(7).split(X, None, groups), strict=True
+    ):
+        np.testing.assert_array_equal(tr, tr0)
+        np.testing.assert_array_equal(te, te0)
