@@ -29,7 +29,8 @@ def default_cache_dir() -> Path:
 class StudyConfig:
     """Everything that defines a study; equal configs give equal tables."""
 
-    grammar: str | None = "arithmetic"
+    #: None: ``"arithmetic"`` when sampling a corpus, no grammar with ``corpus``.
+    grammar: str | None = None
     corpus: str | None = None
     model: str | None = None
     n_chars: int = 250_000
@@ -60,9 +61,6 @@ class StudyConfig:
                 f"Unknown feature set(s) {unknown}; "
                 f"choose from {', '.join(FEATURE_SETS)}."
             )
-        grammar_sets = {"range", "impulse", "depth", "parser"} & set(self.features)
-        if self.grammar is None and grammar_sets and self.corpus is None:
-            raise InputError("A study without --corpus needs a grammar to sample from.")
         if not 0 < self.inspect_fraction < 1:
             raise InputError(
                 f"inspect_fraction must be in (0, 1), got {self.inspect_fraction}."
@@ -86,6 +84,9 @@ class StudyResult:
     ablation: pd.DataFrame
     generation: pd.DataFrame
     samples: dict = field(default_factory=dict)
+    #: Indices (into ``inspect_texts``) of the texts the grammar did not parse; their
+    #: grammar features are NaN.
+    parse_failures: list = field(default_factory=list)
     out: Path | None = None
 
 
@@ -94,12 +95,15 @@ class StudyResult:
 
 def _split(texts, fraction, max_inspect_chars, seed):
     """Held-out texts to inspect (never trained on), the rest to train on."""
+    if len(texts) < 2:
+        raise InputError(
+            f"The corpus has {len(texts)} text; a study needs at least 2 (some to "
+            "train on, some held out to inspect): give a folder or several files."
+        )
     order = np.random.default_rng(seed).permutation(len(texts))
     n_inspect = max(1, int(round(fraction * len(texts))))
     inspect_idx = sorted(order[:n_inspect])
-    train = [texts[i] for i in sorted(order[n_inspect:])] or [
-        texts[i] for i in inspect_idx
-    ]
+    train = [texts[i] for i in sorted(order[n_inspect:])]
     inspect, total = [], 0
     for i in inspect_idx:
         if total >= max_inspect_chars:
@@ -129,11 +133,16 @@ def _load_corpus(cfg: StudyConfig) -> list[str]:
     return make_corpus(cfg.grammar, n_chars=cfg.n_chars, random_state=cfg.seed)
 
 
-def _train_model(train_texts, units, cell, epochs, seed, verbose):
+def _train_model(train_texts, units, cell, epochs, seed, unknown, verbose):
     from .models import CharLanguageModel
 
     lm = CharLanguageModel(
-        cell=cell, units=units, epochs=epochs, random_state=seed, verbose=verbose
+        cell=cell,
+        units=units,
+        epochs=epochs,
+        unknown=unknown,
+        random_state=seed,
+        verbose=verbose,
     )
     return lm.fit(train_texts)
 
@@ -145,51 +154,60 @@ def _activations(model, inspect_texts):
     return transformer, transformer.transform(inspect_texts)
 
 
-def _featurizer(cfg: StudyConfig) -> FeatureUnion:
+def _featurizer(grammar, features, on_error, n_jobs) -> FeatureUnion:
     from .features import ParserStateFeaturizer, ParseTreeFeaturizer, character_features
 
     parts = []
-    representations = tuple(
-        r for r in ("range", "impulse", "depth") if r in cfg.features
-    )
-    on_error = "raise" if cfg.corpus is None else "nan"
-    if cfg.grammar is not None and representations:
+    representations = tuple(r for r in ("range", "impulse", "depth") if r in features)
+    if grammar is not None and representations:
         parts.append(
             (
                 "tree",
                 ParseTreeFeaturizer(
-                    cfg.grammar, representations=representations, on_error=on_error
+                    grammar, representations=representations, on_error=on_error
                 ),
             )
         )
-    if cfg.grammar is not None and "parser" in cfg.features:
-        parts.append(("parser", ParserStateFeaturizer(cfg.grammar, on_error=on_error)))
-    if "regex" in cfg.features:
+    if grammar is not None and "parser" in features:
+        parts.append(("parser", ParserStateFeaturizer(grammar, on_error=on_error)))
+    if "regex" in features:
         parts.append(("chars", character_features()))
     if not parts:
         raise InputError("No features to compute: give a grammar or include 'regex'.")
-    return FeatureUnion(parts, n_jobs=cfg.n_jobs, verbose_feature_names_out=True)
+    return FeatureUnion(parts, n_jobs=n_jobs, verbose_feature_names_out=True)
 
 
-def _features(cfg: StudyConfig, inspect_texts):
-    featurizer = _featurizer(cfg).set_output(transform="pandas")
-    labels = featurizer.fit_transform(inspect_texts)
+def _features(grammar, grammar_source, features, on_error, inspect_texts, n_jobs):
+    """Fitted featurizer, its labels, and the texts that did not parse.
+
+    ``grammar_source`` is unused here: it is the grammar's text, so that the cache
+    key changes when a ``.lark`` file is edited under the same path.
+    """
+    featurizer = _featurizer(grammar, features, on_error, n_jobs)
+    labels = featurizer.set_output(transform="pandas").fit_transform(inspect_texts)
+    failed = {
+        i
+        for _, part in featurizer.transformer_list
+        for i in getattr(part, "failed_texts_", [])
+    }
     # Features that never vary carry no information to probe for, and a feature equal
     # to an earlier one (e.g. range:digit and impulse:digit) would only repeat its rows.
     labels = labels.loc[:, labels.nunique(dropna=True) > 1]
-    return featurizer, labels.loc[:, ~labels.T.duplicated()]
+    return featurizer, labels.loc[:, ~labels.T.duplicated()], sorted(failed)
 
 
-def _summary(search, top_k) -> pd.DataFrame:
+def _summary(search) -> pd.DataFrame:
     rows = []
     for feature in search.scores_.index:
         scores = search.scores_.loc[feature]
-        units = list(search.top_units_.get(feature, []))[:3]
+        chance = search.chance_scores_[feature]
+        # units at chance are not "best units" of anything: their order is arbitrary
+        units = [u for u in search.top_units_[feature][:3] if scores.iloc[u] > chance]
         rows.append(
             {
                 "feature": feature,
                 "kind": search.feature_kinds_[feature],
-                "best_units": ", ".join(str(search.scores_.columns[u]) for u in units),
+                "best_units": ", ".join(str(scores.index[u]) for u in units) or "-",
                 "best_score": float(scores.max()),
                 "chance": float(search.chance_scores_[feature]),
             }
@@ -204,12 +222,17 @@ def _ablation_features(summary: pd.DataFrame, n: int) -> list[str]:
     return list(binary["feature"][:n])
 
 
+def _ks(cfg, search, feature) -> list[int]:
+    """The ``ks`` that the feature's ranked units can fill (at most ``top_k`` units)."""
+    return [k for k in cfg.ks if k <= len(search.top_units_[feature])]
+
+
 def _ablations(cfg, model, search, inspect_texts, labels, features) -> pd.DataFrame:
     from .intervention import NeuronAblationScorer
 
-    ks = [k for k in cfg.ks if k <= search.scores_.shape[1]]
     frames = []
     for feature in features:
+        ks = _ks(cfg, search, feature)
         for mode in ("zero", "oracle"):
             scorer = NeuronAblationScorer(
                 model,
@@ -237,7 +260,7 @@ def _generation(cfg, model, search, inspect_texts, feature):
         search.top_units_[feature],
         seeds=seeds,
         n_chars=cfg.sample_chars,
-        ks=cfg.ks,
+        ks=_ks(cfg, search, feature),
         n_random=cfg.n_random,
         random_state=cfg.seed,
     )
@@ -277,12 +300,15 @@ def run_study(**options) -> StudyResult:
         The fitted estimators (``model``, ``transformer``, ``featurizer``,
         ``search``) and the tables (``summary``, ``ablation``, ``generation``).
     """
+    from .datasets import grammar_text
     from .models import CharLanguageModel
     from .probing import NeuronProbeSearch
 
     cfg = StudyConfig(**options)
     cfg.features = tuple(cfg.features)
     cfg.ks = tuple(cfg.ks)
+    if cfg.grammar is None and cfg.corpus is None:
+        cfg.grammar = "arithmetic"
     cfg.check()
     _fail_fast(cfg)
     out = Path(cfg.out) if cfg.out else None
@@ -296,16 +322,33 @@ def run_study(**options) -> StudyResult:
     train_texts, inspect_texts = _split(
         texts, cfg.inspect_fraction, cfg.max_inspect_chars, cfg.seed
     )
-    say(f"model ({len(train_texts)} training texts)")
+    if cfg.cv > len(inspect_texts):
+        # GroupKFold needs a held-out text per fold; say so before training, not after.
+        raise InputError(
+            f"cv={cfg.cv} folds need at least {cfg.cv} held-out texts, but the corpus "
+            f"gives {len(inspect_texts)} (of {len(texts)} texts): lower --cv or give "
+            "more texts."
+        )
     if cfg.model is not None:
+        say(f"model (loaded from {cfg.model})")
         model = CharLanguageModel.load(cfg.model)
     else:
+        say(f"model ({len(train_texts)} training texts)")
+        # Real text may hold characters only the held-out texts use.
+        unknown = "error" if cfg.corpus is None else "ignore"
         model = memory.cache(_train_model, ignore=["verbose"])(
-            train_texts, cfg.units, cfg.cell, cfg.epochs, cfg.seed, cfg.verbose
+            train_texts, cfg.units, cfg.cell, cfg.epochs, cfg.seed, unknown, cfg.verbose
         )
     say(f"activations and features ({len(inspect_texts)} held-out texts)")
     transformer, H = memory.cache(_activations)(model, inspect_texts)
-    featurizer, labels = _features(cfg, inspect_texts)
+    featurizer, labels, parse_failures = memory.cache(_features, ignore=["n_jobs"])(
+        cfg.grammar,
+        None if cfg.grammar is None else grammar_text(cfg.grammar),
+        cfg.features,
+        "raise" if cfg.corpus is None else "nan",
+        inspect_texts,
+        cfg.n_jobs,
+    )
     say(f"probe search ({labels.shape[1]} features x {H.shape[1]} units, cv={cfg.cv})")
     search = NeuronProbeSearch(
         cv=cfg.cv,
@@ -318,8 +361,12 @@ def run_study(**options) -> StudyResult:
         labels,
         groups=sequence_ids(inspect_texts),
     )
-    summary = _summary(search, cfg.top_k)
-    chosen = _ablation_features(summary, cfg.ablation_features)
+    summary = _summary(search)
+    chosen = [
+        f
+        for f in _ablation_features(summary, cfg.ablation_features)
+        if _ks(cfg, search, f)
+    ]
     say(f"ablations and clamped generation ({', '.join(chosen) or 'no feature'})")
     ablation = _ablations(cfg, model, search, inspect_texts, labels, chosen)
     generation, samples = (
@@ -341,6 +388,7 @@ def run_study(**options) -> StudyResult:
         ablation=ablation,
         generation=generation,
         samples=samples,
+        parse_failures=parse_failures,
         out=out,
     )
     if out is not None:
@@ -378,8 +426,9 @@ def _write_report(result: StudyResult, out: Path) -> None:
     figures["features x top units"] = plot_score_heatmap(search.scores_)
     if not result.ablation.empty:
         figures["ablation curves"] = plot_ablation_curves(result.ablation)
-    if len(summary):
-        feature = summary["feature"][0]
+    # the best unit of the feature that beats chance by most (none if all scores NaN)
+    feature = summary["feature"][0] if len(summary) else None
+    if feature is not None and len(search.top_units_[feature]):
         unit = int(search.top_units_[feature][0])
         text = result.inspect_texts[0]
         figures["unit over text"] = plot_unit_over_text(
@@ -406,6 +455,9 @@ def _write_report(result: StudyResult, out: Path) -> None:
     parameters = {k: str(v) for k, v in asdict(result.config).items()}
     parameters["training characters"] = str(sum(map(len, result.train_texts)))
     parameters["inspected characters"] = str(sum(map(len, result.inspect_texts)))
+    parameters["inspected texts that did not parse (NaN features)"] = (
+        f"{len(result.parse_failures)} of {len(result.inspect_texts)}"
+    )
     parameters["model accuracy (inspected texts)"] = (
         f"{result.model.score(result.inspect_texts):.4f}"
     )

@@ -97,12 +97,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from ._study import run_study
 
-    grammar = args.grammar
-    if grammar is None and args.corpus is None:
-        grammar = _DEFAULTS.grammar
     try:
         result = run_study(
-            grammar=grammar,
+            grammar=args.grammar,
             corpus=args.corpus,
             model=args.model,
             n_chars=args.n_chars,
@@ -137,6 +134,11 @@ def _print_summary(result) -> None:
     for column in ("best_score", "chance", "lift"):
         table[column] = table[column].map("{:.3f}".format)
     print(table.to_string(index=False))
+    if result.parse_failures:
+        print(
+            f"{len(result.parse_failures)} of {len(result.inspect_texts)} inspected "
+            "texts did not parse: their grammar features are NaN (left out of the fits)"
+        )
     if result.out is not None:
         print(f"report: {result.out / 'report.html'}")
 

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -148,3 +149,182 @@ def test_help_documents_every_option():
         "--overwrite",
     ):
         assert option in result.stdout
+
+
+@pytest.mark.slow
+def test_rerun_with_other_probing_options_does_not_retrain(tmp_path, monkeypatch):
+    from skdni.models import CharLanguageModel
+
+    cache = tmp_path / "cache"
+    first = run_study(out=None, cache_dir=str(cache), **TINY)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the model was retrained instead of read from the cache")
+
+    monkeypatch.setattr(CharLanguageModel, "fit", no_training)
+    again = run_study(out=None, cache_dir=str(cache), **{**TINY, "cv": 4, "top_k": 2})
+    assert again.search.n_splits_ == 4
+    assert all(len(units) <= 2 for units in again.search.top_units_.values())
+    pd.testing.assert_frame_equal(again.labels, first.labels)
+
+
+def test_split_holds_texts_out_and_refuses_a_single_text():
+    from skdni._study import _split
+
+    texts = [f"text {i}" for i in range(10)]
+    train, inspect = _split(texts, 0.2, 10**6, seed=0)
+    assert len(inspect) == 2 and len(train) == 8
+    assert sorted(train + inspect) == sorted(texts)
+    # max_inspect_chars stops adding texts once reached (whole texts, never cut)
+    assert len(_split(texts, 0.5, 6, seed=0)[1]) == 1
+    with pytest.raises(InputError, match="at least 2"):
+        _split(["only one"], 0.2, 10**6, seed=0)
+
+
+def test_a_single_file_corpus_is_a_one_line_error(tmp_path, capsys):
+    corpus = tmp_path / "one.txt"
+    corpus.write_text("x = 1\n" * 50)
+    code = main(["run", "--corpus", str(corpus), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "at least 2" in err and _one_line_error(err)
+
+
+def test_too_few_held_out_texts_for_cv_fails_before_training(tmp_path, capsys):
+    for i in range(4):
+        (tmp_path / f"{i}.txt").write_text(f"text number {i}\n")
+    code = main(["run", "--corpus", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cv=20" in err and "1 (of 4 texts)" in err and _one_line_error(err)
+    assert not (tmp_path / "o" / "model.keras").exists()
+
+
+def test_every_option_reaches_run_study(monkeypatch, tmp_path):
+    import skdni._study
+
+    seen = {}
+
+    def fake_run_study(**options):
+        seen.update(options)
+        raise InputError("stop here")
+
+    monkeypatch.setattr(skdni._study, "run_study", fake_run_study)
+    argv = (
+        "run --grammar dyck2 --corpus c --model m.keras --n-chars 123 --units 7 "
+        "--cell gru --epochs 3 --cv 4 --top-k 5 --features parser,regex --n-jobs 2 "
+        "--out o --overwrite --seed 9 --cache-dir cc --quiet"
+    ).split()
+    assert main(argv) == 2
+    assert seen == dict(
+        grammar="dyck2",
+        corpus="c",
+        model="m.keras",
+        n_chars=123,
+        units=7,
+        cell="gru",
+        epochs=3,
+        cv=4,
+        top_k=5,
+        features=("parser", "regex"),
+        n_jobs=2,
+        out="o",
+        overwrite=True,
+        seed=9,
+        cache_dir="cc",
+        verbose=0,
+    )
+    seen.clear()
+    main(["run"])
+    assert seen["grammar"] is None and seen["corpus"] is None  # run_study: arithmetic
+
+
+def test_overwrite_removes_only_files_in_the_manifest(tmp_path):
+    from skdni._study import _MANIFEST, _prepare_out
+
+    out = tmp_path / "out"
+    (out / "figures").mkdir(parents=True)
+    (out / "report.html").write_text("old")
+    (out / "figures" / "unit-scores.png").write_text("old")
+    (out / "notes.txt").write_text("the user's")
+    (out / _MANIFEST).write_text(json.dumps(["report.html", "figures/unit-scores.png"]))
+    with pytest.raises(InputError, match="not empty"):
+        _prepare_out(out, overwrite=False)
+    _prepare_out(out, overwrite=True)
+    assert not (out / "report.html").exists()
+    assert not (out / "figures" / "unit-scores.png").exists()
+    assert (out / "notes.txt").read_text() == "the user's"
+
+
+def test_a_keras_file_with_a_python_lambda_is_refused_by_safe_mode(tmp_path, capsys):
+    import zipfile
+
+    from skdni._backend import import_keras
+    from skdni.models._char_lm import _FORMAT, _SIDECAR
+
+    keras = import_keras()
+    model = keras.Sequential(
+        [keras.Input(shape=(4,)), keras.layers.Lambda(lambda x: x)]
+    )
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    sidecar = {"format": _FORMAT, "vocabulary": ["a"], "params": {}, "history": {}}
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(_SIDECAR, json.dumps(sidecar))
+    code = main(["run", "--model", str(path), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    # safe_mode refuses to deserialize the Python lambda (it would run its bytecode)
+    assert "lambda.keras" in err and "Lambda" in err and _one_line_error(err)
+
+
+@pytest.mark.slow
+def test_corpus_of_python_files_with_the_python_grammar(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(10):
+        body = "".join(f"def f{j}(x):\n    return x + {j}\n\n" for j in range(i + 2))
+        (corpus / f"m{i}.py").write_text(body)
+    # a text the grammar cannot parse (text 4 in path order, one of the 2 held out
+    # with seed 0): its grammar features become NaN rows, and the run says so
+    (corpus / "m3b.py").write_text("def (:\n" * 5)
+    out = tmp_path / "o"
+    argv = ["run", "--corpus", str(corpus), "--grammar", "python", "--out", str(out)]
+    argv += ["--units", "8", "--epochs", "1", "--cv", "2", "--top-k", "2", "--quiet"]
+    argv += ["--cache-dir", str(tmp_path / "cache")]
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "tree__range:" in captured.out
+    assert "1 of 2 inspected texts did not parse" in captured.out
+    summary = pd.read_csv(out / "tables" / "summary.csv", index_col=0)
+    assert any(f.startswith("parser__") for f in summary["feature"])
+    assert any(f.startswith("chars__") for f in summary["feature"])
+    html = (out / "report.html").read_text()
+    assert "did not parse" in html and "1 of 2" in html
+
+
+@pytest.mark.slow
+def test_model_option_inspects_the_saved_model_without_training(
+    tiny_study, tmp_path, monkeypatch
+):
+    from skdni.models import CharLanguageModel
+
+    path = tmp_path / "lm.keras"
+    tiny_study.model.save(path)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("--model must not train")
+
+    monkeypatch.setattr(CharLanguageModel, "fit", no_training)
+    options = {**TINY, "features": ("regex",), "cache_dir": str(tmp_path / "cache")}
+    result = run_study(model=str(path), out=str(tmp_path / "o"), **options)
+    assert result.model.model_.count_params() == tiny_study.model.model_.count_params()
+    np.testing.assert_allclose(
+        result.model.predict_proba(result.inspect_texts[:2]),
+        tiny_study.model.predict_proba(result.inspect_texts[:2]),
+        atol=1e-6,
+    )
+    assert all(c.startswith("chars__") for c in result.labels.columns)
+    reloaded = CharLanguageModel.load(tmp_path / "o" / "model.keras")
+    assert reloaded.vocabulary_ == tiny_study.model.vocabulary_
