@@ -1,10 +1,10 @@
 """Choose the Keras backend before Keras is first imported, and import Keras lazily.
 
-Keras 3 freezes its backend at first import and defaults to TensorFlow, which skdni does
-not depend on. If neither ``KERAS_BACKEND`` nor the user's ``keras.json`` names a backend,
-skdni selects ``jax``. Keras writes ``keras.json`` (with ``"tensorflow"``) on its first
-import, so skdni writes ``"jax"`` there first; otherwise the next session would read
-Keras's own default as the user's choice.
+Keras 3 freezes its backend at first import and defaults to TensorFlow, which skdni
+does not depend on. If neither ``KERAS_BACKEND`` nor the user's ``keras.json`` names a
+backend, skdni selects ``jax``. Keras writes ``keras.json`` (with ``"tensorflow"``) on
+its first import, so skdni writes ``"jax"`` there first; otherwise the next session
+would read Keras's own default as the user's choice.
 """
 
 import importlib.util
@@ -60,7 +60,9 @@ def _record_default_backend() -> None:
 def select_backend() -> str:
     """Return the Keras backend in force, selecting ``jax`` if nobody chose one."""
     if "keras" in sys.modules:
-        return os.environ.get("KERAS_BACKEND") or _configured_backend()[0] or "tensorflow"
+        return (
+            os.environ.get("KERAS_BACKEND") or _configured_backend()[0] or "tensorflow"
+        )
     backend, _ = _configured_backend()
     if backend is None:
         os.environ["KERAS_BACKEND"] = DEFAULT_BACKEND

@@ -1,4 +1,5 @@
-"""One error root for skdni; subclasses also derive from the builtin a caller expects."""
+"""One error root for skdni; subclasses also derive from the builtin a caller
+expects."""
 
 
 class SkdniError(Exception):
@@ -10,7 +11,7 @@ class InputError(SkdniError, ValueError):
 
 
 class InputTypeError(SkdniError, TypeError):
-    """An argument has the wrong type (e.g. a bare string where a list of texts goes)."""
+    """An argument has the wrong type (a bare string where a list of texts goes)."""
 
 
 class EmptyCorpusError(InputError):

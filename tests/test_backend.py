@@ -13,7 +13,11 @@ def _run(code, env_updates, tmp_path):
     env["KERAS_HOME"] = str(tmp_path)
     env.update(env_updates)
     return subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
