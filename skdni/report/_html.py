@@ -154,7 +154,7 @@ def write_html_report(
     notes: str | None = None,
     dpi: int = 110,
 ) -> Path:
-    """Write one self-contained HTML report: parameters, tables, figures, samples.
+    """Write one self-contained HTML report: tables, figures, samples, parameters.
 
     Figures are embedded as base64 PNG ``<img>`` elements (``id="figure-<slug>"``,
     ``data-figure="<name>"``, ``alt="<name>"``); tables become ``<table
@@ -221,7 +221,8 @@ def write_html_report(
     table_ids = [f"table-{s}" for s in _unique_slugs(tables)]
     sample_ids = [f"samples-{s}" for s in _unique_slugs(samples)]
 
-    toc = ['<li><a href="#parameters">Parameters</a></li>']
+    # results first; the run's parameters and versions close the page
+    toc = []
     for section, names, ids in (
         ("Tables", tables, table_ids),
         ("Figures", pngs, figure_ids),
@@ -231,11 +232,9 @@ def write_html_report(
             f'<li>{section}: <a href="#{i}">{esc(str(n))}</a></li>'
             for n, i in zip(names, ids, strict=True)
         ]
+    toc.append('<li><a href="#parameters">Parameters</a></li>')
     toc.append('<li><a href="#software">Software versions</a></li>')
     body.append("<nav><ul>\n" + "\n".join(toc) + "\n</ul></nav>")
-
-    body.append('<section id="parameters"><h2>Parameters</h2>')
-    body.append(_key_value_table(parameters) + "</section>")
 
     if tables:
         body.append("<h2>Tables</h2>")
@@ -269,6 +268,8 @@ def write_html_report(
             f"<h3>{esc(str(name))}</h3>\n{pres}</section>"
         )
 
+    body.append('<section id="parameters"><h2>Parameters</h2>')
+    body.append(_key_value_table(parameters) + "</section>")
     body.append('<section id="software"><h2>Software versions</h2>')
     body.append(_key_value_table(software_versions()) + "</section>")
 
