@@ -33,6 +33,7 @@ from ._stats import (
     default_chance_scores,
     fold_label_stats,
     permutation_index,
+    rank_units,
 )
 from ._streaming import (
     _read_rows,
@@ -670,16 +671,7 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         self.chance_scores_ = pd.Series(chance, index=names, name="chance")
 
         self.cv_results_ = self._cv_results(scores, mean, std, names, unit_names)
-        self.top_units_ = {}
-        best = np.zeros(len(names), dtype=np.int64)
-        for j, name in enumerate(names):
-            finite = np.flatnonzero(~np.isnan(mean[j]))
-            order = finite[np.argsort(-mean[j, finite], kind="stable")]
-            if order.size:
-                best[j] = order[0]
-            if self.min_score is not None:
-                order = order[mean[j, order] >= self.min_score]
-            self.top_units_[name] = order[: self.top_k]
+        self.top_units_, best = rank_units(mean, names, self.top_k, self.min_score)
         self.best_units_ = best
         self.best_estimators_ = {}
         # Out of core, a few features' columns at a time, not all best units at once.

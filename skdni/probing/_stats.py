@@ -11,6 +11,7 @@ __all__ = [
     "default_chance_scores",
     "fold_label_stats",
     "permutation_index",
+    "rank_units",
 ]
 
 
@@ -181,3 +182,19 @@ def control_labels(Y, char_types, rng):
         donors = labelled[rng.randint(0, labelled.size, size=n_types)]
         out[labelled, j] = Y[donors, j][codes[labelled]]
     return out
+
+
+def rank_units(mean, names, top_k, min_score):
+    """Per feature, the units best first (at most ``top_k``, only those reaching
+    ``min_score``; stable order breaks ties), and each feature's best unit."""
+    top_units = {}
+    best = np.zeros(len(names), dtype=np.int64)
+    for j, name in enumerate(names):
+        finite = np.flatnonzero(~np.isnan(mean[j]))
+        order = finite[np.argsort(-mean[j, finite], kind="stable")]
+        if order.size:
+            best[j] = order[0]
+        if min_score is not None:
+            order = order[mean[j, order] >= min_score]
+        top_units[name] = order[:top_k]
+    return top_units, best

@@ -37,7 +37,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from .._errors import InputError
 from ._fast_ols import fold_moments, merge_moments, moment_scores
 from ._sorted import _chunk_scores, label_codes
-from ._stats import fold_label_stats
+from ._stats import fold_label_stats, rank_units
 
 __all__ = [
     "check_finite_blocks",
@@ -517,16 +517,7 @@ def _finish(search, state, names, one_d, n_units):
         search._mean(chance)[0], index=names, name="chance"
     )
     search.cv_results_ = search._cv_results(scores, mean, std, names, unit_names)
-    search.top_units_ = {}
-    best = np.zeros(len(names), dtype=np.int64)
-    for j, name in enumerate(names):
-        finite = np.flatnonzero(~np.isnan(mean[j]))
-        order = finite[np.argsort(-mean[j, finite], kind="stable")]
-        if order.size:
-            best[j] = order[0]
-        if search.min_score is not None:
-            order = order[mean[j, order] >= search.min_score]
-        search.top_units_[name] = order[: search.top_k]
+    search.top_units_, best = rank_units(mean, names, search.top_k, search.min_score)
     search.best_units_ = best
     search.best_estimators_ = {}
     for j, name in enumerate(names):
