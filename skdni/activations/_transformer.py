@@ -4,13 +4,13 @@ import os
 from numbers import Integral
 
 import numpy as np
-from numpy.lib.format import open_memmap
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from .._compat import Interval, StrOptions, _fit_context, _get_output_config
+from .._compat import Interval, StrOptions, _fit_context
 from .._errors import InputError
+from .._memmap import check_out, close_out, discard_out, open_out
 from .._texts import check_texts, text_lengths
 from ..models._char_lm import _next_pow2
 from ..models._keras_inspect import (
@@ -251,32 +251,27 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "method_")
         texts = check_texts(texts)
-        if self.out is not None and _get_output_config("transform", self)[
-            "dense"
-        ] not in ("default", None):
-            raise InputError(
-                f"out={str(self.out)!r} writes activations to a memory-mapped .npy "
-                "file, but set_output(transform='pandas'/'polars') would load it "
-                "whole into memory; use set_output(transform='default') with out=, "
-                "or out=None for a DataFrame."
-            )
+        check_out(self, "activations")
         ids_list = encode_texts(texts, self.vocabulary_, unknown=self.unknown_)
         shape = (int(text_lengths(texts).sum()), self.n_features_out_)
         if self.out is None:
             out = np.empty(shape, np.float32)
         else:
-            out = open_memmap(self.out, mode="w+", dtype=np.float32, shape=shape)
+            out = open_out(self.out, shape, np.float32)
         run = self._run_numpy if self.method_ == "numpy" else self._run_keras
         batches = padded_batches(ids_list, self.batch_size)
         total = -(-len(texts) // self.batch_size)
-        for _, ids, lengths, rows in tqdm(
-            batches, total=total, disable=not self.verbose, desc="activations"
-        ):
-            states = run(ids, lengths)
-            out[rows] = states[np.arange(ids.shape[1])[None, :] < lengths[:, None]]
-        if self.out is not None:
-            out.flush()
-        return out
+        try:
+            for _, ids, lengths, rows in tqdm(
+                batches, total=total, disable=not self.verbose, desc="activations"
+            ):
+                states = run(ids, lengths)
+                out[rows] = states[np.arange(ids.shape[1])[None, :] < lengths[:, None]]
+        except BaseException:
+            if self.out is not None:
+                discard_out(out)
+            raise
+        return out if self.out is None else close_out(out, self.out)
 
     def get_feature_names_out(self, input_features=None):
         """Output column names: ``"h17"``, ``"c3"`` or ``"lstm_1/h17"``."""

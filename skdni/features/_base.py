@@ -10,7 +10,14 @@ from tqdm.auto import tqdm
 
 from .._compat import _fit_context
 from .._errors import InputError
-from .._texts import check_texts, text_lengths
+from .._memmap import check_out, close_out, discard_out, open_out
+from .._texts import char_offsets, check_texts, text_lengths
+
+# Labels per chunk when streaming to ``out``: 2**21 cells are 16 MB of float64,
+# so peak memory stays one chunk of texts whatever the corpus size.
+_OUT_CHUNK_CELLS = 1 << 21
+# Columns assumed before ``fit`` has counted them (fit_transform with ``out``).
+_OUT_UNKNOWN_COLUMNS = 256
 
 
 class _TextFeaturizer(TransformerMixin, BaseEstimator):
@@ -46,31 +53,64 @@ class _TextFeaturizer(TransformerMixin, BaseEstimator):
         return check_texts(texts)
 
     def _map_chunks(self, func, texts, *args):
-        """Apply ``func(chunk_texts, first_index, *args)`` to chunks of texts.
+        """``func(chunk_texts, first_index, *args)`` of every chunk, in corpus order."""
+        return [res for _, _, res in self._iter_chunks(func, texts, *args)]
 
-        Chunks are contiguous and results come back in corpus order, so the output
-        does not depend on ``n_jobs``. Sequential runs use one chunk per text so the
-        progress bar advances per text.
+    def _iter_chunks(self, func, texts, *args, max_chars=None):
+        """Yield ``(lo, hi, func(texts[lo:hi], lo, *args))`` chunk by chunk.
+
+        Chunks are contiguous and come back in corpus order as they are computed
+        (a joblib generator, so the caller can write each one away before the
+        next arrives), and the output does not depend on ``n_jobs``. ``max_chars``
+        caps the characters per chunk (a chunk holds at least one text). A single
+        sequential chunk gets ``verbose`` so its progress bar advances per text.
         """
         n_jobs = getattr(self, "n_jobs", None)
         verbose = getattr(self, "verbose", 0)
-        bounds = _chunk_bounds(texts, n_jobs)
+        bounds = _chunk_bounds(texts, n_jobs, max_chars)
         if len(bounds) == 2:
-            return [func(texts, 0, *args, verbose=verbose)]
-        jobs = (
-            delayed(func)(texts[lo:hi], lo, *args, verbose=0)
-            for lo, hi in zip(bounds[:-1], bounds[1:], strict=False)
-        )
+            yield 0, len(texts), func(texts, 0, *args, verbose=verbose)
+            return
+        spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+        jobs = (delayed(func)(texts[lo:hi], lo, *args, verbose=0) for lo, hi in spans)
         results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-        return list(
-            tqdm(
-                results,
-                total=len(bounds) - 1,
-                disable=not verbose,
-                desc=type(self).__name__,
-                unit="chunk",
-            )
+        progress_bar = tqdm(
+            results,
+            total=len(spans),
+            disable=not verbose,
+            desc=type(self).__name__,
+            unit="chunk",
         )
+        for (lo, hi), res in zip(spans, progress_bar, strict=True):
+            yield int(lo), int(hi), res
+
+    def _out_dtype(self):
+        return np.dtype(getattr(self, "dtype", np.float64))
+
+    def _out_chunk_chars(self, n_features=None):
+        """Characters per chunk so one chunk's labels hold ``_OUT_CHUNK_CELLS``."""
+        if n_features is None:
+            n_features = _OUT_UNKNOWN_COLUMNS
+        return max(1, _OUT_CHUNK_CELLS // max(n_features, 1))
+
+    def _write_out(self, texts, chunks):
+        """Write each ``(lo, hi, labels)`` of ``chunks`` (rows of texts ``lo:hi``,
+        in corpus order) into the ``.npy`` file ``out``; return its memmap.
+
+        The file is opened at the first chunk, which sets the number of columns.
+        """
+        offsets = char_offsets(texts)
+        out = None
+        try:
+            for lo, hi, labels in chunks:
+                if out is None:
+                    shape = (int(offsets[-1]), labels.shape[1])
+                    out = open_out(self.out, shape, self._out_dtype())
+                out[offsets[lo] : offsets[hi]] = labels
+        except BaseException:
+            discard_out(out)
+            raise
+        return close_out(out, self.out)
 
 
 class _ParsingFeaturizer(_TextFeaturizer):
@@ -86,10 +126,21 @@ class _ParsingFeaturizer(_TextFeaturizer):
     #: chunk arrays holding chunk-local character positions
     _position_keys = ("start", "end")
 
-    def _parse(self, texts):
-        results = self._map_chunks(
-            type(self)._parse_chunk, texts, self._spec(), self.on_error
+    def _iter_parsed(self, texts, max_chars=None):
+        return self._iter_chunks(
+            type(self)._parse_chunk,
+            texts,
+            self._spec(),
+            self.on_error,
+            max_chars=max_chars,
         )
+
+    def _parse(self, texts):
+        results = [res for _, _, res in self._iter_parsed(texts)]
+        return self._merge(texts, results)
+
+    def _merge(self, texts, results):
+        """One parse of the whole corpus from its chunks' parse results."""
         lengths = text_lengths(texts)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         firsts = np.cumsum([0] + [res["n_texts"] for res in results[:-1]])
@@ -111,15 +162,46 @@ class _ParsingFeaturizer(_TextFeaturizer):
             lengths=lengths,
             offsets=offsets,
         )
-        self.failed_texts_ = [i for i, _ in parsed["failed"]]
-        if parsed["failed"]:
-            warnings.warn(
-                f"{len(parsed['failed'])} text(s) did not parse and are labelled NaN "
-                f"(failed_texts_); first: {parsed['failed'][0][1]}",
-                UserWarning,
-                stacklevel=3,
-            )
+        self._note_failed(parsed["failed"])
         return parsed
+
+    def _note_failed(self, failed):
+        self.failed_texts_ = [i for i, _ in failed]
+        if failed:
+            warnings.warn(
+                f"{len(failed)} text(s) did not parse and are labelled NaN "
+                f"(failed_texts_); first: {failed[0][1]}",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    def _chunk_labels(self, res, lo, hi, lengths):
+        """Final labels (failed texts NaN, ``shift`` applied) of texts ``lo:hi``
+        from their chunk's parse result ``res``, whose positions are chunk-local;
+        texts never straddle chunks, so this equals those rows of ``_finish``."""
+        chunk_lengths = lengths[lo:hi]
+        parsed = {k: v for k, v in res.items() if isinstance(v, np.ndarray)}
+        parsed.update(
+            names=res["names"],
+            failed=[(i - lo, message) for i, message in res["failed"]],
+            lengths=chunk_lengths,
+            offsets=np.concatenate([[0], np.cumsum(chunk_lengths)]),
+        )
+        return self._finish(parsed)
+
+    def _stream(self, texts, chunks):
+        """Write the labels of the parsed ``chunks`` to ``out``; return the memmap."""
+        lengths = text_lengths(texts)
+        failed = []
+
+        def labels():
+            for lo, hi, res in chunks:
+                failed.extend(res["failed"])
+                yield lo, hi, self._chunk_labels(res, lo, hi, lengths)
+
+        out = self._write_out(texts, labels())
+        self._note_failed(failed)
+        return out
 
     def _choose_rules(self, names, seen_ids, hidden) -> list:
         """``rules`` (checked against the grammar's ``names``), else every rule whose
@@ -177,8 +259,18 @@ class _ParsingFeaturizer(_TextFeaturizer):
         Returns
         -------
         Y : ndarray of shape (n_chars, n_features)
+            A ``numpy.memmap`` of the ``.npy`` file ``out`` when ``out`` is set.
         """
-        return self._finish(self._fit(texts))
+        check_out(self, "labels")
+        if self.out is None:
+            return self._finish(self._fit(texts))
+        self._validate()
+        texts = self._check_texts(texts)
+        # fitting needs the whole parse (O(parse nodes)); the labels are then
+        # written chunk by chunk from the chunks' parse results
+        chunks = list(self._iter_parsed(texts, self._out_chunk_chars()))
+        self._fit_parsed(self._merge(texts, [res for _, _, res in chunks]))
+        return self._stream(texts, chunks)
 
     def transform(self, texts):
         """Label every character of ``texts``.
@@ -193,19 +285,32 @@ class _ParsingFeaturizer(_TextFeaturizer):
         -------
         Y : ndarray of shape (n_chars, n_features)
             Rows in corpus order; labels in [0, 1]; NaN for texts that did not parse
-            (``on_error="nan"``) and rows shifted past a text's end.
+            (``on_error="nan"``) and rows shifted past a text's end. A
+            ``numpy.memmap`` of the ``.npy`` file ``out`` when ``out`` is set,
+            written chunk of texts by chunk of texts.
         """
         check_is_fitted(self, "feature_names_")
-        return self._finish(self._parse(self._check_texts(texts)))
+        check_out(self, "labels")
+        texts = self._check_texts(texts)
+        if self.out is None:
+            return self._finish(self._parse(texts))
+        n_features = len(self.feature_names_)
+        return self._stream(
+            texts, self._iter_parsed(texts, self._out_chunk_chars(n_features))
+        )
 
 
-def _chunk_bounds(texts, n_jobs) -> np.ndarray:
-    """Text boundaries of contiguous chunks of about equal numbers of characters."""
+def _chunk_bounds(texts, n_jobs, max_chars=None) -> np.ndarray:
+    """Text boundaries of contiguous chunks of about equal numbers of characters,
+    about ``max_chars`` at most when given."""
     from joblib import effective_n_jobs
 
     n_workers = effective_n_jobs(n_jobs) if n_jobs not in (None, 1) else 1
-    n_chunks = min(len(texts), 4 * n_workers if n_workers > 1 else 1)
     cum = np.cumsum(text_lengths(texts))
+    n_chunks = 4 * n_workers if n_workers > 1 else 1
+    if max_chars is not None:
+        n_chunks = max(n_chunks, -(-int(cum[-1]) // max_chars))
+    n_chunks = min(len(texts), n_chunks)
     targets = cum[-1] * np.arange(1, n_chunks) / n_chunks
     inner = np.searchsorted(cum, targets, side="left") + 1
     return np.unique(np.concatenate([[0], inner, [len(texts)]]))

@@ -1,5 +1,6 @@
 """FunctionFeaturizer: imperative Python labelling code as a feature (paper §3.1)."""
 
+import os
 from numbers import Integral
 
 import numpy as np
@@ -7,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import StrOptions, _fit_context
 from .._errors import InputError
+from .._memmap import check_out
 from ._base import _TextFeaturizer, check_labels, progress
 
 
@@ -23,9 +25,9 @@ def _label_chunk(texts, first, func, n_cols, *, verbose=0):
     return first, np.concatenate(blocks, axis=0)
 
 
-def _kind(column: np.ndarray) -> str:
-    values = column[~np.isnan(column)]
-    return "binary" if np.isin(values, (0.0, 1.0)).all() else "continuous"
+def _binary_columns(labels: np.ndarray) -> np.ndarray:
+    """Per column: is every non-NaN label 0 or 1?"""
+    return (np.isnan(labels) | (labels == 0) | (labels == 1)).all(axis=0)
 
 
 class FunctionFeaturizer(_TextFeaturizer):
@@ -53,6 +55,13 @@ class FunctionFeaturizer(_TextFeaturizer):
         Call ``func`` on chunks of texts in parallel (joblib).
     verbose : int, default=0
         Show a progress bar.
+    out : str, path-like or None, default=None
+        Out-of-core output: ``transform`` (and ``fit_transform``) write the labels
+        chunk of texts by chunk of texts into a ``.npy`` file at this path
+        (``numpy.lib.format.open_memmap``, overwritten if present) of the output
+        dtype, in corpus row order, and return that memmap, so peak memory is one
+        chunk, not ``n_chars × n_features``. Pandas output (``set_output``) would
+        load it whole and raises an :class:`~skdni.InputError`.
 
     Attributes
     ----------
@@ -76,29 +85,41 @@ class FunctionFeaturizer(_TextFeaturizer):
         "kind": [StrOptions({"auto", "binary", "continuous"}), list, tuple],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
+        "out": [None, str, os.PathLike],
     }
 
-    def __init__(self, func, *, names=None, kind="auto", n_jobs=None, verbose=0):
+    def __init__(
+        self, func, *, names=None, kind="auto", n_jobs=None, verbose=0, out=None
+    ):
         self.func = func
         self.names = names
         self.kind = kind
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.out = out
 
-    def _labels(self, texts, n_cols):
-        chunks = self._map_chunks(_label_chunk, texts, self.func, n_cols)
-        k = chunks[0][1].shape[1]
-        for first, block in chunks[1:]:
-            # in fit each chunk took its column count from its own first text
-            if block.shape[1] != k:
+    def _iter_labels(self, texts, n_cols, max_chars=None):
+        """Yield ``(lo, hi, labels)`` of the chunks of texts, in corpus order."""
+        chunks = self._iter_chunks(
+            _label_chunk, texts, self.func, n_cols, max_chars=max_chars
+        )
+        for lo, hi, (first, block) in chunks:
+            # in fit each chunk takes its column count from its own first text
+            if n_cols is None:
+                n_cols = block.shape[1]
+            elif block.shape[1] != n_cols:
                 raise InputError(
                     f"Text {first}: the feature function returned {block.shape[1]} "
-                    f"columns, but {k} were seen in text 0."
+                    f"columns, but {n_cols} were seen in text 0."
                 )
-        return np.concatenate([block for _, block in chunks], axis=0)
+            yield lo, hi, block
 
-    def _learn(self, labels):
-        k = labels.shape[1]
+    def _labels(self, texts, n_cols):
+        blocks = [block for *_, block in self._iter_labels(texts, n_cols)]
+        return np.concatenate(blocks, axis=0)
+
+    def _learn(self, k, binary):
+        """Names and kinds of ``k`` columns; ``binary[j]``: column j held only 0/1."""
         names = self.names
         if names is None:
             names = getattr(self.func, "names", None)
@@ -122,7 +143,9 @@ class FunctionFeaturizer(_TextFeaturizer):
                 )
             self.feature_kinds_ = list(self.kind)
         elif self.kind == "auto":
-            self.feature_kinds_ = [_kind(labels[:, j]) for j in range(k)]
+            self.feature_kinds_ = [
+                "binary" if b else "continuous" for b in np.asarray(binary)
+            ]
         else:
             self.feature_kinds_ = [self.kind] * k
 
@@ -139,7 +162,8 @@ class FunctionFeaturizer(_TextFeaturizer):
         -------
         self : FunctionFeaturizer
         """
-        self._learn(self._labels(self._check_texts(texts), None))
+        labels = self._labels(self._check_texts(texts), None)
+        self._learn(labels.shape[1], _binary_columns(labels))
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -154,10 +178,26 @@ class FunctionFeaturizer(_TextFeaturizer):
         Returns
         -------
         Y : ndarray of shape (n_chars, n_features)
+            A ``numpy.memmap`` of the ``.npy`` file ``out`` when ``out`` is set.
         """
-        labels = self._labels(self._check_texts(texts), None)
-        self._learn(labels)
-        return labels
+        check_out(self, "labels")
+        texts = self._check_texts(texts)
+        if self.out is None:
+            labels = self._labels(texts, None)
+            self._learn(labels.shape[1], _binary_columns(labels))
+            return labels
+        binary = []
+
+        def chunks():
+            for lo, hi, block in self._iter_labels(
+                texts, None, self._out_chunk_chars()
+            ):
+                binary.append(_binary_columns(block))
+                yield lo, hi, block
+
+        out = self._write_out(texts, chunks())
+        self._learn(out.shape[1], np.logical_and.reduce(binary))
+        return out
 
     def transform(self, texts):
         """Label every character of ``texts`` with ``func``.
@@ -169,6 +209,14 @@ class FunctionFeaturizer(_TextFeaturizer):
         Returns
         -------
         Y : ndarray of shape (n_chars, n_features)
+            A ``numpy.memmap`` of the ``.npy`` file ``out`` when ``out`` is set.
         """
         check_is_fitted(self, "feature_names_")
-        return self._labels(self._check_texts(texts), self.n_features_out_)
+        check_out(self, "labels")
+        texts = self._check_texts(texts)
+        k = self.n_features_out_
+        if self.out is None:
+            return self._labels(texts, k)
+        return self._write_out(
+            texts, self._iter_labels(texts, k, self._out_chunk_chars(k))
+        )

@@ -1,5 +1,6 @@
 """ParseTreeFeaturizer: parse-tree nodes as range/impulse/depth features (paper §4)."""
 
+import os
 from numbers import Integral
 from pathlib import Path
 
@@ -88,6 +89,13 @@ class ParseTreeFeaturizer(_ParsingFeaturizer):
         Parse chunks of texts in parallel (joblib); the output does not depend on it.
     verbose : int, default=0
         Show a progress bar.
+    out : str, path-like or None, default=None
+        Out-of-core output: ``transform`` (and ``fit_transform``) write the labels
+        chunk of texts by chunk of texts into a ``.npy`` file at this path
+        (``numpy.lib.format.open_memmap``, overwritten if present) of the output
+        dtype, in corpus row order, and return that memmap, so peak memory is one
+        chunk, not ``n_chars × n_features``. Pandas output (``set_output``) would
+        load it whole and raises an :class:`~skdni.InputError`.
 
     Attributes
     ----------
@@ -142,6 +150,7 @@ class ParseTreeFeaturizer(_ParsingFeaturizer):
         "dtype": [type, StrOptions({"float32", "float64"})],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
+        "out": [None, str, os.PathLike],
     }
 
     def __init__(
@@ -157,6 +166,7 @@ class ParseTreeFeaturizer(_ParsingFeaturizer):
         dtype=np.float64,
         n_jobs=None,
         verbose=0,
+        out=None,
     ):
         self.grammar = grammar
         self.start = start
@@ -168,6 +178,7 @@ class ParseTreeFeaturizer(_ParsingFeaturizer):
         self.dtype = dtype
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.out = out
 
     def _spec(self):
         return (self.grammar, self.start, self.parser)

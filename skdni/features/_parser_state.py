@@ -1,5 +1,6 @@
 """ParserStateFeaturizer: LALR stack depth and reductions per character (paper §4)."""
 
+import os
 from numbers import Integral
 from pathlib import Path
 
@@ -152,6 +153,13 @@ class ParserStateFeaturizer(_ParsingFeaturizer):
         Parse chunks of texts in parallel (joblib); the output does not depend on it.
     verbose : int, default=0
         Show a progress bar.
+    out : str, path-like or None, default=None
+        Out-of-core output: ``transform`` (and ``fit_transform``) write the labels
+        chunk of texts by chunk of texts into a ``.npy`` file at this path
+        (``numpy.lib.format.open_memmap``, overwritten if present) of the output
+        dtype, in corpus row order, and return that memmap, so peak memory is one
+        chunk, not ``n_chars × n_features``. Pandas output (``set_output``) would
+        load it whole and raises an :class:`~skdni.InputError`.
 
     Attributes
     ----------
@@ -187,6 +195,7 @@ class ParserStateFeaturizer(_ParsingFeaturizer):
         "on_error": [StrOptions({"raise", "nan"})],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
+        "out": [None, str, os.PathLike],
     }
 
     def __init__(
@@ -200,6 +209,7 @@ class ParserStateFeaturizer(_ParsingFeaturizer):
         on_error="raise",
         n_jobs=None,
         verbose=0,
+        out=None,
     ):
         self.grammar = grammar
         self.start = start
@@ -209,6 +219,7 @@ class ParserStateFeaturizer(_ParsingFeaturizer):
         self.on_error = on_error
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.out = out
 
     _parse_chunk = staticmethod(_run_chunk)
     _position_keys = ("start", "end", "red_pos")

@@ -1,5 +1,6 @@
 """RegexFeaturizer: span features from regular-expression matches."""
 
+import os
 import re
 from numbers import Integral
 
@@ -8,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import StrOptions, _fit_context
 from .._errors import InputError
+from .._memmap import check_out
 from ._base import _TextFeaturizer, progress
 
 
@@ -58,6 +60,13 @@ class RegexFeaturizer(_TextFeaturizer):
         ``re`` flags for every pattern (e.g. ``re.MULTILINE``).
     n_jobs : int or None, default=None
     verbose : int, default=0
+    out : str, path-like or None, default=None
+        Out-of-core output: ``transform`` (and ``fit_transform``) write the labels
+        chunk of texts by chunk of texts into a ``.npy`` file at this path
+        (``numpy.lib.format.open_memmap``, overwritten if present) of the output
+        dtype, in corpus row order, and return that memmap, so peak memory is one
+        chunk, not ``n_chars × n_features``. Pandas output (``set_output``) would
+        load it whole and raises an :class:`~skdni.InputError`.
 
     Attributes
     ----------
@@ -82,16 +91,25 @@ class RegexFeaturizer(_TextFeaturizer):
         "flags": [Integral, re.RegexFlag],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
+        "out": [None, str, os.PathLike],
     }
 
     def __init__(
-        self, patterns, *, representation="range", flags=0, n_jobs=None, verbose=0
+        self,
+        patterns,
+        *,
+        representation="range",
+        flags=0,
+        n_jobs=None,
+        verbose=0,
+        out=None,
     ):
         self.patterns = patterns
         self.representation = representation
         self.flags = flags
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.out = out
 
     def _named_patterns(self):
         items = (
@@ -140,10 +158,15 @@ class RegexFeaturizer(_TextFeaturizer):
         Returns
         -------
         Y : ndarray of shape (n_chars, n_patterns)
+            A ``numpy.memmap`` of the ``.npy`` file ``out`` when ``out`` is set.
         """
         check_is_fitted(self, "feature_names_")
+        check_out(self, "labels")
         texts = self._check_texts(texts)
-        blocks = self._map_chunks(
-            _match_chunk, texts, self.patterns_, self.representation, self.flags
+        args = (self.patterns_, self.representation, self.flags)
+        if self.out is None:
+            return np.concatenate(self._map_chunks(_match_chunk, texts, *args), axis=0)
+        max_chars = self._out_chunk_chars(len(self.patterns_))
+        return self._write_out(
+            texts, self._iter_chunks(_match_chunk, texts, *args, max_chars=max_chars)
         )
-        return np.concatenate(blocks, axis=0)

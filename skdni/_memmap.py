@@ -1,0 +1,64 @@
+"""Out-of-core output shared by the text transformers: ``out=PATH`` memmaps."""
+
+import os
+import tempfile
+
+import numpy as np
+from numpy.lib.format import open_memmap
+
+from ._compat import _get_output_config
+from ._errors import InputError
+
+
+def check_out(estimator, what):
+    """Refuse ``out=`` with pandas/polars output before anything is computed.
+
+    ``set_output(transform="pandas")`` would load the memmap whole into memory,
+    which is what ``out=`` exists to avoid.
+    """
+    out = estimator.out
+    if out is not None and _get_output_config("transform", estimator)["dense"] not in (
+        "default",
+        None,
+    ):
+        raise InputError(
+            f"out={str(out)!r} writes {what} to a memory-mapped .npy file, but "
+            "set_output(transform='pandas'/'polars') would load it whole into "
+            "memory; use set_output(transform='default') with out=, or out=None "
+            "for a DataFrame."
+        )
+
+
+def open_out(path, shape, dtype) -> np.memmap:
+    """A writable ``.npy`` memmap in a temporary file beside ``path``.
+
+    :func:`close_out` renames it onto ``path``: a memmap returned by an earlier
+    call keeps its own (replaced) file instead of seeing it rewritten, or
+    truncated under it (a crash, SIGBUS), and a failed run leaves ``path`` as it
+    was.
+    """
+    path = os.path.abspath(os.fspath(path))
+    fd, tmp = tempfile.mkstemp(
+        dir=os.path.dirname(path), prefix=os.path.basename(path), suffix=".partial"
+    )
+    os.close(fd)
+    try:
+        return open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=shape)
+    except BaseException:
+        os.remove(tmp)
+        raise
+
+
+def close_out(memmap, path) -> np.memmap:
+    """Flush ``memmap`` (from :func:`open_out`) and move its file onto ``path``."""
+    memmap.flush()
+    path = os.path.abspath(os.fspath(path))
+    os.replace(memmap.filename, path)
+    memmap.filename = path
+    return memmap
+
+
+def discard_out(memmap):
+    """Remove the temporary file of an unfinished :func:`open_out` memmap."""
+    if memmap is not None and os.path.exists(memmap.filename):
+        os.remove(memmap.filename)
