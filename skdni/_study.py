@@ -147,10 +147,10 @@ def _train_model(train_texts, units, cell, epochs, seed, unknown, verbose):
     return lm.fit(train_texts)
 
 
-def _activations(model, inspect_texts):
+def _activations(model, inspect_texts, n_jobs):
     from .activations import LSTMActivationTransformer
 
-    transformer = LSTMActivationTransformer(model).fit(inspect_texts)
+    transformer = LSTMActivationTransformer(model, n_jobs=n_jobs).fit(inspect_texts)
     return transformer, transformer.transform(inspect_texts)
 
 
@@ -340,7 +340,10 @@ def run_study(**options) -> StudyResult:
             train_texts, cfg.units, cfg.cell, cfg.epochs, cfg.seed, unknown, cfg.verbose
         )
     say(f"activations and features ({len(inspect_texts)} held-out texts)")
-    transformer, H = memory.cache(_activations)(model, inspect_texts)
+    # n_jobs changes the speed, not the activations: it is not part of the cache key
+    transformer, H = memory.cache(_activations, ignore=["n_jobs"])(
+        model, inspect_texts, cfg.n_jobs
+    )
     featurizer, labels, parse_failures = memory.cache(_features, ignore=["n_jobs"])(
         cfg.grammar,
         None if cfg.grammar is None else grammar_text(cfg.grammar),

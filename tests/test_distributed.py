@@ -10,6 +10,7 @@ from numpy.lib.format import open_memmap
 
 from skdni import sequence_ids
 from skdni._backend import import_keras
+from skdni.activations import LSTMActivationTransformer
 from skdni.datasets import make_arithmetic_corpus
 from skdni.features import ParseTreeFeaturizer
 from skdni.intervention import NeuronAblationScorer
@@ -52,6 +53,29 @@ def _ablation(texts, n_jobs):
     return scorer.evaluate(texts[:20])
 
 
+def _activations(texts, n_jobs, out=None):
+    keras = import_keras()
+    keras.utils.set_random_seed(1)
+    vocabulary = sorted(set("".join(texts)))
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(None,), dtype="int32"),
+            keras.layers.Embedding(len(vocabulary) + 1, 4),
+            keras.layers.LSTM(5, return_sequences=True, name="lstm"),
+        ]
+    )
+    act = LSTMActivationTransformer(
+        model,
+        vocabulary=vocabulary,
+        state="both",
+        method="numpy",
+        batch_size=10,
+        n_jobs=n_jobs,
+        out=out,
+    )
+    return act.fit_transform(texts)
+
+
 def test_featurization_and_probe_search_on_a_local_cluster(tmp_path):
     texts = make_arithmetic_corpus(60, random_state=0)
     n = sum(map(len, texts))
@@ -67,6 +91,7 @@ def test_featurization_and_probe_search_on_a_local_cluster(tmp_path):
 
     Y_local, local = _study(texts, H32, n_jobs=1)
     ablation_local = _ablation(texts, n_jobs=1)
+    H_local = _activations(texts, n_jobs=1)
     local_mm = NeuronProbeSearch(cv=4, n_jobs=1).fit(
         np.load(path, mmap_mode="r"), Y_local, sequence_ids(texts)
     )
@@ -90,6 +115,9 @@ def test_featurization_and_probe_search_on_a_local_cluster(tmp_path):
             )
             # random-k intervention draws (seeds drawn in the parent)
             ablation_dask = _ablation(texts, n_jobs=2)
+            # activation batches (the RecurrentStack shipped with each batch)
+            H_dask = _activations(texts, n_jobs=2)
+            H_dask_out = _activations(texts, n_jobs=2, out=tmp_path / "A.npy")
         # the work ran on the cluster's two worker processes
         assert len(stream.data) >= 8
         assert {task["worker"] for task in stream.data} == set(
@@ -105,4 +133,8 @@ def test_featurization_and_probe_search_on_a_local_cluster(tmp_path):
     assert local.methods_.isin(["svm", "ols"]).all()
     assert remote.best_units_.tolist() == local.best_units_.tolist()
     pd.testing.assert_frame_equal(ablation_dask, ablation_local)
+    assert H_local.shape == (n, 10)
+    np.testing.assert_array_equal(H_dask, H_local)
+    np.testing.assert_array_equal(H_dask_out, H_local)
+    np.testing.assert_array_equal(np.load(tmp_path / "A.npy"), H_local)
     assert ablation_local.attrs["random_scores"] == ablation_dask.attrs["random_scores"]

@@ -1,10 +1,12 @@
 """Texts -> per-character activations of a character RNN's recurrent layers."""
 
 import os
+from collections import deque
 from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -63,7 +65,18 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         NumPy whenever the model's layers allow it: it needs no JAX compilation per
         shape and measured faster on CPU (``benchmarks/bench_activations.py``).
     batch_size : int, default=256
-        Texts per batch.
+        Texts per batch (also the unit of work of ``n_jobs``).
+    n_jobs : int, default=None
+        Batches run in parallel on the NumPy path through joblib (``None`` means 1
+        unless in a :func:`joblib.parallel_config` context, ``-1`` all processors);
+        ``with joblib.parallel_config(backend="dask")`` runs them on a
+        ``dask.distributed`` cluster. Each task gets the
+        :class:`~skdni.models.RecurrentStack` and one batch of ids and returns that
+        batch's rows, which the parent writes in corpus order as they arrive (into
+        ``out`` too, so memory stays bounded by a few batches). The output is
+        identical for every ``n_jobs``. The Keras path stays sequential: a Keras
+        model in worker processes (a JAX runtime and compilation per worker) costs
+        more than it saves.
     verbose : int, default=0
         ``> 0`` shows a progress bar over batches.
     out : str, path-like or None, default=None
@@ -114,6 +127,7 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         "vocabulary": [None, dict, list, str],
         "method": [StrOptions({"auto", "keras", "numpy"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [None, Integral],
         "verbose": ["verbose"],
         "out": [None, str, os.PathLike],
     }
@@ -127,6 +141,7 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         vocabulary=None,
         method="auto",
         batch_size=256,
+        n_jobs=None,
         verbose=0,
         out=None,
     ):
@@ -136,6 +151,7 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         self.vocabulary = vocabulary
         self.method = method
         self.batch_size = batch_size
+        self.n_jobs = n_jobs
         self.verbose = verbose
         self.out = out
 
@@ -224,18 +240,27 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         outputs = predict_states(self._submodel, padded)
         return np.concatenate([out[:batch, :time] for out in outputs], axis=-1)
 
-    def _run_numpy(self, ids, lengths):
-        out = self.stack_.run(
-            ids,
-            lengths,
-            return_states=self.states_,
-            layers=self.layer_indices_,
-            return_probs=False,
-        )
-        blocks = [
-            out[state][index] for index in self.layer_indices_ for state in self.states_
-        ]
-        return np.concatenate(blocks, axis=-1)
+    def _keras_rows(self, batches):
+        """Rows and activations of every batch, one after the other."""
+        for _, ids, lengths, rows in batches:
+            states = self._run_keras(ids, lengths)
+            yield rows, _valid(states, lengths)
+
+    def _numpy_rows(self, batches):
+        """Rows and activations of every batch, run by joblib in batch order."""
+        pending = deque()  # rows of the dispatched batches, in dispatch order
+
+        def jobs():
+            for _, ids, lengths, rows in batches:
+                pending.append(rows)
+                yield delayed(_stack_rows)(
+                    self.stack_, ids, lengths, self.states_, self.layer_indices_
+                )
+
+        # a generator: each batch is written away before many more are computed
+        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs())
+        for states in results:
+            yield pending.popleft(), states
 
     def transform(self, texts):
         """Activations, one row per character in corpus order.
@@ -258,15 +283,14 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
             out = np.empty(shape, np.float32)
         else:
             out = open_out(self.out, shape, np.float32)
-        run = self._run_numpy if self.method_ == "numpy" else self._run_keras
+        run = self._numpy_rows if self.method_ == "numpy" else self._keras_rows
         batches = padded_batches(ids_list, self.batch_size)
         total = -(-len(texts) // self.batch_size)
         try:
-            for _, ids, lengths, rows in tqdm(
-                batches, total=total, disable=not self.verbose, desc="activations"
+            for rows, states in tqdm(
+                run(batches), total=total, disable=not self.verbose, desc="activations"
             ):
-                states = run(ids, lengths)
-                out[rows] = states[np.arange(ids.shape[1])[None, :] < lengths[:, None]]
+                out[rows] = states
         except BaseException:
             if self.out is not None:
                 discard_out(out)
@@ -282,3 +306,17 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         state = super().__getstate__().copy()
         state.pop("_submodel", None)  # a Keras graph over the model: rebuilt on demand
         return state
+
+
+def _valid(states, lengths):
+    """The rows of a padded batch's ``(batch, time, units)`` states, text by text."""
+    return states[np.arange(states.shape[1])[None, :] < lengths[:, None]]
+
+
+def _stack_rows(stack, ids, lengths, states, layers):
+    """One batch's activation rows through ``stack`` (a joblib task)."""
+    out = stack.run(
+        ids, lengths, return_states=states, layers=layers, return_probs=False
+    )
+    blocks = [out[state][index] for index in layers for state in states]
+    return _valid(np.concatenate(blocks, axis=-1), lengths)

@@ -270,3 +270,32 @@ def test_out_with_pandas_output_is_refused(lm, tmp_path):
     assert not (tmp_path / "H.npy").exists()
     frame = act.set_params(out=None).fit_transform(TEXTS)
     assert isinstance(frame, pd.DataFrame)
+
+
+@pytest.mark.parametrize("use_out", [False, True])
+def test_n_jobs_gives_the_same_rows(lm, tmp_path, use_out):
+    texts = TEXTS * 4
+    expected = LSTMActivationTransformer(
+        lm, state="both", batch_size=3, n_jobs=1
+    ).fit_transform(texts)
+    # rows land in corpus order: one batch of all texts gives the same rows
+    whole = LSTMActivationTransformer(lm, state="both").fit_transform(texts)
+    np.testing.assert_allclose(expected, whole, atol=1e-6)
+    path = tmp_path / "H.npy" if use_out else None
+    act = LSTMActivationTransformer(lm, state="both", batch_size=3, n_jobs=2, out=path)
+    got = act.fit_transform(texts)
+    assert isinstance(got, np.memmap) == use_out
+    np.testing.assert_array_equal(got, expected)
+    if use_out:
+        np.testing.assert_array_equal(np.load(path, mmap_mode="r"), expected)
+    with joblib.parallel_config(backend="threading"):
+        threaded = act.fit_transform(texts)
+    np.testing.assert_array_equal(threaded, expected)
+
+
+def test_n_jobs_is_validated_and_keras_path_ignores_it(lm):
+    with pytest.raises(ValueError, match="n_jobs"):
+        LSTMActivationTransformer(lm, n_jobs="two").fit(TEXTS)
+    expected = LSTMActivationTransformer(lm, method="keras").fit_transform(TEXTS)
+    got = LSTMActivationTransformer(lm, method="keras", n_jobs=2).fit_transform(TEXTS)
+    np.testing.assert_array_equal(got, expected)
