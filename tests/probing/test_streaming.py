@@ -239,3 +239,21 @@ def test_kfold_splits_are_kept_as_one_small_fold_id(data):
     ):
         np.testing.assert_array_equal(tr, tr0)
         np.testing.assert_array_equal(te, te0)
+
+
+@pytest.mark.parametrize("out_of_core", [False, True])
+def test_refitted_probes_do_not_pin_row_sized_buffers(tmp_path, data, out_of_core):
+    # LinearRegression's coef_ is a view of lstsq's n_rows-long work array; kept as
+    # is, every best_estimators_ entry would hold a copy of a training column.
+    X, Y, groups = data
+    H = np.load(_to_npy(tmp_path, X), mmap_mode="r") if out_of_core else X
+    search = NeuronProbeSearch("ols", cv=5).fit(H, Y, groups)
+    ref = NeuronProbeSearch("ols", cv=5).fit(X, Y, groups)
+    for name, probe in search.best_estimators_.items():
+        arrays = {k: v for k, v in vars(probe).items() if isinstance(v, np.ndarray)}
+        assert arrays["coef_"].shape == (1,)
+        for key, value in arrays.items():
+            assert value.base is None, (name, key)
+        np.testing.assert_allclose(
+            probe.coef_, ref.best_estimators_[name].coef_, rtol=1e-12
+        )
