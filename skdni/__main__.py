@@ -1,0 +1,7 @@
+"""``python -m skdni`` runs the ``skdni`` command (useful where the script is not on PATH)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
