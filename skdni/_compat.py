@@ -1,19 +1,116 @@
 """The one place that imports scikit-learn's private helpers.
 
-A future scikit-learn change to them is then a one-file fix.
+A future scikit-learn change to them is then a one-file fix. It is also the one
+place where scikit-learn's own errors become skdni's (``sklearn_errors``): the
+wrapped ``_fit_context``, ``check_is_fitted``, ``validate_data`` and
+``validate_params`` raise :class:`skdni.InvalidParameterError`,
+:class:`skdni.NotFittedError` and :class:`skdni.InputError`, which also derive
+from scikit-learn's classes, so ``except InvalidParameterError`` keeps working.
 """
 
-from sklearn.base import _fit_context
+import contextlib
+import functools
+
+from sklearn.base import _fit_context as _sklearn_fit_context
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
+from sklearn.utils._param_validation import (
+    InvalidParameterError as SklearnInvalidParameterError,
+)
 from sklearn.utils._set_output import _get_output_config
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted as _sklearn_check_is_fitted
+from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 __all__ = [
     "_fit_context",
     "_get_output_config",
+    "check_is_fitted",
     "HasMethods",
     "Interval",
     "Options",
+    "SklearnInvalidParameterError",
+    "SklearnNotFittedError",
     "StrOptions",
+    "sklearn_errors",
     "validate_data",
+    "validate_params",
 ]
+
+
+@contextlib.contextmanager
+def sklearn_errors():
+    """Re-raise scikit-learn's parameter and not-fitted errors as skdni's.
+
+    Any other exception (skdni's own included) passes unchanged.
+    """
+    # _errors imports this module for the sklearn base classes: import it lazily
+    from . import _errors
+
+    try:
+        yield
+    except _errors.SkdniError:
+        raise
+    except SklearnInvalidParameterError as exc:
+        raise _errors.InvalidParameterError(str(exc)) from exc
+    except SklearnNotFittedError as exc:
+        raise _errors.NotFittedError(str(exc)) from exc
+
+
+def _fit_context(*, prefer_skip_nested_validation):
+    """sklearn's ``_fit_context`` (parameter validation before ``fit``), raising
+    :class:`skdni.InvalidParameterError` for a bad parameter."""
+    sklearn_decorator = _sklearn_fit_context(
+        prefer_skip_nested_validation=prefer_skip_nested_validation
+    )
+
+    def decorator(fit_method):
+        validated = sklearn_decorator(fit_method)
+
+        @functools.wraps(fit_method)
+        def wrapper(*args, **kwargs):
+            with sklearn_errors():
+                return validated(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def validate_params(estimator) -> None:
+    """``estimator._validate_params()`` raising :class:`skdni.InvalidParameterError`
+    (for methods that validate outside ``fit``, e.g. ``partial_fit``)."""
+    with sklearn_errors():
+        estimator._validate_params()
+
+
+def check_is_fitted(estimator, attributes=None, **kwargs) -> None:
+    """sklearn's ``check_is_fitted`` raising :class:`skdni.NotFittedError`."""
+    with sklearn_errors():
+        _sklearn_check_is_fitted(estimator, attributes, **kwargs)
+
+
+def validate_data(estimator, X="no_validation", y="no_validation", **kwargs):
+    """sklearn's ``validate_data`` raising :class:`skdni.InputError` (a
+    ``ValueError``) or :class:`skdni.InputTypeError` (a ``TypeError``) whose
+    message names the estimator and the arguments checked."""
+    from . import _errors
+
+    try:
+        return _sklearn_validate_data(estimator, X, y, **kwargs)
+    except _errors.SkdniError:
+        raise
+    except (ValueError, TypeError) as exc:
+        args = [name for name, v in (("X", X), ("y", y)) if _given(v)]
+        where = f"{type(estimator).__name__}: invalid {' / '.join(args) or 'input'}"
+        error = (
+            _errors.InputError
+            if isinstance(exc, ValueError)
+            else _errors.InputTypeError
+        )
+        raise error(f"{where}: {exc}") from exc
+
+
+def _given(value) -> bool:
+    return not (isinstance(value, str) and value == "no_validation") and (
+        value is not None
+    )

@@ -1,6 +1,8 @@
 """One error root for skdni; subclasses also derive from the builtin a caller
 expects."""
 
+from ._compat import SklearnInvalidParameterError, SklearnNotFittedError
+
 
 class SkdniError(Exception):
     """Root of every error skdni raises on purpose."""
@@ -54,3 +56,13 @@ class BackendError(SkdniError, ImportError):
 
 class ModelFileError(SkdniError, ValueError):
     """A model file that is missing or is not a character RNN model."""
+
+
+class InvalidParameterError(SkdniError, SklearnInvalidParameterError):
+    """A constructor parameter outside its allowed values (``cv=1``, ``units=0``,
+    ``mode="bogus"``); also a scikit-learn ``InvalidParameterError``."""
+
+
+class NotFittedError(SkdniError, SklearnNotFittedError):
+    """A method that needs a fitted estimator called before ``fit``; also a
+    scikit-learn ``NotFittedError``."""

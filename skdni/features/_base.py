@@ -5,10 +5,9 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from .._compat import _fit_context
+from .._compat import _fit_context, check_is_fitted
 from .._errors import InputError
 from .._memmap import check_out, close_out, discard_out, open_out
 from .._texts import char_offsets, check_texts, text_lengths

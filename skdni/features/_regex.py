@@ -5,9 +5,8 @@ import re
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
-from .._compat import StrOptions, _fit_context
+from .._compat import StrOptions, _fit_context, check_is_fitted
 from .._errors import InputError
 from .._memmap import check_out
 from ._base import _TextFeaturizer, progress

@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
-from .._compat import Interval, StrOptions
+from .._compat import Interval, StrOptions, validate_params
 from .._errors import InputError, InputTypeError
 from .._texts import check_texts, text_lengths
 from ..models._keras_inspect import (
@@ -463,7 +463,7 @@ class NeuronAblationScorer(BaseEstimator):
         return np.array([codes[label] for label in labels], dtype=np.int64)
 
     def _prepare(self, model, texts, y):
-        self._validate_params()
+        validate_params(self)
         if model is None:
             raise InputError(
                 "No model: pass model= or call the scorer with an estimator."

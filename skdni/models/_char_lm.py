@@ -25,10 +25,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from .._backend import import_keras
-from .._compat import Interval, StrOptions, _fit_context
+from .._compat import Interval, StrOptions, _fit_context, check_is_fitted
 from .._errors import EmptyCorpusError, InputError, ModelFileError
 from .._texts import check_texts, text_lengths
 from ._keras_inspect import cell_kind

@@ -18,6 +18,7 @@ from .._errors import (
     InputTypeError,
     LayerNotFoundError,
     NoRecurrentLayerError,
+    NotFittedError,
 )
 
 __all__ = [
@@ -151,8 +152,6 @@ def keras_model_and_vocabulary(model, vocabulary=None):
     from ._char_lm import CharLanguageModel
 
     if isinstance(model, CharLanguageModel) or _is_char_language_model(model):
-        from sklearn.exceptions import NotFittedError
-
         if not hasattr(model, "model_"):
             raise NotFittedError(
                 f"This {type(model).__name__} is not fitted yet; fit it before "

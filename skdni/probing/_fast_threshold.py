@@ -15,9 +15,8 @@ from numba import njit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
 
-from .._compat import validate_data
+from .._compat import check_is_fitted, validate_data
 
 __all__ = ["ThresholdClassifier", "threshold_unit_scores"]
 

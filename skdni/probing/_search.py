@@ -15,10 +15,17 @@ from sklearn.model_selection import GroupKFold, check_cv
 from sklearn.svm import LinearSVC
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from .._compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
+from .._compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+    validate_data,
+    validate_params,
+)
 from .._errors import InputError, InputTypeError
 from ._exact import exact_fold_scores
 from ._fast_logistic import logistic_unit_scores
@@ -788,7 +795,7 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         self : NeuronProbeSearch
         """
         if not hasattr(self, "_ols_stream"):
-            self._validate_params()
+            validate_params(self)
         return partial_fit_search(self, X, y, groups_chunk)
 
     def _cv_results(self, scores, mean, std, names, unit_names):
