@@ -25,6 +25,7 @@ __all__ = [
     "_fit_context",
     "_get_output_config",
     "check_is_fitted",
+    "check_parameter",
     "HasMethods",
     "Interval",
     "Options",
@@ -114,3 +115,26 @@ def _given(value) -> bool:
     return not (isinstance(value, str) and value == "no_validation") and (
         value is not None
     )
+
+
+def check_parameter(estimator_class, name, value, *, option=None) -> None:
+    """Check one value against ``estimator_class._parameter_constraints[name]``.
+
+    Lets a caller that passes ``value`` on to the estimator later (the study, the
+    ``skdni`` command) refuse it up front with the estimator's own rule. The
+    message names ``option`` (e.g. ``"--cv"``) when given.
+    """
+    from sklearn.utils._param_validation import validate_parameter_constraints
+
+    from . import _errors
+
+    constraints = {name: estimator_class._parameter_constraints[name]}
+    try:
+        validate_parameter_constraints(
+            constraints, {name: value}, caller_name=estimator_class.__name__
+        )
+    except SklearnInvalidParameterError as exc:
+        message = str(exc)
+        if option is not None:
+            message = f"{option}: {message}"
+        raise _errors.InvalidParameterError(message) from exc

@@ -3,16 +3,20 @@ features → probe search → ablations → clamped generation → report."""
 
 import json
 import os
+import shutil
 import sys
+import tempfile
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from numbers import Integral
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 from joblib import Memory
 from sklearn.pipeline import FeatureUnion
 
-from ._errors import InputError
+from ._errors import InputError, InvalidParameterError
 from ._texts import check_texts, sequence_ids
 
 FEATURE_SETS = ("range", "impulse", "depth", "parser", "regex")
@@ -65,6 +69,46 @@ class StudyConfig:
             raise InputError(
                 f"inspect_fraction must be in (0, 1), got {self.inspect_fraction}."
             )
+        check_study_options(vars(self))
+
+
+def check_study_options(options: dict, names: dict | None = None) -> None:
+    """Refuse a study option that an estimator would refuse only after training.
+
+    Each option passed on to an estimator is checked with that estimator's own
+    parameter constraint (same rules); ``names`` maps an option to the name the
+    message uses (``{"cv": "--cv"}`` for the command line).
+    """
+    from ._compat import check_parameter
+    from .models import CharLanguageModel
+    from .probing import NeuronProbeSearch
+
+    rules = {
+        "units": (CharLanguageModel, "units"),
+        "cell": (CharLanguageModel, "cell"),
+        "epochs": (CharLanguageModel, "epochs"),
+        "seed": (CharLanguageModel, "random_state"),
+        "cv": (NeuronProbeSearch, "cv"),
+        "top_k": (NeuronProbeSearch, "top_k"),
+    }
+    names = names or {}
+    for option, (estimator, parameter) in rules.items():
+        if option in options:
+            name = names.get(option, option)
+            check_parameter(estimator, parameter, options[option], option=name)
+    n_jobs = options.get("n_jobs")
+    # sklearn's constraint lets 0 through to joblib, which fails after training
+    if n_jobs is not None and (not isinstance(n_jobs, Integral) or n_jobs == 0):
+        raise InvalidParameterError(
+            f"{names.get('n_jobs', 'n_jobs')}: expected a non-zero integer "
+            f"(-1 = all cores) or None, got {n_jobs!r}."
+        )
+    n_chars = options.get("n_chars", 1)
+    if not isinstance(n_chars, Integral) or n_chars < 1:
+        raise InvalidParameterError(
+            f"{names.get('n_chars', 'n_chars')}: expected a positive integer, "
+            f"got {n_chars!r}."
+        )
 
 
 @dataclass
@@ -269,21 +313,102 @@ def _generation(cfg, model, search, inspect_texts, feature):
 # ---------------------------------------------------------------- the study
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    """Refuse a non-empty folder unless ``overwrite``; then remove only our files."""
+def _prepare_out(out: Path, overwrite: bool) -> list[str]:
+    """Check the output folder before anything is computed; delete nothing.
+
+    Returns the files of the previous report that the new one replaces (the
+    manifest's entries, each checked to lie inside ``out``); :func:`_swap_in`
+    removes them only once the new report is complete.
+    """
     if out.exists() and not out.is_dir():
         raise InputError(f"Output path {str(out)!r} exists and is not a folder.")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
+    if not (out.exists() and any(out.iterdir())):
+        return []
+    if not overwrite:
+        raise InputError(
+            f"Output folder {str(out)!r} exists and is not empty; "
+            "pass --overwrite (overwrite=True) to replace skdni's files in it."
+        )
+    old = _read_manifest(out)
+    for name in ("report.html", "model.keras"):
+        _refuse_foreign(out, name, old)
+    return old
+
+
+def _read_manifest(out: Path) -> list[str]:
+    """The entries of ``out``'s manifest: plain relative paths inside ``out``."""
+    manifest = out / _MANIFEST
+    if not manifest.exists():
+        return []
+    try:
+        names = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"{str(manifest)!r} is not a valid skdni manifest ({exc}); nothing was "
+            "deleted. Remove it (skdni then replaces none of the old files) or "
+            "choose another --out."
+        ) from exc
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InputError(
+            f"{str(manifest)!r} is not a valid skdni manifest (expected a JSON list "
+            "of file names); nothing was deleted."
+        )
+    root = out.resolve()
+    for name in names:
+        path = PurePosixPath(name)
+        inside = (
+            name
+            and "\\" not in name
+            and not path.is_absolute()
+            and ".." not in path.parts
+            and (out / name).resolve().is_relative_to(root)
+        )
+        if not inside:
             raise InputError(
-                f"Output folder {str(out)!r} exists and is not empty; "
-                "pass --overwrite (overwrite=True) to replace skdni's files in it."
+                f"{str(manifest)!r} lists {name!r}, which is not a plain relative "
+                f"path inside {str(out)!r}; skdni deletes only files inside the "
+                "report folder, so nothing was deleted. Fix or remove the manifest."
             )
-        manifest = out / _MANIFEST
-        if manifest.is_file():
-            for name in json.loads(manifest.read_text()):
-                (out / name).unlink(missing_ok=True)
+    return names + [_MANIFEST]
+
+
+def _refuse_foreign(out: Path, name: str, old: list[str]) -> None:
+    """Refuse to replace a file that the previous report's manifest does not list."""
+    if (out / name).exists() and name not in old:
+        raise InputError(
+            f"{str(out / name)!r} exists and is not listed in {_MANIFEST}: skdni "
+            "replaces only files it wrote. Move it or choose another --out."
+        )
+
+
+def _write_out(result: StudyResult, out: Path, old: list[str]) -> None:
+    """Write the report in a new folder beside ``out``, then swap it in.
+
+    Until the new report is complete ``out`` is untouched; a failure removes the
+    temporary folder and leaves ``out`` as it was.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.skdni-", dir=out.parent))
+    try:
+        _write_report(result, staging)
+        new = json.loads((staging / _MANIFEST).read_text(encoding="utf-8"))
+        for name in new:
+            _refuse_foreign(out, name, old)
+        _swap_in(staging, out, old, new)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(staging: Path, out: Path, old: list[str], new: list[str]) -> None:
+    """Remove the previous report's files from ``out``, move the new ones in."""
     out.mkdir(parents=True, exist_ok=True)
+    for name in old:
+        if name not in new and (out / name).is_file():
+            (out / name).unlink()
+    # the manifest last: a report is complete once its manifest is there
+    for name in sorted(new, key=lambda n: n == _MANIFEST):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, out / name)
 
 
 def run_study(**options) -> StudyResult:
@@ -312,8 +437,7 @@ def run_study(**options) -> StudyResult:
     cfg.check()
     _fail_fast(cfg)
     out = Path(cfg.out) if cfg.out else None
-    if out is not None:
-        _prepare_out(out, cfg.overwrite)
+    replaced = _prepare_out(out, cfg.overwrite) if out is not None else []
     memory = Memory(cfg.cache_dir or default_cache_dir(), verbose=0)
 
     say = _stage_printer(cfg.verbose)
@@ -396,15 +520,21 @@ def run_study(**options) -> StudyResult:
     )
     if out is not None:
         say(f"report ({out})")
-        _write_report(result, out)
+        _write_out(result, out, replaced)
     return result
+
+
+#: The stage a running study is in (the command names it when a stage fails).
+current_stage: ContextVar[str] = ContextVar("current_stage", default="setup")
 
 
 def _stage_printer(verbose):
     """Announce each stage on stderr (the long ones also show their own bars)."""
     stages = iter(range(1, 7))
+    current_stage.set("setup")
 
     def say(what):
+        current_stage.set(what)
         if verbose:
             print(f"[skdni {next(stages)}/6] {what}", file=sys.stderr, flush=True)
 

@@ -1,28 +1,61 @@
 """The character table: a corpus is a list of strings, and every text-input transformer
 returns one row per character in corpus order (DESIGN §1)."""
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterator, Mapping, Sequence, Set
 
 import numpy as np
 
-from ._errors import EmptyCorpusError, InputTypeError
+from ._errors import EmptyCorpusError, InputError, InputTypeError
+
+# UTF-16 halves that no UTF encoder accepts on their own (str can hold them)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+_PASS = "pass a list (or tuple, 1-D NumPy array, pandas Series) of str"
 
 
 def check_texts(texts, *, allow_empty_texts: bool = False) -> list[str]:
     """Validate a corpus and return it as a list of ``str``.
 
-    Raises :class:`InputTypeError` for a bare string or non-string items and
-    :class:`EmptyCorpusError` for an empty corpus or (unless allowed) an empty text.
+    A corpus is an ordered, re-readable sequence: a list, tuple, NumPy array or
+    pandas Series of ``str``. Raises :class:`InputTypeError` for anything else —
+    a bare string, a mapping (its keys would be read as texts), a set (its order
+    depends on ``PYTHONHASHSEED``), a generator or other one-shot iterable (it
+    would be consumed by ``fit``) — and for non-string items; raises
+    :class:`EmptyCorpusError` for an empty corpus or (unless allowed) an empty
+    text, and :class:`InputError` for a lone surrogate (not a Unicode character).
     """
     if isinstance(texts, str | bytes):
         raise InputTypeError(
             "Expected a list of texts, got a single string; wrap it in a list: [text]."
         )
-    if not isinstance(texts, Iterable):
+    kind = type(texts).__name__
+    if isinstance(texts, Mapping):
         raise InputTypeError(
-            f"Expected a list of texts (strings), got {type(texts).__name__}."
+            f"Expected a corpus of texts, got a mapping ({kind}); {_PASS}, e.g. "
+            "list(d.values()) or list(d.keys())."
         )
-    texts = list(texts.ravel() if isinstance(texts, np.ndarray) else texts)
+    if isinstance(texts, Set):
+        raise InputTypeError(
+            f"Expected a corpus of texts, got an unordered {kind}: its row order "
+            f"would change from run to run; {_PASS}, e.g. sorted(texts)."
+        )
+    if _is_pandas(texts, "DataFrame"):
+        raise InputTypeError(
+            f"Expected a corpus of texts, got a DataFrame; {_PASS}: select one "
+            "column, e.g. df['text']."
+        )
+    if isinstance(texts, np.ndarray) or _is_pandas(texts, "Series", "Index"):
+        texts = list(np.asarray(texts, dtype=object).ravel())
+    elif isinstance(texts, Sequence):
+        texts = list(texts)
+    else:
+        what = "a one-shot iterator" if isinstance(texts, Iterator) else kind
+        raise InputTypeError(
+            f"Expected a corpus of texts, got {what} ({kind}); {_PASS}, e.g. "
+            "list(texts) — the texts are read more than once."
+        )
     if not texts:
         raise EmptyCorpusError("The corpus is empty: expected at least one text.")
     for i, text in enumerate(texts):
@@ -32,7 +65,21 @@ def check_texts(texts, *, allow_empty_texts: bool = False) -> list[str]:
             )
         if not text and not allow_empty_texts:
             raise EmptyCorpusError(f"Text {i} is empty: every text needs a character.")
+        if not text.isascii():
+            surrogate = _SURROGATE.search(text)
+            if surrogate is not None:
+                raise InputError(
+                    f"Text {i} has a lone surrogate {surrogate.group()!r} at "
+                    f"character {surrogate.start()}: it is not a Unicode character "
+                    "(text decoded with errors='surrogateescape'?); decode with "
+                    "errors='replace' or remove it."
+                )
     return texts
+
+
+def _is_pandas(obj, *names) -> bool:
+    cls = type(obj)
+    return cls.__module__.startswith("pandas") and cls.__name__ in names
 
 
 def text_lengths(texts) -> np.ndarray:

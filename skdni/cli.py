@@ -1,19 +1,45 @@
 """The ``skdni`` command: ``skdni run`` runs a whole Deep Neural Inspection study."""
 
 import argparse
+import os
 import sys
 
 from ._errors import SkdniError
-from ._study import FEATURE_SETS, StudyConfig
+from ._study import FEATURE_SETS, StudyConfig, check_study_options
 
 _DEFAULTS = StudyConfig()
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _study_option(name: str):
+    """An argparse type for ``--name``: an int checked with the rule of the
+    estimator that the study passes it to (``check_study_options``)."""
+
+    def parse(text: str) -> int:
+        value = _int(text)
+        try:
+            check_study_options({name: value})
+        except SkdniError as exc:
+            # argparse prefixes the option name; keep the rule, not our prefix
+            message = str(exc).removeprefix(f"{name}: ")
+            raise argparse.ArgumentTypeError(message) from None
+        return value
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
 
 
 def _feature_list(text: str) -> tuple[str, ...]:
@@ -60,29 +86,42 @@ def build_parser() -> argparse.ArgumentParser:
         default=_DEFAULTS.n_chars,
         help="characters of corpus to sample or read",
     )
-    run.add_argument("--units", type=_positive_int, default=_DEFAULTS.units)
+    run.add_argument("--units", type=_study_option("units"), default=_DEFAULTS.units)
     run.add_argument(
         "--cell", choices=("lstm", "gru", "simple"), default=_DEFAULTS.cell
     )
-    run.add_argument("--epochs", type=_positive_int, default=_DEFAULTS.epochs)
+    run.add_argument("--epochs", type=_study_option("epochs"), default=_DEFAULTS.epochs)
     run.add_argument(
-        "--cv", type=_positive_int, default=_DEFAULTS.cv, help="cross-validation folds"
+        "--cv",
+        type=_study_option("cv"),
+        default=_DEFAULTS.cv,
+        help="cross-validation folds",
     )
-    run.add_argument("--top-k", type=_positive_int, default=_DEFAULTS.top_k)
+    run.add_argument("--top-k", type=_study_option("top_k"), default=_DEFAULTS.top_k)
     run.add_argument(
         "--features",
         type=_feature_list,
         default=_DEFAULTS.features,
         help=f"comma-separated feature sets out of {','.join(FEATURE_SETS)}",
     )
-    run.add_argument("--n-jobs", type=int, default=None, help="parallel jobs (joblib)")
+    run.add_argument(
+        "--n-jobs",
+        type=_study_option("n_jobs"),
+        default=None,
+        help="parallel jobs (joblib)",
+    )
     run.add_argument("--out", default=_DEFAULTS.out, help="report folder")
     run.add_argument(
         "--overwrite",
         action="store_true",
         help="replace skdni's files in a non-empty --out",
     )
-    run.add_argument("--seed", type=int, default=_DEFAULTS.seed)
+    run.add_argument(
+        "--seed",
+        type=_study_option("seed"),
+        default=_DEFAULTS.seed,
+        help="random seed, 0 to 2**32 - 1",
+    )
     run.add_argument(
         "--cache-dir",
         default=None,
@@ -90,13 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: ~/.cache/skdni)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an unexpected error",
+    )
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from ._study import run_study
+    from ._study import current_stage, run_study
 
+    current_stage.set("setup")
     try:
         result = run_study(
             grammar=args.grammar,
@@ -116,11 +161,36 @@ def main(argv=None) -> int:
             cache_dir=args.cache_dir,
             verbose=0 if args.quiet else 1,
         )
+        _print_summary(result)
     except (SkdniError, OSError) as exc:
+        if args.debug:
+            raise
         print(f"skdni: error: {exc}", file=sys.stderr)
         return 2
-    _print_summary(result)
+    except KeyboardInterrupt:
+        print("skdni: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(_unexpected(exc, current_stage.get()), file=sys.stderr)
+        return 1
     return 0
+
+
+def _unexpected(exc: BaseException, stage: str) -> str:
+    """One line naming the failed stage and the file holding the traceback."""
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="skdni-traceback-", suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        traceback.print_exception(exc, file=file)
+    return (
+        f"skdni: error: unexpected {type(exc).__name__} in stage '{stage}': "
+        f"{str(exc).splitlines()[0] if str(exc) else ''} (full traceback in {path}; "
+        "rerun with --debug to see it)"
+    )
 
 
 def _print_summary(result) -> None:

@@ -40,7 +40,14 @@ def grammar_text(grammar: str | Path) -> str:
         path = Path(grammar)
         if not path.is_file():
             raise GrammarError(f"Grammar file {str(path)!r} does not exist.")
-        return path.read_text()
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise GrammarError(
+                f"Grammar file {str(path)!r} is not UTF-8 text: byte "
+                f"{exc.object[exc.start]:#04x} at byte offset {exc.start} cannot be "
+                "decoded; save the file as UTF-8."
+            ) from exc
     if not isinstance(grammar, str):
         raise GrammarError(
             f"A grammar is a bundled name, a .lark path or lark source; got "
@@ -50,14 +57,16 @@ def grammar_text(grammar: str | Path) -> str:
         return grammar
     if grammar in _LARK_GRAMMARS:
         filename = _LARK_GRAMMARS[grammar][0]
-        return (resources.files("lark") / "grammars" / filename).read_text()
+        return (resources.files("lark") / "grammars" / filename).read_text(
+            encoding="utf-8"
+        )
     if grammar not in bundled_grammars():
         raise UnknownGrammarError(
             f"No bundled grammar named {grammar!r}; bundled grammars: "
             f"{', '.join(bundled_grammars())}. Pass lark source or a .lark path "
             "instead."
         )
-    return (_GRAMMAR_DIR / f"{grammar}.lark").read_text()
+    return (_GRAMMAR_DIR / f"{grammar}.lark").read_text(encoding="utf-8")
 
 
 def _is_bundled_c(grammar) -> bool:
