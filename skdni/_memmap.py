@@ -17,6 +17,8 @@ def check_out(estimator, what):
     which is what ``out=`` exists to avoid.
     """
     out = estimator.out
+    if out is not None:
+        check_out_path(out)
     if out is not None and _get_output_config("transform", estimator)["dense"] not in (
         "default",
         None,
@@ -27,6 +29,22 @@ def check_out(estimator, what):
             "memory; use set_output(transform='default') with out=, or out=None "
             "for a DataFrame."
         )
+
+
+def check_out_path(path) -> None:
+    """Refuse an ``out=`` path that cannot become a ``.npy`` file, before any
+    work (and any ``.partial`` file) is done."""
+    try:
+        path = os.path.abspath(os.fspath(path))
+    except TypeError as exc:
+        raise InputError(f"out={path!r} is not a file path.") from exc
+    if os.path.isdir(path):
+        raise InputError(
+            f"out={path!r} is a folder; give the path of a .npy file to write."
+        )
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise InputError(f"out={path!r}: folder {parent!r} does not exist.")
 
 
 def open_out(path, shape, dtype) -> np.memmap:
@@ -51,9 +69,14 @@ def open_out(path, shape, dtype) -> np.memmap:
 
 def close_out(memmap, path) -> np.memmap:
     """Flush ``memmap`` (from :func:`open_out`) and move its file onto ``path``."""
-    memmap.flush()
     path = os.path.abspath(os.fspath(path))
-    os.replace(memmap.filename, path)
+    try:
+        memmap.flush()
+        os.replace(memmap.filename, path)
+    except OSError as exc:
+        # every failure path removes the (full-size) temporary file
+        discard_out(memmap)
+        raise InputError(f"Could not write out={path!r}: {exc}") from exc
     memmap.filename = path
     return memmap
 

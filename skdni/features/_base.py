@@ -1,6 +1,7 @@
 """Plumbing shared by the featurizers: text transformers, one row per character."""
 
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -338,7 +339,20 @@ def check_labels(
     labels, text, index, n_expected_cols=None, seen_in="fit"
 ) -> np.ndarray:
     """Validate user labels for one text: shape (len(text), k), values in [0, 1]."""
-    arr = np.asarray(labels, dtype=float)
+    if isinstance(labels, str | bytes) or isinstance(labels, Iterator):
+        what = "a string" if isinstance(labels, str | bytes) else "an iterator"
+        raise InputError(
+            f"Text {index}: the feature function returned {what} "
+            f"({type(labels).__name__}); return a list or array of numbers, one "
+            "per character (e.g. list(...) of a generator)."
+        )
+    try:
+        arr = np.asarray(labels, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"Text {index}: the feature function returned labels that are not "
+            f"numbers ({type(labels).__name__}: {exc})."
+        ) from exc
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[0] != len(text):

@@ -11,7 +11,7 @@ from .._errors import InputError
 from ..models._keras_inspect import keras_model_and_vocabulary, unknown_policy
 from ..models._recurrence import RecurrentStack
 from ..models._vocabulary import encode_texts
-from ._interventions import Intervention, top_and_random_units
+from ._interventions import Intervention, check_values, top_and_random_units
 
 __all__ = [
     "clamped_generation",
@@ -253,6 +253,7 @@ def count_class_in_generations(
     )
     index, ranked, ks = _ranked_units(stack, layer, units, k)
     in_class = chars if callable(chars) else frozenset(chars).__contains__
+    check_values(value, "clamp", "value")
     rng = check_random_state(random_state)
     sampling_seed = int(rng.randint(np.iinfo(np.int32).max))
     n_units = stack.layers[index].units
@@ -364,6 +365,7 @@ def clamped_generation(
     classify = mapping if callable(mapping) else (lambda c: mapping.get(c, c))
     stack, vocabulary, seeds_ids = _prepare(lm, seeds, vocabulary, n_chars, temperature)
     index, ranked, ks = _ranked_units(stack, layer, units, ks)
+    check_values(value, "clamp", "value")
     rng = check_random_state(random_state)
     sampling_seed = int(rng.randint(np.iinfo(np.int32).max))
     n_units = stack.layers[index].units

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._errors import InputError
 
-__all__ = ["Intervention", "top_and_random_units"]
+__all__ = ["Intervention", "check_values", "top_and_random_units"]
 
 _MODES = ("zero", "clamp", "mean", "oracle")
 _STATES = ("hidden", "cell")
@@ -82,6 +82,8 @@ class Intervention:
             )
         if values is not None and not np.isscalar(values):
             values = np.asarray(values, dtype=np.float64)
+        if values is not None:
+            check_values(values, self.mode)
         object.__setattr__(self, "values", values)
         low, high = self.oracle_range
         object.__setattr__(self, "oracle_range", (float(low), float(high)))
@@ -91,6 +93,28 @@ class Intervention:
             f"Intervention(layer={self.layer!r}, units={self.units.tolist()!r}, "
             f"state={self.state!r}, mode={self.mode!r})"
         )
+
+
+def check_values(values, mode: str, name: str = "values") -> None:
+    """Refuse values that would give meaningless results without an error.
+
+    ``"clamp"`` / ``"mean"`` values must be finite numbers; ``"oracle"`` labels
+    must lie in [0, 1] (NaN: leave the unit's own value at that step).
+    """
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be numbers, got {values!r}.") from exc
+    if mode == "oracle":
+        bad = ~np.isnan(arr) & ((arr < 0) | (arr > 1))
+        rule = "oracle labels must lie in [0, 1] (NaN: leave the unit's value)"
+    else:
+        bad = ~np.isfinite(arr)
+        rule = f"{mode} values must be finite"
+    if bad.any():
+        where = np.argwhere(bad)[0] if arr.ndim else ()
+        at = f" at index {tuple(int(i) for i in where)}" if arr.ndim else ""
+        raise InputError(f"{name}: {rule}; got {float(arr[tuple(where)])}{at}.")
 
 
 def top_and_random_units(ranked, ks, n_units: int, n_random: int, rng) -> list:

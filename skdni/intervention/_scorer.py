@@ -19,7 +19,7 @@ from ..models._keras_inspect import (
 )
 from ..models._recurrence import RecurrentStack, padded_batches
 from ..models._vocabulary import encode_texts
-from ._interventions import Intervention, top_and_random_units
+from ._interventions import Intervention, check_values, top_and_random_units
 
 __all__ = ["NeuronAblationScorer", "char_class", "next_char_in"]
 
@@ -430,6 +430,7 @@ class NeuronAblationScorer(BaseEstimator):
                 f"y has {len(pattern)} rows but the texts have {n_rows} characters: "
                 "one label per character."
             )
+        check_values(pattern, "oracle", "y")
         return pattern
 
     def _positions(self, texts, n_rows):
@@ -464,6 +465,8 @@ class NeuronAblationScorer(BaseEstimator):
 
     def _prepare(self, model, texts, y):
         validate_params(self)
+        if self.mode == "clamp" and self.value is not None:
+            check_values(self.value, "clamp", "value")
         if model is None:
             raise InputError(
                 "No model: pass model= or call the scorer with an estimator."

@@ -17,6 +17,7 @@ Vocabulary character ``vocabulary_[i]`` has input id ``i + 1``; output class ``i
 import json
 import math
 import os
+import re
 import tempfile
 import zipfile
 from numbers import Integral, Real
@@ -27,8 +28,14 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
 from .._backend import import_keras
-from .._compat import Interval, StrOptions, _fit_context, check_is_fitted
-from .._errors import EmptyCorpusError, InputError, ModelFileError
+from .._compat import (
+    Interval,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+    validate_params,
+)
+from .._errors import EmptyCorpusError, InputError, ModelFileError, SkdniError
 from .._texts import check_texts, text_lengths
 from ._keras_inspect import cell_kind
 from ._vocabulary import PAD_ID, build_vocabulary, check_vocabulary, encode_texts
@@ -668,8 +675,8 @@ class CharLanguageModel(BaseEstimator):
         try:
             model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:  # Keras raises many types for a broken archive
-            raise ModelFileError(f"Keras could not load {str(path)!r}: {exc}") from exc
-        est = cls(**sidecar["params"])
+            raise ModelFileError(_keras_load_error(path, exc)) from exc
+        est = _estimator_from_sidecar(cls, sidecar, path)
         est._set_fitted(model, sidecar["vocabulary"], error=ModelFileError)
         est.history_ = sidecar["history"]
         est.majority_char_ = sidecar["majority_char"]
@@ -735,6 +742,60 @@ class CharLanguageModel(BaseEstimator):
                     file, compile=False, safe_mode=True
                 )
         super().__setstate__(state)
+
+
+_SIDECAR_KEYS = (
+    "vocabulary",
+    "params",
+    "history",
+    "majority_char",
+    "majority_rate",
+    "n_train_chars",
+)
+
+
+def _estimator_from_sidecar(cls, sidecar: dict, path) -> "CharLanguageModel":
+    """The unfitted estimator that the sidecar describes; a damaged sidecar (a
+    missing key, an unknown or invalid parameter, a bad vocabulary) is a
+    :class:`ModelFileError`."""
+    damaged = f"{str(path)!r}: damaged {_SIDECAR}"
+    missing = [key for key in _SIDECAR_KEYS if key not in sidecar]
+    if missing:
+        raise ModelFileError(f"{damaged}: missing {', '.join(missing)}.")
+    params = sidecar["params"]
+    if not isinstance(params, dict):
+        raise ModelFileError(f"{damaged}: 'params' is not a mapping.")
+    unknown = sorted(set(params) - set(cls._get_param_names()))
+    if unknown:
+        raise ModelFileError(f"{damaged}: unknown parameter(s) {unknown}.")
+    est = cls(**params)
+    try:
+        validate_params(est)
+        check_vocabulary(sidecar["vocabulary"])
+    except SkdniError as exc:
+        raise ModelFileError(f"{damaged}: {exc}") from exc
+    return est
+
+
+def _keras_load_error(path, exc: Exception) -> str:
+    """A short message for a file Keras refuses: which file, what was refused, how
+    to load a trusted file deliberately (Keras's own message can hold KBs of
+    model config)."""
+    message = str(exc)
+    registered = re.findall(r"'registered_name': '([^']+)'", message)
+    custom = [name for name in registered if not name.startswith("keras")]
+    if "Lambda" in message and "lambda" in message:
+        what = "a Lambda layer holding Python code, which safe mode does not run"
+    elif custom:
+        what = f"custom object {custom[-1]!r}, which is not registered in this process"
+    else:
+        what = f"the model ({message.split('. ')[0].splitlines()[0][:200]})"
+    return (
+        f"Keras could not load {str(path)!r}: it refused {what}. If you trust the "
+        "file, load it deliberately: import/register its custom objects, "
+        "model = keras.saving.load_model(path, safe_mode=False), then "
+        "CharLanguageModel.from_keras(model, vocabulary)."
+    )
 
 
 def _progress_callback(keras, epochs: int, verbose: int):

@@ -399,6 +399,13 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             )
         if isinstance(Y, pd.DataFrame):
             names = np.asarray([str(c) for c in Y.columns], dtype=object)
+            # results are keyed by feature name: a repeated name would lose one
+            twice = sorted({n for n in names if (names == n).sum() > 1})
+            if twice:
+                raise InputError(
+                    f"Y has duplicate feature (column) names {twice}: every feature "
+                    "needs its own name."
+                )
         elif isinstance(Y, pd.Series):
             names = np.asarray(
                 [str(Y.name) if Y.name is not None else "y"], dtype=object
