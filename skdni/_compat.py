@@ -10,6 +10,7 @@ from scikit-learn's classes, so ``except InvalidParameterError`` keeps working.
 
 import contextlib
 import functools
+from numbers import Integral
 
 from sklearn.base import _fit_context as _sklearn_fit_context
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
@@ -68,19 +69,32 @@ def _fit_context(*, prefer_skip_nested_validation):
         validated = sklearn_decorator(fit_method)
 
         @functools.wraps(fit_method)
-        def wrapper(*args, **kwargs):
+        def wrapper(estimator, *args, **kwargs):
             with sklearn_errors():
-                return validated(*args, **kwargs)
+                _check_n_jobs(estimator)
+                return validated(estimator, *args, **kwargs)
 
         return wrapper
 
     return decorator
 
 
+def _check_n_jobs(estimator) -> None:
+    # sklearn's [None, Integral] lets n_jobs=0 through to joblib, which refuses
+    # it only once the work starts
+    n_jobs = getattr(estimator, "n_jobs", None)
+    if isinstance(n_jobs, Integral) and n_jobs == 0:
+        raise SklearnInvalidParameterError(
+            f"The 'n_jobs' parameter of {type(estimator).__name__} must be a "
+            "non-zero int (-1: all cores) or None. Got 0 instead."
+        )
+
+
 def validate_params(estimator) -> None:
     """``estimator._validate_params()`` raising :class:`skdni.InvalidParameterError`
     (for methods that validate outside ``fit``, e.g. ``partial_fit``)."""
     with sklearn_errors():
+        _check_n_jobs(estimator)
         estimator._validate_params()
 
 

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 
+from .._errors import InputError
 from ._function import FunctionFeaturizer
 
 OPERATORS = "+-*/%=<>!&|^~?:"
@@ -88,7 +89,10 @@ class BracketDepth:
 
     def __init__(self, pairs: str = "()[]{}", max_depth: int = 8):
         if len(pairs) % 2 or not pairs:
-            raise ValueError(f"pairs must alternate opening and closing: {pairs!r}")
+            raise InputError(
+                f"pairs must alternate opening and closing characters (an even, "
+                f"non-zero number): {pairs!r}"
+            )
         self.pairs = pairs
         self.max_depth = max_depth
         self.names = ["bracket_depth"]

@@ -522,7 +522,10 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                     f"method='fast' has no fast engine for feature {name!r} (probe "
                     f"{probe!r}, scoring {metric!r}); use method='auto' or 'exact'."
                 )
-            scorer = get_scorer(default if metric is None else metric)
+            try:
+                scorer = get_scorer(default if metric is None else metric)
+            except ValueError as exc:
+                raise InputError(f"scoring for feature {name!r}: {exc}") from exc
             plan.append((engine, estimator, classifier, scorer, metric is None))
         return plan
 
