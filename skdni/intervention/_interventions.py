@@ -80,10 +80,10 @@ class Intervention:
                 + ("the units' means" if self.mode == "mean" else "the label pattern")
                 + ")."
             )
-        if values is not None and not np.isscalar(values):
-            values = np.asarray(values, dtype=np.float64)
         if values is not None:
             check_values(values, self.mode)
+        if values is not None and not np.isscalar(values):
+            values = np.asarray(values, dtype=np.float64)
         object.__setattr__(self, "values", values)
         low, high = self.oracle_range
         object.__setattr__(self, "oracle_range", (float(low), float(high)))
