@@ -239,7 +239,7 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
     assert seen["grammar"] is None and seen["corpus"] is None  # run_study: arithmetic
 
 
-def test_overwrite_removes_only_files_in_the_manifest(tmp_path):
+def test_overwrite_replaces_only_files_in_the_manifest(tmp_path):
     from skdni._study import _MANIFEST, _prepare_out
 
     out = tmp_path / "out"
@@ -250,9 +250,10 @@ def test_overwrite_removes_only_files_in_the_manifest(tmp_path):
     (out / _MANIFEST).write_text(json.dumps(["report.html", "figures/unit-scores.png"]))
     with pytest.raises(InputError, match="not empty"):
         _prepare_out(out, overwrite=False)
-    _prepare_out(out, overwrite=True)
-    assert not (out / "report.html").exists()
-    assert not (out / "figures" / "unit-scores.png").exists()
+    # the files to replace; nothing is deleted before the new report is complete
+    replaced = _prepare_out(out, overwrite=True)
+    assert set(replaced) == {"report.html", "figures/unit-scores.png", _MANIFEST}
+    assert (out / "report.html").read_text() == "old"
     assert (out / "notes.txt").read_text() == "the user's"
 
 
