@@ -1,7 +1,7 @@
 """CharLanguageModel: an sklearn estimator around a Keras character-level RNN LM.
 
-The Keras model it builds is skdni's *model contract*, which the activation transformer
-and the NumPy recurrence read (and which any user model of the same shape satisfies)::
+The Keras model it builds is one instance of skdni's model contract
+(:mod:`skdni.models._runtime`, which any user model satisfies too)::
 
     Input(shape=(None,), dtype="int32")           char ids, 0 = padding (on the right)
     Embedding(n_vocab + 1, dim, name="embedding")  one-hot: identity rows, not trainable
@@ -31,8 +31,10 @@ from .._backend import import_keras
 from .._compat import Interval, StrOptions, _fit_context
 from .._errors import EmptyCorpusError, InputError, ModelFileError
 from .._texts import check_texts, text_lengths
-from ._keras_inspect import cell_kind
-from ._vocabulary import PAD_ID, build_vocabulary, check_vocabulary, encode_texts
+from ._keras_inspect import cell_kind, one_hot_width
+from ._runtime import ModelRuntime
+from ._sampling import check_generation_args, generate_texts, sample_classes
+from ._vocabulary import PAD_ID, build_vocabulary, encode_texts
 
 __all__ = ["CharLanguageModel"]
 
@@ -88,24 +90,23 @@ def _pad_rows(arrays, multiple: int):
 
 
 def _generate_keras(
-    model, seed_ids, n_chars: int, temperature: float, rng
+    runtime, seed_ids, n_chars: int, temperature: float, rng
 ) -> list[int]:
     """Reference generation through Keras: re-read the whole prefix for every char.
 
-    The prefix sits in one zero-padded buffer of fixed length, so JAX compiles once;
+    The prefix sits in one right-padded buffer of fixed length, so JAX compiles once;
     right padding is causal, so the padded steps never change row ``t``.
     """
-    from ..intervention._generation import _sample  # the sampler both engines share
-
-    buffer = np.zeros((1, _next_pow2(len(seed_ids) + n_chars)), dtype=np.int32)
+    size = _next_pow2(len(seed_ids) + n_chars)
+    buffer = np.full((1, size), runtime.pad_id, dtype=np.int32)
     buffer[0, : len(seed_ids)] = seed_ids
     length = len(seed_ids)
     out = []
     for _ in range(n_chars):
-        probs = np.asarray(model.predict_on_batch(buffer))[0, length - 1]
-        char = int(_sample(probs[None], temperature, rng)[0])
+        probs = runtime.predict_proba(buffer)[0, length - 1]
+        char = int(sample_classes(probs[None], temperature, rng)[0])
         out.append(char)
-        buffer[0, length] = char + 1
+        buffer[0, length] = runtime.class_ids[char]
         length += 1
     return out
 
@@ -113,9 +114,10 @@ def _generate_keras(
 def check_char_model(model, n_vocab: int | None = None, *, error=InputError) -> None:
     """Raise ``error`` unless ``model`` has the shape of a character RNN LM.
 
-    Checks: an integer sequence input, an ``Embedding`` first, at least one recurrent
-    layer (``return_sequences=True``), and a softmax ``Dense`` output over ``n_vocab``
-    classes whose Embedding has ``n_vocab + 1`` rows (id 0 is padding).
+    Checks: an ``Embedding`` of character ids or a one-hot input, at least one
+    recurrent layer (``return_sequences=True``), and a softmax ``Dense`` output (over
+    ``n_vocab`` classes when given). The vocabulary against the input rows is
+    :class:`~skdni.models.ModelRuntime`'s check.
     """
     keras = import_keras()
     if not isinstance(model, keras.Model):
@@ -126,8 +128,12 @@ def check_char_model(model, n_vocab: int | None = None, *, error=InputError) -> 
         if not isinstance(layer, keras.layers.InputLayer)
     ]
     problems = []
-    if not layers or not isinstance(layers[0], keras.layers.Embedding):
-        problems.append("its first layer is not an Embedding of character ids")
+    embedding_first = layers and isinstance(layers[0], keras.layers.Embedding)
+    if not embedding_first and one_hot_width(model) is None:
+        problems.append(
+            "its first layer is not an Embedding of character ids and its input is "
+            "not one-hot vectors"
+        )
     recurrent = [layer for layer in layers if cell_kind(layer) is not None]
     if not recurrent:
         problems.append("it has no LSTM, GRU or SimpleRNN layer")
@@ -142,20 +148,10 @@ def check_char_model(model, n_vocab: int | None = None, *, error=InputError) -> 
         problems.append(
             f"its output has {output.units} classes, the vocabulary {n_vocab}"
         )
-    if (
-        n_vocab is not None
-        and layers
-        and isinstance(layers[0], keras.layers.Embedding)
-        and layers[0].input_dim != n_vocab + 1
-    ):
-        problems.append(
-            f"its Embedding has {layers[0].input_dim} rows, expected {n_vocab + 1} "
-            "(padding id 0 plus one per vocabulary character)"
-        )
     if problems:
         raise error(
-            "Not a character RNN language model (Embedding -> recurrent layers -> "
-            "softmax Dense): " + "; ".join(problems) + "."
+            "Not a character RNN language model (Embedding or one-hot input -> "
+            "recurrent layers -> softmax Dense): " + "; ".join(problems) + "."
         )
 
 
@@ -226,6 +222,9 @@ class CharLanguageModel(BaseEstimator):
         Number of characters (output classes).
     model_ : keras.Model
         The trained Keras model.
+    runtime_ : ModelRuntime
+        The model under skdni's model contract (encoder, output classes, NumPy
+        recurrence), shared with every consumer of this model.
     history_ : dict of str to list of float
         Per-epoch ``loss`` and ``accuracy`` (and ``val_loss``, ``val_accuracy``).
     majority_char_ : str
@@ -446,14 +445,20 @@ class CharLanguageModel(BaseEstimator):
 
     # ------------------------------------------------------------- predict
 
+    @property
+    def runtime_(self) -> ModelRuntime:
+        """The model's :class:`~skdni.models.ModelRuntime` (built once, cached)."""
+        check_is_fitted(self, "model_")
+        return ModelRuntime.for_model(self)
+
     def encode(self, texts) -> list[np.ndarray]:
-        """Input ids of every character of every text (0 for unknown with "ignore").
+        """Input ids of every character of every text (the padding id for an unknown
+        character with "ignore").
 
         Raises :class:`~skdni.UnknownCharacterError` naming the text, position and
         character when ``unknown="error"``.
         """
-        check_is_fitted(self, "model_")
-        return encode_texts(texts, self.vocabulary_, unknown=self.unknown)
+        return self.runtime_.encode(texts)
 
     def predict_proba(self, texts) -> np.ndarray:
         """Next-character distributions, one row per character.
@@ -475,6 +480,7 @@ class CharLanguageModel(BaseEstimator):
     def _predict_ids(self, ids_list) -> np.ndarray:
         """Run the model over texts grouped into power-of-two length buckets and
         power-of-two batches: few distinct shapes, so JAX compiles a few times only."""
+        runtime = self.runtime_
         lengths = np.array([len(ids) for ids in ids_list], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         proba = np.empty((int(offsets[-1]), self.n_vocab_), dtype=np.float64)
@@ -485,10 +491,10 @@ class CharLanguageModel(BaseEstimator):
             batch = min(_next_pow2(len(members)), 1 << int(math.log2(cap)))
             for start in range(0, len(members), batch):
                 chunk = members[start : start + batch]
-                x = np.zeros((batch, int(bucket)), dtype=np.int32)
+                x = np.full((batch, int(bucket)), runtime.pad_id, dtype=np.int32)
                 for row, i in enumerate(chunk):
                     x[row, : lengths[i]] = ids_list[i]
-                out = np.asarray(self.model_.predict_on_batch(x))
+                out = runtime.predict_proba(x)
                 for row, i in enumerate(chunk):
                     proba[offsets[i] : offsets[i + 1]] = out[row, : lengths[i]]
         return proba
@@ -506,13 +512,10 @@ class CharLanguageModel(BaseEstimator):
     def _targets(self, texts):
         """Probabilities and target class (-1 for an unknown char) of the rows that
         have a next character."""
-        check_is_fitted(self, "model_")
         ids_list = self.encode(texts)
         proba = self._predict_ids(ids_list)
-        has_next = np.concatenate(
-            [np.arange(len(ids)) < len(ids) - 1 for ids in ids_list]
-        )
-        targets = np.concatenate([ids[1:] for ids in ids_list]).astype(np.int64) - 1
+        targets, has_next = self.runtime_.next_classes(ids_list)
+        targets = targets[has_next]
         if not len(targets):
             raise EmptyCorpusError(
                 "No text has a next character to predict: every text has one character."
@@ -582,28 +585,19 @@ class CharLanguageModel(BaseEstimator):
     def _generate(
         self, seed, n_chars, temperature, random_state, interventions, *, engine="numpy"
     ):
-        check_is_fitted(self, "model_")
-        from ..intervention._generation import (
-            check_generation_args,
-            generate_with_interventions,
-        )
-
+        runtime = self.runtime_
+        check_generation_args(seed, n_chars, temperature)
+        seed_ids = runtime.encode([seed])[0]
         if engine == "numpy":
-            return generate_with_interventions(
-                self,
-                seed,
-                n_chars,
-                interventions=interventions,
-                temperature=temperature,
-                random_state=random_state,
-            )
+            new = generate_texts(
+                runtime, seed_ids, n_chars, 1, interventions, temperature, random_state
+            )[0]
+            return seed + new
         if interventions is not None:
             raise InputError("The Keras reference generator takes no interventions.")
-        check_generation_args(seed, n_chars, temperature)
         rng = check_random_state(random_state)
-        seed_ids = self.encode([seed])[0]
-        new = _generate_keras(self.model_, seed_ids, n_chars, temperature, rng)
-        return seed + "".join(self.vocabulary_[i] for i in new)
+        new = _generate_keras(runtime, seed_ids, n_chars, temperature, rng)
+        return seed + runtime.decode(new)
 
     # ----------------------------------------------------------- save/load
 
@@ -680,17 +674,21 @@ class CharLanguageModel(BaseEstimator):
 
     @classmethod
     def from_keras(cls, model, vocabulary, **params) -> "CharLanguageModel":
-        """Wrap a trained Keras model of skdni's shape (no training).
+        """Wrap any trained Keras character model of skdni's contract (no training).
 
         Parameters
         ----------
         model : keras.Model
-            ``Input(int32 ids) -> Embedding(n_vocab + 1, d) -> recurrent layers ->
-            Dense(n_vocab, softmax)``, id 0 padding, id ``i + 1`` = ``vocabulary[i]``.
-        vocabulary : list of str
-            Sorted distinct characters (output class ``i`` is ``vocabulary[i]``).
+            Int ids through an ``Embedding`` (ids from 0 or 1, ``mask_zero`` or not)
+            or one-hot input -> recurrent layers -> ``Dense`` softmax with one class
+            per character, in id order (see :class:`~skdni.models.ModelRuntime`).
+        vocabulary : dict or list of str
+            The model's own ``{char: input id}`` table, or the characters in id order
+            (from id 0 when the model has as many input rows as characters, from 1
+            when it has one more). Checked against the model.
         **params
-            Estimator parameters (e.g. ``unknown="ignore"``).
+            Estimator parameters (e.g. ``unknown="ignore"``, which needs a padding id
+            or one-hot input).
 
         Notes
         -----
@@ -698,7 +696,7 @@ class CharLanguageModel(BaseEstimator):
         calling ``fit`` retrains from scratch with the estimator's parameters.
         """
         est = cls(**params)
-        est._set_fitted(model, check_vocabulary(vocabulary), error=InputError)
+        est._set_fitted(model, vocabulary, error=InputError)
         est.history_ = {}
         est.majority_char_ = None
         est.majority_rate_ = float("nan")
@@ -706,9 +704,20 @@ class CharLanguageModel(BaseEstimator):
         return est
 
     def _set_fitted(self, model, vocabulary, *, error):
-        check_char_model(model, len(vocabulary), error=error)
-        self.vocabulary_ = list(vocabulary)
-        self.char_to_id_ = {char: i + 1 for i, char in enumerate(self.vocabulary_)}
+        check_char_model(model, error=error)
+        try:
+            runtime = ModelRuntime(model, vocabulary, unknown=self.unknown)
+        except InputError as exc:
+            raise error(str(exc)) from None
+        if runtime.n_outputs != len(runtime.vocabulary):
+            raise error(
+                f"A CharLanguageModel needs one output class per character: the "
+                f"model's output has {runtime.n_outputs} classes, the vocabulary "
+                f"{len(runtime.vocabulary)} characters. Inspect it directly with "
+                "LSTMActivationTransformer(model, vocabulary=...)."
+            )
+        self.vocabulary_ = list(runtime.output_chars)
+        self.char_to_id_ = dict(runtime.vocabulary)
         self.n_vocab_ = len(self.vocabulary_)
         self.model_ = model
 
