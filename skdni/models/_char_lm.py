@@ -619,6 +619,7 @@ class CharLanguageModel(BaseEstimator):
         sidecar = {
             "format": _FORMAT,
             "vocabulary": self.vocabulary_,
+            "char_to_id": self.char_to_id_,
             "params": params,
             "history": self.history_,
             "majority_char": self.majority_char_,
@@ -629,11 +630,21 @@ class CharLanguageModel(BaseEstimator):
             archive.writestr(_SIDECAR, json.dumps(sidecar))
 
     @classmethod
-    def load(cls, path) -> "CharLanguageModel":
-        """Load a model written by :meth:`save` (Keras ``safe_mode=True``).
+    def load(cls, path, *, vocabulary=None) -> "CharLanguageModel":
+        """Load a model written by :meth:`save`, or any Keras character model file
+        with its ``vocabulary`` (Keras ``safe_mode=True``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            A ``.keras`` file.
+        vocabulary : dict or list, optional
+            For a ``.keras`` file that :meth:`save` did not write: the model's own
+            ``{char: input id}`` table or its characters in id order (see
+            :meth:`from_keras`). Ignored for a skdni file, which has its own.
 
         Raises :class:`~skdni.ModelFileError` when the file is missing, is not a
-        ``.keras`` archive, or is not a skdni character language model.
+        ``.keras`` archive, or is neither a skdni model nor given a vocabulary.
         """
         path = Path(path)
         if not path.is_file():
@@ -644,12 +655,13 @@ class CharLanguageModel(BaseEstimator):
                 "CharLanguageModel.save or keras.Model.save)."
             )
         with zipfile.ZipFile(path) as archive:
+            if _SIDECAR not in archive.namelist() and vocabulary is not None:
+                return cls.from_keras(_load_keras_file(path), vocabulary)
             if _SIDECAR not in archive.namelist():
                 raise ModelFileError(
                     f"{str(path)!r} is a Keras file but not a skdni CharLanguageModel "
-                    f"(it has no {_SIDECAR!r} with the vocabulary). Wrap a Keras model "
-                    "of the same shape with CharLanguageModel.from_keras(model, "
-                    "vocabulary)."
+                    f"(it has no {_SIDECAR!r} with the vocabulary): pass its vocabulary "
+                    "(load(path, vocabulary=...), or skdni run --vocabulary FILE)."
                 )
             try:
                 sidecar = json.loads(archive.read(_SIDECAR))
@@ -659,13 +671,10 @@ class CharLanguageModel(BaseEstimator):
                 ) from exc
         if not isinstance(sidecar, dict) or sidecar.get("format") != _FORMAT:
             raise ModelFileError(f"{str(path)!r}: unknown skdni model format.")
-        keras = import_keras()
-        try:
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        except Exception as exc:  # Keras raises many types for a broken archive
-            raise ModelFileError(f"Keras could not load {str(path)!r}: {exc}") from exc
+        model = _load_keras_file(path)
         est = cls(**sidecar["params"])
-        est._set_fitted(model, sidecar["vocabulary"], error=ModelFileError)
+        table = sidecar.get("char_to_id") or sidecar["vocabulary"]
+        est._set_fitted(model, table, error=ModelFileError)
         est.history_ = sidecar["history"]
         est.majority_char_ = sidecar["majority_char"]
         est.majority_rate_ = sidecar["majority_rate"]
@@ -745,6 +754,14 @@ class CharLanguageModel(BaseEstimator):
                     file, compile=False, safe_mode=True
                 )
         super().__setstate__(state)
+
+
+def _load_keras_file(path):
+    keras = import_keras()
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a broken archive
+        raise ModelFileError(f"Keras could not load {str(path)!r}: {exc}") from exc
 
 
 def _progress_callback(keras, epochs: int, verbose: int):
