@@ -660,8 +660,9 @@ class CharLanguageModel(BaseEstimator):
             if _SIDECAR not in archive.namelist():
                 raise ModelFileError(
                     f"{str(path)!r} is a Keras file but not a skdni CharLanguageModel "
-                    f"(it has no {_SIDECAR!r} with the vocabulary): pass its vocabulary "
-                    "(load(path, vocabulary=...), or skdni run --vocabulary FILE)."
+                    f"(it has no {_SIDECAR!r} with the vocabulary): pass its "
+                    "vocabulary (load(path, vocabulary=...), or skdni run "
+                    "--vocabulary FILE)."
                 )
             try:
                 sidecar = json.loads(archive.read(_SIDECAR))
