@@ -37,6 +37,8 @@ class StudyConfig:
     grammar: str | None = None
     corpus: str | None = None
     model: str | None = None
+    #: JSON file with the --model's {char: input id} table or list of characters
+    vocabulary: str | None = None
     n_chars: int = 250_000
     inspect_fraction: float = 0.2
     max_inspect_chars: int = 50_000
@@ -167,6 +169,19 @@ def _fail_fast(cfg: StudyConfig) -> None:
         raise InputError(f"Model file {cfg.model!r} does not exist.")
     if cfg.grammar is not None:
         compile_grammar(cfg.grammar)
+
+
+def _vocabulary(cfg: StudyConfig):
+    """The ``--vocabulary`` JSON file's table (``None`` without one)."""
+    if cfg.vocabulary is None:
+        return None
+    try:
+        return json.loads(Path(cfg.vocabulary).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"Vocabulary file {cfg.vocabulary!r}: {exc}. Expected JSON: the model's "
+            '{"char": input id} table or a list of characters in id order.'
+        ) from None
 
 
 def _load_corpus(cfg: StudyConfig) -> list[str]:
@@ -455,7 +470,7 @@ def run_study(**options) -> StudyResult:
         )
     if cfg.model is not None:
         say(f"model (loaded from {cfg.model})")
-        model = CharLanguageModel.load(cfg.model)
+        model = CharLanguageModel.load(cfg.model, vocabulary=_vocabulary(cfg))
     else:
         say(f"model ({len(train_texts)} training texts)")
         # Real text may hold characters only the held-out texts use.

@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="inspect this .keras model instead of training one"
     )
     run.add_argument(
+        "--vocabulary",
+        help="JSON file with the --model's {char: input id} table or its characters "
+        "in id order (needed for a .keras file skdni did not write)",
+    )
+    run.add_argument(
         "--n-chars",
         type=_positive_int,
         default=_DEFAULTS.n_chars,
@@ -147,6 +152,7 @@ def main(argv=None) -> int:
             grammar=args.grammar,
             corpus=args.corpus,
             model=args.model,
+            vocabulary=args.vocabulary,
             n_chars=args.n_chars,
             units=args.units,
             cell=args.cell,

@@ -663,7 +663,7 @@ CASES = [
             _tampered(c.model_file, c.tmp, lambda s: s.update(vocabulary=["b", "a"]))
         ),
         ModelFileError,
-        r"tampered\.keras.*sorted",
+        r"tampered\.keras.*'vocabulary'",
     ),
     (
         "model file missing",

@@ -119,6 +119,44 @@ def test_a_keras_file_that_is_not_a_char_model_is_refused(tmp_path, capsys):
     assert "dense.keras" in err and _one_line_error(err)
 
 
+def test_run_on_a_users_own_keras_model(tmp_path, capsys):
+    """A plain Keras Embedding(V) -> GRU -> Dense(V) model, ids from 0, saved by Keras
+    itself, with its vocabulary as a JSON list: skdni run inspects it end to end."""
+    import json
+
+    from skdni._backend import import_keras
+    from skdni.datasets import make_corpus
+    from skdni.models._vocabulary import build_vocabulary
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    chars = build_vocabulary(make_corpus("arithmetic", n_chars=20_000, random_state=0))
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(None,), dtype="int32"),
+            keras.layers.Embedding(len(chars), 8),
+            keras.layers.GRU(8, return_sequences=True),
+            keras.layers.Dense(len(chars), activation="softmax"),
+        ]
+    )
+    path, vocabulary = tmp_path / "mine.keras", tmp_path / "vocab.json"
+    model.save(path)
+    vocabulary.write_text(json.dumps(chars))
+    out = tmp_path / "o"
+    argv = ["run", "--model", str(path), "--vocabulary", str(vocabulary)]
+    argv += ["--n-chars", "3000", "--cv", "3", "--top-k", "2", "--out", str(out)]
+    assert main(argv + ["--quiet"]) == 0, capsys.readouterr().err
+    assert (out / "report.html").is_file()
+    from skdni.models import CharLanguageModel
+
+    saved = CharLanguageModel.load(out / "model.keras")  # skdni's file: ids kept
+    assert saved.char_to_id_ == {char: i for i, char in enumerate(chars)}
+    code = main(["run", "--model", str(path), "--out", str(tmp_path / "o2")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--vocabulary" in err and _one_line_error(err)
+
+
 def test_unknown_feature_set_is_refused():
     with pytest.raises(InputError, match="Unknown feature set"):
         run_study(features=("range", "syntax"), out=None)
@@ -211,7 +249,8 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
 
     monkeypatch.setattr(skdni._study, "run_study", fake_run_study)
     argv = (
-        "run --grammar dyck2 --corpus c --model m.keras --n-chars 123 --units 7 "
+        "run --grammar dyck2 --corpus c --model m.keras --vocabulary v.json "
+        "--n-chars 123 --units 7 "
         "--cell gru --epochs 3 --cv 4 --top-k 5 --features parser,regex --n-jobs 2 "
         "--out o --overwrite --seed 9 --cache-dir cc --quiet"
     ).split()
@@ -220,6 +259,7 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
         grammar="dyck2",
         corpus="c",
         model="m.keras",
+        vocabulary="v.json",
         n_chars=123,
         units=7,
         cell="gru",

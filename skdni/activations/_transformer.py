@@ -14,18 +14,8 @@ from .._errors import InputError
 from .._memmap import check_out, close_out, discard_out, open_out
 from .._texts import check_texts, text_lengths
 from ..models._char_lm import _next_pow2
-from ..models._keras_inspect import (
-    cell_kind,
-    clone_sharing,
-    keras_model_and_vocabulary,
-    predict_states,
-    recurrent_layers,
-    resolve_layers,
-    state_sequence_model,
-    unknown_policy,
-)
-from ..models._recurrence import RecurrentStack, padded_batches
-from ..models._vocabulary import encode_texts
+from ..models._keras_inspect import clone_sharing, resolve_layers
+from ..models._runtime import ModelRuntime
 
 __all__ = ["LSTMActivationTransformer"]
 
@@ -43,10 +33,11 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     model : CharLanguageModel or keras.Model
-        A fitted :class:`~skdni.models.CharLanguageModel`, or a Keras model of skdni's
-        contract shape (int32 ids -> ``Embedding`` -> ``LSTM``/``GRU``/``SimpleRNN``
-        layers -> ``Dense``) together with ``vocabulary``. The model is shared, never
-        copied, by ``clone``.
+        A fitted :class:`~skdni.models.CharLanguageModel`, or any Keras character
+        model of skdni's contract (:class:`~skdni.models.ModelRuntime`: int ids
+        through an ``Embedding`` or one-hot input -> ``LSTM``/``GRU``/``SimpleRNN``
+        layers -> optional ``Dense``) together with ``vocabulary``. The model is
+        shared, never copied, by ``clone``.
     layer : None, str, int or list, default=None
         Recurrent layer(s): ``None`` is the first one; a name; an index among the
         recurrent layers (negative counts from the end); or a list of those, whose
@@ -55,8 +46,10 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         ``h_t``, the LSTM cell state ``c_t`` (LSTM layers only), or both (``h`` columns,
         then ``c`` columns, per layer).
     vocabulary : dict or list, default=None
-        For a bare Keras model: ``{char: input id}``, or a list where character ``i``
-        has id ``i + 1``. Ignored for a ``CharLanguageModel`` unless given.
+        For a bare Keras model: its own ``{char: input id}`` table (ids from 0 or 1),
+        or a list of characters in id order (from id 0 when the model has as many
+        input rows as characters, from 1 when it has one more); checked against the
+        model. A ``CharLanguageModel`` uses its own unless given.
     method : {"auto", "keras", "numpy"}, default="auto"
         ``"keras"`` runs a Keras sub-model (cell states through an ``LSTMCell``
         subclass that outputs ``concat(h, c)``); ``"numpy"`` runs skdni's
@@ -179,27 +172,24 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         self
         """
         texts = check_texts(texts)
-        keras_model, vocabulary = keras_model_and_vocabulary(
-            self.model, self.vocabulary
-        )
-        indices = resolve_layers(keras_model, self.layer)
-        layers = recurrent_layers(keras_model)
+        runtime = ModelRuntime.for_model(self.model, self.vocabulary)
+        indices = resolve_layers(runtime.keras_model, self.layer)
         states = ("hidden", "cell") if self.state == "both" else (self.state,)
         for index in indices:
-            layer = layers[index]
-            if "cell" in states and cell_kind(layer) != "lstm":
+            if "cell" in states and runtime.layer_kinds[index] != "lstm":
                 raise InputError(
-                    f"state={self.state!r} needs LSTM layers: layer {layer.name!r} is "
-                    "a "
-                    f"{type(layer).__name__}, whose only state is 'hidden'."
+                    f"state={self.state!r} needs LSTM layers: layer "
+                    f"{runtime.layer_names[index]!r} is a "
+                    f"{runtime.layer_kinds[index]} layer, whose only state is "
+                    "'hidden'."
                 )
-        unknown = unknown_policy(self.model)
-        encode_texts(texts, vocabulary, unknown=unknown)  # unknown chars fail at fit
-        self.vocabulary_ = vocabulary
-        self.unknown_ = unknown
+        runtime.encode(texts)  # unknown characters fail at fit
+        self._runtime = runtime
+        self.vocabulary_ = runtime.vocabulary
+        self.unknown_ = runtime.unknown
         self.layer_indices_ = indices
-        self.layers_ = [layers[i].name for i in indices]
-        self.units_ = [int(layers[i].cell.units) for i in indices]
+        self.layers_ = [runtime.layer_names[i] for i in indices]
+        self.units_ = [runtime.layer_units[i] for i in indices]
         self.states_ = states
         single = len(indices) == 1 and len(states) == 1
         names = []
@@ -209,35 +199,32 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
                 names += [f"{prefix}{state[0]}{j}" for j in range(units)]
         self.feature_names_out_ = np.asarray(names, dtype=object)
         self.n_features_out_ = len(names)
-        self.stack_ = None
         method = self.method
-        if method in ("auto", "numpy"):
-            try:
-                self.stack_ = RecurrentStack.from_keras(keras_model)
-            except InputError:
-                if method == "numpy":
-                    raise
-            method = "numpy" if self.stack_ is not None else "keras"
+        if method == "numpy":
+            runtime.require_stack()
+        elif method == "auto":
+            method = "numpy" if runtime.stack is not None else "keras"
+        self.stack_ = runtime.stack if method == "numpy" else None
         self.method_ = method
-        self._submodel = None
         return self
 
-    def _keras_model(self):
-        return keras_model_and_vocabulary(self.model, self.vocabulary_)[0]
+    def _get_runtime(self) -> ModelRuntime:
+        """The model's runtime (dropped by pickling; cached by the model)."""
+        if getattr(self, "_runtime", None) is None:
+            self._runtime = ModelRuntime.for_model(self.model, self.vocabulary_)
+        return self._runtime
 
     def _run_keras(self, ids, lengths):
-        if getattr(self, "_submodel", None) is None:
-            state = "both" if len(self.states_) == 2 else self.states_[0]
-            items = [(index, state) for index in self.layer_indices_]
-            self._submodel = state_sequence_model(self._keras_model(), items)
+        state = "both" if len(self.states_) == 2 else self.states_[0]
+        items = [(index, state) for index in self.layer_indices_]
         batch, time = ids.shape
         # fixed shapes: JAX compiles once per (batch, time) it sees
-        rows = min(self.batch_size, _next_pow2(batch))
-        steps = max(_MIN_KERAS_TIME, _next_pow2(time))
-        padded = np.zeros((rows, steps), dtype=np.int32)
-        padded[:batch, :time] = ids
-        outputs = predict_states(self._submodel, padded)
-        return np.concatenate([out[:batch, :time] for out in outputs], axis=-1)
+        shape = (
+            min(self.batch_size, _next_pow2(batch)),
+            max(_MIN_KERAS_TIME, _next_pow2(time)),
+        )
+        outputs = self._get_runtime().predict_states(ids, items, shape=shape)
+        return np.concatenate(outputs, axis=-1)
 
     def _keras_rows(self, batches):
         """Rows and activations of every batch, one after the other."""
@@ -276,14 +263,15 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "method_")
         texts = check_texts(texts)
         check_out(self, "activations")
-        ids_list = encode_texts(texts, self.vocabulary_, unknown=self.unknown_)
+        runtime = self._get_runtime()
+        ids_list = runtime.encode(texts)
         shape = (int(text_lengths(texts).sum()), self.n_features_out_)
         if self.out is None:
             out = np.empty(shape, np.float32)
         else:
             out = open_out(self.out, shape, np.float32)
         run = self._numpy_rows if self.method_ == "numpy" else self._keras_rows
-        batches = padded_batches(ids_list, self.batch_size)
+        batches = runtime.batches(ids_list, self.batch_size)
         total = -(-len(texts) // self.batch_size)
         try:
             for rows, states in tqdm(
@@ -303,7 +291,7 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
 
     def __getstate__(self):
         state = super().__getstate__().copy()
-        state.pop("_submodel", None)  # a Keras graph over the model: rebuilt on demand
+        state.pop("_runtime", None)  # holds the Keras model: rebuilt on demand
         return state
 
 

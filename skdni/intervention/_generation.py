@@ -1,91 +1,42 @@
 """Generation with clamped units, and how often a character class then appears."""
 
-from numbers import Integral, Real
-
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 
 from .._errors import InputError
-from ..models._keras_inspect import keras_model_and_vocabulary, unknown_policy
-from ..models._recurrence import RecurrentStack
-from ..models._vocabulary import encode_texts
-from ._interventions import Intervention, check_values, top_and_random_units
+from ..models._interventions import Intervention, check_values, top_and_random_units
+from ..models._runtime import ModelRuntime
+from ..models._sampling import check_generation_args, generate_texts
 
 __all__ = [
+    "check_generation_args",
     "clamped_generation",
     "count_class_in_generations",
     "generate_with_interventions",
 ]
 
 
-def _sample(probs, temperature, rng):
-    """One output class per row (temperature 0: argmax)."""
-    if temperature == 0:
-        return np.argmax(probs, axis=1)
-    logits = np.log(np.maximum(probs.astype(np.float64), 1e-30)) / temperature
-    scaled = np.exp(logits - logits.max(axis=1, keepdims=True))
-    cumulative = np.cumsum(scaled / scaled.sum(axis=1, keepdims=True), axis=1)
-    draws = rng.random_sample((len(probs), 1))
-    return np.minimum((cumulative < draws).sum(axis=1), probs.shape[1] - 1)
-
-
-def _generate(
-    stack,
-    vocabulary,
-    seed_ids,
-    n_chars,
-    n_samples,
-    interventions,
-    temperature,
-    random_state,
-):
-    rng = check_random_state(random_state)
-    by_output = {idx - 1: char for char, idx in vocabulary.items()}
-    state = stack.initial_state(n_samples)
-    for char_id in seed_ids:
-        ids = np.full(n_samples, char_id, dtype=np.int32)
-        probs, state = stack.step(ids, state, interventions=interventions)
-    generated = np.empty((n_samples, n_chars), dtype=np.int64)
-    for t in range(n_chars):
-        classes = _sample(probs, temperature, rng)
-        generated[:, t] = classes
-        probs, state = stack.step((classes + 1).astype(np.int32), state, interventions)
-    return ["".join(by_output.get(c, "\ufffd") for c in row) for row in generated]
-
-
-def check_generation_args(seed, n_chars, temperature) -> None:
-    """Raise :class:`InputError` naming the bad argument of a generation call."""
-    if not isinstance(seed, str) or not seed:
-        raise InputError(
-            f"seed must be a non-empty string (the model reads it first), got {seed!r}."
-        )
-    if not isinstance(n_chars, Integral) or n_chars < 0:
-        raise InputError(f"n_chars must be a non-negative int, got {n_chars!r}.")
-    if not isinstance(temperature, Real) or temperature < 0:
-        raise InputError(f"temperature must be a number >= 0, got {temperature!r}.")
-
-
 def _prepare(lm, seeds, vocabulary, n_chars, temperature):
-    """The NumPy stack, the vocabulary and the input ids of every seed."""
+    """The model's runtime and the input ids of every seed."""
     for seed in seeds:
         check_generation_args(seed, n_chars, temperature)
-    keras_model, vocabulary = keras_model_and_vocabulary(lm, vocabulary)
-    seed_ids = encode_texts(list(seeds), vocabulary, unknown=unknown_policy(lm))
-    return RecurrentStack.from_keras(keras_model), vocabulary, seed_ids
+    runtime = ModelRuntime.for_model(lm, vocabulary)
+    runtime.require_stack()
+    return runtime, runtime.encode(list(seeds))
 
 
-def _ranked_units(stack, layer, units, ks):
+def _ranked_units(runtime, layer, units, ks):
     """The layer index, the ranked units and the list of k, checked."""
-    index = stack.layer_index(layer)
-    n_units = stack.layers[index].units
+    index = runtime.layer_index(layer)
+    n_units = runtime.layer_units[index]
     ranked = np.asarray(units, dtype=np.int64).reshape(-1)
     bad = ranked[(ranked < 0) | (ranked >= n_units)]
     if bad.size:
         raise InputError(
             f"Unit {int(bad[0])} is out of range for layer "
-            f"{stack.layers[index].name!r} with {n_units} units "
+            f"{runtime.layer_names[index]!r} with {n_units} units "
             f"(valid: 0..{n_units - 1})."
         )
     ks = [ks] if np.isscalar(ks) else list(ks)
@@ -155,19 +106,9 @@ def generate_with_interventions(
     >>> len(text)
     7
     """
-    stack, vocabulary, (seed_ids,) = _prepare(
-        lm, [seed], vocabulary, n_chars, temperature
-    )
-    for item in (
-        interventions if isinstance(interventions, list | tuple) else [interventions]
-    ):
-        if item is not None and item.mode == "oracle":
-            raise InputError(
-                "mode='oracle' needs labels per character: not for generation."
-            )
-    texts = _generate(
-        stack,
-        vocabulary,
+    runtime, (seed_ids,) = _prepare(lm, [seed], vocabulary, n_chars, temperature)
+    texts = generate_texts(
+        runtime,
         seed_ids,
         n_chars,
         1 if n_samples is None else n_samples,
@@ -181,8 +122,8 @@ def generate_with_interventions(
 
 def _class_rate(in_class, *generate_args):
     """One parallel task: the share of generated characters in the class (over the
-    ``n_samples`` texts of :func:`_generate`) and the first generated text."""
-    texts = _generate(*generate_args)
+    ``n_samples`` texts of :func:`generate_texts`) and the first generated text."""
+    texts = generate_texts(*generate_args)
     n_generated = sum(map(len, texts))
     hits = sum(in_class(c) for text in texts for c in text)
     return hits / max(n_generated, 1), texts[0]
@@ -248,15 +189,13 @@ def count_class_in_generations(
         percentiles over draws), ``top_example`` and ``random_example`` (one generated
         text each, without the seed).
     """
-    stack, vocabulary, (seed_ids,) = _prepare(
-        lm, [seed], vocabulary, n_chars, temperature
-    )
-    index, ranked, ks = _ranked_units(stack, layer, units, k)
+    runtime, (seed_ids,) = _prepare(lm, [seed], vocabulary, n_chars, temperature)
+    index, ranked, ks = _ranked_units(runtime, layer, units, k)
     in_class = chars if callable(chars) else frozenset(chars).__contains__
     check_values(value, "clamp", "value")
     rng = check_random_state(random_state)
     sampling_seed = int(rng.randint(np.iinfo(np.int32).max))
-    n_units = stack.layers[index].units
+    n_units = runtime.layer_units[index]
     conditions = [(0, -1, None)]
     conditions += top_and_random_units(ranked, ks, n_units, n_random, rng)
 
@@ -270,8 +209,7 @@ def count_class_in_generations(
     results = Parallel(n_jobs=n_jobs)(
         delayed(_class_rate)(
             in_class,
-            stack,
-            vocabulary,
+            runtime,
             seed_ids,
             n_chars,
             n_samples,
@@ -363,12 +301,12 @@ def clamped_generation(
         raise InputError("seeds must be a non-empty list of start texts.")
     mapping = class_map if class_map is not None else char_class
     classify = mapping if callable(mapping) else (lambda c: mapping.get(c, c))
-    stack, vocabulary, seeds_ids = _prepare(lm, seeds, vocabulary, n_chars, temperature)
-    index, ranked, ks = _ranked_units(stack, layer, units, ks)
+    runtime, seeds_ids = _prepare(lm, seeds, vocabulary, n_chars, temperature)
+    index, ranked, ks = _ranked_units(runtime, layer, units, ks)
     check_values(value, "clamp", "value")
     rng = check_random_state(random_state)
     sampling_seed = int(rng.randint(np.iinfo(np.int32).max))
-    n_units = stack.layers[index].units
+    n_units = runtime.layer_units[index]
     conditions = [(0, "none", -1, None)] + [
         (k, "top" if draw < 0 else "random", draw, chosen)
         for k, draw, chosen in top_and_random_units(ranked, ks, n_units, n_random, rng)
@@ -381,9 +319,8 @@ def clamped_generation(
                 layer=index, units=chosen, state=state, mode="clamp", values=value
             )
         return [
-            _generate(
-                stack,
-                vocabulary,
+            generate_texts(
+                runtime,
                 seed_ids,
                 n_chars,
                 1,

@@ -1,5 +1,6 @@
 """NeuronAblationScorer: does the model *use* the units that encode a feature?"""
 
+import re
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,14 +13,9 @@ from tqdm.auto import tqdm
 from .._compat import Interval, StrOptions, validate_params
 from .._errors import InputError, InputTypeError
 from .._texts import check_texts, text_lengths
-from ..models._keras_inspect import (
-    clone_sharing,
-    keras_model_and_vocabulary,
-    unknown_policy,
-)
-from ..models._recurrence import RecurrentStack, padded_batches
-from ..models._vocabulary import encode_texts
-from ._interventions import Intervention, check_values, top_and_random_units
+from ..models._interventions import Intervention, check_values, top_and_random_units
+from ..models._keras_inspect import clone_sharing
+from ..models._runtime import ModelRuntime
 
 __all__ = ["NeuronAblationScorer", "char_class", "next_char_in"]
 
@@ -67,6 +63,39 @@ def next_char_in(chars):
         )
 
     return positions
+
+
+# an activation column as LSTMActivationTransformer names it: "h17", "lstm_0/c3"
+_UNIT_COLUMN = re.compile(r"^(?:(?P<layer>.+)/)?(?P<state>[hc])(?P<unit>\d+)$")
+
+
+def _check_unit_columns(names, layer_name: str, state: str) -> None:
+    """Check that a search's columns are the units of ``layer_name`` / ``state``,
+    unit ``i`` in column ``i`` (names skdni did not write are not checked)."""
+    matches = [_UNIT_COLUMN.match(str(name)) for name in names]
+    if not all(matches):
+        return
+    for i, match in enumerate(matches):
+        name = str(names[i])
+        column_state = "hidden" if match["state"] == "h" else "cell"
+        if column_state != state:
+            raise InputError(
+                f"search column {i} is {name!r}, a {column_state} state, but the "
+                f"scorer overwrites state={state!r}: set state={column_state!r} (or "
+                "probe the scorer's state)."
+            )
+        if match["layer"] is not None and match["layer"] != layer_name:
+            raise InputError(
+                f"search column {i} is {name!r}, a unit of layer {match['layer']!r}, "
+                f"but the scorer's layer is {layer_name!r}: set layer="
+                f"{match['layer']!r}."
+            )
+        if int(match["unit"]) != i:
+            raise InputError(
+                f"search column {i} is {name!r}, unit {match['unit']}: the search's "
+                "columns must be the layer's units 0, 1, ... in order (one layer and "
+                "one state of an LSTMActivationTransformer)."
+            )
 
 
 def _is_per_text(y) -> bool:
@@ -193,7 +222,9 @@ class NeuronAblationScorer(BaseEstimator):
     search : fitted NeuronProbeSearch, default=None
         Units are ``search.top_units_[feature]`` (best first). Its columns must be the
         units of ``layer`` and ``state`` (a single-layer, single-state activation
-        transformer).
+        transformer); when it was fitted on named columns (``"lstm_0/c3"``, ``"h17"``,
+        from ``set_output(transform="pandas")``), their layer and state are checked
+        against ``layer`` and ``state``.
     feature : str, default=None
         Feature whose top units to use (and the column of a DataFrame ``y`` for the
         oracle).
@@ -246,9 +277,9 @@ class NeuronAblationScorer(BaseEstimator):
 
     Notes
     -----
-    Output class ``i`` of the model is the character with input id ``i + 1`` (skdni's
-    model contract). The oracle reads ``y``, one label in [0, 1] per character; a NaN
-    label leaves the unit's own value at that step.
+    Output classes follow the model's own order (:class:`~skdni.models.ModelRuntime`
+    maps each next character to its class). The oracle reads ``y``, one label in
+    [0, 1] per character; a NaN label leaves the unit's own value at that step.
 
     Examples
     --------
@@ -358,6 +389,9 @@ class NeuronAblationScorer(BaseEstimator):
                     f"Feature {self.feature!r} is not in the search's features: "
                     f"{sorted(top)[:20]}."
                 )
+            names = getattr(self.search, "feature_names_in_", None)
+            if names is not None:
+                _check_unit_columns(names, layer_name, self.state)
             n_columns = getattr(self.search, "n_features_in_", n_units)
             if n_columns != n_units:
                 raise InputError(
@@ -445,15 +479,12 @@ class NeuronAblationScorer(BaseEstimator):
             )
         return mask.astype(bool)
 
-    def _classes(self, vocabulary):
+    def _classes(self, runtime):
         if self.metric not in ("class_accuracy", "within_class_accuracy"):
             return None
-        n_out = max(vocabulary.values())
-        by_output = {idx - 1: char for char, idx in vocabulary.items()}
         mapping = self.class_map if self.class_map is not None else char_class
         labels = []
-        for out in range(n_out):
-            char = by_output.get(out)
+        for out, char in enumerate(runtime.output_chars):
             if char is None:
                 labels.append(("<none>", out))
             elif callable(mapping):
@@ -472,34 +503,28 @@ class NeuronAblationScorer(BaseEstimator):
                 "No model: pass model= or call the scorer with an estimator."
             )
         texts = check_texts(texts)
-        keras_model, vocabulary = keras_model_and_vocabulary(model, self.vocabulary)
-        stack = RecurrentStack.from_keras(keras_model)
+        runtime = ModelRuntime.for_model(model, self.vocabulary)
+        stack = runtime.require_stack()
         if self.metric == "cross_entropy" and stack.output_activation != "softmax":
             raise InputError(
                 f"metric='cross_entropy' needs probabilities, but model "
-                f"{keras_model.name!r} has a {stack.output_activation!r} output; "
-                "end it with a softmax Dense layer or use an accuracy metric."
+                f"{runtime.keras_model.name!r} has a {stack.output_activation!r} "
+                "output; end it with a softmax Dense layer or use an accuracy metric."
             )
-        layer = stack.layer_index(self.layer)
-        info = stack.layers[layer]
-        if self.state == "cell" and info.kind != "lstm":
+        layer = runtime.layer_index(self.layer)
+        name, kind = runtime.layer_names[layer], runtime.layer_kinds[layer]
+        if self.state == "cell" and kind != "lstm":
             raise InputError(
-                f"state='cell' needs an LSTM layer; {info.name!r} is a {info.kind} "
-                "layer."
+                f"state='cell' needs an LSTM layer; {name!r} is a {kind} layer."
             )
-        ranked = self._ranked_units(info.units, info.name)
-        ks = self._ks(ranked, info.units, info.name)
-        ids_list = encode_texts(texts, vocabulary, unknown=unknown_policy(model))
+        n_units = runtime.layer_units[layer]
+        ranked = self._ranked_units(n_units, name)
+        ks = self._ks(ranked, n_units, name)
+        ids_list = runtime.encode(texts)
         n_rows = int(text_lengths(texts).sum())
         pattern = self._pattern(y, text_lengths(texts))
-        has_next = np.concatenate(
-            [np.arange(len(ids)) < len(ids) - 1 for ids in ids_list]
-        )
+        targets, has_next = runtime.next_classes(ids_list)
         scored = has_next & self._positions(texts, n_rows)
-        targets = (
-            np.concatenate([np.append(ids[1:], 1) for ids in ids_list]).astype(np.int64)
-            - 1
-        )
         if self.metric == "cross_entropy":
             # the model gives an unknown next char (unknown="ignore", target -1)
             # probability 0: left out, as in CharLanguageModel.cross_entropy
@@ -509,20 +534,15 @@ class NeuronAblationScorer(BaseEstimator):
                 "No character is scored: no selected row has a next character"
                 + (" in the vocabulary." if self.metric == "cross_entropy" else ".")
             )
-        if stack.n_vocab is not None and targets.max() >= stack.n_vocab:
-            raise InputError(
-                f"Input id {targets.max() + 1} has no output class: the model predicts "
-                f"{stack.n_vocab} characters (output class i is input id i + 1)."
-            )
         scoring = {
             "targets": targets,
             "scored": scored,
-            "classes": self._classes(vocabulary),
+            "classes": self._classes(runtime),
             "metric": self.metric,
         }
         batches = [
             (ids, lengths, rows)
-            for _, ids, lengths, rows in padded_batches(ids_list, self.batch_size)
+            for _, ids, lengths, rows in runtime.batches(ids_list, self.batch_size)
         ]
         return stack, layer, ranked, ks, pattern, scoring, batches
 

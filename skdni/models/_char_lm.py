@@ -1,7 +1,7 @@
 """CharLanguageModel: an sklearn estimator around a Keras character-level RNN LM.
 
-The Keras model it builds is skdni's *model contract*, which the activation transformer
-and the NumPy recurrence read (and which any user model of the same shape satisfies)::
+The Keras model it builds is one instance of skdni's model contract
+(:mod:`skdni.models._runtime`, which any user model satisfies too)::
 
     Input(shape=(None,), dtype="int32")           char ids, 0 = padding (on the right)
     Embedding(n_vocab + 1, dim, name="embedding")  one-hot: identity rows, not trainable
@@ -37,8 +37,10 @@ from .._compat import (
 )
 from .._errors import EmptyCorpusError, InputError, ModelFileError, SkdniError
 from .._texts import check_texts, text_lengths
-from ._keras_inspect import cell_kind
-from ._vocabulary import PAD_ID, build_vocabulary, check_vocabulary, encode_texts
+from ._keras_inspect import cell_kind, one_hot_width
+from ._runtime import ModelRuntime
+from ._sampling import check_generation_args, generate_texts, sample_classes
+from ._vocabulary import PAD_ID, build_vocabulary, encode_texts
 
 __all__ = ["CharLanguageModel"]
 
@@ -94,24 +96,23 @@ def _pad_rows(arrays, multiple: int):
 
 
 def _generate_keras(
-    model, seed_ids, n_chars: int, temperature: float, rng
+    runtime, seed_ids, n_chars: int, temperature: float, rng
 ) -> list[int]:
     """Reference generation through Keras: re-read the whole prefix for every char.
 
-    The prefix sits in one zero-padded buffer of fixed length, so JAX compiles once;
+    The prefix sits in one right-padded buffer of fixed length, so JAX compiles once;
     right padding is causal, so the padded steps never change row ``t``.
     """
-    from ..intervention._generation import _sample  # the sampler both engines share
-
-    buffer = np.zeros((1, _next_pow2(len(seed_ids) + n_chars)), dtype=np.int32)
+    size = _next_pow2(len(seed_ids) + n_chars)
+    buffer = np.full((1, size), runtime.pad_id, dtype=np.int32)
     buffer[0, : len(seed_ids)] = seed_ids
     length = len(seed_ids)
     out = []
     for _ in range(n_chars):
-        probs = np.asarray(model.predict_on_batch(buffer))[0, length - 1]
-        char = int(_sample(probs[None], temperature, rng)[0])
+        probs = runtime.predict_proba(buffer)[0, length - 1]
+        char = int(sample_classes(probs[None], temperature, rng)[0])
         out.append(char)
-        buffer[0, length] = char + 1
+        buffer[0, length] = runtime.class_ids[char]
         length += 1
     return out
 
@@ -119,9 +120,10 @@ def _generate_keras(
 def check_char_model(model, n_vocab: int | None = None, *, error=InputError) -> None:
     """Raise ``error`` unless ``model`` has the shape of a character RNN LM.
 
-    Checks: an integer sequence input, an ``Embedding`` first, at least one recurrent
-    layer (``return_sequences=True``), and a softmax ``Dense`` output over ``n_vocab``
-    classes whose Embedding has ``n_vocab + 1`` rows (id 0 is padding).
+    Checks: an ``Embedding`` of character ids or a one-hot input, at least one
+    recurrent layer (``return_sequences=True``), and a softmax ``Dense`` output (over
+    ``n_vocab`` classes when given). The vocabulary against the input rows is
+    :class:`~skdni.models.ModelRuntime`'s check.
     """
     keras = import_keras()
     if not isinstance(model, keras.Model):
@@ -132,8 +134,12 @@ def check_char_model(model, n_vocab: int | None = None, *, error=InputError) -> 
         if not isinstance(layer, keras.layers.InputLayer)
     ]
     problems = []
-    if not layers or not isinstance(layers[0], keras.layers.Embedding):
-        problems.append("its first layer is not an Embedding of character ids")
+    embedding_first = layers and isinstance(layers[0], keras.layers.Embedding)
+    if not embedding_first and one_hot_width(model) is None:
+        problems.append(
+            "its first layer is not an Embedding of character ids and its input is "
+            "not one-hot vectors"
+        )
     recurrent = [layer for layer in layers if cell_kind(layer) is not None]
     if not recurrent:
         problems.append("it has no LSTM, GRU or SimpleRNN layer")
@@ -148,20 +154,10 @@ def check_char_model(model, n_vocab: int | None = None, *, error=InputError) -> 
         problems.append(
             f"its output has {output.units} classes, the vocabulary {n_vocab}"
         )
-    if (
-        n_vocab is not None
-        and layers
-        and isinstance(layers[0], keras.layers.Embedding)
-        and layers[0].input_dim != n_vocab + 1
-    ):
-        problems.append(
-            f"its Embedding has {layers[0].input_dim} rows, expected {n_vocab + 1} "
-            "(padding id 0 plus one per vocabulary character)"
-        )
     if problems:
         raise error(
-            "Not a character RNN language model (Embedding -> recurrent layers -> "
-            "softmax Dense): " + "; ".join(problems) + "."
+            "Not a character RNN language model (Embedding or one-hot input -> "
+            "recurrent layers -> softmax Dense): " + "; ".join(problems) + "."
         )
 
 
@@ -232,6 +228,9 @@ class CharLanguageModel(BaseEstimator):
         Number of characters (output classes).
     model_ : keras.Model
         The trained Keras model.
+    runtime_ : ModelRuntime
+        The model under skdni's model contract (encoder, output classes, NumPy
+        recurrence), shared with every consumer of this model.
     history_ : dict of str to list of float
         Per-epoch ``loss`` and ``accuracy`` (and ``val_loss``, ``val_accuracy``).
     majority_char_ : str
@@ -452,14 +451,20 @@ class CharLanguageModel(BaseEstimator):
 
     # ------------------------------------------------------------- predict
 
+    @property
+    def runtime_(self) -> ModelRuntime:
+        """The model's :class:`~skdni.models.ModelRuntime` (built once, cached)."""
+        check_is_fitted(self, "model_")
+        return ModelRuntime.for_model(self)
+
     def encode(self, texts) -> list[np.ndarray]:
-        """Input ids of every character of every text (0 for unknown with "ignore").
+        """Input ids of every character of every text (the padding id for an unknown
+        character with "ignore").
 
         Raises :class:`~skdni.UnknownCharacterError` naming the text, position and
         character when ``unknown="error"``.
         """
-        check_is_fitted(self, "model_")
-        return encode_texts(texts, self.vocabulary_, unknown=self.unknown)
+        return self.runtime_.encode(texts)
 
     def predict_proba(self, texts) -> np.ndarray:
         """Next-character distributions, one row per character.
@@ -481,6 +486,7 @@ class CharLanguageModel(BaseEstimator):
     def _predict_ids(self, ids_list) -> np.ndarray:
         """Run the model over texts grouped into power-of-two length buckets and
         power-of-two batches: few distinct shapes, so JAX compiles a few times only."""
+        runtime = self.runtime_
         lengths = np.array([len(ids) for ids in ids_list], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         proba = np.empty((int(offsets[-1]), self.n_vocab_), dtype=np.float64)
@@ -491,10 +497,10 @@ class CharLanguageModel(BaseEstimator):
             batch = min(_next_pow2(len(members)), 1 << int(math.log2(cap)))
             for start in range(0, len(members), batch):
                 chunk = members[start : start + batch]
-                x = np.zeros((batch, int(bucket)), dtype=np.int32)
+                x = np.full((batch, int(bucket)), runtime.pad_id, dtype=np.int32)
                 for row, i in enumerate(chunk):
                     x[row, : lengths[i]] = ids_list[i]
-                out = np.asarray(self.model_.predict_on_batch(x))
+                out = runtime.predict_proba(x)
                 for row, i in enumerate(chunk):
                     proba[offsets[i] : offsets[i + 1]] = out[row, : lengths[i]]
         return proba
@@ -512,13 +518,10 @@ class CharLanguageModel(BaseEstimator):
     def _targets(self, texts):
         """Probabilities and target class (-1 for an unknown char) of the rows that
         have a next character."""
-        check_is_fitted(self, "model_")
         ids_list = self.encode(texts)
         proba = self._predict_ids(ids_list)
-        has_next = np.concatenate(
-            [np.arange(len(ids)) < len(ids) - 1 for ids in ids_list]
-        )
-        targets = np.concatenate([ids[1:] for ids in ids_list]).astype(np.int64) - 1
+        targets, has_next = self.runtime_.next_classes(ids_list)
+        targets = targets[has_next]
         if not len(targets):
             raise EmptyCorpusError(
                 "No text has a next character to predict: every text has one character."
@@ -588,28 +591,19 @@ class CharLanguageModel(BaseEstimator):
     def _generate(
         self, seed, n_chars, temperature, random_state, interventions, *, engine="numpy"
     ):
-        check_is_fitted(self, "model_")
-        from ..intervention._generation import (
-            check_generation_args,
-            generate_with_interventions,
-        )
-
+        runtime = self.runtime_
+        check_generation_args(seed, n_chars, temperature)
+        seed_ids = runtime.encode([seed])[0]
         if engine == "numpy":
-            return generate_with_interventions(
-                self,
-                seed,
-                n_chars,
-                interventions=interventions,
-                temperature=temperature,
-                random_state=random_state,
-            )
+            new = generate_texts(
+                runtime, seed_ids, n_chars, 1, interventions, temperature, random_state
+            )[0]
+            return seed + new
         if interventions is not None:
             raise InputError("The Keras reference generator takes no interventions.")
-        check_generation_args(seed, n_chars, temperature)
         rng = check_random_state(random_state)
-        seed_ids = self.encode([seed])[0]
-        new = _generate_keras(self.model_, seed_ids, n_chars, temperature, rng)
-        return seed + "".join(self.vocabulary_[i] for i in new)
+        new = _generate_keras(runtime, seed_ids, n_chars, temperature, rng)
+        return seed + runtime.decode(new)
 
     # ----------------------------------------------------------- save/load
 
@@ -631,6 +625,7 @@ class CharLanguageModel(BaseEstimator):
         sidecar = {
             "format": _FORMAT,
             "vocabulary": self.vocabulary_,
+            "char_to_id": self.char_to_id_,
             "params": params,
             "history": self.history_,
             "majority_char": self.majority_char_,
@@ -641,11 +636,21 @@ class CharLanguageModel(BaseEstimator):
             archive.writestr(_SIDECAR, json.dumps(sidecar))
 
     @classmethod
-    def load(cls, path) -> "CharLanguageModel":
-        """Load a model written by :meth:`save` (Keras ``safe_mode=True``).
+    def load(cls, path, *, vocabulary=None) -> "CharLanguageModel":
+        """Load a model written by :meth:`save`, or any Keras character model file
+        with its ``vocabulary`` (Keras ``safe_mode=True``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            A ``.keras`` file.
+        vocabulary : dict or list, optional
+            For a ``.keras`` file that :meth:`save` did not write: the model's own
+            ``{char: input id}`` table or its characters in id order (see
+            :meth:`from_keras`). Ignored for a skdni file, which has its own.
 
         Raises :class:`~skdni.ModelFileError` when the file is missing, is not a
-        ``.keras`` archive, or is not a skdni character language model.
+        ``.keras`` archive, or is neither a skdni model nor given a vocabulary.
         """
         path = Path(path)
         if not path.is_file():
@@ -656,12 +661,14 @@ class CharLanguageModel(BaseEstimator):
                 "CharLanguageModel.save or keras.Model.save)."
             )
         with zipfile.ZipFile(path) as archive:
+            if _SIDECAR not in archive.namelist() and vocabulary is not None:
+                return cls.from_keras(_load_keras_file(path), vocabulary)
             if _SIDECAR not in archive.namelist():
                 raise ModelFileError(
                     f"{str(path)!r} is a Keras file but not a skdni CharLanguageModel "
-                    f"(it has no {_SIDECAR!r} with the vocabulary). Wrap a Keras model "
-                    "of the same shape with CharLanguageModel.from_keras(model, "
-                    "vocabulary)."
+                    f"(it has no {_SIDECAR!r} with the vocabulary): pass its "
+                    "vocabulary (load(path, vocabulary=...), or skdni run "
+                    "--vocabulary FILE)."
                 )
             try:
                 sidecar = json.loads(archive.read(_SIDECAR))
@@ -671,13 +678,10 @@ class CharLanguageModel(BaseEstimator):
                 ) from exc
         if not isinstance(sidecar, dict) or sidecar.get("format") != _FORMAT:
             raise ModelFileError(f"{str(path)!r}: unknown skdni model format.")
-        keras = import_keras()
-        try:
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        except Exception as exc:  # Keras raises many types for a broken archive
-            raise ModelFileError(_keras_load_error(path, exc)) from exc
+        model = _load_keras_file(path)
         est = _estimator_from_sidecar(cls, sidecar, path)
-        est._set_fitted(model, sidecar["vocabulary"], error=ModelFileError)
+        table = sidecar.get("char_to_id") or sidecar["vocabulary"]
+        est._set_fitted(model, table, error=ModelFileError)
         est.history_ = sidecar["history"]
         est.majority_char_ = sidecar["majority_char"]
         est.majority_rate_ = sidecar["majority_rate"]
@@ -686,17 +690,21 @@ class CharLanguageModel(BaseEstimator):
 
     @classmethod
     def from_keras(cls, model, vocabulary, **params) -> "CharLanguageModel":
-        """Wrap a trained Keras model of skdni's shape (no training).
+        """Wrap any trained Keras character model of skdni's contract (no training).
 
         Parameters
         ----------
         model : keras.Model
-            ``Input(int32 ids) -> Embedding(n_vocab + 1, d) -> recurrent layers ->
-            Dense(n_vocab, softmax)``, id 0 padding, id ``i + 1`` = ``vocabulary[i]``.
-        vocabulary : list of str
-            Sorted distinct characters (output class ``i`` is ``vocabulary[i]``).
+            Int ids through an ``Embedding`` (ids from 0 or 1, ``mask_zero`` or not)
+            or one-hot input -> recurrent layers -> ``Dense`` softmax with one class
+            per character, in id order (see :class:`~skdni.models.ModelRuntime`).
+        vocabulary : dict or list of str
+            The model's own ``{char: input id}`` table, or the characters in id order
+            (from id 0 when the model has as many input rows as characters, from 1
+            when it has one more). Checked against the model.
         **params
-            Estimator parameters (e.g. ``unknown="ignore"``).
+            Estimator parameters (e.g. ``unknown="ignore"``, which needs a padding id
+            or one-hot input).
 
         Notes
         -----
@@ -704,7 +712,7 @@ class CharLanguageModel(BaseEstimator):
         calling ``fit`` retrains from scratch with the estimator's parameters.
         """
         est = cls(**params)
-        est._set_fitted(model, check_vocabulary(vocabulary), error=InputError)
+        est._set_fitted(model, vocabulary, error=InputError)
         est.history_ = {}
         est.majority_char_ = None
         est.majority_rate_ = float("nan")
@@ -712,9 +720,20 @@ class CharLanguageModel(BaseEstimator):
         return est
 
     def _set_fitted(self, model, vocabulary, *, error):
-        check_char_model(model, len(vocabulary), error=error)
-        self.vocabulary_ = list(vocabulary)
-        self.char_to_id_ = {char: i + 1 for i, char in enumerate(self.vocabulary_)}
+        check_char_model(model, error=error)
+        try:
+            runtime = ModelRuntime(model, vocabulary, unknown=self.unknown)
+        except InputError as exc:
+            raise error(str(exc)) from None
+        if runtime.n_outputs != len(runtime.vocabulary):
+            raise error(
+                f"A CharLanguageModel needs one output class per character: the "
+                f"model's output has {runtime.n_outputs} classes, the vocabulary "
+                f"{len(runtime.vocabulary)} characters. Inspect it directly with "
+                "LSTMActivationTransformer(model, vocabulary=...)."
+            )
+        self.vocabulary_ = list(runtime.output_chars)
+        self.char_to_id_ = dict(runtime.vocabulary)
         self.n_vocab_ = len(self.vocabulary_)
         self.model_ = model
 
@@ -771,10 +790,34 @@ def _estimator_from_sidecar(cls, sidecar: dict, path) -> "CharLanguageModel":
     est = cls(**params)
     try:
         validate_params(est)
-        check_vocabulary(sidecar["vocabulary"])
+        _check_sidecar_vocabulary(sidecar["vocabulary"], sidecar.get("char_to_id"))
     except SkdniError as exc:
         raise ModelFileError(f"{damaged}: {exc}") from exc
     return est
+
+
+def _check_sidecar_vocabulary(vocabulary, char_to_id=None) -> None:
+    # the model's own order: by input id when the sidecar has the id table, by
+    # code point otherwise (files written before the table was saved)
+    if not isinstance(vocabulary, list) or not vocabulary:
+        raise InputError("'vocabulary' is not a non-empty list of characters.")
+    for i, char in enumerate(vocabulary):
+        if not isinstance(char, str) or len(char) != 1:
+            raise InputError(
+                f"vocabulary entry {i} is {char!r}; expected a single character."
+            )
+    if len(set(vocabulary)) != len(vocabulary):
+        raise InputError("'vocabulary' lists a character twice.")
+    if char_to_id is None:
+        expected = sorted(vocabulary)
+    elif not isinstance(char_to_id, dict) or set(char_to_id) != set(vocabulary):
+        raise InputError("'char_to_id' and 'vocabulary' list different characters.")
+    else:
+        expected = sorted(vocabulary, key=char_to_id.__getitem__)
+    if vocabulary != expected:
+        raise InputError(
+            "'vocabulary' is not sorted by input id (code point for old files)."
+        )
 
 
 def _keras_load_error(path, exc: Exception) -> str:
@@ -796,6 +839,14 @@ def _keras_load_error(path, exc: Exception) -> str:
         "model = keras.saving.load_model(path, safe_mode=False), then "
         "CharLanguageModel.from_keras(model, vocabulary)."
     )
+
+
+def _load_keras_file(path):
+    keras = import_keras()
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a broken archive
+        raise ModelFileError(_keras_load_error(path, exc)) from exc
 
 
 def _progress_callback(keras, epochs: int, verbose: int):

@@ -1,10 +1,9 @@
-"""Reading a Keras character model: its recurrent layers, input table and vocabulary.
+"""Reading a Keras character model: its layers and per-step states.
 
-skdni inspects any Keras model of the contract shape (``Input`` of int32 character ids
--> ``Embedding`` -> one or more ``LSTM``/``GRU``/``SimpleRNN`` layers with
-``return_sequences=True`` -> ``Dense`` softmax), whether a
-:class:`~skdni.models.CharLanguageModel` trained it or not. This module finds the
-pieces; :mod:`skdni.models._recurrence` recomputes them in NumPy.
+skdni inspects any Keras model of the contract shape (see
+:mod:`skdni.models._runtime`), whether a :class:`~skdni.models.CharLanguageModel`
+trained it or not. This module finds the pieces; :mod:`skdni.models._recurrence`
+recomputes them in NumPy and :class:`~skdni.models.ModelRuntime` ties them together.
 """
 
 import copy
@@ -18,20 +17,18 @@ from .._errors import (
     InputTypeError,
     LayerNotFoundError,
     NoRecurrentLayerError,
-    NotFittedError,
 )
 
 __all__ = [
     "cell_kind",
     "clone_sharing",
-    "keras_model_and_vocabulary",
     "layer_position",
     "model_layers",
+    "one_hot_width",
     "recurrent_layers",
     "resolve_layers",
     "predict_states",
     "state_sequence_model",
-    "unknown_policy",
 ]
 
 
@@ -45,6 +42,18 @@ def model_layers(model) -> list:
         else:
             layers.append(layer)
     return layers
+
+
+def one_hot_width(model) -> int | None:
+    """``V`` for a model whose single input is ``(batch, time, V)`` floats (one-hot
+    characters), else ``None``."""
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) != 1:
+        return None
+    shape, dtype = tuple(inputs[0].shape), str(inputs[0].dtype)
+    if len(shape) != 3 or shape[-1] is None or "float" not in dtype:
+        return None
+    return int(shape[-1])
 
 
 def cell_kind(layer) -> str | None:
@@ -126,76 +135,6 @@ def resolve_layers(model, layer) -> list[int]:
     if len(set(indices)) != len(indices):
         raise InputError(f"layer={layer!r} names a layer twice.")
     return indices
-
-
-def _is_char_language_model(model) -> bool:
-    return hasattr(model, "char_to_id_") or (
-        hasattr(model, "vocabulary_") and hasattr(model, "model_")
-    )
-
-
-def keras_model_and_vocabulary(model, vocabulary=None):
-    """The Keras model to inspect and its ``{char: input id}`` mapping.
-
-    ``model`` is a fitted :class:`~skdni.models.CharLanguageModel` (its own vocabulary
-    is used) or a Keras model with ``vocabulary`` given as a ``{char: input id}`` dict
-    or a list of characters (character ``vocabulary[i]`` has id ``i + 1``).
-    """
-    keras = import_keras()
-    if isinstance(model, keras.Model):
-        if vocabulary is None:
-            raise InputError(
-                "A bare Keras model needs vocabulary=: a {char: input id} dict, or a "
-                "list of characters where character i has input id i + 1."
-            )
-        return model, _vocabulary_dict(vocabulary)
-    from ._char_lm import CharLanguageModel
-
-    if isinstance(model, CharLanguageModel) or _is_char_language_model(model):
-        if not hasattr(model, "model_"):
-            raise NotFittedError(
-                f"This {type(model).__name__} is not fitted yet; fit it before "
-                "inspecting it."
-            )
-        if vocabulary is None:
-            vocabulary = getattr(model, "char_to_id_", None) or model.vocabulary_
-        return model.model_, _vocabulary_dict(vocabulary)
-    raise InputTypeError(
-        f"model must be a fitted CharLanguageModel or a Keras model, got "
-        f"{type(model).__name__}."
-    )
-
-
-def _vocabulary_dict(vocabulary) -> dict[str, int]:
-    if isinstance(vocabulary, dict):
-        items = dict(vocabulary)
-    elif isinstance(vocabulary, str | list | tuple):
-        items = {char: i + 1 for i, char in enumerate(vocabulary)}
-    else:
-        raise InputTypeError(
-            f"vocabulary must be a {{char: id}} dict or a list of characters, got "
-            f"{type(vocabulary).__name__}."
-        )
-    if not items:
-        raise InputError("The vocabulary is empty.")
-    for char, idx in items.items():
-        if not isinstance(char, str) or len(char) != 1:
-            raise InputError(f"Vocabulary key {char!r} is not a single character.")
-        if not isinstance(idx, int | np.integer) or idx < 1:
-            raise InputError(
-                f"Vocabulary id {idx!r} of {char!r} must be an int >= 1 (0 is padding)."
-            )
-    return {char: int(idx) for char, idx in items.items()}
-
-
-def unknown_policy(model) -> str:
-    """How ``model`` reads characters outside its vocabulary: a CharLanguageModel's
-    own ``unknown`` setting, ``"error"`` for a bare Keras model."""
-    return (
-        getattr(model, "unknown", "error")
-        if _is_char_language_model(model)
-        else "error"
-    )
 
 
 def clone_sharing(estimator, shared=("model",)):

@@ -5,13 +5,15 @@ compiles per shape. :class:`RecurrentStack` reads the layer weights once and rec
 the model (embedding lookup, each LSTM / GRU / SimpleRNN step, the Dense output) in
 NumPy, batched over texts: the time loop is Python, each step is one matmul for the
 whole batch. With nothing overwritten it reproduces the Keras model to ~1e-5 (tested);
-interventions (:class:`skdni.intervention.Intervention`) overwrite chosen units at every
-step, after the cell computes its state and before that state feeds the next step, the
-next layer and the output.
+interventions (:class:`skdni.models.Intervention`, re-exported by
+:mod:`skdni.intervention`) overwrite chosen units at every step, after the cell computes
+its state and before that state feeds the next step, the next layer and the output.
 
-Interventions are read by attribute (``layer``, ``units``, ``state``, ``mode``,
-``values``, ``oracle_range``), so this module does not import :mod:`skdni.intervention`
-(which imports this one).
+The model reads either int ids through an ``Embedding`` or one-hot float vectors
+(``Input(shape=(None, V))``); in both cases the stack takes integer *row ids* of its
+input table ``table`` (for one-hot, row ``V`` is the all-zero vector). With
+``Embedding(mask_zero=True)`` or a ``Masking(0.0)`` on a one-hot input, a step that
+reads the masked id keeps the previous state, as Keras does.
 """
 
 from dataclasses import dataclass, field
@@ -20,7 +22,13 @@ import numpy as np
 from scipy.special import expit
 
 from .._errors import InputError
-from ._keras_inspect import cell_kind, layer_position, model_layers, resolve_layers
+from ._keras_inspect import (
+    cell_kind,
+    layer_position,
+    model_layers,
+    one_hot_width,
+    resolve_layers,
+)
 
 __all__ = ["RecurrentStack", "StackState", "padded_batches"]
 
@@ -34,7 +42,6 @@ _INFERENCE_IDENTITY_NAMES = frozenset(
         "GaussianDropout",
         "AlphaDropout",
         "ActivityRegularization",
-        "Masking",
         "InputLayer",
     )
 )
@@ -159,6 +166,16 @@ class RecurrentStack:
         Output classes of the Dense layer (``None`` if the model has none).
     dtype : numpy dtype
         float32 or float64, the dtype of every computation.
+    input_kind : {"embedding", "one_hot"}
+        How the model reads characters: int ids through an ``Embedding``, or one-hot
+        float vectors.
+    n_inputs : int
+        Embedding rows, or the one-hot width ``V``.
+    zero_id : int or None
+        The row id of the all-zero input vector (``V`` for one-hot, else ``None``).
+    mask_id : int or None
+        Row id whose steps keep the previous state (``0`` with ``mask_zero=True``,
+        ``zero_id`` under ``Masking(0.0)``), else ``None``.
 
     Examples
     --------
@@ -184,6 +201,10 @@ class RecurrentStack:
         output_bias,
         output_activation,
         dtype,
+        *,
+        input_kind="embedding",
+        n_inputs=None,
+        mask_id=None,
     ):
         self.table = table
         self.layers = layers
@@ -192,18 +213,24 @@ class RecurrentStack:
         self.output_activation = output_activation
         self.dtype = np.dtype(dtype)
         self.n_vocab = None if output_kernel is None else output_kernel.shape[1]
+        self.input_kind = input_kind
+        self.n_inputs = len(table) if n_inputs is None else int(n_inputs)
+        self.zero_id = self.n_inputs if input_kind == "one_hot" else None
+        self.mask_id = mask_id
 
     # ------------------------------------------------------------------ building
     @classmethod
     def from_keras(cls, keras_model, *, dtype=np.float32) -> "RecurrentStack":
         """Read the weights of ``keras_model`` once.
 
-        The model must read int32 character ids through an ``Embedding`` (a one-hot
-        float input is not supported), then have one or more ``LSTM``/``GRU``/
-        ``SimpleRNN`` layers with ``return_sequences=True`` and ``go_backwards=False``
-        (dropout-like layers in between are skipped, as at inference), then optionally
-        a ``Dense`` output (and an ``Activation``). The first layer's input projection
-        is precomputed as the table ``E @ W + b`` (one row per input id).
+        The model reads int32 character ids through an ``Embedding`` (optionally
+        ``mask_zero=True``) or one-hot float vectors (``Input(shape=(None, V))``,
+        optionally behind ``Masking(mask_value=0.0)``), then has one or more
+        ``LSTM``/``GRU``/``SimpleRNN`` layers with ``return_sequences=True`` and
+        ``go_backwards=False`` (dropout-like layers in between are skipped, as at
+        inference), then optionally a ``Dense`` output (and an ``Activation``). The
+        first layer's input projection is precomputed as the table ``E @ W + b`` (one
+        row per input id; for one-hot input ``W + b`` plus the all-zero row ``b``).
         """
         from .._backend import import_keras
 
@@ -213,6 +240,7 @@ class RecurrentStack:
             raise InputError(f"dtype must be float32 or float64, got {dtype}.")
         resolve_layers(keras_model, None)  # NoRecurrentLayerError before anything else
         embedding, rnns, dense, out_act = None, [], None, None
+        mask_zero, masking = False, False
         for layer in model_layers(keras_model):
             where = f"Layer {layer.name!r} ({type(layer).__name__})"
             kind = cell_kind(layer)
@@ -224,6 +252,14 @@ class RecurrentStack:
                 if rnns or embedding is not None:
                     raise InputError(f"{where}: only one Embedding, before the RNNs.")
                 embedding = _numpy(layer.embeddings, dtype)
+                mask_zero = bool(getattr(layer, "mask_zero", False))
+            elif isinstance(layer, keras.layers.Masking):
+                if rnns or embedding is not None or float(layer.mask_value) != 0.0:
+                    raise InputError(
+                        f"{where}: skdni's NumPy recurrence supports Masking only as "
+                        "Masking(mask_value=0.0) on a one-hot input, before the RNNs."
+                    )
+                masking = True
             elif isinstance(layer, keras.layers.Dense) and rnns and dense is None:
                 out_act = _activation(layer.activation, where)
                 dense = (
@@ -239,19 +275,40 @@ class RecurrentStack:
             elif type(layer).__name__ not in _INFERENCE_IDENTITY_NAMES:
                 raise InputError(
                     f"{where} is not supported by skdni's NumPy recurrence (expected "
-                    "Embedding -> LSTM/GRU/SimpleRNN layers -> Dense)."
+                    "Embedding or one-hot input -> LSTM/GRU/SimpleRNN layers -> Dense)."
                 )
-        if embedding is None:
-            raise InputError(
-                f"Model {keras_model.name!r} has no Embedding layer: skdni reads "
-                "int32 character ids through an Embedding (a one-hot float input is "
-                "not supported; use Embedding(n_vocab + 1, n_vocab + 1) with identity "
-                "weights for one-hot)."
-            )
         first = rnns[0]
-        table = first.project(embedding)
         kernel, bias = dense if dense is not None else (None, None)
-        return cls(table, rnns, kernel, bias, out_act, dtype)
+        if embedding is not None:
+            return cls(
+                first.project(embedding),
+                rnns,
+                kernel,
+                bias,
+                out_act,
+                dtype,
+                input_kind="embedding",
+                mask_id=0 if mask_zero else None,
+            )
+        width = one_hot_width(keras_model)
+        if width is None:
+            raise InputError(
+                f"Model {keras_model.name!r} reads neither int32 character ids through "
+                "an Embedding nor one-hot vectors (Input(shape=(None, V)) of floats)."
+            )
+        # rows 0..V-1: one character each; row V: the all-zero vector (no character)
+        table = first.project(np.eye(width + 1, width, dtype=dtype))
+        return cls(
+            table,
+            rnns,
+            kernel,
+            bias,
+            out_act,
+            dtype,
+            input_kind="one_hot",
+            n_inputs=width,
+            mask_id=width if masking else None,
+        )
 
     @staticmethod
     def _read_layer(layer, kind, dtype, where):
@@ -412,7 +469,7 @@ class RecurrentStack:
         Parameters
         ----------
         ids : int array of shape (batch,)
-            Input ids (0 is padding).
+            Input row ids (see the class docstring).
         state : StackState
             From :meth:`initial_state` or a previous step (not modified).
         interventions : Intervention or list of Intervention, optional
@@ -426,11 +483,14 @@ class RecurrentStack:
         """
         ids = np.asarray(ids).reshape(-1)
         bound = self._bind(interventions, len(ids))
+        masked = None if self.mask_id is None else (ids == self.mask_id)[:, None]
         hs, cs = [], []
         x = None
         for index, layer in enumerate(self.layers):
             xproj = self.table[ids] if index == 0 else layer.project(x)
             h, c = layer.step(xproj, state.h[index], state.c[index])
+            if masked is not None:
+                h, c = _keep_masked(masked, h, c, state.h[index], state.c[index])
             for item in bound:
                 if item.layer == index:
                     self._write(h if item.state == "hidden" else c, item, item.pattern)
@@ -454,7 +514,7 @@ class RecurrentStack:
         Parameters
         ----------
         ids : int array of shape (batch, time)
-            Input ids, right-padded with 0.
+            Input row ids, right-padded (any id: padding comes after the text).
         lengths : int array of shape (batch,), optional
             True lengths (default: all ``time``). Rows of the character table are the
             steps ``t < lengths[b]`` in batch order; oracle patterns use that order.
@@ -512,6 +572,10 @@ class RecurrentStack:
                 grid[valid] = item.pattern
                 patterns[number] = grid.transpose(1, 0, 2)
         last = len(self.layers) - 1 if return_probs else max(wanted, default=-1)
+        # a masked step keeps every layer's previous state (Keras propagates the mask)
+        masks = None
+        if self.mask_id is not None and (ids == self.mask_id).any():
+            masks = (ids.T == self.mask_id)[:, :, None]
         out = {name: {} for name in return_states}
         seq = None  # (time, batch, units) output of the previous layer
         for index in range(last + 1):
@@ -529,7 +593,10 @@ class RecurrentStack:
             h = np.zeros((batch, layer.units), dtype=self.dtype)
             c = np.zeros_like(h) if layer.kind == "lstm" else None
             for t in range(time):
-                h, c = layer.step(xproj[t], h, c)
+                if masks is None:
+                    h, c = layer.step(xproj[t], h, c)
+                else:
+                    h, c = _keep_masked(masks[t], *layer.step(xproj[t], h, c), h, c)
                 for number, item in mine:
                     rows = patterns[number][t] if number in patterns else None
                     self._write(h if item.state == "hidden" else c, item, rows)
@@ -548,17 +615,25 @@ class RecurrentStack:
         return out
 
 
-def padded_batches(ids_list, batch_size: int):
+def _keep_masked(masked, h, c, h_old, c_old):
+    """The new state where ``masked`` (batch, 1) is False, the old one where True."""
+    h = np.where(masked, h_old, h)
+    return h, None if c is None else np.where(masked, c_old, c)
+
+
+def padded_batches(ids_list, batch_size: int, pad_id: int = 0):
     """Split encoded texts into right-padded batches of similar length.
 
     Texts are sorted by length (less padding) and cut into groups of ``batch_size``.
+    Padding (``pad_id``) sits after a text's last character, so in a forward
+    recurrence it never reaches the text's rows.
 
     Yields
     ------
     texts : ndarray of int
         Indices of the batch's texts in the corpus.
     ids : ndarray of shape (batch, time), int32
-        Right-padded with 0.
+        Right-padded with ``pad_id``.
     lengths : ndarray of shape (batch,)
     rows : ndarray of int
         Character-table row of every valid step, in ``ids[valid]`` order (text by text),
@@ -570,7 +645,7 @@ def padded_batches(ids_list, batch_size: int):
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         chunk_lengths = lengths[chunk]
-        ids = np.zeros((len(chunk), int(chunk_lengths.max())), dtype=np.int32)
+        ids = np.full((len(chunk), int(chunk_lengths.max())), pad_id, dtype=np.int32)
         for row, text in enumerate(chunk):
             ids[row, : chunk_lengths[row]] = ids_list[text]
         steps = np.arange(int(chunk_lengths.sum())) - np.repeat(

@@ -1,8 +1,8 @@
 """Character vocabularies: characters <-> the integer ids a character model reads.
 
-The id convention is part of skdni's model contract: id 0 is padding, vocabulary
-character ``vocabulary[i]`` has input id ``i + 1``, and output class ``i`` of the
-softmax is ``vocabulary[i]``.
+A :class:`~skdni.models.CharLanguageModel` uses id 0 for padding and gives its sorted
+vocabulary character ``vocabulary[i]`` the input id ``i + 1``; any other id table is
+read through :class:`~skdni.models.ModelRuntime` (the model contract).
 """
 
 import numpy as np
@@ -51,7 +51,9 @@ def _code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
 
-def encode_texts(texts, vocabulary, *, unknown: str = "error") -> list[np.ndarray]:
+def encode_texts(
+    texts, vocabulary, *, unknown: str = "error", unknown_id: int = PAD_ID
+) -> list[np.ndarray]:
     """Input ids (``int32``) of every character of every text.
 
     Parameters
@@ -64,7 +66,9 @@ def encode_texts(texts, vocabulary, *, unknown: str = "error") -> list[np.ndarra
     unknown : {"error", "ignore"}, default="error"
         A character outside the vocabulary raises :class:`UnknownCharacterError`
         (naming the text, the position and the character) with ``"error"``, and is
-        read as the padding id 0 with ``"ignore"``.
+        read as ``unknown_id`` with ``"ignore"``.
+    unknown_id : int, default=0
+        The id of an unknown character under ``unknown="ignore"`` (the padding id).
 
     Returns
     -------
@@ -88,7 +92,7 @@ def encode_texts(texts, vocabulary, *, unknown: str = "error") -> list[np.ndarra
     points = _code_points("".join(texts))
     index = np.minimum(np.searchsorted(table, points), len(table) - 1)
     known = table[index] == points
-    ids = np.where(known, table_ids[index], PAD_ID).astype(np.int32)
+    ids = np.where(known, table_ids[index], unknown_id).astype(np.int32)
     if unknown == "error" and not known.all():
         row = int(np.argmin(known))
         offsets = np.concatenate([[0], np.cumsum(text_lengths(texts))])
@@ -98,6 +102,6 @@ def encode_texts(texts, vocabulary, *, unknown: str = "error") -> list[np.ndarra
         raise UnknownCharacterError(
             f"Text {text}, position {position}: character {char!r} is not in the "
             f"model's vocabulary of {len(vocabulary)} characters. A CharLanguageModel "
-            "fitted with unknown='ignore' reads unknown characters as padding (id 0)."
+            "with unknown='ignore' reads unknown characters as padding."
         )
     return np.split(ids, np.cumsum(text_lengths(texts))[:-1])

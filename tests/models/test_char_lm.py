@@ -309,7 +309,7 @@ def test_from_keras_checks_the_model_shape(tiny_lm):
     np.testing.assert_array_equal(
         wrapped.predict_proba(TEXTS[:2]), tiny_lm.predict_proba(TEXTS[:2])
     )
-    with pytest.raises(InputError, match="output has"):
+    with pytest.raises(InputError, match="15 characters.*Embedding of 17 rows"):
         CharLanguageModel.from_keras(tiny_lm.model_, tiny_lm.vocabulary_[:-1])
     dense_only = keras.Sequential(
         [
@@ -320,8 +320,13 @@ def test_from_keras_checks_the_model_shape(tiny_lm):
     )
     with pytest.raises(InputError, match="no LSTM, GRU or SimpleRNN"):
         CharLanguageModel.from_keras(dense_only, list("abcd"))
-    with pytest.raises(InputError, match="sorted"):
-        CharLanguageModel.from_keras(tiny_lm.model_, tiny_lm.vocabulary_[::-1])
+    # a list is the characters in id order (any order), checked against the rows
+    reversed_ids = CharLanguageModel.from_keras(
+        tiny_lm.model_, tiny_lm.vocabulary_[::-1]
+    )
+    assert reversed_ids.char_to_id_[tiny_lm.vocabulary_[-1]] == 1
+    with pytest.raises(InputError, match="18 characters.*Embedding of 17 rows"):
+        CharLanguageModel.from_keras(tiny_lm.model_, tiny_lm.vocabulary_ + ["~", "`"])
 
 
 def test_pickle_joblib_and_clone(tiny_lm, tmp_path):

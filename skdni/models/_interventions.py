@@ -1,0 +1,138 @@
+"""What to overwrite inside the recurrence: :class:`Intervention`."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._errors import InputError
+
+__all__ = ["Intervention", "check_values", "top_and_random_units"]
+
+_MODES = ("zero", "clamp", "mean", "oracle")
+_STATES = ("hidden", "cell")
+
+
+@dataclass(frozen=True, eq=False)
+class Intervention:
+    """Overwrite units of one recurrent layer at every time step.
+
+    The overwrite happens after the cell computes its state and before that state
+    feeds the next step, the next layer and the output (the paper's Rm-Neuron_k and
+    Oracle_k, §5.2). Pass interventions to
+    :meth:`skdni.models.RecurrentStack.run` / ``step``, to
+    :func:`skdni.intervention.generate_with_interventions`, or let
+    :class:`skdni.intervention.NeuronAblationScorer` build them.
+
+    Parameters
+    ----------
+    layer : int or str, default=0
+        Recurrent layer: index among the model's recurrent layers (0 = the first
+        LSTM/GRU/SimpleRNN layer, negative counts from the end) or its name.
+    units : array-like of int
+        Unit indices within that layer.
+    state : {"hidden", "cell"}, default="hidden"
+        ``"cell"`` overwrites an LSTM's ``c_t``; ``h_t`` of the same step is computed
+        from the cell's own ``c_t`` and the overwritten ``c_t`` shapes the next steps.
+    mode : {"zero", "clamp", "mean", "oracle"}, default="zero"
+        ``"zero"``: set to 0. ``"clamp"``: set to ``values`` (a scalar, or one value
+        per unit; default 1.0, as in the paper's Figure 4). ``"mean"``: set to
+        ``values``, the units' mean activations (one per unit). ``"oracle"``: set to
+        the per-character label pattern ``values`` — shape (n_chars,) (the same
+        pattern for every unit) or (n_chars, k) — mapped linearly from [0, 1] to
+        ``oracle_range``. A NaN label leaves the unit's own value at that step.
+    values : float or array-like, optional
+        See ``mode``.
+    oracle_range : (float, float), default=(-1, 1)
+        Where labels 0 and 1 go (the paper maps to [-1, 1] and notes it may need
+        tuning).
+
+    Examples
+    --------
+    >>> Intervention(layer=0, units=[3, 17], mode="clamp", values=1.0).units
+    array([ 3, 17])
+    """
+
+    layer: int | str = 0
+    units: np.ndarray = ()
+    state: str = "hidden"
+    mode: str = "zero"
+    values: float | np.ndarray | None = None
+    oracle_range: tuple = (-1.0, 1.0)
+
+    def __post_init__(self):
+        units = np.asarray(self.units)
+        if units.size and not np.issubdtype(units.dtype, np.integer):
+            raise InputError(f"units must be integers, got {units.dtype} {units!r}.")
+        units = units.astype(np.int64).reshape(-1)
+        if len(np.unique(units)) != units.size:
+            raise InputError(f"units lists a unit twice: {units.tolist()}.")
+        object.__setattr__(self, "units", units)
+        if self.state not in _STATES:
+            raise InputError(f"state must be one of {_STATES}, got {self.state!r}.")
+        if self.mode not in _MODES:
+            raise InputError(f"mode must be one of {_MODES}, got {self.mode!r}.")
+        values = self.values
+        if self.mode == "clamp" and values is None:
+            values = 1.0
+        if self.mode in ("mean", "oracle") and values is None:
+            raise InputError(
+                f"mode={self.mode!r} needs values ("
+                + ("the units' means" if self.mode == "mean" else "the label pattern")
+                + ")."
+            )
+        if values is not None:
+            check_values(values, self.mode)
+        if values is not None and not np.isscalar(values):
+            values = np.asarray(values, dtype=np.float64)
+        object.__setattr__(self, "values", values)
+        low, high = self.oracle_range
+        object.__setattr__(self, "oracle_range", (float(low), float(high)))
+
+    def __repr__(self):
+        return (
+            f"Intervention(layer={self.layer!r}, units={self.units.tolist()!r}, "
+            f"state={self.state!r}, mode={self.mode!r})"
+        )
+
+
+def check_values(values, mode: str, name: str = "values") -> None:
+    """Refuse values that would give meaningless results without an error.
+
+    ``"clamp"`` / ``"mean"`` values must be finite numbers; ``"oracle"`` labels
+    must lie in [0, 1] (NaN: leave the unit's own value at that step).
+    """
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be numbers, got {values!r}.") from exc
+    if mode == "oracle":
+        bad = ~np.isnan(arr) & ((arr < 0) | (arr > 1))
+        rule = "oracle labels must lie in [0, 1] (NaN: leave the unit's value)"
+    else:
+        bad = ~np.isfinite(arr)
+        rule = f"{mode} values must be finite"
+    if bad.any():
+        where = np.argwhere(bad)[0] if arr.ndim else ()
+        at = f" at index {tuple(int(i) for i in where)}" if arr.ndim else ""
+        raise InputError(f"{name}: {rule}; got {float(arr[tuple(where)])}{at}.")
+
+
+def top_and_random_units(ranked, ks, n_units: int, n_random: int, rng) -> list:
+    """The unit sets compared for each ``k``: ``(k, -1, top-k units)``, then
+    ``(k, draw, units)`` for ``n_random`` draws of ``k`` units from the layer's units
+    outside the top-k (from all units when fewer than ``k`` remain).
+
+    Call it in the parent process, before dispatching work, so the draws (and the
+    results) do not depend on ``n_jobs``.
+    """
+    sets = []
+    for k in ks:
+        top = ranked[:k]
+        sets.append((k, -1, top))
+        others = np.setdiff1d(np.arange(n_units), top)
+        pool = others if len(others) >= k else np.arange(n_units)
+        sets.extend(
+            (k, draw, np.sort(rng.choice(pool, size=k, replace=False)))
+            for draw in range(n_random)
+        )
+    return sets
