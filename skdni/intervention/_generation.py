@@ -63,8 +63,10 @@ def check_generation_args(seed, n_chars, temperature) -> None:
         )
     if not isinstance(n_chars, Integral) or n_chars < 0:
         raise InputError(f"n_chars must be a non-negative int, got {n_chars!r}.")
-    if not isinstance(temperature, Real) or temperature < 0:
-        raise InputError(f"temperature must be a number >= 0, got {temperature!r}.")
+    if not isinstance(temperature, Real) or not 0 <= temperature < np.inf:
+        raise InputError(
+            f"temperature must be a number >= 0 (finite), got {temperature!r}."
+        )
 
 
 def _prepare(lm, seeds, vocabulary, n_chars, temperature):
@@ -74,6 +76,15 @@ def _prepare(lm, seeds, vocabulary, n_chars, temperature):
     keras_model, vocabulary = keras_model_and_vocabulary(lm, vocabulary)
     seed_ids = encode_texts(list(seeds), vocabulary, unknown=unknown_policy(lm))
     return RecurrentStack.from_keras(keras_model), vocabulary, seed_ids
+
+
+def _check_comparison_args(value, n_random, n_jobs) -> None:
+    """Raise :class:`InputError` naming a bad argument of a top-k vs random-k run."""
+    check_values(value, "clamp", "value")
+    if not isinstance(n_random, Integral) or n_random < 0:
+        raise InputError(f"n_random must be an int >= 0, got {n_random!r}.")
+    if n_jobs is not None and (not isinstance(n_jobs, Integral) or n_jobs == 0):
+        raise InputError(f"n_jobs must be a non-zero int or None, got {n_jobs!r}.")
 
 
 def _ranked_units(stack, layer, units, ks):
@@ -90,6 +101,8 @@ def _ranked_units(stack, layer, units, ks):
         )
     ks = [ks] if np.isscalar(ks) else list(ks)
     for k in ks:
+        if not isinstance(k, Integral) or k < 1:
+            raise InputError(f"k must be a positive int, got {k!r} in ks={ks}.")
         if k > min(n_units, len(ranked)):
             raise InputError(
                 f"k={k} is larger than the {min(n_units, len(ranked))} units available."
@@ -253,7 +266,7 @@ def count_class_in_generations(
     )
     index, ranked, ks = _ranked_units(stack, layer, units, k)
     in_class = chars if callable(chars) else frozenset(chars).__contains__
-    check_values(value, "clamp", "value")
+    _check_comparison_args(value, n_random, n_jobs)
     rng = check_random_state(random_state)
     sampling_seed = int(rng.randint(np.iinfo(np.int32).max))
     n_units = stack.layers[index].units
@@ -365,7 +378,7 @@ def clamped_generation(
     classify = mapping if callable(mapping) else (lambda c: mapping.get(c, c))
     stack, vocabulary, seeds_ids = _prepare(lm, seeds, vocabulary, n_chars, temperature)
     index, ranked, ks = _ranked_units(stack, layer, units, ks)
-    check_values(value, "clamp", "value")
+    _check_comparison_args(value, n_random, n_jobs)
     rng = check_random_state(random_state)
     sampling_seed = int(rng.randint(np.iinfo(np.int32).max))
     n_units = stack.layers[index].units
