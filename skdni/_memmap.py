@@ -56,9 +56,12 @@ def open_out(path, shape, dtype) -> np.memmap:
     was.
     """
     path = os.path.abspath(os.fspath(path))
-    fd, tmp = tempfile.mkstemp(
-        dir=os.path.dirname(path), prefix=os.path.basename(path), suffix=".partial"
-    )
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=os.path.dirname(path), prefix=os.path.basename(path), suffix=".partial"
+        )
+    except OSError as exc:
+        raise InputError(f"Could not write out={path!r}: {exc}") from exc
     os.close(fd)
     try:
         return open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=shape)

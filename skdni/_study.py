@@ -166,7 +166,8 @@ def _fail_fast(cfg: StudyConfig) -> None:
     if cfg.corpus is not None and not Path(cfg.corpus).exists():
         raise InputError(f"Corpus path {cfg.corpus!r} does not exist.")
     if cfg.model is not None and not Path(cfg.model).is_file():
-        raise InputError(f"Model file {cfg.model!r} does not exist.")
+        what = "is a folder" if Path(cfg.model).is_dir() else "does not exist"
+        raise InputError(f"Model file {cfg.model!r} {what}.")
     if cfg.grammar is not None:
         compile_grammar(cfg.grammar)
 
@@ -337,6 +338,7 @@ def _prepare_out(out: Path, overwrite: bool) -> list[str]:
     """
     if out.exists() and not out.is_dir():
         raise InputError(f"Output path {str(out)!r} exists and is not a folder.")
+    _check_writable(out)
     if not (out.exists() and any(out.iterdir())):
         return []
     if not overwrite:
@@ -348,6 +350,21 @@ def _prepare_out(out: Path, overwrite: bool) -> list[str]:
     for name in ("report.html", "model.keras"):
         _refuse_foreign(out, name, old)
     return old
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before the study, not after it, when the report cannot be written: the
+    temporary report folder goes beside ``out`` (its first existing ancestor)."""
+    folder = out.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".skdni-check-", dir=folder))
+    except OSError as exc:
+        raise InputError(
+            f"Cannot write the report {str(out)!r}: {str(folder)!r} is not a "
+            f"writable folder ({exc.strerror})."
+        ) from exc
 
 
 def _read_manifest(out: Path) -> list[str]:

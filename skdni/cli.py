@@ -189,14 +189,18 @@ def _unexpected(exc: BaseException, stage: str) -> str:
     import tempfile
     import traceback
 
-    fd, path = tempfile.mkstemp(prefix="skdni-traceback-", suffix=".txt")
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        traceback.print_exception(exc, file=file)
-    return (
-        f"skdni: error: unexpected {type(exc).__name__} in stage '{stage}': "
-        f"{str(exc).splitlines()[0] if str(exc) else ''} (full traceback in {path}; "
-        "rerun with --debug to see it)"
-    )
+    lines = str(exc).splitlines()
+    what = f"unexpected {type(exc).__name__} in stage '{stage}'"
+    if lines:
+        what += f": {lines[0]}"
+    try:
+        fd, path = tempfile.mkstemp(prefix="skdni-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            traceback.print_exception(exc, file=file)
+        where = f"full traceback in {path}; rerun with --debug to see it"
+    except OSError:
+        where = "rerun with --debug to see the traceback"
+    return f"skdni: error: {what} ({where})"
 
 
 def _print_summary(result) -> None:

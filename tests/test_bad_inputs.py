@@ -396,6 +396,56 @@ CASES = [
         InputError,
         r"y: .*-inf at index \(2,\)",
     ),
+    (
+        "clamped_generation n_jobs=0",
+        lambda c: clamped_generation(
+            c.lm, [0, 1], seeds=["1"], n_chars=3, ks=[1], n_jobs=0
+        ),
+        InputError,
+        r"n_jobs must be a non-zero int",
+    ),
+    (
+        "clamped_generation k=0",
+        lambda c: clamped_generation(c.lm, [0, 1], seeds=["1"], n_chars=3, ks=[0]),
+        InputError,
+        r"k must be a positive int, got 0",
+    ),
+    (
+        "count_class_in_generations n_random=-1",
+        lambda c: count_class_in_generations(
+            c.lm, [0, 1], "0", seed="1", n_chars=3, k=[1], n_random=-1
+        ),
+        InputError,
+        r"n_random must be an int >= 0, got -1",
+    ),
+    (
+        "generate temperature nan",
+        lambda c: generate_with_interventions(c.lm, "1", 3, temperature=NAN),
+        InputError,
+        r"temperature must be a number >= 0 \(finite\), got nan",
+    ),
+    (
+        "generate temperature inf",
+        lambda c: generate_with_interventions(c.lm, "1", 3, temperature=INF),
+        InputError,
+        r"temperature .* got inf",
+    ),
+    (
+        "Intervention oracle_range inf",
+        lambda c: Intervention(
+            units=[0], mode="oracle", values=[0.5], oracle_range=(0, INF)
+        ),
+        InputError,
+        r"oracle_range must be two finite numbers",
+    ),
+    (
+        "scorer oracle_range nan",
+        lambda c: NeuronAblationScorer(
+            c.lm, units=[0, 1], k=1, mode="oracle", oracle_range=(NAN, 1)
+        ).score(["1+2"], [0, 1, 0]),
+        InputError,
+        r"oracle_range must be two finite numbers",
+    ),
     # ------------------------------------------------------- probe search
     (
         "duplicate feature names",

@@ -198,3 +198,16 @@ def test_a_file_the_manifest_does_not_list_is_not_overwritten(tmp_path):
     with pytest.raises(InputError, match="report.html.*not listed"):
         _run(out, tmp_path)
     assert (out / "report.html").read_text() == "the user's own report"
+
+
+def test_an_unwritable_report_folder_fails_before_the_study(tmp_path, monkeypatch):
+    from skdni.models import CharLanguageModel
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the study ran although the report cannot be written")
+
+    monkeypatch.setattr(CharLanguageModel, "fit", no_training)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(InputError, match="a-file' is not a writable folder"):
+        _run(blocker / "R", tmp_path)

@@ -1,5 +1,7 @@
 """Generation with clamped units, and how often a character class then appears."""
 
+from numbers import Integral
+
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
@@ -27,6 +29,15 @@ def _prepare(lm, seeds, vocabulary, n_chars, temperature):
     return runtime, runtime.encode(list(seeds))
 
 
+def _check_comparison_args(value, n_random, n_jobs) -> None:
+    """Raise :class:`InputError` naming a bad argument of a top-k vs random-k run."""
+    check_values(value, "clamp", "value")
+    if not isinstance(n_random, Integral) or n_random < 0:
+        raise InputError(f"n_random must be an int >= 0, got {n_random!r}.")
+    if n_jobs is not None and (not isinstance(n_jobs, Integral) or n_jobs == 0):
+        raise InputError(f"n_jobs must be a non-zero int or None, got {n_jobs!r}.")
+
+
 def _ranked_units(runtime, layer, units, ks):
     """The layer index, the ranked units and the list of k, checked."""
     index = runtime.layer_index(layer)
@@ -41,6 +52,8 @@ def _ranked_units(runtime, layer, units, ks):
         )
     ks = [ks] if np.isscalar(ks) else list(ks)
     for k in ks:
+        if not isinstance(k, Integral) or k < 1:
+            raise InputError(f"k must be a positive int, got {k!r} in ks={ks}.")
         if k > min(n_units, len(ranked)):
             raise InputError(
                 f"k={k} is larger than the {min(n_units, len(ranked))} units available."
@@ -192,7 +205,7 @@ def count_class_in_generations(
     runtime, (seed_ids,) = _prepare(lm, [seed], vocabulary, n_chars, temperature)
     index, ranked, ks = _ranked_units(runtime, layer, units, k)
     in_class = chars if callable(chars) else frozenset(chars).__contains__
-    check_values(value, "clamp", "value")
+    _check_comparison_args(value, n_random, n_jobs)
     rng = check_random_state(random_state)
     sampling_seed = int(rng.randint(np.iinfo(np.int32).max))
     n_units = runtime.layer_units[index]
@@ -303,7 +316,7 @@ def clamped_generation(
     classify = mapping if callable(mapping) else (lambda c: mapping.get(c, c))
     runtime, seeds_ids = _prepare(lm, seeds, vocabulary, n_chars, temperature)
     index, ranked, ks = _ranked_units(runtime, layer, units, ks)
-    check_values(value, "clamp", "value")
+    _check_comparison_args(value, n_random, n_jobs)
     rng = check_random_state(random_state)
     sampling_seed = int(rng.randint(np.iinfo(np.int32).max))
     n_units = runtime.layer_units[index]

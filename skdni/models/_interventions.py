@@ -85,8 +85,15 @@ class Intervention:
         if values is not None and not np.isscalar(values):
             values = np.asarray(values, dtype=np.float64)
         object.__setattr__(self, "values", values)
-        low, high = self.oracle_range
-        object.__setattr__(self, "oracle_range", (float(low), float(high)))
+        try:
+            low, high = (float(v) for v in self.oracle_range)
+        except (TypeError, ValueError):
+            low = high = np.nan
+        if not np.isfinite([low, high]).all():
+            raise InputError(
+                f"oracle_range must be two finite numbers, got {self.oracle_range!r}."
+            )
+        object.__setattr__(self, "oracle_range", (low, high))
 
     def __repr__(self):
         return (

@@ -41,8 +41,10 @@ def check_generation_args(seed, n_chars, temperature) -> None:
         )
     if not isinstance(n_chars, Integral) or n_chars < 0:
         raise InputError(f"n_chars must be a non-negative int, got {n_chars!r}.")
-    if not isinstance(temperature, Real) or temperature < 0:
-        raise InputError(f"temperature must be a number >= 0, got {temperature!r}.")
+    if not isinstance(temperature, Real) or not 0 <= temperature < np.inf:
+        raise InputError(
+            f"temperature must be a number >= 0 (finite), got {temperature!r}."
+        )
 
 
 def generate_texts(
