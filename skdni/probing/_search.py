@@ -6,7 +6,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, clone, is_regressor
 from sklearn.feature_selection import SelectorMixin
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -27,13 +26,17 @@ from ._fast_svm import svm_fit_1d, svm_unit_scores
 from ._fast_threshold import ThresholdClassifier, threshold_unit_scores
 from ._sorted import binary_fold_scores
 from ._stats import (
+    above_chance,
     benjamini_hochberg,
     chance_fold_scores,
     control_labels,
     default_chance_scores,
+    finding_ranks,
     fold_label_stats,
     permutation_index,
     rank_units,
+    skill_kind,
+    skill_scores,
 )
 from ._streaming import (
     _read_rows,
@@ -191,7 +194,8 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
     top_k : int, default=10
         At most this many units per feature in ``top_units_``.
     min_score : float or None, default=None
-        Only units whose mean score is at least this enter ``top_units_``.
+        Only units whose mean score is at least this enter ``top_units_`` (on top of
+        being above chance, which every unit there is).
     method : {"auto", "exact", "fast"}, default="auto"
         ``"auto"`` uses a fast engine wherever one exists for the (probe, scoring),
         ``"exact"`` always clones and fits the sklearn probe, ``"fast"`` raises if a
@@ -222,12 +226,27 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
     cv_results_ : dict of ndarrays
         One entry per (feature, unit): ``feature``, ``unit``, ``feature_index``,
         ``unit_index``, ``kind``, ``split{k}_test_score``, ``mean_test_score``,
-        ``std_test_score``, ``rank_test_score`` (within the feature, 1 = best),
-        ``chance_score``.
+        ``std_test_score``, ``rank_test_score`` (float: rank among the feature's
+        units above chance, 1 = best, ties share the smallest rank; NaN for a unit
+        that is not above chance, so a unit at chance is never rank 1),
+        ``chance_score``, ``skill``, ``above_chance``.
+    skill_ : DataFrame of shape (n_features, n_units)
+        Bounded skill of every mean score: 0 at chance, 1 perfect. Accuracy-like
+        scores (best value 1: accuracy, balanced accuracy, ROC AUC, ...):
+        ``(score − chance) / (1 − chance)``; R²: the R² itself; ``neg_*`` error
+        scorers: ``(score − chance) / (0 − chance)``. NaN where chance is perfect.
+    above_chance_ : DataFrame of bool, shape (n_features, n_units)
+        The findings: mean score above chance and skill above 0. Only these units
+        are ranked and enter ``top_units_``.
     top_units_ : dict
-        Feature name → unit indices, best first (at most ``top_k``, ≥ ``min_score``).
+        Feature name → unit indices above chance, best first (at most ``top_k``,
+        ≥ ``min_score``); empty for a feature without such a unit.
+    features_at_chance_ : ndarray of str
+        The features with no unit in ``top_units_`` (nothing found for them).
     best_units_ : ndarray of shape (n_features,)
-        The best unit of every feature.
+        The highest-scoring unit of every feature, above chance or not (it backs
+        ``best_estimators_``, ``predict`` and ``score``); check ``above_chance_``
+        before reading it as a finding.
     best_estimators_ : dict
         Feature name → the probe refitted on all labelled rows of its best unit.
         Features scored by the fast SVM engine get a ``LinearSVC()`` holding the
@@ -285,6 +304,13 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
     the file name and a row or unit range, and workers read their block themselves;
     other large arguments are scattered once per parallel call by joblib's Dask
     backend.
+
+    *Findings.* A unit whose mean score is not above chance (for R², whose R² is
+    not above 0) is no finding, whatever its order among the others: it gets no
+    rank, is left out of ``top_units_`` and of the selector's support, and a
+    feature with no finding is listed in ``features_at_chance_``. Order findings
+    across features by ``skill_``, not by the raw score, whose chance level
+    differs from feature to feature.
 
     *Permutations* reorder whole label blocks of texts (``groups``) or shift labels
     circularly, then rescore every pair with the same engines and folds; p-values are
@@ -475,7 +501,8 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         return _Folds(pairs, fold_id), (fold_id if partition else None)
 
     def _plan(self, kinds, names):
-        """Per feature: (engine, probe, is classifier, scorer, default scoring?)."""
+        """Per feature: (engine, probe, is classifier, scorer, default scoring?,
+        metric as given: None, a scorer name or a callable)."""
         probe = self.probe
         scoring = self.scoring
         if isinstance(scoring, dict):
@@ -509,7 +536,7 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                     f"{probe!r}, scoring {metric!r}); use method='auto' or 'exact'."
                 )
             scorer = get_scorer(default if metric is None else metric)
-            plan.append((engine, estimator, classifier, scorer, metric is None))
+            plan.append((engine, estimator, classifier, scorer, metric is None, metric))
         return plan
 
     # ------------------------------------------------------------------ scoring
@@ -687,9 +714,11 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             chance[j] = self._mean(per_fold)[0]
         self.chance_scores_ = pd.Series(chance, index=names, name="chance")
 
+        self._set_findings(
+            mean, names, unit_names, [skill_kind(p[5], p[2]) for p in plan]
+        )
         self.cv_results_ = self._cv_results(scores, mean, std, names, unit_names)
-        self.top_units_, best = rank_units(mean, names, self.top_k, self.min_score)
-        self.best_units_ = best
+        best = self.best_units_
         self.best_estimators_ = {}
         # Out of core, a few features' columns at a time, not all best units at once.
         for j, column, labels in refit_columns(X, Y, best):
@@ -804,18 +833,30 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             results[f"split{k}_test_score"] = scores[:, :, k].ravel()
         results["mean_test_score"] = mean.ravel()
         results["std_test_score"] = std.ravel()
-        ranks = np.empty((q, p), dtype=np.int32)
-        for j in range(q):
-            m = mean[j]
-            if np.isnan(m).all():
-                ranks[j] = 1
-                continue
-            # As GridSearchCV: NaN scores tie with the worst.
-            filled = np.where(np.isnan(m), np.nanmin(m) - 1, m)
-            ranks[j] = rankdata(-filled, method="min")
-        results["rank_test_score"] = ranks.ravel()
+        # Only findings are ranked: a unit at chance is rank NaN, never rank 1.
+        results["rank_test_score"] = finding_ranks(
+            mean, self.above_chance_.to_numpy()
+        ).ravel()
         results["chance_score"] = np.repeat(self.chance_scores_.to_numpy(), p)
+        results["skill"] = self.skill_.to_numpy().ravel()
+        results["above_chance"] = self.above_chance_.to_numpy().ravel()
         return results
+
+    def _set_findings(self, mean, names, unit_names, skill_kinds):
+        """``skill_``, ``above_chance_``, ``top_units_``, ``best_units_`` and
+        ``features_at_chance_`` from the mean scores and ``chance_scores_``."""
+        chance = self.chance_scores_.to_numpy()
+        skill = skill_scores(mean, chance, skill_kinds)
+        found = above_chance(mean, chance, skill)
+        self.skill_ = pd.DataFrame(skill, index=names, columns=unit_names)
+        self.above_chance_ = pd.DataFrame(found, index=names, columns=unit_names)
+        self.top_units_, self.best_units_ = rank_units(
+            mean, names, self.top_k, self.min_score, found
+        )
+        self.features_at_chance_ = np.asarray(
+            [name for name, units in self.top_units_.items() if not len(units)],
+            dtype=object,
+        )
 
     # ------------------------------------------------------------------ selector
     def _get_support_mask(self):
@@ -889,6 +930,8 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                 "score": r["mean_test_score"],
                 "std": r["std_test_score"],
                 "chance": r["chance_score"],
+                "skill": r["skill"],
+                "above_chance": r["above_chance"],
                 "rank": r["rank_test_score"],
                 "n_splits": self.n_splits_,
                 "pvalue": flat("pvalues_"),

@@ -82,6 +82,8 @@ def test_fitted_attributes_shapes_and_names():
         "score",
         "std",
         "chance",
+        "skill",
+        "above_chance",
         "rank",
         "n_splits",
         "pvalue",
