@@ -22,6 +22,7 @@ from .._errors import InputError, InputTypeError
 from ._exact import exact_fold_scores
 from ._fast_logistic import logistic_unit_scores
 from ._fast_ols import ols_fold_scores
+from ._fast_rank import RANK_METRICS, svm_rank_scores
 from ._fast_svm import svm_fit_1d, svm_unit_scores
 from ._fast_threshold import ThresholdClassifier, threshold_unit_scores
 from ._sorted import binary_fold_scores
@@ -61,6 +62,11 @@ _NAMED = {
     "threshold": "threshold",
     "ols": "ols",
 }
+
+
+# Binary engines with a fast exact balanced-accuracy / ROC AUC kernel
+# (skdni.probing._fast_rank); other probes score these metrics on the exact path.
+_RANK_ENGINES = {"svm": svm_rank_scores}
 
 
 # Rows of Y checked at a time: the checks' boolean temporaries stay a few MB.
@@ -122,14 +128,21 @@ def _fold_dtype(n_folds):
 
 
 def _fitted_linear_svc(template, x, y, classes):
-    """``clone(template)`` (a ``LinearSVC()``) set to the exact minimiser of its
+    """``clone(template)`` (a ``LinearSVC()``, class-balanced or not) set to the
+    exact minimiser of its
     objective on the labelled rows of ``x``, from the fast engine's solver.
 
     A liblinear refit takes ~10 ms per 50k rows to stop near that minimiser; this
     takes a few passes over ``x`` and predicts as ``LinearSVC().fit`` does (tested).
     """
     codes = np.where(np.isnan(y), -1, y == classes[-1]).astype(np.int8)
-    w, b, n_iter = svm_fit_1d(np.ascontiguousarray(x, dtype=np.float64), codes)
+    c1 = c0 = 1.0
+    if template.class_weight == "balanced":  # sklearn's n / (2 · count) per class
+        n_pos, n_neg = float(np.sum(codes == 1)), float(np.sum(codes == 0))
+        c1, c0 = (n_pos + n_neg) / (2.0 * n_pos), (n_pos + n_neg) / (2.0 * n_neg)
+    w, b, n_iter = svm_fit_1d(
+        np.ascontiguousarray(x, dtype=np.float64), codes, 100, c1, c0
+    )
     estimator = clone(template)
     estimator.coef_ = np.array([[w]])
     estimator.intercept_ = np.array([b])
@@ -190,7 +203,12 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         ``None``: accuracy for classifier probes, R² for regressors. A scorer name or
         callable applies to every feature; a dict ``{"binary": ..., "continuous": ...}``
         sets one per feature kind. The fast engines support the defaults
-        (``"accuracy"``, ``"r2"``); any other scorer takes the exact path.
+        (``"accuracy"``, ``"r2"``), and ``"balanced_accuracy"`` and ``"roc_auc"``
+        with the SVM probe (``skdni.probing._fast_rank``; use one of these for
+        imbalanced binary features: a unit that separates a 10%-positive feature can
+        leave every probe predicting the majority, at chance accuracy); any other
+        (probe, scorer) takes the exact path. Chance of balanced accuracy and ROC
+        AUC is 0.5.
     top_k : int, default=10
         At most this many units per feature in ``top_units_``.
     min_score : float or None, default=None
@@ -514,19 +532,28 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                 )
         plan = []
         for name, kind in zip(names, kinds, strict=True):
+            metric = scoring.get(kind) if isinstance(scoring, dict) else scoring
             if isinstance(probe, str):
                 engine = "ols" if kind == "continuous" else _NAMED[probe]
                 estimator = _named_estimator(engine)
                 classifier = engine != "ols"
+                if engine == "svm" and metric == "balanced_accuracy":
+                    # Fitted to plain accuracy, the SVM's threshold on an imbalanced
+                    # feature predicts the majority: balance the classes in the fit.
+                    estimator = LinearSVC(class_weight="balanced")
             elif is_regressor(probe):
                 engine, estimator, classifier = "exact", probe, False
             elif kind == "continuous":
                 engine, estimator, classifier = "ols", LinearRegression(), False
             else:
                 engine, estimator, classifier = "exact", probe, True
-            metric = scoring.get(kind) if isinstance(scoring, dict) else scoring
             default = "accuracy" if classifier else "r2"
-            if metric is not None and metric != default:
+            rank_fast = (
+                isinstance(metric, str)
+                and metric in RANK_METRICS
+                and engine in _RANK_ENGINES
+            )
+            if metric is not None and metric != default and not rank_fast:
                 engine = "exact"
             if self.method == "exact":
                 engine = "exact"
@@ -548,8 +575,10 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         for j, (engine, *_rest) in enumerate(plan):
             if engine != "exact" and fold_id is None:
                 engine = "exact"
-            by_engine.setdefault(engine, []).append(j)
-        for engine, feats in by_engine.items():
+            metric = plan[j][5]
+            rank = RANK_METRICS.get(metric) if isinstance(metric, str) else None
+            by_engine.setdefault((engine, rank), []).append(j)
+        for (engine, rank), feats in by_engine.items():
             if engine == "ols":
                 if is_out_of_core(X):
                     # Labels read chunk by chunk: no copy of Y, fold-ordered or not.
@@ -576,11 +605,14 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                     verbose=self.verbose,
                 )
             else:
-                kernel, options = {
-                    "svm": (svm_unit_scores, ()),
-                    "logistic": (logistic_unit_scores, (_LOGISTIC_BINS,)),
-                    "threshold": (threshold_unit_scores, ()),
-                }[engine]
+                if rank is not None:
+                    kernel, options = _RANK_ENGINES[engine], (rank,)
+                else:
+                    kernel, options = {
+                        "svm": (svm_unit_scores, ()),
+                        "logistic": (logistic_unit_scores, (_LOGISTIC_BINS,)),
+                        "threshold": (threshold_unit_scores, ()),
+                    }[engine]
                 Yb = np.ascontiguousarray(binary_codes(Y, feats))
                 scorer = (
                     stream_binary_fold_scores
@@ -708,6 +740,15 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             per_fold = default_chance_scores(stats, [plan[j][2] for j in closed])
             chance[closed] = self._mean(per_fold.T)[0]
         for j in sorted(set(range(len(names))) - set(closed)):
+            if (
+                plan[j][2]
+                and isinstance(plan[j][5], str)
+                and plan[j][5] in RANK_METRICS
+            ):
+                # Balanced accuracy and ROC AUC are 0.5 for any constant predictor
+                # (whatever the class balance): that is their chance level.
+                chance[j] = 0.5
+                continue
             per_fold = chance_fold_scores(
                 Y[:, j], splits, fold_id, binary=plan[j][2], scorer=plan[j][3]
             )
