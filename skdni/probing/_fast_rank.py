@@ -1,4 +1,4 @@
-"""Balanced accuracy and ROC AUC of the fitted 1-D probes: exact, from one sort per unit.
+"""Balanced accuracy and ROC AUC of fitted 1-D probes: exact, one sort per unit.
 
 Objective. For every (feature, unit, fold), the held-out score that
 ``get_scorer("balanced_accuracy")`` or ``get_scorer("roc_auc")`` gives the probe

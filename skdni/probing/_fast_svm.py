@@ -229,7 +229,7 @@ def _active_sums_impl(w, b, data, k):
 @njit(cache=True)
 def _weighted(sums, c1, c0):
     """Active-set sums with class 1's scaled by ``c1`` and class 0's by ``c0``: the
-    squared hinge of ``class_weight`` (per-class C). Weights 1 leave them as they are."""
+    squared hinge of ``class_weight`` (per-class C). Weights 1 leave them unchanged."""
     for c in range(3):
         sums[c] *= c1
         sums[c + 3] *= c0
