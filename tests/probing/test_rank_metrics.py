@@ -185,3 +185,17 @@ def test_balanced_refit_is_the_class_balanced_minimiser():
     np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-6)
     np.testing.assert_allclose(est.intercept_, ref.intercept_, rtol=1e-6, atol=1e-8)
     np.testing.assert_array_equal(est.predict(X[:, [0]]), ref.predict(X[:, [0]]))
+
+
+def test_threshold_probe_scores_roc_auc_on_the_exact_path():
+    """A one-class threshold rule (t = ±inf) gives a finite constant decision, so the
+    exact path's roc_auc scorer works (AUC 0.5) instead of rejecting infinity."""
+    from skdni.probing import ThresholdClassifier
+
+    X, y = _imbalanced(n=600, seed=3)
+    rule = ThresholdClassifier().fit(X[:, [1]], y)  # a noise unit: predicts majority
+    assert np.isinf(rule.threshold_)
+    assert np.isfinite(rule.decision_function(X[:, [1]])).all()
+    search = NeuronProbeSearch("threshold", cv=3, scoring="roc_auc").fit(X, y)
+    assert search.methods_.tolist() == ["exact"]
+    assert search.scores_.iloc[0, 0] > 0.65
