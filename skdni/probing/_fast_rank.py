@@ -20,16 +20,17 @@ the fit; the SVM engine gets them from the exact solver of :mod:`._fast_svm` (cl
 weights scale each class's squared hinge), on the unit's one sorted column (no extra
 sort). Then, per feature:
 
-* *Balanced accuracy* (:func:`rule_fold_scores`, ``metric=0``): one pass over each
-  fold's held-out rows counts true/false positives and negatives of ``d > 0``; the
-  score is the mean recall over the classes present in the fold, as
+* *Balanced accuracy* (:func:`fold_balanced`): the predicted positives of a fold are
+  a prefix or suffix of its sorted held-out rows, found by binary search; true
+  positives and negatives come from the fold's prefix counts (the SVM engine's own
+  checkpoints). The score is the mean recall over the classes present in the fold, as
   :func:`sklearn.metrics.balanced_accuracy_score` computes it.
-* *ROC AUC* (``metric=1``): the Mann–Whitney statistic of the held-out decisions,
+* *ROC AUC* (:func:`fold_auc`): the Mann–Whitney statistic of the held-out decisions,
   from ranks. ``d`` is monotone in ``x`` (floating-point products and sums are), so
-  walking the unit's globally sorted rows visits each fold's rows in decision order:
-  one pass keeps, per fold, the negatives below and the current group of equal
-  decisions (ties count one half). With ``w > 0`` the AUC is ``U / (P·N)``, with
-  ``w < 0`` (the sign chosen on the training rows) it is ``1 − U / (P·N)``.
+  the fold's rows in ascending ``x`` are in decision order: one pass over them counts,
+  for each positive, the negatives below it, ties (equal decisions) one half. With
+  ``w > 0`` the AUC is ``U / (P·N)``, with ``w < 0`` (the sign chosen on the training
+  rows) it is ``1 − U / (P·N)``.
 
 Degenerate cases, the same on the exact path: a fold without labelled held-out or
 training rows scores NaN; a training fold with one class predicts that class (``w =
@@ -42,9 +43,17 @@ balanced accuracy equal to that class's recall. Chance is 0.5 for both scores.
 import numpy as np
 from numba import njit
 
-from ._fast_svm import _n_checkpoints, build_prefix, fold_layout, solve_svm
+from ._fast_svm import (
+    _first_positive,
+    _last_positive,
+    _n_checkpoints,
+    _prefix_at,
+    build_prefix,
+    fold_layout,
+    solve_svm,
+)
 
-__all__ = ["RANK_METRICS", "rule_fold_scores", "svm_rank_scores"]
+__all__ = ["RANK_METRICS", "fold_auc", "fold_balanced", "svm_rank_scores"]
 
 # Scorer name → the code the kernels take.
 RANK_METRICS = {"balanced_accuracy": 0, "roc_auc": 1}
@@ -62,74 +71,66 @@ def _balanced(tp, fn, tn, fp):
 
 
 @njit(cache=True)
-def rule_fold_scores(xs, fs, codes, xf, cfj, fold_off, w, b, metric, out):
-    """Score the rule ``x * w[k] + b[k] > 0`` on fold k's labelled held-out rows.
+def fold_balanced(data, k, w, b):
+    """Balanced accuracy of ``x * w + b > 0`` → class 1 on fold k's held-out rows.
 
-    ``xs``, ``fs``, ``codes``: the unit's rows in ascending order, their folds and
-    this feature's label codes (1, 0, -1 unlabelled); ``xf``, ``cfj``: the same rows
-    in fold order (fold k is ``fold_off[k]:fold_off[k + 1]``). ``metric`` 0 is
-    balanced accuracy, 1 ROC AUC. Folds with ``w[k]`` NaN are left as they are in
-    ``out`` (NaN).
+    The predicted positives are a prefix or suffix of the fold's sorted run (the
+    decision is monotone in x), found by binary search with sklearn's arithmetic;
+    the class counts on each side come from the fold's checkpointed prefix sums.
     """
-    n_folds = w.size
-    if metric == 0:
-        for k in range(n_folds):
-            if np.isnan(w[k]):
-                continue
-            tp = fn = tn = fp = 0
-            for s in range(fold_off[k], fold_off[k + 1]):
-                v = cfj[s]
-                if v < 0:
-                    continue
-                positive = xf[s] * w[k] + b[k] > 0
-                if v == 1:
-                    if positive:
-                        tp += 1
-                    else:
-                        fn += 1
-                elif positive:
-                    fp += 1
-                else:
-                    tn += 1
-            if tp + fn + tn + fp > 0:
-                out[k] = _balanced(tp, fn, tn, fp)
-        return
-    # ROC AUC: per fold, negatives in closed groups below, the open group of equal
-    # decisions (its positives and negatives) and the Mann-Whitney sum so far.
-    below = np.zeros(n_folds)
-    g_pos = np.zeros(n_folds)
-    g_neg = np.zeros(n_folds)
-    n_pos = np.zeros(n_folds)
-    u = np.zeros(n_folds)
-    last = np.full(n_folds, np.nan)
-    for i in range(xs.size):
-        v = codes[i]
+    _, _, _, xfs, fcodes, fprefix, fold_off, cp_off = data
+    lo, hi = fold_off[k], fold_off[k + 1]
+    fx, fc = xfs[lo:hi], fcodes[lo:hi]
+    cp = fprefix[cp_off[k] : cp_off[k + 1]]
+    n_pos = cp[cp.shape[0] - 1, 0]
+    n_neg = cp[cp.shape[0] - 1, 3]
+    if w > 0:
+        i = _first_positive(fx, w, b)  # rows i: are predicted positive
+        tp = n_pos - _prefix_at(fx, fc, cp, i, 1)[0]
+        tn = _prefix_at(fx, fc, cp, i, 0)[0]
+    elif w < 0:
+        i = _last_positive(fx, w, b)  # rows :i are predicted positive
+        tp = _prefix_at(fx, fc, cp, i, 1)[0]
+        tn = n_neg - _prefix_at(fx, fc, cp, i, 0)[0]
+    else:
+        tp, tn = (n_pos, 0.0) if b > 0 else (0.0, n_neg)
+    return _balanced(tp, n_pos - tp, tn, n_neg - tn)
+
+
+@njit(cache=True)
+def fold_auc(fx, fc, w, b):
+    """ROC AUC of the decisions ``x * w + b`` on one fold's sorted run (``fx``
+    ascending, ``fc`` label codes): the Mann-Whitney count over groups of equal
+    decisions (ties count one half), reversed when ``w < 0``. NaN if a class is
+    missing (sklearn returns NaN there too)."""
+    below = 0.0  # negatives in closed groups
+    g_pos = 0.0
+    g_neg = 0.0
+    n_pos = 0.0
+    u = 0.0
+    last = np.nan
+    for i in range(fx.size):
+        v = fc[i]
         if v < 0:
             continue
-        k = fs[i]
-        if np.isnan(w[k]):
-            continue
-        d = xs[i] * w[k] + b[k]
-        if d != last[k]:
-            u[k] += g_pos[k] * (below[k] + 0.5 * g_neg[k])
-            below[k] += g_neg[k]
-            g_pos[k] = 0.0
-            g_neg[k] = 0.0
-            last[k] = d
+        d = fx[i] * w + b
+        if d != last:
+            u += g_pos * (below + 0.5 * g_neg)
+            below += g_neg
+            g_pos = 0.0
+            g_neg = 0.0
+            last = d
         if v == 1:
-            g_pos[k] += 1.0
-            n_pos[k] += 1.0
+            g_pos += 1.0
+            n_pos += 1.0
         else:
-            g_neg[k] += 1.0
-    for k in range(n_folds):
-        if np.isnan(w[k]):
-            continue
-        u[k] += g_pos[k] * (below[k] + 0.5 * g_neg[k])
-        n_neg = below[k] + g_neg[k]
-        if n_pos[k] == 0 or n_neg == 0:
-            continue  # one class held out: AUC undefined (NaN, as sklearn)
-        auc = u[k] / (n_pos[k] * n_neg)
-        out[k] = 1.0 - auc if w[k] < 0 else auc
+            g_neg += 1.0
+    u += g_pos * (below + 0.5 * g_neg)
+    n_neg = below + g_neg
+    if n_pos == 0 or n_neg == 0:
+        return np.nan
+    auc = u / (n_pos * n_neg)
+    return 1.0 - auc if w < 0 else auc
 
 
 @njit(cache=True)
@@ -156,8 +157,6 @@ def svm_rank_scores(xs, fs, cs, xf, cf, fold_off, n_folds, metric):
     prefix = np.empty((_n_checkpoints(n), 6))
     fprefix = np.empty((cp_off[-1], 6))
     fcodes = np.empty(n, dtype=cs.dtype)
-    w = np.empty(n_folds)
-    b = np.empty(n_folds)
     for j in range(q):
         codes = cs[j]
         build_prefix(xs, codes, fs, fpos, fold_off, cp_off, prefix, fcodes, fprefix)
@@ -172,12 +171,16 @@ def svm_rank_scores(xs, fs, cs, xf, cf, fold_off, n_folds, metric):
             t_neg = fprefix[cp_off[k + 1] - 1, 3]
             tr_pos, tr_neg = n_pos - t_pos, n_neg - t_neg
             if t_pos + t_neg == 0 or tr_pos + tr_neg == 0:
-                w[k], b[k] = np.nan, np.nan
-            elif tr_pos == 0 or tr_neg == 0:
+                continue
+            if tr_pos == 0 or tr_neg == 0:
                 # One class to train on: the constant rule predicting it.
-                w[k], b[k] = 0.0, (1.0 if tr_pos > 0 else -1.0)
+                w, b = 0.0, (1.0 if tr_pos > 0 else -1.0)
             else:
                 c1, c0 = _class_weights(metric, tr_pos, tr_neg)
-                w[k], b[k] = solve_svm(data, k, w0, b0, 100, c1, c0)
-        rule_fold_scores(xs, fs, codes, xf, cf[j], fold_off, w, b, metric, out[j])
+                w, b = solve_svm(data, k, w0, b0, 100, c1, c0)
+            if metric == 0:
+                out[j, k] = fold_balanced(data, k, w, b)
+            else:
+                lo, hi = fold_off[k], fold_off[k + 1]
+                out[j, k] = fold_auc(xfs[lo:hi], fcodes[lo:hi], w, b)
     return out
