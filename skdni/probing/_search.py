@@ -129,8 +129,8 @@ def _fold_dtype(n_folds):
 
 def _fitted_linear_svc(template, x, y, classes):
     """``clone(template)`` (a ``LinearSVC()``, class-balanced or not) set to the
-    exact minimiser of its
-    objective on the labelled rows of ``x``, from the fast engine's solver.
+    exact minimiser of its objective on the labelled rows of ``x``, from the fast
+    engine's solver.
 
     A liblinear refit takes ~10 ms per 50k rows to stop near that minimiser; this
     takes a few passes over ``x`` and predicts as ``LinearSVC().fit`` does (tested).
