@@ -256,29 +256,53 @@ def _features(grammar, grammar_source, features, on_error, inspect_texts, n_jobs
     return featurizer, labels.loc[:, ~labels.T.duplicated()], sorted(failed)
 
 
+# Binary features are scored with balanced accuracy (chance 0.5 whatever the class
+# balance): plain accuracy cannot see a unit that separates a rare class, since the
+# probe then predicts the majority, at chance. Continuous features keep R².
+_SCORING = {"binary": "balanced_accuracy"}
+_SUMMARY_COLUMNS = [
+    "feature",
+    "kind",
+    "scoring",
+    "best_units",
+    "best_score",
+    "chance",
+    "skill",
+]
+
+
 def _summary(search) -> pd.DataFrame:
+    """One row per feature with a unit above chance (a finding), best skill first.
+
+    ``skill`` is the best unit's bounded skill (``search.skill_``): (score − chance)
+    / (1 − chance) for balanced accuracy, the R² itself for R²; 0 is chance, 1
+    perfect. Features with no unit above chance are not rows: they are
+    ``search.features_at_chance_``.
+    """
     rows = []
     for feature in search.scores_.index:
+        units = search.top_units_[feature]
+        if not len(units):
+            continue
         scores = search.scores_.loc[feature]
-        chance = search.chance_scores_[feature]
-        # units at chance are not "best units" of anything: their order is arbitrary
-        units = [u for u in search.top_units_[feature][:3] if scores.iloc[u] > chance]
+        kind = search.feature_kinds_[feature]
         rows.append(
             {
                 "feature": feature,
-                "kind": search.feature_kinds_[feature],
-                "best_units": ", ".join(str(scores.index[u]) for u in units) or "-",
-                "best_score": float(scores.max()),
+                "kind": kind,
+                "scoring": _SCORING.get(kind, "r2"),
+                "best_units": ", ".join(str(scores.index[u]) for u in units[:3]),
+                "best_score": float(scores.iloc[units[0]]),
                 "chance": float(search.chance_scores_[feature]),
+                "skill": float(search.skill_.loc[feature].iloc[units[0]]),
             }
         )
-    frame = pd.DataFrame(rows)
-    frame["lift"] = frame["best_score"] - frame["chance"]
-    return frame.sort_values("lift", ascending=False, ignore_index=True)
+    frame = pd.DataFrame(rows, columns=_SUMMARY_COLUMNS)
+    return frame.sort_values("skill", ascending=False, kind="stable", ignore_index=True)
 
 
 def _ablation_features(summary: pd.DataFrame, n: int) -> list[str]:
-    binary = summary[(summary["kind"] == "binary") & (summary["lift"] > 0)]
+    binary = summary[(summary["kind"] == "binary") & (summary["skill"] > 0)]
     return list(binary["feature"][:n])
 
 
@@ -511,6 +535,7 @@ def run_study(**options) -> StudyResult:
     say(f"probe search ({labels.shape[1]} features x {H.shape[1]} units, cv={cfg.cv})")
     search = NeuronProbeSearch(
         cv=cfg.cv,
+        scoring=_SCORING,
         top_k=cfg.top_k,
         random_state=cfg.seed,
         n_jobs=cfg.n_jobs,
@@ -605,6 +630,17 @@ def _write_report(result: StudyResult, out: Path) -> None:
         )
     tables = {
         "summary": summary,
+        # the features with no unit above chance are not summary rows: listed here
+        "features at chance": pd.DataFrame(
+            {
+                "feature": search.features_at_chance_,
+                "kind": search.feature_kinds_[search.features_at_chance_].to_numpy(),
+                "best_score": search.scores_.loc[search.features_at_chance_]
+                .max(axis=1)
+                .to_numpy(),
+                "chance": search.chance_scores_[search.features_at_chance_].to_numpy(),
+            }
+        ),
         "scores": search.to_frame(),
         "ablation": result.ablation,
         "generation": result.generation,
@@ -627,7 +663,9 @@ def _write_report(result: StudyResult, out: Path) -> None:
         f"{result.model.score(result.inspect_texts):.4f}"
     )
     # every (feature, unit) pair is in tables/scores.csv; the page shows the top ones
+    # (only units above chance: the others have no rank)
     scores = tables["scores"]
+    scores = scores[scores["above_chance"]]
     top = scores.sort_values(["feature", "rank"], kind="stable").groupby("feature")
     shown = dict(tables, scores=top.head(result.config.top_k))
     write_html_report(

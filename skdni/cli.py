@@ -203,23 +203,40 @@ def _unexpected(exc: BaseException, stage: str) -> str:
     return f"skdni: error: {what} ({where})"
 
 
-def _print_summary(result) -> None:
+def _print_summary(result, rows: int = 10) -> None:
+    """Model accuracy, the top ``rows`` findings by skill, and where the rest is."""
     model = result.model
+    search, summary = result.search, result.summary
     print(
         f"model: next-character accuracy {model.score(result.inspect_texts):.3f} on "
         f"{sum(map(len, result.inspect_texts))} held-out characters "
         f"(majority-class rate {model.majority_rate_:.3f})"
     )
-    table = result.summary.copy()
-    for column in ("best_score", "chance", "lift"):
-        table[column] = table[column].map("{:.3f}".format)
-    print(table.to_string(index=False))
+    n_features = len(search.target_names_)
+    print(
+        f"findings: {len(summary)} of {n_features} features have a unit above chance "
+        "(binary: balanced accuracy, chance 0.5; continuous: R²; skill = (score - "
+        "chance) / (1 - chance), for R² the R² itself; 1 is perfect)"
+    )
+    if len(summary):
+        table = summary.head(rows).copy()
+        for column in ("best_score", "chance", "skill"):
+            table[column] = table[column].map("{:.3f}".format)
+        print(table.to_string(index=False))
+    at_chance = list(search.features_at_chance_)
+    if at_chance:
+        shown = ", ".join(at_chance[:8]) + (", ..." if len(at_chance) > 8 else "")
+        print(f"no unit above chance for {len(at_chance)} features: {shown}")
     if result.parse_failures:
         print(
             f"{len(result.parse_failures)} of {len(result.inspect_texts)} inspected "
             "texts did not parse: their grammar features are NaN (left out of the fits)"
         )
     if result.out is not None:
+        tables = result.out / "tables"
+        if len(summary) > rows:
+            print(f"top {rows} of {len(summary)} findings shown; all of them:")
+        print(f"summary table: {tables / 'summary.csv'}")
         print(f"report: {result.out / 'report.html'}")
 
 

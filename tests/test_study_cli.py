@@ -55,8 +55,21 @@ def test_report_folder_has_every_expected_file(tiny_study):
 @pytest.mark.slow
 def test_summary_names_units_for_every_feature(tiny_study):
     summary = pd.read_csv(tiny_study.out / "tables" / "summary.csv", index_col=0)
-    assert set(summary["feature"]) == set(tiny_study.labels.columns)
+    at_chance = pd.read_csv(
+        tiny_study.out / "tables" / "features-at-chance.csv", index_col=0
+    )
+    # only findings are summary rows; the other features are listed apart
+    assert set(summary["feature"]) | set(at_chance["feature"]) == set(
+        tiny_study.labels.columns
+    )
+    assert not set(summary["feature"]) & set(at_chance["feature"])
     assert summary["best_units"].notna().all()
+    assert (summary["skill"] > 0).all() and (summary["skill"] <= 1).all()
+    assert summary["skill"].is_monotonic_decreasing
+    assert "lift" not in summary
+    binary = summary[summary["kind"] == "binary"]
+    assert (binary["scoring"] == "balanced_accuracy").all()
+    assert (binary["chance"] == 0.5).all()
     assert any(f.startswith("tree__range:") for f in summary["feature"])
     # the model was trained on held-out-free texts: none of the inspected texts
     assert not set(tiny_study.inspect_texts) & set(tiny_study.train_texts) or len(
@@ -336,11 +349,17 @@ def test_corpus_of_python_files_with_the_python_grammar(tmp_path, capsys):
     code = main(argv)
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "tree__range:" in captured.out
     assert "1 of 2 inspected texts did not parse" in captured.out
-    summary = pd.read_csv(out / "tables" / "summary.csv", index_col=0)
-    assert any(f.startswith("parser__") for f in summary["feature"])
-    assert any(f.startswith("chars__") for f in summary["feature"])
+    # findings (summary) and features without one (features-at-chance) together
+    features = pd.concat(
+        [
+            pd.read_csv(out / "tables" / f"{name}.csv", index_col=0)["feature"]
+            for name in ("summary", "features-at-chance")
+        ]
+    )
+    assert any(f.startswith("tree__range:") for f in features)
+    assert any(f.startswith("parser__") for f in features)
+    assert any(f.startswith("chars__") for f in features)
     html = (out / "report.html").read_text()
     assert "did not parse" in html and "1 of 2" in html
 

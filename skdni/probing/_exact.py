@@ -18,6 +18,7 @@ __all__ = ["exact_fold_scores"]
 def _pair_task(probe, classifier, scorer, x_cols, y, valid, splits):
     """Fold scores of one feature against a chunk of units, shape (n_units, n_folds)."""
     out = np.full((x_cols.shape[1], len(splits)), np.nan)
+    classes = np.unique(y[valid]) if classifier else None
     for k, (train, test) in enumerate(splits):
         train = train[valid[train]]
         test = test[valid[test]]
@@ -26,10 +27,19 @@ def _pair_task(probe, classifier, scorer, x_cols, y, valid, splits):
         y_train = y[train]
         if classifier and np.unique(y_train).size < 2:
             # A one-class training fold cannot be fitted by a classifier: predict the
-            # class it has (the fast engines do the same).
-            model = DummyClassifier(strategy="most_frequent")
-        else:
-            model = clone(probe)
+            # class it has (the fast engines do the same). The other class enters
+            # with weight 0, so the dummy knows both classes and probability scorers
+            # (roc_auc) see a constant score instead of failing.
+            other = classes[classes != y_train[0]][:1]
+            fitted = DummyClassifier(strategy="most_frequent").fit(
+                np.zeros((train.size + other.size, 1)),
+                np.r_[y_train, other],
+                sample_weight=np.r_[np.ones(train.size), np.zeros(other.size)],
+            )
+            for u in range(x_cols.shape[1]):
+                out[u, k] = scorer(fitted, x_cols[test, u : u + 1], y[test])
+            continue
+        model = clone(probe)
         for u in range(x_cols.shape[1]):
             fitted = model.fit(x_cols[train, u : u + 1], y_train)
             out[u, k] = scorer(fitted, x_cols[test, u : u + 1], y[test])

@@ -167,9 +167,10 @@ def _objective(w, b, sums):
 
 
 @njit(cache=True)
-def solve_svm(data, k, w, b, max_iter=100):
-    """Exact minimiser of the squared-hinge objective on the rows outside fold k."""
-    w, b, _ = _newton(data, k, w, b, max_iter)
+def solve_svm(data, k, w, b, max_iter=100, c1=1.0, c0=1.0):
+    """Exact minimiser of the squared-hinge objective on the rows outside fold k
+    (``c1``, ``c0``: the per-class C of ``class_weight``)."""
+    w, b, _ = _newton(data, k, w, b, max_iter, c1, c0)
     return w, b
 
 
@@ -226,9 +227,21 @@ def _active_sums_impl(w, b, data, k):
 
 
 @njit(cache=True)
-def _newton(data, k, w, b, max_iter):
-    """Finite Newton on the squared-hinge objective. Returns (w, b, iterations)."""
+def _weighted(sums, c1, c0):
+    """Active-set sums with class 1's scaled by ``c1`` and class 0's by ``c0``: the
+    squared hinge of ``class_weight`` (per-class C). Weights 1 leave them unchanged."""
+    for c in range(3):
+        sums[c] *= c1
+        sums[c + 3] *= c0
+    return sums
+
+
+@njit(cache=True)
+def _newton(data, k, w, b, max_iter, c1=1.0, c0=1.0):
+    """Finite Newton on the squared-hinge objective, class 1's loss weighted by
+    ``c1`` and class 0's by ``c0``. Returns (w, b, iterations)."""
     ap, an, sums = _active_sums(w, b, data, k)
+    sums = _weighted(sums, c1, c0)
     for it in range(max_iter):
         h11 = 1.0 + 2.0 * (sums[2] + sums[5])
         h12 = 2.0 * (sums[1] + sums[4])
@@ -239,6 +252,7 @@ def _newton(data, k, w, b, max_iter):
         w1 = (h22 * r1 - h12 * r2) / det
         b1 = (h11 * r2 - h12 * r1) / det
         ap1, an1, sums1 = _active_sums(w1, b1, data, k)
+        sums1 = _weighted(sums1, c1, c0)
         if ap1 == ap and an1 == an and np.all(sums1 == sums):
             # (w1, b1) solves the quadratic of its own active set: gradient is zero.
             return w1, b1, it + 1
@@ -250,18 +264,20 @@ def _newton(data, k, w, b, max_iter):
             step *= 0.5
             w1, b1 = w + step * dw, b + step * db
             ap1, an1, sums1 = _active_sums(w1, b1, data, k)
+            sums1 = _weighted(sums1, c1, c0)
         w, b, ap, an, sums = w1, b1, ap1, an1, sums1
     return w, b, max_iter
 
 
 @njit(cache=True)
-def svm_fit_1d(x, codes, max_iter=100):
+def svm_fit_1d(x, codes, max_iter=100, c1=1.0, c0=1.0):
     """``LinearSVC()``'s exact (w, b, iterations) on one unsorted column.
 
-    ``codes``: 1 for ``classes_[1]``, 0 for ``classes_[0]``, -1 for unlabelled rows.
-    Each Newton step is one pass over the rows, so a full-data refit needs no sort.
+    ``codes``: 1 for ``classes_[1]``, 0 for ``classes_[0]``, -1 for unlabelled rows;
+    ``c1``, ``c0``: class weights (``class_weight``). Each Newton step is one pass
+    over the rows, so a full-data refit needs no sort.
     """
-    return _newton((x, codes), -1, 0.0, 0.0, max_iter)
+    return _newton((x, codes), -1, 0.0, 0.0, max_iter, c1, c0)
 
 
 @njit(cache=True)

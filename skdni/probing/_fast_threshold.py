@@ -128,9 +128,15 @@ class ThresholdClassifier(ClassifierMixin, BaseEstimator):
 
     @available_if(_is_binary)
     def decision_function(self, X):
-        """Signed distance to the threshold (positive means ``classes_[1]``)."""
+        """Signed distance to the threshold (positive means ``classes_[1]``).
+
+        An infinite threshold (a rule predicting one class) gives the constant ±1, not
+        ±inf, so scorers such as ROC AUC see a constant score instead of failing."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
+        if np.isinf(self.threshold_):
+            sign = np.sign(-self.direction_ * self.threshold_)
+            return np.full(X.shape[0], float(sign))
         return self.direction_ * (X[:, self.feature_] - self.threshold_)
 
     def predict(self, X):

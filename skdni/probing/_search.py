@@ -6,7 +6,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, clone, is_regressor
 from sklearn.feature_selection import SelectorMixin
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -30,17 +29,22 @@ from .._errors import InputError, InputTypeError
 from ._exact import exact_fold_scores
 from ._fast_logistic import logistic_unit_scores
 from ._fast_ols import ols_fold_scores
+from ._fast_rank import RANK_METRICS, svm_rank_scores
 from ._fast_svm import svm_fit_1d, svm_unit_scores
 from ._fast_threshold import ThresholdClassifier, threshold_unit_scores
 from ._sorted import binary_fold_scores
 from ._stats import (
+    above_chance,
     benjamini_hochberg,
     chance_fold_scores,
     control_labels,
     default_chance_scores,
+    finding_ranks,
     fold_label_stats,
     permutation_index,
     rank_units,
+    skill_kind,
+    skill_scores,
 )
 from ._streaming import (
     _read_rows,
@@ -65,6 +69,11 @@ _NAMED = {
     "threshold": "threshold",
     "ols": "ols",
 }
+
+
+# Binary engines with a fast exact balanced-accuracy / ROC AUC kernel
+# (skdni.probing._fast_rank); other probes score these metrics on the exact path.
+_RANK_ENGINES = {"svm": svm_rank_scores}
 
 
 # Rows of Y checked at a time: the checks' boolean temporaries stay a few MB.
@@ -126,14 +135,21 @@ def _fold_dtype(n_folds):
 
 
 def _fitted_linear_svc(template, x, y, classes):
-    """``clone(template)`` (a ``LinearSVC()``) set to the exact minimiser of its
-    objective on the labelled rows of ``x``, from the fast engine's solver.
+    """``clone(template)`` (a ``LinearSVC()``, class-balanced or not) set to the
+    exact minimiser of its objective on the labelled rows of ``x``, from the fast
+    engine's solver.
 
     A liblinear refit takes ~10 ms per 50k rows to stop near that minimiser; this
     takes a few passes over ``x`` and predicts as ``LinearSVC().fit`` does (tested).
     """
     codes = np.where(np.isnan(y), -1, y == classes[-1]).astype(np.int8)
-    w, b, n_iter = svm_fit_1d(np.ascontiguousarray(x, dtype=np.float64), codes)
+    c1 = c0 = 1.0
+    if template.class_weight == "balanced":  # sklearn's n / (2 · count) per class
+        n_pos, n_neg = float(np.sum(codes == 1)), float(np.sum(codes == 0))
+        c1, c0 = (n_pos + n_neg) / (2.0 * n_pos), (n_pos + n_neg) / (2.0 * n_neg)
+    w, b, n_iter = svm_fit_1d(
+        np.ascontiguousarray(x, dtype=np.float64), codes, 100, c1, c0
+    )
     estimator = clone(template)
     estimator.coef_ = np.array([[w]])
     estimator.intercept_ = np.array([b])
@@ -194,11 +210,17 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         ``None``: accuracy for classifier probes, R² for regressors. A scorer name or
         callable applies to every feature; a dict ``{"binary": ..., "continuous": ...}``
         sets one per feature kind. The fast engines support the defaults
-        (``"accuracy"``, ``"r2"``); any other scorer takes the exact path.
+        (``"accuracy"``, ``"r2"``), and ``"balanced_accuracy"`` and ``"roc_auc"``
+        with the SVM probe (``skdni.probing._fast_rank``; use one of these for
+        imbalanced binary features: a unit that separates a 10%-positive feature can
+        leave every probe predicting the majority, at chance accuracy); any other
+        (probe, scorer) takes the exact path. Chance of balanced accuracy and ROC
+        AUC is 0.5.
     top_k : int, default=10
         At most this many units per feature in ``top_units_``.
     min_score : float or None, default=None
-        Only units whose mean score is at least this enter ``top_units_``.
+        Only units whose mean score is at least this enter ``top_units_`` (on top of
+        being above chance, which every unit there is).
     method : {"auto", "exact", "fast"}, default="auto"
         ``"auto"`` uses a fast engine wherever one exists for the (probe, scoring),
         ``"exact"`` always clones and fits the sklearn probe, ``"fast"`` raises if a
@@ -229,12 +251,27 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
     cv_results_ : dict of ndarrays
         One entry per (feature, unit): ``feature``, ``unit``, ``feature_index``,
         ``unit_index``, ``kind``, ``split{k}_test_score``, ``mean_test_score``,
-        ``std_test_score``, ``rank_test_score`` (within the feature, 1 = best),
-        ``chance_score``.
+        ``std_test_score``, ``rank_test_score`` (float: rank among the feature's
+        units above chance, 1 = best, ties share the smallest rank; NaN for a unit
+        that is not above chance, so a unit at chance is never rank 1),
+        ``chance_score``, ``skill``, ``above_chance``.
+    skill_ : DataFrame of shape (n_features, n_units)
+        Bounded skill of every mean score: 0 at chance, 1 perfect. Accuracy-like
+        scores (best value 1: accuracy, balanced accuracy, ROC AUC, ...):
+        ``(score − chance) / (1 − chance)``; R²: the R² itself; ``neg_*`` error
+        scorers: ``(score − chance) / (0 − chance)``. NaN where chance is perfect.
+    above_chance_ : DataFrame of bool, shape (n_features, n_units)
+        The findings: mean score above chance and skill above 0. Only these units
+        are ranked and enter ``top_units_``.
     top_units_ : dict
-        Feature name → unit indices, best first (at most ``top_k``, ≥ ``min_score``).
+        Feature name → unit indices above chance, best first (at most ``top_k``,
+        ≥ ``min_score``); empty for a feature without such a unit.
+    features_at_chance_ : ndarray of str
+        The features with no unit in ``top_units_`` (nothing found for them).
     best_units_ : ndarray of shape (n_features,)
-        The best unit of every feature.
+        The highest-scoring unit of every feature, above chance or not (it backs
+        ``best_estimators_``, ``predict`` and ``score``); check ``above_chance_``
+        before reading it as a finding.
     best_estimators_ : dict
         Feature name → the probe refitted on all labelled rows of its best unit.
         Features scored by the fast SVM engine get a ``LinearSVC()`` holding the
@@ -292,6 +329,13 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
     the file name and a row or unit range, and workers read their block themselves;
     other large arguments are scattered once per parallel call by joblib's Dask
     backend.
+
+    *Findings.* A unit whose mean score is not above chance (for R², whose R² is
+    not above 0) is no finding, whatever its order among the others: it gets no
+    rank, is left out of ``top_units_`` and of the selector's support, and a
+    feature with no finding is listed in ``features_at_chance_``. Order findings
+    across features by ``skill_``, not by the raw score, whose chance level
+    differs from feature to feature.
 
     *Permutations* reorder whole label blocks of texts (``groups``) or shift labels
     circularly, then rescore every pair with the same engines and folds; p-values are
@@ -489,7 +533,8 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         return _Folds(pairs, fold_id), (fold_id if partition else None)
 
     def _plan(self, kinds, names):
-        """Per feature: (engine, probe, is classifier, scorer, default scoring?)."""
+        """Per feature: (engine, probe, is classifier, scorer, default scoring?,
+        metric as given: None, a scorer name or a callable)."""
         probe = self.probe
         scoring = self.scoring
         if isinstance(scoring, dict):
@@ -501,19 +546,28 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                 )
         plan = []
         for name, kind in zip(names, kinds, strict=True):
+            metric = scoring.get(kind) if isinstance(scoring, dict) else scoring
             if isinstance(probe, str):
                 engine = "ols" if kind == "continuous" else _NAMED[probe]
                 estimator = _named_estimator(engine)
                 classifier = engine != "ols"
+                if engine == "svm" and metric == "balanced_accuracy":
+                    # Fitted to plain accuracy, the SVM's threshold on an imbalanced
+                    # feature predicts the majority: balance the classes in the fit.
+                    estimator = LinearSVC(class_weight="balanced")
             elif is_regressor(probe):
                 engine, estimator, classifier = "exact", probe, False
             elif kind == "continuous":
                 engine, estimator, classifier = "ols", LinearRegression(), False
             else:
                 engine, estimator, classifier = "exact", probe, True
-            metric = scoring.get(kind) if isinstance(scoring, dict) else scoring
             default = "accuracy" if classifier else "r2"
-            if metric is not None and metric != default:
+            rank_fast = (
+                isinstance(metric, str)
+                and metric in RANK_METRICS
+                and engine in _RANK_ENGINES
+            )
+            if metric is not None and metric != default and not rank_fast:
                 engine = "exact"
             if self.method == "exact":
                 engine = "exact"
@@ -526,7 +580,7 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                 scorer = get_scorer(default if metric is None else metric)
             except ValueError as exc:
                 raise InputError(f"scoring for feature {name!r}: {exc}") from exc
-            plan.append((engine, estimator, classifier, scorer, metric is None))
+            plan.append((engine, estimator, classifier, scorer, metric is None, metric))
         return plan
 
     # ------------------------------------------------------------------ scoring
@@ -538,8 +592,10 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         for j, (engine, *_rest) in enumerate(plan):
             if engine != "exact" and fold_id is None:
                 engine = "exact"
-            by_engine.setdefault(engine, []).append(j)
-        for engine, feats in by_engine.items():
+            metric = plan[j][5]
+            rank = RANK_METRICS.get(metric) if isinstance(metric, str) else None
+            by_engine.setdefault((engine, rank), []).append(j)
+        for (engine, rank), feats in by_engine.items():
             if engine == "ols":
                 if is_out_of_core(X):
                     # Labels read chunk by chunk: no copy of Y, fold-ordered or not.
@@ -566,11 +622,14 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                     verbose=self.verbose,
                 )
             else:
-                kernel, options = {
-                    "svm": (svm_unit_scores, ()),
-                    "logistic": (logistic_unit_scores, (_LOGISTIC_BINS,)),
-                    "threshold": (threshold_unit_scores, ()),
-                }[engine]
+                if rank is not None:
+                    kernel, options = _RANK_ENGINES[engine], (rank,)
+                else:
+                    kernel, options = {
+                        "svm": (svm_unit_scores, ()),
+                        "logistic": (logistic_unit_scores, (_LOGISTIC_BINS,)),
+                        "threshold": (threshold_unit_scores, ()),
+                    }[engine]
                 Yb = np.ascontiguousarray(binary_codes(Y, feats))
                 scorer = (
                     stream_binary_fold_scores
@@ -698,15 +757,26 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             per_fold = default_chance_scores(stats, [plan[j][2] for j in closed])
             chance[closed] = self._mean(per_fold.T)[0]
         for j in sorted(set(range(len(names))) - set(closed)):
+            if (
+                plan[j][2]
+                and isinstance(plan[j][5], str)
+                and plan[j][5] in RANK_METRICS
+            ):
+                # Balanced accuracy and ROC AUC are 0.5 for any constant predictor
+                # (whatever the class balance): that is their chance level.
+                chance[j] = 0.5
+                continue
             per_fold = chance_fold_scores(
                 Y[:, j], splits, fold_id, binary=plan[j][2], scorer=plan[j][3]
             )
             chance[j] = self._mean(per_fold)[0]
         self.chance_scores_ = pd.Series(chance, index=names, name="chance")
 
+        self._set_findings(
+            mean, names, unit_names, [skill_kind(p[5], p[2]) for p in plan]
+        )
         self.cv_results_ = self._cv_results(scores, mean, std, names, unit_names)
-        self.top_units_, best = rank_units(mean, names, self.top_k, self.min_score)
-        self.best_units_ = best
+        best = self.best_units_
         self.best_estimators_ = {}
         # Out of core, a few features' columns at a time, not all best units at once.
         for j, column, labels in refit_columns(X, Y, best):
@@ -821,18 +891,30 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             results[f"split{k}_test_score"] = scores[:, :, k].ravel()
         results["mean_test_score"] = mean.ravel()
         results["std_test_score"] = std.ravel()
-        ranks = np.empty((q, p), dtype=np.int32)
-        for j in range(q):
-            m = mean[j]
-            if np.isnan(m).all():
-                ranks[j] = 1
-                continue
-            # As GridSearchCV: NaN scores tie with the worst.
-            filled = np.where(np.isnan(m), np.nanmin(m) - 1, m)
-            ranks[j] = rankdata(-filled, method="min")
-        results["rank_test_score"] = ranks.ravel()
+        # Only findings are ranked: a unit at chance is rank NaN, never rank 1.
+        results["rank_test_score"] = finding_ranks(
+            mean, self.above_chance_.to_numpy()
+        ).ravel()
         results["chance_score"] = np.repeat(self.chance_scores_.to_numpy(), p)
+        results["skill"] = self.skill_.to_numpy().ravel()
+        results["above_chance"] = self.above_chance_.to_numpy().ravel()
         return results
+
+    def _set_findings(self, mean, names, unit_names, skill_kinds):
+        """``skill_``, ``above_chance_``, ``top_units_``, ``best_units_`` and
+        ``features_at_chance_`` from the mean scores and ``chance_scores_``."""
+        chance = self.chance_scores_.to_numpy()
+        skill = skill_scores(mean, chance, skill_kinds)
+        found = above_chance(mean, chance, skill)
+        self.skill_ = pd.DataFrame(skill, index=names, columns=unit_names)
+        self.above_chance_ = pd.DataFrame(found, index=names, columns=unit_names)
+        self.top_units_, self.best_units_ = rank_units(
+            mean, names, self.top_k, self.min_score, found
+        )
+        self.features_at_chance_ = np.asarray(
+            [name for name, units in self.top_units_.items() if not len(units)],
+            dtype=object,
+        )
 
     # ------------------------------------------------------------------ selector
     def _get_support_mask(self):
@@ -906,6 +988,8 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
                 "score": r["mean_test_score"],
                 "std": r["std_test_score"],
                 "chance": r["chance_score"],
+                "skill": r["skill"],
+                "above_chance": r["above_chance"],
                 "rank": r["rank_test_score"],
                 "n_splits": self.n_splits_,
                 "pvalue": flat("pvalues_"),

@@ -1,6 +1,7 @@
 """Statistics for probe scores: chance levels, permutations, BH, control tasks."""
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier, DummyRegressor
 
@@ -11,7 +12,11 @@ __all__ = [
     "default_chance_scores",
     "fold_label_stats",
     "permutation_index",
+    "above_chance",
+    "finding_ranks",
     "rank_units",
+    "skill_kind",
+    "skill_scores",
 ]
 
 
@@ -184,9 +189,68 @@ def control_labels(Y, char_types, rng):
     return out
 
 
-def rank_units(mean, names, top_k, min_score):
-    """Per feature, the units best first (at most ``top_k``, only those reaching
-    ``min_score``; stable order breaks ties), and each feature's best unit."""
+def skill_kind(metric, classifier):
+    """How a feature's scores become skill: ``"r2"``, ``"loss"`` or ``"fraction"``.
+
+    ``metric`` is the scorer name (None: the default, accuracy for a classifier
+    probe, R² for a regressor; a callable:
+    treated as a fraction-like score whose best value is 1). R² is its own skill;
+    ``neg_*`` scorers (errors, best value 0) and every other scorer (best value 1,
+    such as accuracy, balanced accuracy, ROC AUC, F1) are scaled between chance and
+    their best value.
+    """
+    if metric is None:
+        return "fraction" if classifier else "r2"
+    if isinstance(metric, str):
+        if metric == "r2":
+            return "r2"
+        if metric.startswith("neg_"):
+            return "loss"
+    return "fraction"
+
+
+def skill_scores(mean, chance, kinds):
+    """Bounded skill of every (feature, unit) mean score, shape (q, p).
+
+    ``"fraction"`` scores (best value 1): ``(s − c) / (1 − c)``, so 0 is chance and 1
+    perfect (for balanced accuracy and ROC AUC, chance 0.5, this is Youden's J and
+    2·AUC − 1); ``"loss"`` scores (``neg_*``, best value 0): ``(s − c) / (0 − c)``;
+    R²: the R² itself (its chance, the training mean's CV R², is ≤ 0). NaN where the
+    score is NaN or chance is already the best value.
+    """
+    mean = np.asarray(mean, dtype=np.float64)
+    chance = np.asarray(chance, dtype=np.float64)[:, None]
+    best = np.array([0.0 if k == "loss" else 1.0 for k in kinds])[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = np.where(best > chance, (mean - chance) / (best - chance), np.nan)
+    is_r2 = np.array([k == "r2" for k in kinds])[:, None]
+    return np.where(is_r2, mean, scaled)
+
+
+def above_chance(mean, chance, skill):
+    """Findings: units whose score beats chance and whose skill is positive."""
+    chance = np.asarray(chance, dtype=np.float64)[:, None]
+    with np.errstate(invalid="ignore"):
+        return (mean > chance) & (skill > 0)
+
+
+def finding_ranks(mean, found):
+    """Per feature, rank of every finding by mean score (1 = best, ties share the
+    smallest rank); units that are not findings get NaN, so no unit at chance is
+    ever rank 1."""
+    ranks = np.full(mean.shape, np.nan)
+    for j in range(mean.shape[0]):
+        idx = np.flatnonzero(found[j])
+        if idx.size:
+            ranks[j, idx] = rankdata(-mean[j, idx], method="min")
+    return ranks
+
+
+def rank_units(mean, names, top_k, min_score, found=None):
+    """Per feature, the units best first (at most ``top_k``, only findings — see
+    :func:`above_chance` — and only those reaching ``min_score``; stable order
+    breaks ties), and each feature's best unit (the highest score, finding or not).
+    ``found=None`` treats every unit with a score as a finding."""
     top_units = {}
     best = np.zeros(len(names), dtype=np.int64)
     for j, name in enumerate(names):
@@ -194,6 +258,8 @@ def rank_units(mean, names, top_k, min_score):
         order = finite[np.argsort(-mean[j, finite], kind="stable")]
         if order.size:
             best[j] = order[0]
+        if found is not None:
+            order = order[found[j, order]]
         if min_score is not None:
             order = order[mean[j, order] >= min_score]
         top_units[name] = order[:top_k]

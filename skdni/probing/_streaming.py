@@ -37,7 +37,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from .._errors import InputError
 from ._fast_ols import fold_moments, merge_moments, moment_scores
 from ._sorted import _chunk_scores, label_codes
-from ._stats import fold_label_stats, rank_units
+from ._stats import fold_label_stats
 
 __all__ = [
     "check_finite_blocks",
@@ -516,9 +516,9 @@ def _finish(search, state, names, one_d, n_units):
     search.chance_scores_ = pd.Series(
         search._mean(chance)[0], index=names, name="chance"
     )
+    search._set_findings(mean, names, unit_names, ["r2"] * len(names))
     search.cv_results_ = search._cv_results(scores, mean, std, names, unit_names)
-    search.top_units_, best = rank_units(mean, names, search.top_k, search.min_score)
-    search.best_units_ = best
+    best = search.best_units_
     search.best_estimators_ = {}
     for j, name in enumerate(names):
         slope, intercept = state.coefficients(best[j])

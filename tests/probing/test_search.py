@@ -82,6 +82,8 @@ def test_fitted_attributes_shapes_and_names():
         "score",
         "std",
         "chance",
+        "skill",
+        "above_chance",
         "rank",
         "n_splits",
         "pvalue",
@@ -239,3 +241,50 @@ def test_control_without_char_types():
     X, Y = planted(n=100)
     with pytest.raises(InputError, match="char_types"):
         NeuronProbeSearch(cv=3, control="shuffle_types").fit(X, Y)
+
+
+def test_units_at_chance_are_not_findings():
+    """Units at chance tie with each other: they get no rank (never rank 1), stay out
+    of top_units_, and a feature with none above chance is listed apart."""
+    X, Y = planted(n=600)
+    rng = np.random.default_rng(5)
+    # rare noise features: every probe predicts the majority, exactly at chance
+    rare = (rng.random((600, 3)) < 0.03).astype(float)
+    Ydf = pd.DataFrame(np.c_[Y, rare], columns=["bin", "cont", "r0", "r1", "r2"])
+    search = NeuronProbeSearch(cv=4, top_k=3).fit(X, Ydf)
+    assert set(search.features_at_chance_) == {"r0", "r1", "r2"}
+    for name in ("r0", "r1", "r2"):
+        assert search.top_units_[name].size == 0
+        assert not search.above_chance_.loc[name].any()
+    frame = search.to_frame()
+    first = frame.query("rank == 1")
+    # one row per feature with a finding (no ties at chance), the planted units
+    assert first.set_index("feature")["unit"].to_dict() == {"bin": "x2", "cont": "x5"}
+    assert frame.loc[~frame["above_chance"], "rank"].isna().all()
+    assert frame.loc[frame["above_chance"], "rank"].notna().all()
+    # skill: (score - chance) / (1 - chance) for accuracy, the R² itself for R²
+    acc, chance = search.scores_.loc["bin", "x2"], search.chance_scores_["bin"]
+    assert search.skill_.loc["bin", "x2"] == pytest.approx(
+        (acc - chance) / (1 - chance)
+    )
+    assert search.skill_.loc["cont", "x5"] == search.scores_.loc["cont", "x5"]
+    assert 0.5 < search.skill_.loc["bin", "x2"] <= 1.0
+    # every unit in top_units_ is above chance, and the selector keeps only those
+    for name, units in search.top_units_.items():
+        assert search.above_chance_.loc[name].iloc[units].all()
+    assert set(np.flatnonzero(search.get_support())) == {
+        u for units in search.top_units_.values() for u in units
+    }
+
+
+def test_r2_below_zero_is_not_a_finding_even_above_chance():
+    """CV chance R² is below 0; a unit between chance and 0 has negative skill."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 6))
+    y = rng.normal(size=200)
+    search = NeuronProbeSearch(cv=5).fit(X, y)
+    scores = search.scores_.loc["y"]
+    between = (scores > search.chance_scores_["y"]) & (scores <= 0)
+    assert between.any()  # the case exists in this data
+    assert not search.above_chance_.loc["y", between].any()
+    assert (search.skill_.loc["y"] == scores).all()

@@ -1,0 +1,186 @@
+"""Balanced accuracy and ROC AUC of fitted 1-D probes: exact, one sort per unit.
+
+Objective. For every (feature, unit, fold), the held-out score that
+``get_scorer("balanced_accuracy")`` or ``get_scorer("roc_auc")`` gives the probe
+fitted on the fold's training rows, i.e. what
+``cross_val_score(probe, x, y, cv=..., scoring=...)`` returns fold by fold. Imbalanced
+binary features need these: a unit that separates a 10%-positive feature can leave
+every linear probe predicting the majority class, so its accuracy equals chance while
+its ROC AUC and balanced accuracy do not.
+
+The probe. For balanced accuracy the SVM probe is ``LinearSVC(class_weight=
+"balanced")``: fitted to plain accuracy, its threshold on an imbalanced feature sits
+past the data (it predicts the majority, balanced accuracy 0.5, however well the unit
+separates the classes), so balanced accuracy of that fit would see nothing either.
+For ROC AUC only the sign of the slope matters; the probe is ``LinearSVC()``.
+
+Algorithm. A fitted 1-D linear probe is the rule ``d(x) = x * w + b`` (sklearn's own
+arithmetic; ``d > 0`` → ``classes_[1]``), so only ``(w, b)`` per fold is needed from
+the fit; the SVM engine gets them from the exact solver of :mod:`._fast_svm` (class
+weights scale each class's squared hinge), on the unit's one sorted column (no extra
+sort). Then, per feature:
+
+* *Balanced accuracy* (:func:`fold_balanced`): the predicted positives of a fold are
+  a prefix or suffix of its sorted held-out rows, found by binary search; true
+  positives and negatives come from the fold's prefix counts (the SVM engine's own
+  checkpoints). The score is the mean recall over the classes present in the fold, as
+  :func:`sklearn.metrics.balanced_accuracy_score` computes it.
+* *ROC AUC* (:func:`fold_auc`): the Mann–Whitney statistic of the held-out decisions,
+  from ranks. ``d`` is monotone in ``x`` (floating-point products and sums are), so
+  the fold's rows in ascending ``x`` are in decision order: one pass over them counts,
+  for each positive, the negatives below it, ties (equal decisions) one half. With
+  ``w > 0`` the AUC is ``U / (P·N)``, with ``w < 0`` (the sign chosen on the training
+  rows) it is ``1 − U / (P·N)``.
+
+Degenerate cases, the same on the exact path: a fold without labelled held-out or
+training rows scores NaN; a training fold with one class predicts that class (``w =
+0``, ``b = ±1``: balanced accuracy from the counts, AUC 0.5 as all decisions tie; the
+exact path fits ``DummyClassifier(strategy="most_frequent")`` aware of both classes);
+a held-out fold with one class has an undefined AUC (NaN, as sklearn returns) and a
+balanced accuracy equal to that class's recall. Chance is 0.5 for both scores.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._fast_svm import (
+    _first_positive,
+    _last_positive,
+    _n_checkpoints,
+    _prefix_at,
+    build_prefix,
+    fold_layout,
+    solve_svm,
+)
+
+__all__ = ["RANK_METRICS", "fold_auc", "fold_balanced", "svm_rank_scores"]
+
+# Scorer name → the code the kernels take.
+RANK_METRICS = {"balanced_accuracy": 0, "roc_auc": 1}
+
+
+@njit(cache=True)
+def _balanced(tp, fn, tn, fp):
+    """Mean recall over the classes with held-out rows (sklearn's definition)."""
+    n_pos, n_neg = tp + fn, tn + fp
+    if n_pos > 0 and n_neg > 0:
+        return (tp / n_pos + tn / n_neg) / 2.0
+    if n_pos > 0:
+        return tp / n_pos
+    return tn / n_neg
+
+
+@njit(cache=True)
+def fold_balanced(data, k, w, b):
+    """Balanced accuracy of ``x * w + b > 0`` → class 1 on fold k's held-out rows.
+
+    The predicted positives are a prefix or suffix of the fold's sorted run (the
+    decision is monotone in x), found by binary search with sklearn's arithmetic;
+    the class counts on each side come from the fold's checkpointed prefix sums.
+    """
+    _, _, _, xfs, fcodes, fprefix, fold_off, cp_off = data
+    lo, hi = fold_off[k], fold_off[k + 1]
+    fx, fc = xfs[lo:hi], fcodes[lo:hi]
+    cp = fprefix[cp_off[k] : cp_off[k + 1]]
+    n_pos = cp[cp.shape[0] - 1, 0]
+    n_neg = cp[cp.shape[0] - 1, 3]
+    if w > 0:
+        i = _first_positive(fx, w, b)  # rows i: are predicted positive
+        tp = n_pos - _prefix_at(fx, fc, cp, i, 1)[0]
+        tn = _prefix_at(fx, fc, cp, i, 0)[0]
+    elif w < 0:
+        i = _last_positive(fx, w, b)  # rows :i are predicted positive
+        tp = _prefix_at(fx, fc, cp, i, 1)[0]
+        tn = n_neg - _prefix_at(fx, fc, cp, i, 0)[0]
+    else:
+        tp, tn = (n_pos, 0.0) if b > 0 else (0.0, n_neg)
+    return _balanced(tp, n_pos - tp, tn, n_neg - tn)
+
+
+@njit(cache=True)
+def fold_auc(fx, fc, w, b):
+    """ROC AUC of the decisions ``x * w + b`` on one fold's sorted run (``fx``
+    ascending, ``fc`` label codes): the Mann-Whitney count over groups of equal
+    decisions (ties count one half), reversed when ``w < 0``. NaN if a class is
+    missing (sklearn returns NaN there too)."""
+    below = 0.0  # negatives in closed groups
+    g_pos = 0.0
+    g_neg = 0.0
+    n_pos = 0.0
+    u = 0.0
+    last = np.nan
+    for i in range(fx.size):
+        v = fc[i]
+        if v < 0:
+            continue
+        d = fx[i] * w + b
+        if d != last:
+            u += g_pos * (below + 0.5 * g_neg)
+            below += g_neg
+            g_pos = 0.0
+            g_neg = 0.0
+            last = d
+        if v == 1:
+            g_pos += 1.0
+            n_pos += 1.0
+        else:
+            g_neg += 1.0
+    u += g_pos * (below + 0.5 * g_neg)
+    n_neg = below + g_neg
+    if n_pos == 0 or n_neg == 0:
+        return np.nan
+    auc = u / (n_pos * n_neg)
+    return 1.0 - auc if w < 0 else auc
+
+
+@njit(cache=True)
+def _class_weights(metric, n_pos, n_neg):
+    """Per-class C of the probe: ``class_weight="balanced"`` (sklearn's
+    ``n / (2 · count)``) for balanced accuracy, none for ROC AUC."""
+    if metric != 0:
+        return 1.0, 1.0
+    n = n_pos + n_neg
+    return n / (2.0 * n_pos), n / (2.0 * n_neg)
+
+
+@njit(cache=True)
+def svm_rank_scores(xs, fs, cs, xf, cf, fold_off, n_folds, metric):
+    """Held-out balanced accuracy (``metric=0``) of the exact
+    ``LinearSVC(class_weight="balanced")`` fit, or ROC AUC (``metric=1``) of the exact
+    ``LinearSVC()`` fit, per feature and fold, shape (q, n_folds)."""
+    q, n = cs.shape
+    out = np.full((q, n_folds), np.nan)
+    fpos, cp_off = fold_layout(fs, fold_off)
+    xfs = np.empty(n)
+    for i in range(n):
+        xfs[fpos[i]] = xs[i]
+    prefix = np.empty((_n_checkpoints(n), 6))
+    fprefix = np.empty((cp_off[-1], 6))
+    fcodes = np.empty(n, dtype=cs.dtype)
+    for j in range(q):
+        codes = cs[j]
+        build_prefix(xs, codes, fs, fpos, fold_off, cp_off, prefix, fcodes, fprefix)
+        data = (xs, codes, prefix, xfs, fcodes, fprefix, fold_off, cp_off)
+        n_pos, n_neg = prefix[-1, 0], prefix[-1, 3]
+        w0, b0 = 0.0, 0.0
+        if n_pos > 0 and n_neg > 0:
+            c1, c0 = _class_weights(metric, n_pos, n_neg)
+            w0, b0 = solve_svm(data, -1, 0.0, 0.0, 100, c1, c0)
+        for k in range(n_folds):
+            t_pos = fprefix[cp_off[k + 1] - 1, 0]
+            t_neg = fprefix[cp_off[k + 1] - 1, 3]
+            tr_pos, tr_neg = n_pos - t_pos, n_neg - t_neg
+            if t_pos + t_neg == 0 or tr_pos + tr_neg == 0:
+                continue
+            if tr_pos == 0 or tr_neg == 0:
+                # One class to train on: the constant rule predicting it.
+                w, b = 0.0, (1.0 if tr_pos > 0 else -1.0)
+            else:
+                c1, c0 = _class_weights(metric, tr_pos, tr_neg)
+                w, b = solve_svm(data, k, w0, b0, 100, c1, c0)
+            if metric == 0:
+                out[j, k] = fold_balanced(data, k, w, b)
+            else:
+                lo, hi = fold_off[k], fold_off[k + 1]
+                out[j, k] = fold_auc(xfs[lo:hi], fcodes[lo:hi], w, b)
+    return out
