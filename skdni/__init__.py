@@ -26,6 +26,7 @@ from .features import (  # noqa: E402
     ParserStateFeaturizer,
     ParseTreeFeaturizer,
     RegexFeaturizer,
+    TreeSitterFeaturizer,
 )
 from .intervention import Intervention, NeuronAblationScorer  # noqa: E402
 from .models import CharLanguageModel  # noqa: E402
@@ -64,6 +65,7 @@ __all__ = [
     "SkdniError",
     "StudyConfig",
     "StudyResult",
+    "TreeSitterFeaturizer",
     "UnknownCharacterError",
     "UnknownGrammarError",
     "char_offsets",
