@@ -206,15 +206,19 @@ def bench_tree_sitter(label, language, texts, repeat):
                     f"tree-sitter: {labelled:.2%} of characters labelled; texts with "
                     f"errors {failed}; median unlabelled share {median(fraction):.2%}"
                 )
-    lark = rows[-1][1]
+    lark, lark_cpu = rows[-1][1], rows[-1][2]
     print(f"\n== {label}: {len(texts)} texts, {n:,} chars")
     for note in notes:
         print(note)
     print(
-        f"{'what':58s} {'seconds':>8s} {'chars/s':>11s} {'vs lark':>8s} {'errors':>7s}"
+        f"{'what':50s} {'wall s':>7s} {'chars/s':>10s} {'vs lark':>8s} "
+        f"{'CPU s':>7s} {'chars/CPU s':>11s} {'vs lark':>8s} {'errors':>6s}"
     )
-    for what, t, failed in rows:
-        print(f"{what:58s} {t:8.3f} {n / t:11,.0f} {lark / t:7.1f}x {failed:7d}")
+    for what, t, cpu, failed in rows:
+        print(
+            f"{what:50s} {t:7.2f} {n / t:10,.0f} {lark / t:7.1f}x "
+            f"{cpu:7.2f} {n / cpu:11,.0f} {lark_cpu / cpu:7.1f}x {failed:6d}"
+        )
 
 
 def median(values):
@@ -234,8 +238,9 @@ def main():
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     if args.section in ("tree-sitter", "all"):
-        python = load_python_source()[: args.python_files]
-        bench_tree_sitter("Python stdlib files", "python", python, args.repeat)
+        if args.python_files:
+            python = load_python_source()[: args.python_files]
+            bench_tree_sitter("Python stdlib files", "python", python, args.repeat)
         c_files = load_c_source(packages=["numpy", "sklearn", "numba"])
         bench_tree_sitter("C files of numpy, sklearn, numba", "c", c_files, args.repeat)
     if args.section in ("lark", "all"):
