@@ -28,6 +28,7 @@ from .features import (  # noqa: E402
     ParserStateFeaturizer,
     ParseTreeFeaturizer,
     RegexFeaturizer,
+    TreeSitterFeaturizer,
 )
 from .intervention import Intervention, NeuronAblationScorer  # noqa: E402
 from .models import CharLanguageModel  # noqa: E402
@@ -68,6 +69,7 @@ __all__ = [
     "SkdniError",
     "StudyConfig",
     "StudyResult",
+    "TreeSitterFeaturizer",
     "UnknownCharacterError",
     "UnknownGrammarError",
     "char_offsets",

@@ -36,6 +36,9 @@ class StudyConfig:
     #: None: ``"arithmetic"`` when sampling a corpus, no grammar with ``corpus``.
     grammar: str | None = None
     corpus: str | None = None
+    #: A tree-sitter language (``"c"``, ``"python"``, ...) labelling a ``corpus`` of
+    #: source code with :class:`~skdni.features.TreeSitterFeaturizer`.
+    language: str | None = None
     model: str | None = None
     #: JSON file with the --model's {char: input id} table or list of characters
     vocabulary: str | None = None
@@ -170,6 +173,44 @@ def _fail_fast(cfg: StudyConfig) -> None:
         raise InputError(f"Model file {cfg.model!r} {what}.")
     if cfg.grammar is not None:
         compile_grammar(cfg.grammar)
+    _check_language(cfg)
+
+
+# ------------------------------------------------------ tree-sitter languages
+
+# Files a corpus folder is read for, per tree-sitter language (others: every file).
+_SOURCE_PATTERNS = {"c": "*.[ch]", "python": "*.py"}
+
+
+def _source_pattern(language) -> str:
+    return _SOURCE_PATTERNS.get(language, "*")
+
+
+def _check_language(cfg: StudyConfig) -> None:
+    """A tree-sitter language labels real source: it needs a corpus, replaces the
+    grammar, and must be installed (checked before any training)."""
+    if cfg.language is None:
+        return
+    if cfg.corpus is None:
+        raise InputError(
+            f"language={cfg.language!r} labels real source code: give a corpus "
+            "(--corpus) of files in that language."
+        )
+    if cfg.grammar is not None:
+        raise InputError(
+            "Give either a lark grammar or a tree-sitter language, not both "
+            f"(grammar={cfg.grammar!r}, language={cfg.language!r})."
+        )
+    _tree_sitter_featurizer(cfg.language, ("range",))._grammar()
+
+
+def _tree_sitter_featurizer(language, representations):
+    from .features import TreeSitterFeaturizer
+
+    # real code has syntax errors here and there: NaN there, never an abort
+    return TreeSitterFeaturizer(
+        language, representations=representations, on_error="nan"
+    )
 
 
 def _vocabulary(cfg: StudyConfig):
@@ -189,7 +230,11 @@ def _load_corpus(cfg: StudyConfig) -> list[str]:
     from .datasets import load_text_files, make_corpus
 
     if cfg.corpus is not None:
-        return check_texts(load_text_files(cfg.corpus, max_chars=cfg.n_chars))
+        return check_texts(
+            load_text_files(
+                cfg.corpus, pattern=_source_pattern(cfg.language), max_chars=cfg.n_chars
+            )
+        )
     return make_corpus(cfg.grammar, n_chars=cfg.n_chars, random_state=cfg.seed)
 
 
@@ -214,11 +259,13 @@ def _activations(model, inspect_texts, n_jobs):
     return transformer, transformer.transform(inspect_texts)
 
 
-def _featurizer(grammar, features, on_error, n_jobs) -> FeatureUnion:
+def _featurizer(grammar, features, on_error, n_jobs, language=None) -> FeatureUnion:
     from .features import ParserStateFeaturizer, ParseTreeFeaturizer, character_features
 
     parts = []
     representations = tuple(r for r in ("range", "impulse", "depth") if r in features)
+    if language is not None and representations:
+        parts.append(("tree", _tree_sitter_featurizer(language, representations)))
     if grammar is not None and representations:
         parts.append(
             (
@@ -237,13 +284,15 @@ def _featurizer(grammar, features, on_error, n_jobs) -> FeatureUnion:
     return FeatureUnion(parts, n_jobs=n_jobs, verbose_feature_names_out=True)
 
 
-def _features(grammar, grammar_source, features, on_error, inspect_texts, n_jobs):
+def _features(
+    grammar, grammar_source, features, on_error, inspect_texts, n_jobs, language=None
+):
     """Fitted featurizer, its labels, and the texts that did not parse.
 
     ``grammar_source`` is unused here: it is the grammar's text, so that the cache
     key changes when a ``.lark`` file is edited under the same path.
     """
-    featurizer = _featurizer(grammar, features, on_error, n_jobs)
+    featurizer = _featurizer(grammar, features, on_error, n_jobs, language)
     labels = featurizer.set_output(transform="pandas").fit_transform(inspect_texts)
     failed = {
         i
@@ -531,6 +580,7 @@ def run_study(**options) -> StudyResult:
         "raise" if cfg.corpus is None else "nan",
         inspect_texts,
         cfg.n_jobs,
+        cfg.language,
     )
     say(f"probe search ({labels.shape[1]} features x {H.shape[1]} units, cv={cfg.cv})")
     search = NeuronProbeSearch(

@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="file or folder of real text to read (default: sample the grammar)",
     )
     run.add_argument(
+        "--language",
+        default=None,
+        help="with --corpus: label source code with this tree-sitter grammar (c, "
+        "python, or any installed tree-sitter-<name> package) instead of --grammar; "
+        "a folder is read for that language's files (*.c/*.h, *.py)",
+    )
+    run.add_argument(
         "--model", help="inspect this .keras model instead of training one"
     )
     run.add_argument(
@@ -151,6 +158,7 @@ def main(argv=None) -> int:
         result = run_study(
             grammar=args.grammar,
             corpus=args.corpus,
+            language=args.language,
             model=args.model,
             vocabulary=args.vocabulary,
             n_chars=args.n_chars,

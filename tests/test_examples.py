@@ -175,3 +175,23 @@ def test_source_code_example_c(tmp_path):
     assert 1 <= failed < held_out
     rows = re.findall(r"^(range:call|bracket)\s+(1|5|10)\s", out, flags=re.MULTILINE)
     assert len(rows) == 6
+
+
+def test_source_code_example_c_source_with_tree_sitter():
+    out = run_example("source_code.py", "--c-source")
+    check_settings_banner(out)
+    assert re.search(r"\d+ c files from installed packages", out)
+    assert re.search(r"held-out files have syntax errors; \d+\.\d% of", out)
+    for feature in ("range:function_definition", "range:compound_statement"):
+        kind, chance, best, _ = feature_row(out, feature)
+        assert kind == "binary" and 0.0 <= chance <= 1.0 and 0.0 <= best <= 1.0
+    shares = re.findall(
+        rf"^\s*(?:\d+\s+)?(none|top|random)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}$",
+        out,
+        flags=re.MULTILINE,
+    )
+    assert [s[0] for s in shares] == ["none", "top", "random", "top", "random"]
+    for _, share, low, high in shares:
+        assert 0.0 <= float(low) <= float(share) <= float(high) <= 1.0
+    verdicts = re.findall(r"^Figure 6, k=(1|10): (reproduces|does not)", out, re.M)
+    assert [k for k, _ in verdicts] == ["1", "10"]

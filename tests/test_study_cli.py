@@ -198,6 +198,7 @@ def test_help_documents_every_option():
         "--seed",
         "--cache-dir",
         "--overwrite",
+        "--language",
     ):
         assert option in result.stdout
 
@@ -271,6 +272,7 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
     assert seen == dict(
         grammar="dyck2",
         corpus="c",
+        language=None,
         model="m.keras",
         vocabulary="v.json",
         n_chars=123,
@@ -388,3 +390,53 @@ def test_model_option_inspects_the_saved_model_without_training(
     assert all(c.startswith("chars__") for c in result.labels.columns)
     reloaded = CharLanguageModel.load(tmp_path / "o" / "model.keras")
     assert reloaded.vocabulary_ == tiny_study.model.vocabulary_
+
+
+def test_language_needs_a_corpus_no_grammar_and_an_installed_package(tmp_path, capsys):
+    (tmp_path / "a.c").write_text("int x;\n")
+    base = ["run", "--out", str(tmp_path / "o"), "--quiet"]
+    assert main([*base, "--language", "c"]) == 2
+    assert "give a corpus" in capsys.readouterr().err
+    assert (
+        main([*base, "--language", "c", "--corpus", str(tmp_path)] + ["--grammar", "c"])
+        == 2
+    )
+    assert "not both" in capsys.readouterr().err
+    assert main([*base, "--language", "cobol", "--corpus", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "pip install tree-sitter-cobol" in err and _one_line_error(err)
+    assert not (tmp_path / "o" / "model.keras").exists()
+
+
+C_FUNCTIONS = """
+static int add_{i}(int a, int b)
+{{
+    int total = a + b * {i};
+    if (total > 10) {{
+        printf("big %d\\n", total);
+        return total - 1;
+    }}
+    return add_{i}(total, (a - b));
+}}
+"""
+
+
+@pytest.mark.slow
+def test_corpus_of_c_files_with_tree_sitter(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for n in range(10):
+        text = "".join(C_FUNCTIONS.format(i=10 * n + j) for j in range(3))
+        (corpus / f"f{n}.c").write_text(text)
+    # not C: a folder is read for *.c / *.h with --language c
+    (corpus / "notes.txt").write_text("{{{ not C at all")
+    out = tmp_path / "o"
+    argv = ["run", "--corpus", str(corpus), "--language", "c", "--out", str(out)]
+    argv += ["--units", "8", "--epochs", "1", "--cv", "2", "--top-k", "2", "--quiet"]
+    argv += ["--cache-dir", str(tmp_path / "cache")]
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "tree__range:call_expression" in captured.out
+    assert "tree__depth:compound_statement" in captured.out
+    assert "did not parse" not in captured.out

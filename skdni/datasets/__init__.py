@@ -1,5 +1,6 @@
 """Corpora: a grammar sampler, the paper's bundled grammars, loaders for real text."""
 
+from ._c_source import load_c_source
 from ._corpora import (
     make_arithmetic_corpus,
     make_corpus,
@@ -14,6 +15,7 @@ __all__ = [
     "bundled_grammars",
     "compile_grammar",
     "grammar_text",
+    "load_c_source",
     "load_python_source",
     "load_text_files",
     "make_arithmetic_corpus",

@@ -20,6 +20,7 @@ from ._library import (
 from ._parse_tree import ParseTreeFeaturizer
 from ._parser_state import ParserStateFeaturizer
 from ._regex import RegexFeaturizer
+from ._tree_sitter import TreeSitterFeaturizer
 
 __all__ = [
     "BracketDepth",
@@ -29,6 +30,7 @@ __all__ = [
     "ParserStateFeaturizer",
     "PositionInLine",
     "RegexFeaturizer",
+    "TreeSitterFeaturizer",
     "character_features",
     "is_bracket",
     "is_digit",
