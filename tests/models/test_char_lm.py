@@ -274,6 +274,23 @@ def test_corpus_too_small_for_a_validation_split(n_texts):
     assert "val_loss" not in lm.history_ and lm.n_train_chars_ == 5
 
 
+def test_dropout_only_acts_in_training():
+    from skdni.activations import LSTMActivationTransformer
+
+    lm = CharLanguageModel(**{**TINY, "dropout": 0.5}).fit(TEXTS)
+    lstm = lm.model_.get_layer("lstm_0")
+    assert lstm.dropout == 0.5 and lstm.recurrent_dropout == 0.5
+    np.testing.assert_array_equal(
+        lm.predict_proba(TEXTS[:3]), lm.predict_proba(TEXTS[:3])
+    )
+    # The NumPy recurrence (no dropout) reads the same model as Keras's inference.
+    fast = LSTMActivationTransformer(lm, method="numpy").fit_transform(TEXTS[:3])
+    ref = LSTMActivationTransformer(lm, method="keras").fit_transform(TEXTS[:3])
+    np.testing.assert_allclose(fast, ref, atol=1e-5)
+    with pytest.raises(InvalidParameterError, match="dropout"):
+        CharLanguageModel(**{**TINY, "dropout": 1.0}).fit(TEXTS)
+
+
 def test_windows_cover_every_target_once():
     ids = [np.arange(1, 11, dtype=np.int32), np.array([5], dtype=np.int32)]
     x, y, w = _windows(ids, 4)
