@@ -57,6 +57,11 @@ _FORMAT = "skdni.CharLanguageModel/1"
 # small batches and short texts in large ones.
 _PREDICT_CELLS = 1 << 15
 _MIN_BUCKET = 32
+# An epoch "improves" the monitored loss only by more than this many nats per char:
+# smaller gains do not keep training going (nor count for the learning-rate schedule).
+_MIN_DELTA = 1e-3
+# "plateau" multiplies the learning rate by this after an epoch without improvement.
+_PLATEAU_FACTOR = 0.5
 
 
 def _next_pow2(n: int) -> int:
@@ -189,20 +194,37 @@ class CharLanguageModel(BaseEstimator):
         (each target is the next character); a shorter text is one padded window.
         The recurrent state starts from zero in every window. Prediction always reads
         whole texts.
-    epochs : int, default=10
-        Maximum number of passes over the training windows.
+    epochs : int, default=100
+        Maximum number of passes over the training windows: a cap. By default
+        training runs until early stopping (see ``patience``), which on real corpora
+        comes long before the cap; pass a small ``epochs`` for a quick model.
     batch_size : int, default=64
         Windows per training step.
-    learning_rate : float, default=0.005
-        Adam's learning rate (gradients are clipped to norm 1).
+    learning_rate : float, default=0.01
+        Adam's initial learning rate (gradients are clipped to norm 1).
+    lr_schedule : {"plateau", "constant"}, default="plateau"
+        ``"plateau"`` halves the learning rate after every epoch in which the
+        monitored loss did not improve (``keras.callbacks.ReduceLROnPlateau``);
+        ``"constant"`` keeps ``learning_rate``. The rate of each epoch is in
+        ``history_["learning_rate"]``.
     validation_fraction : float, default=0.1
-        Fraction of the *texts* held out for early stopping (the split is by text, so no
-        text is in both). With 0, or fewer than two texts, training loss is monitored.
+        Fraction of the *texts* held out to monitor the loss (the split is by text, so
+        no text is in both). With 0, or a corpus whose texts do not give a
+        validation text and a training text that both have a target (fewer than
+        ``1 / validation_fraction`` texts, e.g. one long text), the *training* loss
+        is monitored; training still stops, but only when the training loss stops
+        improving, so pass a smaller ``epochs`` for such a corpus, or cut it into
+        more texts.
     early_stopping : bool, default=True
-        Stop when the monitored loss did not improve for ``patience`` epochs; the
-        weights of the best epoch are restored either way.
-    patience : int, default=2
+        Stop when the monitored loss did not improve by more than 0.001 nats per
+        character for ``patience`` epochs; the weights of the best epoch are
+        restored either way. With ``False`` training runs all ``epochs``.
+    patience : int, default=3
         Epochs without improvement before stopping.
+    dropout : float, default=0.0
+        Training-time dropout rate of the recurrent layers' inputs and recurrent
+        state (their ``dropout`` and ``recurrent_dropout``): a regularizer for small
+        corpora. Predictions, activations and interventions never drop units.
     unknown : {"error", "ignore"}, default="error"
         What ``predict_proba``, ``score``, ``encode`` and ``generate`` do with a
         character outside ``vocabulary_``: raise :class:`~skdni.UnknownCharacterError`
@@ -232,7 +254,9 @@ class CharLanguageModel(BaseEstimator):
         The model under skdni's model contract (encoder, output classes, NumPy
         recurrence), shared with every consumer of this model.
     history_ : dict of str to list of float
-        Per-epoch ``loss`` and ``accuracy`` (and ``val_loss``, ``val_accuracy``).
+        Per-epoch ``loss``, ``accuracy`` and ``learning_rate`` (and ``val_loss``,
+        ``val_accuracy`` when texts were held out); its length is the number of
+        epochs run.
     majority_char_ : str
         The most frequent next character in the texts given to ``fit``.
     majority_rate_ : float
@@ -264,9 +288,11 @@ class CharLanguageModel(BaseEstimator):
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"plateau", "constant"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
         "unknown": [StrOptions({"error", "ignore"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -281,12 +307,14 @@ class CharLanguageModel(BaseEstimator):
         embedding="embedding",
         embedding_dim=32,
         window=64,
-        epochs=10,
+        epochs=100,
         batch_size=64,
-        learning_rate=0.005,
+        learning_rate=0.01,
+        lr_schedule="plateau",
         validation_fraction=0.1,
         early_stopping=True,
-        patience=2,
+        patience=3,
+        dropout=0.0,
         unknown="error",
         random_state=None,
         verbose=0,
@@ -300,9 +328,11 @@ class CharLanguageModel(BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.patience = patience
+        self.dropout = dropout
         self.unknown = unknown
         self.random_state = random_state
         self.verbose = verbose
@@ -377,11 +407,22 @@ class CharLanguageModel(BaseEstimator):
         callbacks = [
             keras.callbacks.EarlyStopping(
                 monitor=monitor,
+                min_delta=_MIN_DELTA,
                 patience=self.patience if self.early_stopping else self.epochs,
                 restore_best_weights=True,
             ),
-            _progress_callback(keras, self.epochs, self.verbose),
         ]
+        if self.lr_schedule == "plateau":
+            callbacks.append(
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor=monitor,
+                    factor=_PLATEAU_FACTOR,
+                    patience=1,
+                    min_delta=_MIN_DELTA,
+                )
+            )
+        # Last, so its postfix shows the learning rate the schedule logged.
+        callbacks.append(_progress_callback(keras, self.epochs, self.verbose))
         history = model.fit(
             x,
             y_true,
@@ -441,7 +482,11 @@ class CharLanguageModel(BaseEstimator):
         embedding.set_weights([table])
         for i in range(self.n_layers):
             layer = getattr(keras.layers, layer_class)(
-                self.units, return_sequences=True, name=f"{prefix}_{i}"
+                self.units,
+                return_sequences=True,
+                dropout=self.dropout,
+                recurrent_dropout=self.dropout,
+                name=f"{prefix}_{i}",
             )
             hidden = layer(hidden)
         outputs = keras.layers.Dense(n_vocab, activation="softmax", name="output")(
@@ -863,10 +908,18 @@ def _progress_callback(keras, epochs: int, verbose: int):
             )
 
         def on_epoch_end(self, epoch, logs=None):
-            self.bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items()})
+            if logs is not None and "learning_rate" not in logs:
+                # ReduceLROnPlateau logs the rate of the epoch; with a constant rate
+                # nothing does, and history_ should have it either way.
+                rate = self.model.optimizer.learning_rate
+                logs["learning_rate"] = float(np.asarray(rate))
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in (logs or {}).items()})
             self.bar.update(1)
 
         def on_train_end(self, logs=None):
+            # Early stopping ends before ``epochs``: show the bar complete.
+            self.bar.total = self.bar.n
+            self.bar.refresh()
             self.bar.close()
 
     return _EpochProgress()

@@ -88,7 +88,14 @@ def test_fitted_attributes(tiny_lm):
     assert tiny_lm.vocabulary_ == vocab
     assert tiny_lm.n_vocab_ == len(vocab)
     assert tiny_lm.char_to_id_ == {c: i + 1 for i, c in enumerate(vocab)}
-    assert set(tiny_lm.history_) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(tiny_lm.history_) == {
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "learning_rate",
+    }
+    assert tiny_lm.history_["learning_rate"] == [pytest.approx(0.01)]
     assert len(tiny_lm.history_["loss"]) == 1
     targets = "".join(t[1:] for t in TEXTS)
     counts = {c: targets.count(c) for c in set(targets)}
@@ -200,6 +207,88 @@ def test_early_stopping_restores_best_epoch():
     train, valid = lm_again._split(np.array([len(t) for t in TEXTS]), rng)
     held_out = [TEXTS[i] for i in valid]
     assert lm.cross_entropy(held_out) == pytest.approx(best, rel=1e-4)
+
+
+def test_default_recipe_trains_until_early_stopping():
+    params = CharLanguageModel().get_params()
+    # A cap, not a budget: early stopping ends a default fit (issue 10).
+    assert params["epochs"] == 100 and params["early_stopping"]
+    assert params["patience"] == 3 and params["validation_fraction"] == 0.1
+    assert params["learning_rate"] == 0.01 and params["lr_schedule"] == "plateau"
+    with pytest.raises(InvalidParameterError, match="lr_schedule"):
+        CharLanguageModel(**{**TINY, "lr_schedule": "cosine"}).fit(TEXTS)
+
+
+def _improved(losses, min_delta=1e-3):
+    """Whether each epoch beat the best earlier loss by more than ``min_delta``."""
+    best, out = np.inf, []
+    for loss in losses:
+        out.append(loss < best - min_delta)
+        best = loss if out[-1] else best
+    return out
+
+
+def test_plateau_halves_the_rate_after_each_epoch_without_improvement():
+    # A far too large rate: the validation loss stalls, so the schedule must act.
+    lm = CharLanguageModel(
+        **{**TINY, "epochs": 8, "learning_rate": 2.0, "early_stopping": False}
+    ).fit(TEXTS)
+    rates, val_loss = lm.history_["learning_rate"], lm.history_["val_loss"]
+    assert len(rates) == 8 and rates[0] == pytest.approx(2.0)
+    improved = _improved(val_loss)
+    assert not all(improved)
+    for epoch in range(7):
+        factor = 1.0 if improved[epoch] else 0.5
+        assert rates[epoch + 1] == pytest.approx(rates[epoch] * factor)
+
+    constant = CharLanguageModel(
+        **{**TINY, "epochs": 3, "learning_rate": 2.0, "lr_schedule": "constant"}
+    ).fit(TEXTS)
+    assert constant.history_["learning_rate"] == [pytest.approx(2.0)] * len(
+        constant.history_["loss"]
+    )
+
+
+def test_early_stopping_ends_before_the_cap():
+    lm = CharLanguageModel(
+        **{**TINY, "epochs": 50, "patience": 1, "learning_rate": 2.0}
+    ).fit(TEXTS)
+    n = len(lm.history_["val_loss"])
+    assert n < 50
+    # patience=1: it stops at the first epoch without improvement.
+    assert _improved(lm.history_["val_loss"]) == [True] * (n - 1) + [False]
+
+
+@pytest.mark.parametrize("n_texts", [1, 2, 5])
+def test_corpus_too_small_for_a_validation_split(n_texts):
+    # round(0.1 * n) == 0 held-out texts: the training loss is monitored instead.
+    texts = ["(1+2)*3-4/5" * 3] * n_texts
+    lm = CharLanguageModel(**{**TINY, "epochs": 3}).fit(texts)
+    assert set(lm.history_) == {"loss", "accuracy", "learning_rate"}
+    assert 1 <= len(lm.history_["loss"]) <= 3
+    assert lm.n_train_chars_ == sum(map(len, texts))
+    # A split that would leave no target on one side is not made either.
+    lm = CharLanguageModel(**{**TINY, "epochs": 1, "validation_fraction": 0.5}).fit(
+        ["12"] + ["x"] * 3
+    )
+    assert "val_loss" not in lm.history_ and lm.n_train_chars_ == 5
+
+
+def test_dropout_only_acts_in_training():
+    from skdni.activations import LSTMActivationTransformer
+
+    lm = CharLanguageModel(**{**TINY, "dropout": 0.5}).fit(TEXTS)
+    lstm = lm.model_.get_layer("lstm_0")
+    assert lstm.dropout == 0.5 and lstm.recurrent_dropout == 0.5
+    np.testing.assert_array_equal(
+        lm.predict_proba(TEXTS[:3]), lm.predict_proba(TEXTS[:3])
+    )
+    # The NumPy recurrence (no dropout) reads the same model as Keras's inference.
+    fast = LSTMActivationTransformer(lm, method="numpy").fit_transform(TEXTS[:3])
+    ref = LSTMActivationTransformer(lm, method="keras").fit_transform(TEXTS[:3])
+    np.testing.assert_allclose(fast, ref, atol=1e-5)
+    with pytest.raises(InvalidParameterError, match="dropout"):
+        CharLanguageModel(**{**TINY, "dropout": 1.0}).fit(TEXTS)
 
 
 def test_windows_cover_every_target_once():
@@ -381,6 +470,14 @@ def test_verbose_shows_a_progress_bar(capsys):
     assert "CharLanguageModel" in err and "2/2" in err
     CharLanguageModel(**TINY).fit(TEXTS)
     assert capsys.readouterr().err == ""
+    # Early stopping before the cap: the bar ends complete at the epochs run.
+    lm = CharLanguageModel(
+        **{**TINY, "verbose": 1, "epochs": 50, "patience": 0, "learning_rate": 2.0}
+    ).fit(TEXTS)
+    n = len(lm.history_["loss"])
+    assert n < 50
+    err = capsys.readouterr().err
+    assert f"{n}/{n}" in err and "learning_rate" in err
 
 
 def test_session_model_beats_the_majority_rate(trained_lm, arithmetic_texts):
