@@ -77,8 +77,9 @@ def split_lines(text: str, max_text_chars: int | None, first: int | None = None)
     cuts fall between top-level statements when they can, and blocks are cut
     between their outermost statements; else before the last line within the
     limit. Only a single line longer than the limit is cut inside the line.
-    ``"".join(pieces) == text``. With ``first``, return only the longest prefix of at most ``first``
-    characters that ends at a line end (``""`` if the first line is longer).
+    ``"".join(pieces) == text``. With ``first``, return only the longest prefix of
+    at most ``first`` characters that ends at a line end (``""`` if the first line
+    is longer).
     """
     if first is not None:
         if len(text) <= first:
