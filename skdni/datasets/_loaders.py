@@ -160,7 +160,7 @@ def load_text_files(
     max_chars : int, optional
         Read at most this many characters in all: files are read whole while they
         fit, then the lines of the next file that fit (never part of a line).
-    max_text_chars : int or None, default=4000
+    max_text_chars : int or None, default=2000
         Longest text, in characters; longer files are cut into several texts at
         line ends. None: one text per file, whatever its length.
     encoding : str, default="utf-8"
@@ -233,7 +233,7 @@ def load_python_source(
     max_chars : int, optional
         Read at most this many characters in all (files whole while they fit, then
         the lines of the next file that fit).
-    max_text_chars : int or None, default=4000
+    max_text_chars : int or None, default=2000
         Longest text, in characters (None: one text per file).
 
     Returns
@@ -243,7 +243,7 @@ def load_python_source(
     Examples
     --------
     >>> texts = load_python_source(max_chars=5000)
-    >>> sum(map(len, texts)) <= 5000, max(map(len, texts)) <= 4000
+    >>> sum(map(len, texts)) <= 5000, max(map(len, texts)) <= 2000
     (True, True)
     """
     _check_max_chars(max_chars)

@@ -5,7 +5,7 @@ import numpy as np
 from .._errors import InputError
 
 #: Default longest text, in characters, that the loaders and the study cut files into.
-MAX_TEXT_CHARS = 4000
+MAX_TEXT_CHARS = 2000
 
 # Lines that continue the statement above them: a cut before one would leave both
 # halves unparseable (Python's else/elif/except/finally, closing brackets).

@@ -163,5 +163,5 @@ def test_a_line_longer_than_max_text_chars_is_cut_inside(tmp_path):
 
 def test_python_source_texts_are_bounded():
     texts = load_python_source(max_chars=200_000)
-    assert max(map(len, texts)) <= 4000
+    assert max(map(len, texts)) <= 2000
     assert 190_000 < sum(map(len, texts)) <= 200_000
