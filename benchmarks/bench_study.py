@@ -54,13 +54,24 @@ def _vm_hwm_kb(pid: int) -> int | None:
     return None
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a live process (and its waited-for children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run(name: str, args: list[str]) -> dict:
     """Run ``skdni run <args>``; return stage times and peak memory."""
     work = Path(tempfile.mkdtemp(prefix=f"skdni-bench-{name}-"))
     argv = [sys.executable, "-m", "skdni", "run", *args]
     argv += ["--out", str(work / "report"), "--cache-dir", str(work / "cache")]
     print(f"\n== {name}: {' '.join(argv[1:])}", flush=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
     child = subprocess.Popen(
         argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
@@ -81,7 +92,8 @@ def run(name: str, args: list[str]) -> dict:
             for piece in buffer.split("\r")[-1:]:
                 match = STAGE.match(piece.strip())
                 if match:
-                    stages.append((time.perf_counter() - start, match.group(2)))
+                    cpu = _cpu_seconds(child.pid) or 0.0
+                    stages.append((time.perf_counter() - start, cpu, match.group(2)))
                     print(f"  {stages[-1][0]:7.1f} s  {piece.strip()}", flush=True)
                 elif piece.strip() and not piece.startswith("[skdni"):
                     if piece.startswith(" ") or piece.startswith("skdni:"):
@@ -93,20 +105,31 @@ def run(name: str, args: list[str]) -> dict:
     code = child.wait()
     total = time.perf_counter() - start
     poller.join()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime - cpu_before
     rss_mb = max(peak[0], after if after > before else 0) / 1024
-    print(f"  {total:7.1f} s  exit code {code}")
-    print("  stage times:")
-    ends = [t for t, _ in stages[1:]] + [total]
-    for (t0, what), t1 in zip(stages, ends, strict=True):
-        print(f"    {t1 - t0:7.1f} s  {what[:70]}")
+    load = os.getloadavg()[0]
+    print(f"  {total:7.1f} s wall, {cpu:.1f} s CPU, exit code {code}")
+    print("  stage times (wall, CPU of the child; before stage 1: imports):")
+    ends = [(t, c) for t, c, _ in stages[1:]] + [(total, cpu)]
+    first = stages[0] if stages else (total, cpu, "")
+    print(f"    {first[0]:7.1f} s {first[1]:7.1f} s  start-up (imports)")
+    for (t0, c0, what), (t1, c1) in zip(stages, ends, strict=True):
+        print(f"    {t1 - t0:7.1f} s {c1 - c0:7.1f} s  {what[:70]}")
     print(f"  peak RSS (child VmHWM): {rss_mb:,.0f} MB")
+    print(f"  load average (1 min) at the end: {load:.1f} on {os.cpu_count()} CPUs")
     report = work / "report" / "report.html"
     if report.is_file():
         print(f"  report.html: {report.stat().st_size / 1e6:.2f} MB ({report})")
     if code:
         print(stdout[-2000:])
-    return {"name": name, "seconds": total, "peak_mb": rss_mb, "code": code}
+    return {
+        "name": name,
+        "seconds": total,
+        "cpu": cpu,
+        "peak_mb": rss_mb,
+        "code": code,
+    }
 
 
 def main(argv=None) -> int:
@@ -138,8 +161,8 @@ def main(argv=None) -> int:
     print("\nsummary:")
     for r in results:
         print(
-            f"  {r['name']:8s} {r['seconds']:7.1f} s  peak RSS {r['peak_mb']:,.0f} MB"
-            f"  exit {r['code']}"
+            f"  {r['name']:8s} {r['seconds']:7.1f} s wall  {r['cpu']:7.1f} s CPU  "
+            f"peak RSS {r['peak_mb']:,.0f} MB  exit {r['code']}"
         )
     return max(r["code"] for r in results)
 
