@@ -119,13 +119,16 @@ class _Split:
         c = self.counts
         unit = "files" if c["files_are_files"] else "texts"
         found = c.get("files_found") or c["files"]
-        read = f"{_n(c['files'])}" + (
-            f" of {_n(found)} (--n-chars {_n(c['n_chars'])})"
-            if found > c["files"]
-            else ""
+        # reading stopped at --n-chars (within a line of it) before the last file
+        stopped = found > c["files"] and c["chars"] > c["n_chars"] - c["max_text_chars"]
+        read = (
+            f"{_n(found)} files, the first {_n(c['files'])} read (--n-chars "
+            f"{_n(c['n_chars'])})"
+            if stopped
+            else f"{_n(c['files'])} files"
         )
         head = (
-            f"{read} files -> {_n(c['texts'])} texts (at most "
+            f"{read} -> {_n(c['texts'])} texts (at most "
             f"{_n(c['max_text_chars'])} characters each)"
             if c["files_are_files"]
             else f"{_n(c['texts'])} sampled texts"

@@ -436,8 +436,9 @@ def test_corpus_of_python_files_with_the_python_grammar(tmp_path, capsys):
     for i in range(10):
         body = "".join(f"def f{j}(x):\n    return x + {j}\n\n" for j in range(i + 2))
         (corpus / f"m{i}.py").write_text(body)
-    # a text the grammar cannot parse (text 4 in path order, one of the 2 held out
-    # with seed 0): its grammar features become NaN rows, and the run says so
+    # a text the grammar cannot parse (one of the 3 files held out with seed 0, for
+    # 20% of the 1,922 characters): its grammar features become NaN rows, and the run
+    # says so
     (corpus / "m3b.py").write_text("def (:\n" * 5)
     out = tmp_path / "o"
     argv = ["run", "--corpus", str(corpus), "--grammar", "python", "--out", str(out)]
@@ -447,12 +448,13 @@ def test_corpus_of_python_files_with_the_python_grammar(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "tree__range:" in captured.out
-    assert "1 of 2 inspected texts did not parse" in captured.out
+    assert "1 of 3 inspected texts did not parse" in captured.out
     summary = pd.read_csv(out / "tables" / "summary.csv", index_col=0)
     assert any(f.startswith("parser__") for f in summary["feature"])
     assert any(f.startswith("chars__") for f in summary["feature"])
     html = (out / "report.html").read_text()
-    assert "did not parse" in html and "1 of 2" in html
+    assert "did not parse" in html and "1 of 3" in html
+    assert "11 files -&gt; 11 texts" in html  # the corpus counts, in the parameters
 
 
 @pytest.mark.slow
