@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from numbers import Integral
@@ -45,6 +46,8 @@ class StudyConfig:
     n_chars: int = 250_000
     inspect_fraction: float = 0.2
     max_inspect_chars: int = 50_000
+    #: longest text; longer files are cut into texts at line ends
+    max_text_chars: int = 2000
     units: int = 128
     cell: str = "lstm"
     epochs: int = 10
@@ -70,6 +73,10 @@ class StudyConfig:
                 f"Unknown feature set(s) {unknown}; "
                 f"choose from {', '.join(FEATURE_SETS)}."
             )
+        for name in ("max_inspect_chars", "max_text_chars", "n_chars"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive int, got {value!r}.")
         if not 0 < self.inspect_fraction < 1:
             raise InputError(
                 f"inspect_fraction must be in (0, 1), got {self.inspect_fraction}."
@@ -137,29 +144,153 @@ class StudyResult:
     #: grammar features are NaN.
     parse_failures: list = field(default_factory=list)
     out: Path | None = None
+    #: files, texts and characters read, trained on, held out and inspected
+    corpus_counts: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------- stages
 
 
-def _split(texts, fraction, max_inspect_chars, seed):
-    """Held-out texts to inspect (never trained on), the rest to train on."""
-    if len(texts) < 2:
-        raise InputError(
-            f"The corpus has {len(texts)} text; a study needs at least 2 (some to "
-            "train on, some held out to inspect): give a folder or several files."
+def _n(value) -> str:
+    """``12,345``: counts as the user reads them."""
+    return f"{int(value):,}"
+
+
+@dataclass
+class _Split:
+    """Texts to train on and to inspect, and the counts the user reads."""
+
+    train: list
+    inspect: list
+    counts: dict
+
+    def describe(self) -> str:
+        c = self.counts
+        unit = "files" if c["files_are_files"] else "texts"
+        found = c.get("files_found") or c["files"]
+        # reading stopped at --n-chars (within a line of it) before the last file
+        stopped = found > c["files"] and c["chars"] > c["n_chars"] - c["max_text_chars"]
+        read = (
+            f"{_n(found)} files, the first {_n(c['files'])} read (--n-chars "
+            f"{_n(c['n_chars'])})"
+            if stopped
+            else f"{_n(c['files'])} files"
         )
-    order = np.random.default_rng(seed).permutation(len(texts))
-    n_inspect = max(1, int(round(fraction * len(texts))))
-    inspect_idx = sorted(order[:n_inspect])
-    train = [texts[i] for i in sorted(order[n_inspect:])]
-    inspect, total = [], 0
-    for i in inspect_idx:
-        if total >= max_inspect_chars:
+        head = (
+            f"{read} -> {_n(c['texts'])} texts (at most "
+            f"{_n(c['max_text_chars'])} characters each)"
+            if c["files_are_files"]
+            else f"{_n(c['texts'])} sampled texts"
+        )
+        line = (
+            f"{head}: {_n(c['train_texts'])} train ({_n(c['train_chars'])} chars"
+            + (f", {_n(c['train_files'])} {unit}" if c["files_are_files"] else "")
+            + f"), {_n(c['held_out_texts'])} held out"
+            + (f" ({_n(c['held_out_files'])} {unit})" if c["files_are_files"] else "")
+            + f"; {_n(c['inspected_chars'])} chars in {_n(c['inspected_texts'])} "
+            f"texts inspected (cap {_n(c['max_inspect_chars'])})"
+        )
+        if c["unused_chars"]:
+            line += (
+                f"; {_n(c['unused_chars'])} held-out chars past the cap are not used"
+            )
+        return line
+
+
+def _split(groups, fraction, max_inspect_chars, seed, *, files_are_files=False):
+    """Split by file: held-out files to inspect (never trained on), the rest to
+    train on.
+
+    ``groups`` holds the texts of each file (of each sampled text). Random files
+    are held out until they hold ``min(max_inspect_chars, fraction * total)``
+    characters (at least one file, and one file is left to train on), so no more
+    is held out than is inspected; their texts are inspected in order up to
+    exactly ``max_inspect_chars`` characters, the text that would cross the cap cut
+    to its lines that fit.
+    """
+    from .datasets._split import split_lines
+
+    if len(groups) < 2:
+        unit = "file" if files_are_files else "text"
+        raise InputError(
+            f"The corpus has {len(groups)} {unit}; a study needs at least 2 (some "
+            "to train on, some held out to inspect): give a folder or several files."
+        )
+    sizes = [sum(map(len, texts)) for texts in groups]
+    total = sum(sizes)
+    target = min(max_inspect_chars, fraction * total)
+    order = np.random.default_rng(seed).permutation(len(groups))
+    held, held_chars = [], 0
+    for i in order[: len(groups) - 1]:
+        if held and held_chars >= target:
             break
-        inspect.append(texts[i])
-        total += len(texts[i])
-    return train, inspect
+        held.append(int(i))
+        held_chars += sizes[i]
+    held = sorted(held)
+    inspect, inspected = [], 0
+    for i in held:
+        for text in groups[i]:
+            room = max_inspect_chars - inspected
+            if len(text) > room:
+                text = split_lines(text, None, first=room)
+            if not text:
+                break
+            inspect.append(text)
+            inspected += len(text)
+    held_set = set(held)
+    train = [t for i, texts in enumerate(groups) if i not in held_set for t in texts]
+    counts = {
+        "files_are_files": files_are_files,
+        "files": len(groups),
+        "texts": sum(map(len, groups)),
+        "chars": total,
+        "train_files": len(groups) - len(held),
+        "train_texts": len(train),
+        "train_chars": total - held_chars,
+        "held_out_files": len(held),
+        "held_out_texts": sum(len(groups[i]) for i in held),
+        "held_out_chars": held_chars,
+        "inspected_texts": len(inspect),
+        "inspected_chars": inspected,
+        "unused_chars": held_chars - inspected,
+        "max_inspect_chars": max_inspect_chars,
+    }
+    return _Split(train, inspect, counts)
+
+
+def _check_split(cfg, split: _Split) -> None:
+    """Say, before training, what to change when the held-out texts cannot fill
+    the cross-validation folds (one inspected text per fold at least)."""
+    c = split.counts
+    n = c["inspected_texts"]
+    if cfg.cv <= n:
+        return
+    chars = c["inspected_chars"]
+    fixes = [f"lower --cv to {n}" if n >= 2 else None]
+    if cfg.corpus is not None and chars >= 2 * cfg.cv:
+        fixes.append(
+            f"lower --max-text-chars (now {_n(cfg.max_text_chars)}) to about "
+            f"{_n(chars // cfg.cv)} so that they make {cfg.cv} texts"
+        )
+    if chars >= cfg.max_inspect_chars - cfg.max_text_chars:
+        mean = chars / max(n, 1)
+        fixes.append(
+            f"raise --max-inspect-chars (now {_n(cfg.max_inspect_chars)}) to about "
+            f"{_n(mean * cfg.cv)}"
+        )
+    else:
+        fixes.append(
+            "give more text (the held-out files hold only "
+            f"{_n(c['held_out_chars'])} characters; raise --n-chars or give more "
+            "files)"
+        )
+    what = "characters of held-out files" if cfg.corpus is not None else "characters"
+    raise InputError(
+        f"--cv {cfg.cv} needs at least {cfg.cv} inspected texts (one per fold), but "
+        f"the {_n(chars)} inspected {what} are {n} text{'s' * (n != 1)}: "
+        + "; or ".join(f for f in fixes if f)
+        + "."
+    )
 
 
 def _fail_fast(cfg: StudyConfig) -> None:
@@ -226,16 +357,50 @@ def _vocabulary(cfg: StudyConfig):
         ) from None
 
 
-def _load_corpus(cfg: StudyConfig) -> list[str]:
-    from .datasets import load_text_files, make_corpus
+def _load_corpus(cfg: StudyConfig) -> _Split:
+    """Read or sample the corpus and split it by file (see :func:`_split`)."""
+    from .datasets import make_corpus
+    from .datasets._loaders import _collect_paths, read_text_files_by_file
 
-    if cfg.corpus is not None:
-        return check_texts(
-            load_text_files(
-                cfg.corpus, pattern=_source_pattern(cfg.language), max_chars=cfg.n_chars
-            )
+    n_found = None
+    if cfg.corpus is None:
+        texts = make_corpus(cfg.grammar, n_chars=cfg.n_chars, random_state=cfg.seed)
+        groups = [[text] for text in texts]
+    else:
+        pattern = _source_pattern(cfg.language)
+        n_found = len(_collect_paths(cfg.corpus, pattern))
+        per_file = read_text_files_by_file(
+            cfg.corpus,
+            pattern=pattern,
+            max_chars=cfg.n_chars,
+            max_text_chars=cfg.max_text_chars,
         )
-    return make_corpus(cfg.grammar, n_chars=cfg.n_chars, random_state=cfg.seed)
+        groups = [check_texts(texts) for _, texts in per_file]
+        if len(groups) < 2:
+            n_files = n_found
+            raise InputError(
+                f"--corpus {cfg.corpus!r} gives {len(groups)} file to read: a study "
+                "trains on some files and inspects others, never seen in training, "
+                "so it needs at least 2 files"
+                + (
+                    f"; --n-chars {_n(cfg.n_chars)} is used up by the first file "
+                    f"(of {n_files}): raise --n-chars."
+                    if n_files > 1
+                    else ": give a folder of several files."
+                )
+            )
+    split = _split(
+        groups,
+        cfg.inspect_fraction,
+        cfg.max_inspect_chars,
+        cfg.seed,
+        files_are_files=cfg.corpus is not None,
+    )
+    split.counts.update(
+        max_text_chars=cfg.max_text_chars, n_chars=cfg.n_chars, files_found=n_found
+    )
+    _check_split(cfg, split)
+    return split
 
 
 def _train_model(train_texts, units, cell, epochs, seed, unknown, verbose):
@@ -257,14 +422,17 @@ def _train_model(train_texts, units, cell, epochs, seed, unknown, verbose):
     return lm.fit(train_texts)
 
 
-def _activations(model, inspect_texts, n_jobs):
+def _activations(model, inspect_texts, n_jobs, verbose=0):
     from .activations import LSTMActivationTransformer
 
-    transformer = LSTMActivationTransformer(model, n_jobs=n_jobs).fit(inspect_texts)
+    transformer = LSTMActivationTransformer(model, n_jobs=n_jobs, verbose=verbose)
+    transformer.fit(inspect_texts)
     return transformer, transformer.transform(inspect_texts)
 
 
-def _featurizer(grammar, features, on_error, n_jobs, language=None) -> FeatureUnion:
+def _featurizer(
+    grammar, features, on_error, n_jobs, verbose=0, language=None
+) -> FeatureUnion:
     from .features import ParserStateFeaturizer, ParseTreeFeaturizer, character_features
 
     parts = []
@@ -276,12 +444,20 @@ def _featurizer(grammar, features, on_error, n_jobs, language=None) -> FeatureUn
             (
                 "tree",
                 ParseTreeFeaturizer(
-                    grammar, representations=representations, on_error=on_error
+                    grammar,
+                    representations=representations,
+                    on_error=on_error,
+                    verbose=verbose,
                 ),
             )
         )
     if grammar is not None and "parser" in features:
-        parts.append(("parser", ParserStateFeaturizer(grammar, on_error=on_error)))
+        parts.append(
+            (
+                "parser",
+                ParserStateFeaturizer(grammar, on_error=on_error, verbose=verbose),
+            )
+        )
     if "regex" in features:
         parts.append(("chars", character_features()))
     if not parts:
@@ -290,15 +466,25 @@ def _featurizer(grammar, features, on_error, n_jobs, language=None) -> FeatureUn
 
 
 def _features(
-    grammar, grammar_source, features, on_error, inspect_texts, n_jobs, language=None
+    grammar,
+    grammar_source,
+    features,
+    on_error,
+    inspect_texts,
+    n_jobs,
+    verbose=0,
+    language=None,
 ):
     """Fitted featurizer, its labels, and the texts that did not parse.
 
     ``grammar_source`` is unused here: it is the grammar's text, so that the cache
     key changes when a ``.lark`` file is edited under the same path.
     """
-    featurizer = _featurizer(grammar, features, on_error, n_jobs, language)
-    labels = featurizer.set_output(transform="pandas").fit_transform(inspect_texts)
+    featurizer = _featurizer(grammar, features, on_error, n_jobs, verbose, language)
+    with warnings.catch_warnings():
+        # the study reports the texts that did not parse in one line of its own
+        warnings.filterwarnings("ignore", "(?s).*did not parse", UserWarning)
+        labels = featurizer.set_output(transform="pandas").fit_transform(inspect_texts)
     failed = {
         i
         for _, part in featurizer.transformer_list
@@ -550,44 +736,55 @@ def run_study(**options) -> StudyResult:
     replaced = _prepare_out(out, cfg.overwrite) if out is not None else []
     memory = Memory(cfg.cache_dir or default_cache_dir(), verbose=0)
 
-    say = _stage_printer(cfg.verbose)
-    say("corpus")
-    texts = _load_corpus(cfg)
-    train_texts, inspect_texts = _split(
-        texts, cfg.inspect_fraction, cfg.max_inspect_chars, cfg.seed
-    )
-    if cfg.cv > len(inspect_texts):
-        # GroupKFold needs a held-out text per fold; say so before training, not after.
-        raise InputError(
-            f"cv={cfg.cv} folds need at least {cfg.cv} held-out texts, but the corpus "
-            f"gives {len(inspect_texts)} (of {len(texts)} texts): lower --cv or give "
-            "more texts."
-        )
+    say = _StagePrinter(cfg.verbose)
+    say("corpus" + (f" ({cfg.corpus})" if cfg.corpus else f" ({cfg.grammar})"))
+    # GroupKFold needs an inspected text per fold: checked here, before training
+    split = _load_corpus(cfg)
+    train_texts, inspect_texts = split.train, split.inspect
+    say.detail(split.describe())
     if cfg.model is not None:
         say(f"model (loaded from {cfg.model})")
         model = CharLanguageModel.load(cfg.model, vocabulary=_vocabulary(cfg))
     else:
-        say(f"model ({len(train_texts)} training texts)")
+        say(
+            f"model: training a {cfg.cell.upper()}({cfg.units}) language model on "
+            f"{_n(sum(map(len, train_texts)))} characters in {_n(len(train_texts))} "
+            f"texts, at most {cfg.epochs} epochs"
+        )
         # Real text may hold characters only the held-out texts use.
         unknown = "error" if cfg.corpus is None else "ignore"
         model = memory.cache(_train_model, ignore=["verbose"])(
             train_texts, cfg.units, cfg.cell, cfg.epochs, cfg.seed, unknown, cfg.verbose
         )
-    say(f"activations and features ({len(inspect_texts)} held-out texts)")
-    # n_jobs changes the speed, not the activations: it is not part of the cache key
-    transformer, H = memory.cache(_activations, ignore=["n_jobs"])(
-        model, inspect_texts, cfg.n_jobs
+    say(
+        f"activations and features of the {_n(sum(map(len, inspect_texts)))} "
+        f"inspected characters ({_n(len(inspect_texts))} held-out texts)"
     )
-    featurizer, labels, parse_failures = memory.cache(_features, ignore=["n_jobs"])(
+    # n_jobs changes the speed, not the activations: it is not part of the cache key
+    transformer, H = memory.cache(_activations, ignore=["n_jobs", "verbose"])(
+        model, inspect_texts, cfg.n_jobs, cfg.verbose
+    )
+    featurizer, labels, parse_failures = memory.cache(
+        _features, ignore=["n_jobs", "verbose"]
+    )(
         cfg.grammar,
         None if cfg.grammar is None else grammar_text(cfg.grammar),
         cfg.features,
         "raise" if cfg.corpus is None else "nan",
         inspect_texts,
         cfg.n_jobs,
+        cfg.verbose,
         cfg.language,
     )
-    say(f"probe search ({labels.shape[1]} features x {H.shape[1]} units, cv={cfg.cv})")
+    if parse_failures:
+        say.detail(
+            f"{len(parse_failures)} of {len(inspect_texts)} inspected texts did not "
+            "parse: their grammar features are NaN (left out of the probe fits)"
+        )
+    say(
+        f"probe search: {labels.shape[1]} features x {H.shape[1]} units, "
+        f"{cfg.cv}-fold cross-validation"
+    )
     search = NeuronProbeSearch(
         cv=cfg.cv,
         scoring=_SCORING,
@@ -606,7 +803,13 @@ def run_study(**options) -> StudyResult:
         for f in _ablation_features(summary, cfg.ablation_features)
         if _ks(cfg, search, f)
     ]
-    say(f"ablations and clamped generation ({', '.join(chosen) or 'no feature'})")
+    if cfg.ablation_features:
+        say(
+            f"ablations and clamped generation: {', '.join(chosen) or 'no feature'}"
+            f" (k = {', '.join(map(str, cfg.ks))}; {cfg.n_random} random draws)"
+        )
+    else:
+        say("ablations and clamped generation: skipped (--no-ablation)")
     ablation = _ablations(cfg, model, search, inspect_texts, labels, chosen)
     generation, samples = (
         _generation(cfg, model, search, inspect_texts, chosen[0])
@@ -629,6 +832,7 @@ def run_study(**options) -> StudyResult:
         samples=samples,
         parse_failures=parse_failures,
         out=out,
+        corpus_counts=split.counts,
     )
     if out is not None:
         say(f"report ({out})")
@@ -640,49 +844,36 @@ def run_study(**options) -> StudyResult:
 current_stage: ContextVar[str] = ContextVar("current_stage", default="setup")
 
 
-def _stage_printer(verbose):
-    """Announce each stage on stderr (the long ones also show their own bars)."""
-    stages = iter(range(1, 7))
-    current_stage.set("setup")
+class _StagePrinter:
+    """Announce each stage on stderr (the long ones also show their own bars), and
+    keep it in :data:`current_stage` for the command's error line."""
 
-    def say(what):
+    def __init__(self, verbose):
+        self.verbose = verbose
+        self.stages = iter(range(1, 7))
+        current_stage.set("setup")
+
+    def __call__(self, what):
         current_stage.set(what)
-        if verbose:
-            print(f"[skdni {next(stages)}/6] {what}", file=sys.stderr, flush=True)
+        if self.verbose:
+            print(f"[skdni {next(self.stages)}/6] {what}", file=sys.stderr, flush=True)
 
-    return say
+    def detail(self, line):
+        """A line under the current stage (counts the user checks)."""
+        if self.verbose:
+            print(f"            {line}", file=sys.stderr, flush=True)
 
 
 def _write_report(result: StudyResult, out: Path) -> None:
     from .report import (
-        plot_ablation_curves,
-        plot_score_heatmap,
-        plot_unit_over_text,
-        plot_unit_scores,
+        figure_to_png_bytes,
         save_figures,
         save_tables,
         write_html_report,
     )
 
     search, summary = result.search, result.summary
-    figures = {
-        "unit scores": plot_unit_scores(search.scores_, chance=search.chance_scores_)
-    }
-    figures["features x top units"] = plot_score_heatmap(search.scores_)
-    if not result.ablation.empty:
-        figures["ablation curves"] = plot_ablation_curves(result.ablation)
-    # the best unit of the feature that beats chance by most (none if all scores NaN)
-    feature = summary["feature"][0] if len(summary) else None
-    if feature is not None and len(search.top_units_[feature]):
-        unit = int(search.top_units_[feature][0])
-        text = result.inspect_texts[0]
-        figures["unit over text"] = plot_unit_over_text(
-            text,
-            np.asarray(result.activations)[: len(text), unit],
-            labels=result.labels[feature].to_numpy()[: len(text)],
-            unit_name=str(search.scores_.columns[unit]),
-            feature_name=feature,
-        )
+    figures = _report_figures(result)
     tables = {
         "summary": summary,
         # the features with no unit above chance are not summary rows: listed here
@@ -701,6 +892,8 @@ def _write_report(result: StudyResult, out: Path) -> None:
         "generation": result.generation,
     }
     written = ["report.html", "model.keras", _MANIFEST]
+    # rendered once, for the files and the page; each image <= 4,000 px a side
+    figures = {name: figure_to_png_bytes(fig) for name, fig in figures.items()}
     written += [
         str(p.relative_to(out)) for p in save_figures(figures, out / "figures").values()
     ]
@@ -711,16 +904,19 @@ def _write_report(result: StudyResult, out: Path) -> None:
     parameters = {k: str(v) for k, v in asdict(result.config).items()}
     parameters["training characters"] = str(sum(map(len, result.train_texts)))
     parameters["inspected characters"] = str(sum(map(len, result.inspect_texts)))
+    if result.corpus_counts:
+        parameters["corpus"] = _Split([], [], result.corpus_counts).describe()
     parameters["inspected texts that did not parse (NaN features)"] = (
         f"{len(result.parse_failures)} of {len(result.inspect_texts)}"
     )
     parameters["model accuracy (inspected texts)"] = (
         f"{result.model.score(result.inspect_texts):.4f}"
     )
-    # every (feature, unit) pair is in tables/scores.csv; the page shows the top ones
-    # (only units above chance: the others have no rank)
+    # every (feature, unit) pair is in tables/scores.csv; the page shows the top
+    # ones of the features it draws (those with a unit above chance)
     scores = tables["scores"]
-    scores = scores[scores["above_chance"]]
+    drawn = _findings(result)[:MAX_FEATURES_DRAWN] or list(summary["feature"][:10])
+    scores = scores[scores["feature"].isin(drawn)]
     top = scores.sort_values(["feature", "rank"], kind="stable").groupby("feature")
     shown = dict(tables, scores=top.head(result.config.top_k))
     write_html_report(
@@ -732,3 +928,63 @@ def _write_report(result: StudyResult, out: Path) -> None:
         samples=result.samples,
     )
     (out / _MANIFEST).write_text(json.dumps(sorted(written), indent=1))
+
+
+#: Features drawn in the report's score figures and heatmap: those with a unit above
+#: chance, best first (every score is in tables/scores.csv).
+MAX_FEATURES_DRAWN = 40
+#: Unit columns of the heatmap.
+MAX_HEATMAP_UNITS = 40
+
+
+def _findings(result) -> list[str]:
+    """Features with a unit scoring above chance, in the summary's order."""
+    search = result.search
+    best = search.scores_.max(axis=1)
+    return [
+        f
+        for f in result.summary["feature"]
+        if best[f] > search.chance_scores_[f]  # NaN compares False
+    ]
+
+
+def _report_figures(result) -> dict:
+    """The report's figures, bounded whatever the corpus: score lines and the
+    heatmap over at most ``MAX_FEATURES_DRAWN`` features with a unit above chance,
+    and the best unit of the top feature over a few short windows of text."""
+    from .report import (
+        plot_ablation_curves,
+        plot_score_heatmap,
+        plot_unit_scores,
+        plot_unit_windows,
+    )
+    from .report._figures import _default_heatmap_units
+
+    search, summary = result.search, result.summary
+    findings = _findings(result)
+    drawn = findings[:MAX_FEATURES_DRAWN]
+    scores = search.scores_
+    figures = {}
+    if drawn:
+        # the names are the file names (figures/unit-scores.png): kept stable
+        figures["unit scores"] = plot_unit_scores(
+            scores.loc[drawn], chance=search.chance_scores_
+        )
+        units = _default_heatmap_units(scores.loc[drawn], 3)[:MAX_HEATMAP_UNITS]
+        figures["features x top units"] = plot_score_heatmap(
+            scores.loc[drawn], units=units
+        )
+    if not result.ablation.empty:
+        figures["ablation curves"] = plot_ablation_curves(result.ablation)
+    feature = drawn[0] if drawn else (summary["feature"][0] if len(summary) else None)
+    if feature is not None and len(search.top_units_[feature]):
+        unit = int(search.top_units_[feature][0])
+        name = str(scores.columns[unit])
+        figures["unit over text"] = plot_unit_windows(
+            result.inspect_texts,
+            np.asarray(result.activations[:, unit]),
+            labels=result.labels[feature].to_numpy(),
+            unit_name=name,
+            feature_name=feature,
+        )
+    return figures

@@ -52,9 +52,56 @@ def _feature_list(text: str) -> tuple[str, ...]:
     return names
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers such as 1,5,10, got {text!r}"
+        )
+    return values
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default, once: not for flags, nor where the help says it."""
+
+    def _get_help_string(self, action):
+        if (
+            action.default is None
+            or isinstance(action.default, bool)
+            or "default:" in (action.help or "")
+        ):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="skdni", description="Deep Neural Inspection of character RNN models."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
@@ -65,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
             "encode grammar features, check by ablation that the model uses them, and "
             "write a report. With no options: the built-in arithmetic study."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     run.add_argument(
         "--grammar",
@@ -85,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         "a folder is read for that language's files (*.c/*.h, *.py)",
     )
     run.add_argument(
-        "--model", help="inspect this .keras model instead of training one"
+        "--model",
+        help="inspect this .keras model instead of training one (default: train "
+        "one on the corpus)",
     )
     run.add_argument(
         "--vocabulary",
@@ -96,31 +145,95 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-chars",
         type=_positive_int,
         default=_DEFAULTS.n_chars,
-        help="characters of corpus to sample or read",
+        help="characters of corpus to sample, or to read from --corpus (whole "
+        "files while they fit, then the lines of the next file that fit)",
     )
-    run.add_argument("--units", type=_study_option("units"), default=_DEFAULTS.units)
     run.add_argument(
-        "--cell", choices=("lstm", "gru", "simple"), default=_DEFAULTS.cell
+        "--max-text-chars",
+        type=_positive_int,
+        default=_DEFAULTS.max_text_chars,
+        help="longest text: longer files are cut into texts at line ends, "
+        "between statements where possible",
     )
-    run.add_argument("--epochs", type=_study_option("epochs"), default=_DEFAULTS.epochs)
+    run.add_argument(
+        "--max-inspect-chars",
+        type=_positive_int,
+        default=_DEFAULTS.max_inspect_chars,
+        help="characters of held-out text to inspect (exact cap: activations, "
+        "features and probes cost grows with it)",
+    )
+    run.add_argument(
+        "--inspect-fraction",
+        type=_fraction,
+        default=_DEFAULTS.inspect_fraction,
+        help="hold out files until they hold this fraction of the corpus or "
+        "--max-inspect-chars characters, whichever is smaller; train on the others",
+    )
+    run.add_argument(
+        "--units",
+        type=_study_option("units"),
+        default=_DEFAULTS.units,
+        help="hidden units of the trained language model",
+    )
+    run.add_argument(
+        "--cell",
+        choices=("lstm", "gru", "simple"),
+        default=_DEFAULTS.cell,
+        help="recurrent cell of the trained language model",
+    )
+    run.add_argument(
+        "--epochs",
+        type=_study_option("epochs"),
+        default=_DEFAULTS.epochs,
+        help="training epochs of the language model (at most)",
+    )
     run.add_argument(
         "--cv",
         type=_study_option("cv"),
         default=_DEFAULTS.cv,
         help="cross-validation folds",
     )
-    run.add_argument("--top-k", type=_study_option("top_k"), default=_DEFAULTS.top_k)
+    run.add_argument(
+        "--top-k",
+        type=_study_option("top_k"),
+        default=_DEFAULTS.top_k,
+        help="best units kept per feature",
+    )
     run.add_argument(
         "--features",
         type=_feature_list,
-        default=_DEFAULTS.features,
+        default=",".join(_DEFAULTS.features),
         help=f"comma-separated feature sets out of {','.join(FEATURE_SETS)}",
+    )
+    run.add_argument(
+        "--ablation-features",
+        type=_non_negative_int,
+        default=_DEFAULTS.ablation_features,
+        help="binary features whose top units are ablated (the best ones); "
+        "each costs a pass over the inspected text per k and random draw",
+    )
+    run.add_argument(
+        "--ks",
+        type=_int_list,
+        default=",".join(map(str, _DEFAULTS.ks)),
+        help="numbers of units ablated / clamped, comma-separated",
+    )
+    run.add_argument(
+        "--n-random",
+        type=_non_negative_int,
+        default=_DEFAULTS.n_random,
+        help="random unit sets drawn per k, the baseline of an ablation",
+    )
+    run.add_argument(
+        "--no-ablation",
+        action="store_true",
+        help="skip ablations and clamped generation (same as --ablation-features 0)",
     )
     run.add_argument(
         "--n-jobs",
         type=_study_option("n_jobs"),
         default=None,
-        help="parallel jobs (joblib)",
+        help="parallel jobs (joblib; -1: all cores; default: 1)",
     )
     run.add_argument("--out", default=_DEFAULTS.out, help="report folder")
     run.add_argument(
@@ -132,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         type=_study_option("seed"),
         default=_DEFAULTS.seed,
-        help="random seed, 0 to 2**32 - 1",
+        help="random seed (corpus, split, model, probes), 0 to 2**32 - 1",
     )
     run.add_argument(
         "--cache-dir",
@@ -140,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="joblib cache for models, activations and features "
         "(default: ~/.cache/skdni)",
     )
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--quiet", action="store_true", help="no stage lines, no progress bars"
+    )
     run.add_argument(
         "--debug",
         action="store_true",
@@ -155,26 +270,7 @@ def main(argv=None) -> int:
 
     current_stage.set("setup")
     try:
-        result = run_study(
-            grammar=args.grammar,
-            corpus=args.corpus,
-            language=args.language,
-            model=args.model,
-            vocabulary=args.vocabulary,
-            n_chars=args.n_chars,
-            units=args.units,
-            cell=args.cell,
-            epochs=args.epochs,
-            cv=args.cv,
-            top_k=args.top_k,
-            features=args.features,
-            n_jobs=args.n_jobs,
-            out=args.out,
-            overwrite=args.overwrite,
-            seed=args.seed,
-            cache_dir=args.cache_dir,
-            verbose=0 if args.quiet else 1,
-        )
+        result = run_study(**_study_options(args))
         _print_summary(result)
     except (SkdniError, OSError) as exc:
         if args.debug:
@@ -190,6 +286,36 @@ def main(argv=None) -> int:
         print(_unexpected(exc, current_stage.get()), file=sys.stderr)
         return 1
     return 0
+
+
+def _study_options(args) -> dict:
+    """The :func:`run_study` options of the parsed ``skdni run`` flags."""
+    return dict(
+        grammar=args.grammar,
+        corpus=args.corpus,
+        language=args.language,
+        model=args.model,
+        vocabulary=args.vocabulary,
+        n_chars=args.n_chars,
+        max_text_chars=args.max_text_chars,
+        max_inspect_chars=args.max_inspect_chars,
+        inspect_fraction=args.inspect_fraction,
+        units=args.units,
+        cell=args.cell,
+        epochs=args.epochs,
+        cv=args.cv,
+        top_k=args.top_k,
+        features=args.features,
+        ablation_features=0 if args.no_ablation else args.ablation_features,
+        ks=args.ks,
+        n_random=args.n_random,
+        n_jobs=args.n_jobs,
+        out=args.out,
+        overwrite=args.overwrite,
+        seed=args.seed,
+        cache_dir=args.cache_dir,
+        verbose=0 if args.quiet else 1,
+    )
 
 
 def _unexpected(exc: BaseException, stage: str) -> str:

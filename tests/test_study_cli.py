@@ -199,8 +199,21 @@ def test_help_documents_every_option():
         "--cache-dir",
         "--overwrite",
         "--language",
+        "--max-text-chars",
+        "--max-inspect-chars",
+        "--ablation-features",
+        "--ks",
+        "--n-random",
+        "--no-ablation",
     ):
         assert option in result.stdout
+    # every option has a help text, and each option with a value its default once
+    parser = __import__("skdni.cli", fromlist=["build_parser"]).build_parser()
+    run = parser._subparsers._group_actions[0].choices["run"]
+    for action in run._actions:
+        assert action.help, action.option_strings
+    assert result.stdout.count("(default: 50000)") == 1
+    assert "(default: None)" not in result.stdout
 
 
 @pytest.mark.slow
@@ -223,14 +236,94 @@ def test_rerun_with_other_probing_options_does_not_retrain(tmp_path, monkeypatch
 def test_split_holds_texts_out_and_refuses_a_single_text():
     from skdni._study import _split
 
-    texts = [f"text {i}" for i in range(10)]
-    train, inspect = _split(texts, 0.2, 10**6, seed=0)
-    assert len(inspect) == 2 and len(train) == 8
-    assert sorted(train + inspect) == sorted(texts)
-    # max_inspect_chars stops adding texts once reached (whole texts, never cut)
-    assert len(_split(texts, 0.5, 6, seed=0)[1]) == 1
+    texts = [[f"text {i}"] for i in range(10)]  # 10 files of 6 characters
+    split = _split(texts, 0.2, 10**6, seed=0)
+    assert len(split.inspect) == 2 and len(split.train) == 8
+    assert sorted(split.train + split.inspect) == sorted(t for [t] in texts)
+    # max_inspect_chars: no more held out than inspected, never a text past the cap
+    split = _split(texts, 0.5, 13, seed=0)
+    assert len(split.inspect) == 2 and split.counts["held_out_files"] == 3
+    assert split.counts["inspected_chars"] == 12 and split.counts["unused_chars"] == 6
     with pytest.raises(InputError, match="at least 2"):
-        _split(["only one"], 0.2, 10**6, seed=0)
+        _split([["only one"]], 0.2, 10**6, seed=0)
+
+
+def _files(n_files, n_texts, lines_per_text=1):
+    """Files of ``n_texts`` texts of 10-character lines, named by file and text."""
+    return [
+        [f"f{f:02d}t{t:03d}..\n" * lines_per_text for t in range(n_texts)]
+        for f in range(n_files)
+    ]
+
+
+def test_split_is_by_file_and_the_cap_is_exact():
+    from skdni._study import _split
+
+    groups = _files(20, 30, lines_per_text=5)  # 50-character texts, 1,500 a file
+    for cap in (1, 49, 50, 777, 1_500, 4_321):
+        split = _split(groups, 0.2, cap, seed=3)
+        inspected = sum(map(len, split.inspect))
+        # exact to the line: never more than the cap, less by under one line
+        assert cap - 10 < inspected <= cap or (cap < 10 and inspected == 0)
+        train_files = {t[:3] for t in split.train}
+        held_files = {t[:3] for t in split.inspect}
+        assert not train_files & held_files  # never a file on both sides
+        c = split.counts
+        assert c["train_files"] + c["held_out_files"] == 20
+        assert c["train_chars"] == sum(map(len, split.train))
+        assert c["inspected_chars"] == inspected
+        # no more is held out than the cap needs: one file, or just enough files
+        assert c["held_out_files"] == max(1, -(-cap // 1_500))
+        assert c["unused_chars"] == c["held_out_chars"] - inspected
+
+
+def test_corpus_of_files_all_longer_than_the_cap(tmp_path):
+    from skdni._study import StudyConfig, _load_corpus
+
+    for i in range(4):
+        lines = "".join(f"x{i} = {j}  # a line of python\n" for j in range(300))
+        (tmp_path / f"m{i}.py").write_text(lines)  # 9,000+ characters each
+    cfg = StudyConfig(
+        corpus=str(tmp_path), max_inspect_chars=2_000, max_text_chars=500, cv=3
+    )
+    split = _load_corpus(cfg)
+    c = split.counts
+    assert c["files"] == 4 and c["held_out_files"] == 1 and c["train_files"] == 3
+    assert 2_000 - 40 < c["inspected_chars"] <= 2_000
+    assert max(map(len, split.train + split.inspect)) <= 500
+    assert all(t.endswith("\n") for t in split.train + split.inspect)
+    assert "4 files -> " in split.describe() and "(cap 2,000)" in split.describe()
+
+
+def test_too_few_inspected_texts_for_cv_says_what_to_change(tmp_path):
+    from skdni._study import StudyConfig, _load_corpus
+
+    for i in range(10):
+        (tmp_path / f"{i}.txt").write_text(f"line {i}\n" * 100)  # 700 characters
+    cfg = StudyConfig(corpus=str(tmp_path), max_inspect_chars=1_000, cv=5)
+    with pytest.raises(InputError) as info:
+        _load_corpus(cfg)
+    message = str(info.value)
+    assert message.startswith(
+        "--cv 5 needs at least 5 inspected texts (one per fold), but the 994 "
+        "inspected characters of held-out files are 2 texts: lower --cv to 2; or "
+        "lower --max-text-chars (now 2,000) to about 198 so that they make 5 texts"
+    ), message
+    assert "--max-inspect-chars (now 1,000)" in message
+
+
+def test_n_chars_used_up_by_the_first_file(tmp_path):
+    from skdni._study import StudyConfig, _load_corpus
+
+    for i in range(3):
+        (tmp_path / f"{i}.txt").write_text("word\n" * 1_000)
+    cfg = StudyConfig(corpus=str(tmp_path), n_chars=3_000)
+    with pytest.raises(
+        InputError,
+        match=r"needs at least 2 files; --n-chars 3,000 "
+        r"is used up by the first file \(of 3\): raise --n-chars",
+    ):
+        _load_corpus(cfg)
 
 
 def test_a_single_file_corpus_is_a_one_line_error(tmp_path, capsys):
@@ -248,8 +341,41 @@ def test_too_few_held_out_texts_for_cv_fails_before_training(tmp_path, capsys):
     code = main(["run", "--corpus", str(tmp_path), "--out", str(tmp_path / "o")])
     assert code == 2
     err = capsys.readouterr().err
-    assert "cv=20" in err and "1 (of 4 texts)" in err and _one_line_error(err)
+    assert "--cv 20 needs at least 20 inspected texts" in err
+    assert "are 1 text: " in err and _one_line_error(err)
     assert not (tmp_path / "o" / "model.keras").exists()
+
+
+def test_stages_print_labelled_lines_with_the_corpus_counts(
+    tmp_path, capsys, monkeypatch
+):
+    import skdni._study
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(30):
+        (corpus / f"{i:02d}.py").write_text(f"xy = {i:04d}\n" * 200)  # 2,000 chars
+
+    def stop(train_texts, units, cell, epochs, seed, unknown, verbose):
+        raise InputError("stop after the corpus stage")
+
+    monkeypatch.setattr(skdni._study, "_train_model", stop)
+    argv = ["run", "--corpus", str(corpus), "--out", str(tmp_path / "o")]
+    argv += ["--max-text-chars", "300", "--max-inspect-chars", "7000", "--cv", "5"]
+    argv += ["--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "[skdni 1/6] corpus" in err
+    assert (
+        # 7 texts a file (6 x 300 + 200); 4 files held out for the 7,000-char cap
+        "30 files -> 210 texts (at most 300 characters each): 182 train (52,000 "
+        "chars, 26 files), 28 held out (4 files); 7,000 chars in 25 texts inspected "
+        "(cap 7,000); 1,000 held-out chars past the cap are not used"
+    ) in err
+    assert "[skdni 2/6] model: training a LSTM(128) language model on 52,000" in err
+    assert main(argv + ["--quiet", "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["skdni: error: stop after the corpus stage"]
 
 
 def test_every_option_reaches_run_study(monkeypatch, tmp_path):
@@ -266,7 +392,9 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
         "run --grammar dyck2 --corpus c --model m.keras --vocabulary v.json "
         "--n-chars 123 --units 7 "
         "--cell gru --epochs 3 --cv 4 --top-k 5 --features parser,regex --n-jobs 2 "
-        "--out o --overwrite --seed 9 --cache-dir cc --quiet"
+        "--out o --overwrite --seed 9 --cache-dir cc --quiet --max-text-chars 99 "
+        "--max-inspect-chars 777 --inspect-fraction 0.3 --ablation-features 2 "
+        "--ks 2,4 --n-random 6"
     ).split()
     assert main(argv) == 2
     assert seen == dict(
@@ -276,6 +404,12 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
         model="m.keras",
         vocabulary="v.json",
         n_chars=123,
+        max_text_chars=99,
+        max_inspect_chars=777,
+        inspect_fraction=0.3,
+        ablation_features=2,
+        ks=(2, 4),
+        n_random=6,
         units=7,
         cell="gru",
         epochs=3,
@@ -292,6 +426,23 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
     seen.clear()
     main(["run"])
     assert seen["grammar"] is None and seen["corpus"] is None  # run_study: arithmetic
+    from skdni._study import StudyConfig
+
+    defaults = StudyConfig()
+    for name in ("features", "ks", "ablation_features", "max_inspect_chars"):
+        assert seen[name] == getattr(defaults, name), name
+    seen.clear()
+    main(["run", "--no-ablation", "--ablation-features", "5"])
+    assert seen["ablation_features"] == 0
+
+
+def test_version(capsys):
+    import skdni
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"skdni {skdni.__version__}"
 
 
 def test_overwrite_replaces_only_files_in_the_manifest(tmp_path):
@@ -341,8 +492,9 @@ def test_corpus_of_python_files_with_the_python_grammar(tmp_path, capsys):
     for i in range(10):
         body = "".join(f"def f{j}(x):\n    return x + {j}\n\n" for j in range(i + 2))
         (corpus / f"m{i}.py").write_text(body)
-    # a text the grammar cannot parse (text 4 in path order, one of the 2 held out
-    # with seed 0): its grammar features become NaN rows, and the run says so
+    # a text the grammar cannot parse (one of the 3 files held out with seed 0, for
+    # 20% of the 1,922 characters): its grammar features become NaN rows, and the run
+    # says so
     (corpus / "m3b.py").write_text("def (:\n" * 5)
     out = tmp_path / "o"
     argv = ["run", "--corpus", str(corpus), "--grammar", "python", "--out", str(out)]
@@ -351,7 +503,7 @@ def test_corpus_of_python_files_with_the_python_grammar(tmp_path, capsys):
     code = main(argv)
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "1 of 2 inspected texts did not parse" in captured.out
+    assert "1 of 3 inspected texts did not parse" in captured.out
     # findings (summary) and features without one (features-at-chance) together
     features = pd.concat(
         [
@@ -363,7 +515,8 @@ def test_corpus_of_python_files_with_the_python_grammar(tmp_path, capsys):
     assert any(f.startswith("parser__") for f in features)
     assert any(f.startswith("chars__") for f in features)
     html = (out / "report.html").read_text()
-    assert "did not parse" in html and "1 of 2" in html
+    assert "did not parse" in html and "1 of 3" in html
+    assert "11 files -&gt; 11 texts" in html  # the corpus counts, in the parameters
 
 
 @pytest.mark.slow

@@ -93,9 +93,9 @@ def compile_grammar(grammar, *, start="start", parser="lalr", **options) -> lark
         # the postlexer looks one token ahead, which a contextual lexer cannot allow
         options.setdefault("lexer", "basic")
     if isinstance(grammar, str) and grammar in _LARK_GRAMMARS:
-        from lark.indenter import PythonIndenter
+        from ._python_postlex import PythonPostLex
 
-        options.setdefault("postlex", PythonIndenter())
+        options.setdefault("postlex", PythonPostLex())
         if start == "start":
             start = _LARK_GRAMMARS[grammar][1]
     try:

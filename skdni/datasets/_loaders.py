@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 from .._errors import EmptyCorpusError, InputError, InputTypeError
+from ._split import MAX_TEXT_CHARS, _check_max_text_chars, split_lines
 
 # Third-party packages can live inside the standard library's directory; they are
 # not the standard library.
@@ -64,9 +65,13 @@ def _check_max_chars(max_chars):
         )
 
 
-def _read_files(files, *, max_chars, read):
-    texts, total, undecodable = [], 0, []
+def _read_files(files, *, max_chars, max_text_chars, read):
+    """``[(path, texts), ...]``: each readable non-empty file cut into texts of at
+    most ``max_text_chars`` characters at line ends, until ``max_chars`` in all."""
+    per_file, total, undecodable = [], 0, []
     for path in files:
+        if max_chars is not None and total >= max_chars:
+            break
         try:
             text = read(path)
         except (UnicodeDecodeError, SyntaxError):
@@ -75,11 +80,15 @@ def _read_files(files, *, max_chars, read):
             continue
         if not text:  # an empty file has no characters to contribute
             continue
-        if max_chars is not None and total + len(text) >= max_chars:
-            texts.append(text[: max_chars - total])
-            break
-        texts.append(text)
-        total += len(text)
+        if max_chars is not None and total + len(text) > max_chars:
+            # the lines of this file that still fit; never a cut inside a line
+            text = split_lines(text, None, first=max_chars - total)
+            total = max_chars  # nothing more fits after a cut file
+            if not text:
+                break
+        else:
+            total += len(text)
+        per_file.append((path, split_lines(text, max_text_chars)))
     if undecodable:
         shown = ", ".join(undecodable[:5])
         more = f" and {len(undecodable) - 5} more" if len(undecodable) > 5 else ""
@@ -88,11 +97,39 @@ def _read_files(files, *, max_chars, read):
             UserWarning,
             stacklevel=3,
         )
-    if not texts:
+    if not per_file:
+        if max_chars is not None and files:
+            raise EmptyCorpusError(
+                f"No text was read: the first line of the first file is longer than "
+                f"max_chars={max_chars} characters; raise max_chars."
+            )
         raise EmptyCorpusError(
             "No text was read: every matching file is empty or undecodable."
         )
-    return texts
+    return per_file
+
+
+def _flat(per_file):
+    return [text for _, texts in per_file for text in texts]
+
+
+def read_text_files_by_file(
+    paths_or_dir, *, pattern="*", max_chars=None, max_text_chars=MAX_TEXT_CHARS
+):
+    """``[(path, texts), ...]`` of :func:`load_text_files`, kept per file (for a
+    split by file); ``.py`` files are decoded as Python source (PEP 263)."""
+    _check_max_chars(max_chars)
+    _check_max_text_chars(max_text_chars)
+    files = _collect_paths(paths_or_dir, pattern)
+
+    def read(path):
+        if path.suffix == ".py":
+            return _read_python(path)
+        return path.read_text(encoding="utf-8")
+
+    return _read_files(
+        files, max_chars=max_chars, max_text_chars=max_text_chars, read=read
+    )
 
 
 def load_text_files(
@@ -100,9 +137,17 @@ def load_text_files(
     *,
     pattern: str = "*",
     max_chars: int | None = None,
+    max_text_chars: int | None = MAX_TEXT_CHARS,
     encoding: str = "utf-8",
 ) -> list[str]:
-    """Read text files into a corpus, one text per file, in a deterministic order.
+    """Read text files into a corpus, in a deterministic order.
+
+    Each file gives one text, or, when longer than ``max_text_chars``, several
+    consecutive texts cut at line ends (``"".join`` of a file's texts is the file).
+    A cut goes before a line that starts a new top-level statement when one is in
+    reach (a line at column 0 that does not continue the one above, outside any
+    triple-quoted string), so cut Python or C source still parses; else before any
+    line. Only a single line longer than ``max_text_chars`` is cut inside the line.
 
     Parameters
     ----------
@@ -113,8 +158,11 @@ def load_text_files(
     pattern : str, default="*"
         Glob pattern for files inside directories, e.g. ``"*.py"``.
     max_chars : int, optional
-        Stop once this many characters are read; the last text is cut so that the
-        corpus has exactly ``max_chars`` characters (if the files hold that many).
+        Read at most this many characters in all: files are read whole while they
+        fit, then the lines of the next file that fit (never part of a line).
+    max_text_chars : int or None, default=2000
+        Longest text, in characters; longer files are cut into several texts at
+        line ends. None: one text per file, whatever its length.
     encoding : str, default="utf-8"
         Encoding of the files. Line endings are normalized to ``"\\n"``.
 
@@ -139,13 +187,22 @@ def load_text_files(
     >>> _ = (folder / "a.txt").write_text("first")
     >>> load_text_files(folder, pattern="*.txt")
     ['first', 'second']
-    >>> load_text_files(folder, max_chars=7)
-    ['first', 'se']
+    >>> _ = (folder / "c.txt").write_text("one\\ntwo\\nthree\\n")
+    >>> load_text_files(folder, max_chars=17)  # 5 + 6 + the lines that fit
+    ['first', 'second', 'one\\n']
+    >>> load_text_files(folder, max_text_chars=8)
+    ['first', 'second', 'one\\ntwo\\n', 'three\\n']
     """
     _check_max_chars(max_chars)
+    _check_max_text_chars(max_text_chars)
     files = _collect_paths(paths_or_dir, pattern)
-    return _read_files(
-        files, max_chars=max_chars, read=lambda p: p.read_text(encoding=encoding)
+    return _flat(
+        _read_files(
+            files,
+            max_chars=max_chars,
+            max_text_chars=max_text_chars,
+            read=lambda p: p.read_text(encoding=encoding),
+        )
     )
 
 
@@ -159,19 +216,25 @@ def _stdlib_dir() -> Path:
     return Path(sysconfig.get_paths()["stdlib"])
 
 
-def load_python_source(max_chars: int | None = None) -> list[str]:
+def load_python_source(
+    max_chars: int | None = None, *, max_text_chars: int | None = MAX_TEXT_CHARS
+) -> list[str]:
     """Python source code of the running interpreter's standard library.
 
     Reads the ``.py`` files under ``sysconfig.get_paths()["stdlib"]`` from disk (no
-    network), sorted by relative path, skipping ``site-packages``; one text per
-    non-empty file. Each file is decoded with the encoding it declares (PEP 263);
-    the few that do not decode are skipped with a ``UserWarning`` naming them.
+    network), sorted by relative path, skipping ``site-packages``; each non-empty
+    file gives one text or, if longer than ``max_text_chars``, several texts cut
+    at line ends as in :func:`load_text_files`. Each file is decoded with the
+    encoding it declares (PEP 263); the few that do not decode are skipped with a
+    ``UserWarning`` naming them.
 
     Parameters
     ----------
     max_chars : int, optional
-        Stop once this many characters are read; the last text is cut so that the
-        corpus has exactly ``max_chars`` characters.
+        Read at most this many characters in all (files whole while they fit, then
+        the lines of the next file that fit).
+    max_text_chars : int or None, default=2000
+        Longest text, in characters (None: one text per file).
 
     Returns
     -------
@@ -180,10 +243,11 @@ def load_python_source(max_chars: int | None = None) -> list[str]:
     Examples
     --------
     >>> texts = load_python_source(max_chars=5000)
-    >>> sum(map(len, texts))
-    5000
+    >>> sum(map(len, texts)) <= 5000, max(map(len, texts)) <= 2000
+    (True, True)
     """
     _check_max_chars(max_chars)
+    _check_max_text_chars(max_text_chars)
     root = _stdlib_dir()
     if not root.is_dir():
         raise InputError(
@@ -194,4 +258,11 @@ def load_python_source(max_chars: int | None = None) -> list[str]:
         for p in _collect_paths(root, "*.py")
         if not _NOT_STDLIB.intersection(p.relative_to(root).parts[:-1])
     ]
-    return _read_files(files, max_chars=max_chars, read=_read_python)
+    return _flat(
+        _read_files(
+            files,
+            max_chars=max_chars,
+            max_text_chars=max_text_chars,
+            read=_read_python,
+        )
+    )

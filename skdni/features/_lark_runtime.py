@@ -184,13 +184,14 @@ def _cached(factory, args, thread):
 
 @contextlib.contextmanager
 def lexer_position_on_error(ip):
-    """Give lark errors without a position (a postlexer's, e.g. the indenter's
-    ``DedentError``) the character the lexer had reached, as ``char_pos``."""
+    """Give errors without a position (a postlexer's, e.g. the indenter's
+    ``DedentError`` or its failed assertions) the character the lexer had reached,
+    as ``char_pos``."""
     try:
         yield
     except UnexpectedInput:
         raise
-    except LarkError as exc:
+    except Exception as exc:
         exc.char_pos = ip.lexer_thread.state.line_ctr.char_pos
         raise
 
@@ -200,13 +201,15 @@ def parse_each(texts, first, parse, sp, on_error, failed, verbose):
 
     A failure raises :class:`ParseFailure` (``on_error="raise"``) or is appended to
     ``failed`` as ``(text_index, message)``; ``first`` is the corpus index of
-    ``texts[0]``.
+    ``texts[0]``. Every exception raised while parsing one text is a failure of that
+    text, lark's own and those of postlexers (lark's indenter raises ``IndexError``
+    and ``AssertionError`` on some inputs), so none escapes ``on_error="nan"``.
     """
     offset = 0
     for i, text in enumerate(progress(texts, verbose, "parsing")):
         try:
             result = parse(text)
-        except LarkError as exc:
+        except Exception as exc:
             error = parse_failure(exc, text, first + i, sp)
             if on_error == "raise":
                 raise error from None
@@ -216,7 +219,7 @@ def parse_each(texts, first, parse, sp, on_error, failed, verbose):
         offset += len(text)
 
 
-def parse_failure(exc: LarkError, text: str, index: int, sp: SpanParser):
+def parse_failure(exc: Exception, text: str, index: int, sp: SpanParser):
     """A :class:`ParseFailure` naming text, character, line/column and expectation."""
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream
@@ -235,7 +238,11 @@ def parse_failure(exc: LarkError, text: str, index: int, sp: SpanParser):
     else:
         pos = getattr(exc, "char_pos", None)
         where = "" if pos is None else f" at character {pos}{_line_column(text, pos)}"
-        return ParseFailure(f"Text {index} does not parse{where}: {exc}.")
+        # lark's own errors are sentences; others (a postlexer's) need their type
+        what = str(exc) if isinstance(exc, LarkError) else f"{type(exc).__name__}"
+        if not isinstance(exc, LarkError) and str(exc):
+            what += f": {exc}"
+        return ParseFailure(f"Text {index} does not parse{where}: {what}.")
     return ParseFailure(
         f"Text {index} does not parse at character {pos}{_line_column(text, pos)}: "
         f"{what}; expected {sp.describe_terminals(expected)}."

@@ -6,6 +6,7 @@ from ._figures import (
     plot_score_heatmap,
     plot_unit_over_text,
     plot_unit_scores,
+    plot_unit_windows,
 )
 from ._html import save_figures, save_tables, software_versions, write_html_report
 
@@ -15,6 +16,7 @@ __all__ = [
     "plot_score_heatmap",
     "plot_unit_over_text",
     "plot_unit_scores",
+    "plot_unit_windows",
     "save_figures",
     "save_tables",
     "software_versions",

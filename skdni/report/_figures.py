@@ -30,6 +30,9 @@ LABEL_CMAP = "Greens"
 UNLABELLED_COLOR = "#c8c8c8"
 # Glyphs that make whitespace visible in the unit-over-text view.
 VISIBLE_WHITESPACE = {" ": "·", "\n": "↵", "\t": "→", "\r": "␍"}
+# Longest side of a rendered figure, in pixels: browsers and PIL handle it, and a
+# report stays a few MB whatever the corpus.
+MAX_IMAGE_PIXELS = 4000
 
 
 def _palette(n):
@@ -504,6 +507,192 @@ def plot_unit_over_text(
     return fig
 
 
+def _window_around(center, start, end, text, window_chars):
+    """``(lo, hi)`` of at most ``window_chars`` characters of ``text`` (which spans
+    corpus positions ``start:end``) around ``center``, starting and ending at line
+    ends when one is in reach."""
+    lo = max(start, center - window_chars // 2)
+    hi = min(end, lo + window_chars)
+    lo = max(start, hi - window_chars)
+    first_newline = text.find("\n", lo - start, center - start)
+    if first_newline >= 0:
+        lo = start + first_newline + 1
+    last_newline = text.rfind("\n", center - start, hi - start)
+    if last_newline >= 0:
+        hi = start + last_newline + 1
+    return lo, max(hi, center + 1)
+
+
+def _span_starts(labels, starts):
+    """Corpus positions where a run of positive labels begins."""
+    positive = np.nan_to_num(labels) > 0.5
+    begins = positive.copy()
+    begins[1:] &= ~positive[:-1]
+    begins[starts[:-1]] = positive[starts[:-1]]  # a text's first character
+    return np.flatnonzero(begins)
+
+
+def choose_windows(texts, activations, labels=None, *, n_windows=4, window_chars=320):
+    """Short windows of a corpus worth looking at for one unit and one feature.
+
+    Windows are centred, in turn, on the unit's strongest activations (largest
+    absolute value) and on the starts of the feature's spans (labels > 0.5, spread
+    over the corpus); a window never straddles two texts and never overlaps another.
+
+    Parameters
+    ----------
+    texts : list of str
+    activations : array-like of shape (n_chars,)
+        The unit's activation at every character of the corpus.
+    labels : array-like of shape (n_chars,), default=None
+    n_windows : int, default=4
+    window_chars : int, default=320
+        Longest window, in characters.
+
+    Returns
+    -------
+    windows : list of (text_index, lo, hi, reason)
+        Corpus positions ``lo:hi`` (in text ``text_index``), in corpus order;
+        ``reason`` is ``"strongest activation"`` or ``"feature span"``.
+
+    Examples
+    --------
+    >>> from skdni.report._figures import choose_windows
+    >>> choose_windows(["ab\\ncd", "ef"], [0, 0, 0, 0.9, 0, 0, -1], n_windows=2,
+    ...                window_chars=3)
+    [(0, 3, 5, 'strongest activation'), (1, 5, 7, 'strongest activation')]
+    """
+    acts = np.asarray(activations, dtype=float)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    if acts.shape != (int(starts[-1]),):
+        raise InputError(
+            f"activations has shape {acts.shape}; expected one value per character "
+            f"of the texts ({int(starts[-1])},)."
+        )
+    strength = np.where(np.isnan(acts), -1.0, np.abs(acts))
+    # the strongest few thousand positions are enough to find n distinct windows
+    top = min(strength.size, 50 * window_chars * n_windows)
+    strongest = np.argsort(-strength, kind="stable")[:top]
+    spans = np.empty(0, dtype=np.int64)
+    if labels is not None:
+        labs = np.asarray(labels, dtype=float)
+        begins = _span_starts(labs, starts)
+        if begins.size:
+            spread = np.linspace(0, begins.size - 1, min(begins.size, 4 * n_windows))
+            spans = begins[spread.astype(int)]
+    sources = [("strongest activation", list(strongest))]
+    if spans.size:
+        sources.append(("feature span", list(spans)))
+    chosen, cursor = [], [0] * len(sources)
+    while len(chosen) < n_windows and any(
+        c < len(src) for c, (_, src) in zip(cursor, sources, strict=True)
+    ):
+        for k, (reason, candidates) in enumerate(sources):
+            if len(chosen) == n_windows:
+                break
+            while cursor[k] < len(candidates):
+                center = int(candidates[cursor[k]])
+                cursor[k] += 1
+                t = int(np.searchsorted(starts, center, side="right") - 1)
+                lo, hi = _window_around(
+                    center, int(starts[t]), int(starts[t + 1]), texts[t], window_chars
+                )
+                if all(hi <= a or lo >= b for _, a, b, _ in chosen):
+                    chosen.append((t, lo, hi, reason))
+                    break
+    return sorted(chosen, key=lambda w: w[1])
+
+
+def plot_unit_windows(
+    texts,
+    activations,
+    *,
+    labels=None,
+    n_windows: int = 4,
+    window_chars: int = 320,
+    unit_name: str = "",
+    feature_name: str = "",
+    width: int = 80,
+) -> Figure:
+    """A unit over a whole corpus, as a few short windows (one panel each).
+
+    :func:`plot_unit_over_text` of each window :func:`choose_windows` picks (around
+    the unit's strongest activations and the feature's spans), so the figure stays
+    a few inches tall whatever the size of the corpus.
+
+    Parameters
+    ----------
+    texts : str or list of str
+    activations : array-like of shape (n_chars,)
+    labels : array-like of shape (n_chars,), default=None
+    n_windows : int, default=4
+    window_chars : int, default=320
+    unit_name, feature_name : str, default=""
+    width : int, default=80
+        Characters per line before wrapping.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        One axes per window (plus colorbars).
+
+    Examples
+    --------
+    >>> from skdni.report import plot_unit_windows
+    >>> text = "(1+2)\\n" * 200
+    >>> fig = plot_unit_windows([text], [0.1] * 1000 + [0.9] + [0.1] * 199,
+    ...                         n_windows=2, window_chars=60)
+    >>> len(fig.axes[0].texts) <= 60
+    True
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    for count in (n_windows, window_chars):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise InputError(
+                f"n_windows and window_chars must be positive ints, got {count!r}."
+            )
+    acts = np.asarray(activations, dtype=float)
+    labs = None if labels is None else np.asarray(labels, dtype=float)
+    windows = choose_windows(
+        texts, acts, labs, n_windows=n_windows, window_chars=window_chars
+    )
+    if not windows:
+        raise EmptyCorpusError("texts is empty: there are no characters to draw.")
+    starts = np.concatenate([[0], np.cumsum([len(t) for t in texts])])
+    pieces = [texts[t][lo - starts[t] : hi - starts[t]] for t, lo, hi, _ in windows]
+    heights = [
+        (int(_wrap_positions(piece, width)[0][-1]) + 1) * (2 if labs is None else 3) + 3
+        for piece in pieces
+    ]
+    n_cols = max(min(width, max(map(len, piece.split("\n")))) for piece in pieces)
+    fig = Figure(
+        figsize=(max(4.0, 0.13 * n_cols + 3.0), 0.5 + 0.2 * sum(heights)),
+        layout="constrained",
+    )
+    grid = fig.add_gridspec(len(windows), 1, height_ratios=heights)
+    for row, ((t, lo, hi, reason), piece) in enumerate(
+        zip(windows, pieces, strict=True)
+    ):
+        ax = fig.add_subplot(grid[row])
+        plot_unit_over_text(
+            piece,
+            acts[lo:hi],
+            labels=None if labs is None else labs[lo:hi],
+            unit_name=unit_name,
+            feature_name=feature_name,
+            width=width,
+            ax=ax,
+        )
+        ax.set_title(
+            f"text {t}, characters {lo - starts[t]}-{hi - starts[t]} ({reason})",
+            fontsize="small",
+            loc="left",
+        )
+    return fig
+
+
 def _default_heatmap_units(scores, top_k):
     order = []
     for _, row in scores.iterrows():
@@ -593,13 +782,25 @@ def plot_score_heatmap(
     return fig
 
 
-def figure_to_png_bytes(fig: Figure, dpi: int = 110) -> bytes:
+def png_size(png: bytes) -> tuple[int, int]:
+    """``(width, height)`` in pixels, read from a PNG's header."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def figure_to_png_bytes(
+    fig: Figure, dpi: int = 110, *, max_pixels: int = MAX_IMAGE_PIXELS
+) -> bytes:
     """Render a figure to PNG bytes (for embedding in HTML or writing to disk).
+
+    A figure that would be larger than ``max_pixels`` on a side at ``dpi`` is
+    rendered at the lower resolution that fits.
 
     Parameters
     ----------
     fig : matplotlib Figure
     dpi : int, default=110
+    max_pixels : int, default=4000
+        Longest side of the image, in pixels.
 
     Returns
     -------
@@ -616,6 +817,21 @@ def figure_to_png_bytes(fig: Figure, dpi: int = 110) -> bytes:
         raise InputTypeError(
             f"fig must be a matplotlib Figure, got {type(fig).__name__}."
         )
+    png = _render(fig, dpi)
+    for _ in range(4):  # the tight bounding box changes a little with the dpi
+        longest = max(png_size(png))
+        if longest <= max_pixels:
+            break
+        dpi = dpi * (max_pixels - 8) / longest
+        png = _render(fig, dpi)
+    else:
+        raise InputError(
+            f"figure does not fit {max_pixels} pixels at any resolution tried."
+        )
+    return png
+
+
+def _render(fig, dpi):
     buffer = io.BytesIO()
     # Agg directly: works whatever pyplot backend the user has selected.
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")

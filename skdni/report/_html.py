@@ -153,6 +153,7 @@ def write_html_report(
     samples: Mapping[str, list[str]] | None = None,
     notes: str | None = None,
     dpi: int = 110,
+    max_table_rows: int | None = 200,
 ) -> Path:
     """Write one self-contained HTML report: tables, figures, samples, parameters.
 
@@ -179,7 +180,12 @@ def write_html_report(
     notes : str, default=None
         Free text shown under the title; blank lines separate paragraphs.
     dpi : int, default=110
-        Resolution of the embedded PNGs.
+        Resolution of the embedded PNGs (lowered for a figure larger than 4,000
+        pixels on a side, see :func:`figure_to_png_bytes`).
+    max_table_rows : int or None, default=200
+        Show at most this many rows of each table (the first ones, with a note
+        giving the total), so the page stays small whatever the study; None shows
+        every row.
 
     Returns
     -------
@@ -239,12 +245,19 @@ def write_html_report(
     if tables:
         body.append("<h2>Tables</h2>")
     for (name, table), id_ in zip(tables.items(), table_ids, strict=True):
+        note = ""
+        if max_table_rows is not None and len(table) > max_table_rows:
+            note = (
+                f'<p class="table-note">The first {max_table_rows:,} of '
+                f"{len(table):,} rows.</p>"
+            )
+            table = table.head(max_table_rows)
         table_html = table.to_html(
             classes="skdni-table", escape=True, border=0, float_format=_format_float
         )
         body.append(
             f'<section id="{id_}" data-table="{esc(str(name))}">'
-            f"<h3>{esc(str(name))}</h3>"
+            f"<h3>{esc(str(name))}</h3>{note}"
             f'<div class="table-scroll">{table_html}</div></section>'
         )
 

@@ -30,9 +30,12 @@ def test_files_keep_the_given_order(folder):
     assert load_text_files(folder / "b.txt") == ["bbb"]
 
 
-def test_max_chars_cuts_the_last_text(folder):
-    assert load_text_files(folder, max_chars=6) == ["aa\nx", "bb"]
+def test_max_chars_never_cuts_a_line(folder):
+    # "bbb" is one line: it does not fit in the 2 characters left, so it is left out
+    assert load_text_files(folder, max_chars=6) == ["aa\nx"]
     assert load_text_files(folder, max_chars=4) == ["aa\nx"]
+    # the lines of the last file that fit
+    assert load_text_files(folder, max_chars=3) == ["aa\n"]
     assert load_text_files(folder, max_chars=1000) == load_text_files(folder)
 
 
@@ -90,9 +93,9 @@ def test_bad_max_chars(folder, max_chars):
 
 
 def test_python_source_is_the_stdlib():
-    texts = load_python_source(max_chars=50_000)
-    assert sum(map(len, texts)) == 50_000
-    assert texts == load_python_source(max_chars=50_000)
+    texts = load_python_source(max_chars=50_000, max_text_chars=None)
+    assert 49_000 < sum(map(len, texts)) <= 50_000
+    assert texts == load_python_source(max_chars=50_000, max_text_chars=None)
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     first = sorted(
         p.relative_to(stdlib).as_posix()
@@ -101,3 +104,64 @@ def test_python_source_is_the_stdlib():
     )[0]
     assert texts[0] == (stdlib / first).read_text(encoding="utf-8")
     assert any("def " in t for t in texts)
+
+
+def test_first_line_longer_than_max_chars(tmp_path):
+    (tmp_path / "a.txt").write_text("x" * 50 + "\n")
+    with pytest.raises(EmptyCorpusError, match="first line .* longer than max_chars"):
+        load_text_files(tmp_path, max_chars=10)
+
+
+@pytest.mark.parametrize("max_text_chars", [0, -3, 1.5, False])
+def test_bad_max_text_chars(folder, max_text_chars):
+    with pytest.raises(InputError, match="max_text_chars must be a positive int"):
+        load_text_files(folder, max_text_chars=max_text_chars)
+
+
+def test_long_files_are_cut_at_line_ends(tmp_path):
+    lines = [f"line {i:03d}\n" for i in range(100)]  # 9 chars each
+    (tmp_path / "a.txt").write_text("".join(lines))
+    (tmp_path / "b.txt").write_text("short\n")
+    texts = load_text_files(tmp_path, max_text_chars=40)
+    assert texts[-1] == "short\n"
+    assert "".join(texts[:-1]) == "".join(lines)
+    assert [len(t) for t in texts[:-1]] == [36] * 25  # 4 whole lines per text
+    assert all(t.endswith("\n") for t in texts)
+
+
+def test_cuts_prefer_top_level_lines(tmp_path):
+    block = "def f():\n    x = 1\n    return x\n"  # 33 chars
+    (tmp_path / "a.py").write_text(block * 4)
+    texts = load_text_files(tmp_path, max_text_chars=80)
+    # cut between blocks, never inside one, even though more lines would fit
+    assert texts == [block * 2, block * 2]
+
+
+def test_cuts_avoid_continuations_and_open_strings(tmp_path):
+    source = (
+        'x = """doc\nstill doc\n"""\n'
+        "if x:\n    pass\nelse:\n    pass\n"
+        "@decorator\ndef g():\n    pass\n"
+    )
+    (tmp_path / "a.py").write_text(source)
+    for limit in range(31, len(source)):  # 31: the longest block
+        texts = load_text_files(tmp_path, max_text_chars=limit)
+        assert "".join(texts) == source
+        for text in texts[1:]:
+            assert not text.startswith(("still", '"""', "else", "def"))
+
+
+def test_a_line_longer_than_max_text_chars_is_cut_inside(tmp_path):
+    (tmp_path / "a.txt").write_text("ab\n" + "x" * 25 + "\n")
+    assert load_text_files(tmp_path, max_text_chars=10) == [
+        "ab\n",
+        "x" * 10,
+        "x" * 10,
+        "x" * 5 + "\n",
+    ]
+
+
+def test_python_source_texts_are_bounded():
+    texts = load_python_source(max_chars=200_000)
+    assert max(map(len, texts)) <= 2000
+    assert 190_000 < sum(map(len, texts)) <= 200_000
