@@ -78,7 +78,7 @@ def test_unexpected_failure_names_the_stage_and_the_traceback_file(
     err = capsys.readouterr().err
     assert _one_line_error(err), err
     assert "RuntimeError" in err and "numerical trouble" in err
-    assert "stage 'model (" in err and "--debug" in err
+    assert "stage 'model" in err and "--debug" in err
     path = Path(re.search(r"full traceback in (\S+);", err).group(1))
     try:
         trace = path.read_text()

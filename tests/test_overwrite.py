@@ -36,7 +36,7 @@ def _old_report(root: Path) -> Path:
         "report.html": "<html>old</html>",
         "model.keras": "old model bytes",
         "figures/unit-scores.png": "old png",
-        "figures/ablation-curves.png": "old png, a figure the new run may not make",
+        "figures/retired-figure.png": "old png, a figure the new run does not make",
         "tables/summary.csv": "old,csv",
     }
     for name, text in files.items():
@@ -78,7 +78,7 @@ def test_empty_corpus_folder_leaves_the_old_report(old, tmp_path):
 
 def test_too_many_folds_leaves_the_old_report(old, tmp_path):
     out, before = old
-    with pytest.raises(InputError, match="cv=500"):
+    with pytest.raises(InputError, match="cv.500"):
         _run(out, tmp_path, cv=500)
     assert _snapshot(out) == before
 
@@ -140,7 +140,7 @@ def test_overwrite_replaces_only_the_manifest_files(old, tmp_path):
     assert set(after["files"]) == set(manifest) | {"notes.txt"}
     assert after["files"]["notes.txt"] == before["files"]["notes.txt"]
     # an old figure that the new run did not make is gone (it was skdni's)
-    assert "figures/ablation-curves.png" not in after["files"]
+    assert "figures/retired-figure.png" not in after["files"]
     assert after["files"]["report.html"] != before["files"]["report.html"]
     assert result.out == out
     assert after["siblings"] == before["siblings"]  # no temporary folder left
