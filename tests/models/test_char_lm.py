@@ -487,3 +487,18 @@ def test_session_model_beats_the_majority_rate(trained_lm, arithmetic_texts):
     assert (
         trained_lm.cross_entropy(arithmetic_texts) < np.log(trained_lm.n_vocab_) - 0.5
     )
+
+
+@pytest.mark.parametrize("epochs, cap", [(None, 100), (3, 3)])
+def test_study_passes_epochs_as_the_cap_of_the_default_recipe(monkeypatch, epochs, cap):
+    from skdni._study import _train_model
+
+    monkeypatch.setattr(CharLanguageModel, "fit", lambda self, texts: self)
+    lm = _train_model(TEXTS, 16, "gru", epochs, 7, "ignore", 0)
+    params = lm.get_params()
+    assert params["epochs"] == cap and params["units"] == 16
+    assert params["cell"] == "gru" and params["random_state"] == 7
+    assert params["unknown"] == "ignore"
+    defaults = CharLanguageModel().get_params()
+    for name in ("learning_rate", "lr_schedule", "patience", "early_stopping"):
+        assert params[name] == defaults[name]
