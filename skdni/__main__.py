@@ -1,4 +1,4 @@
-"""``python -m skdni`` runs the ``skdni`` command (useful where the script is not on PATH)."""
+"""``python -m skdni`` runs the ``skdni`` command (where the script is not on PATH)."""
 
 import sys
 
