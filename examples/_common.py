@@ -170,10 +170,24 @@ def top_overlap(search, features, k: int) -> pd.DataFrame:
     )
 
 
+def best_unit(search, feature) -> int:
+    """The feature's highest-scoring unit, above chance or not (``best_units_``)."""
+    return int(search.best_units_[list(search.target_names_).index(feature)])
+
+
+def units_by_score(search, feature) -> np.ndarray:
+    """Every unit of the feature, highest mean score first (stable on ties).
+
+    The paper's top-k: unlike ``top_units_`` (units above chance only), this ranks
+    every unit, so a top-k intervention can be run whatever the number of findings.
+    """
+    return np.argsort(-search.scores_.loc[feature].to_numpy(), kind="stable")
+
+
 def best_unit_correlation(H, search, features) -> pd.DataFrame:
     """|Pearson correlation| between the activations of each feature's best unit."""
     H = np.asarray(H)
-    best = [int(search.top_units_[f][0]) for f in features]
+    best = [best_unit(search, f) for f in features]
     corr = np.corrcoef(H[:, best], rowvar=False)
     return pd.DataFrame(np.abs(np.atleast_2d(corr)), index=features, columns=features)
 

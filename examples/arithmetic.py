@@ -37,6 +37,7 @@ from _common import (  # noqa: E402
     save_outputs,
     split_texts,
     step,
+    units_by_score,
 )
 
 import skdni  # noqa: E402
@@ -202,7 +203,9 @@ def main(argv=None) -> int:
                 ):
                     scorer = NeuronAblationScorer(
                         lm,
-                        search=search,
+                        # the paper's top-k by score (top_units_ holds only units
+                        # above chance, which may be fewer than max(KS))
+                        units=units_by_score(search, feature),
                         feature=feature,
                         k=KS,
                         mode=mode,
@@ -233,7 +236,7 @@ def main(argv=None) -> int:
         ):
             frame = count_class_in_generations(
                 lm,
-                search.top_units_[feature],
+                units_by_score(search, feature),
                 chars,
                 seed=args.gen_seed,
                 n_chars=sizes["gen_chars"],

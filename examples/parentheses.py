@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from _common import (  # noqa: E402
     base_parser,
+    best_unit,
     best_unit_correlation,
     feature_summary,
     print_settings,
@@ -180,7 +181,7 @@ def main(argv=None) -> int:
         "\n|correlation| between the best units of two different features: "
         f"median {np.median(off_diagonal):.2f}, max {off_diagonal.max():.2f}"
     )
-    distinct = len({int(search.top_units_[f][0]) for f in paper_features})
+    distinct = len({best_unit(search, f) for f in paper_features})
     print(
         f"distinct best units among the {len(paper_features)} level features: "
         f"{distinct}"

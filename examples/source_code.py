@@ -55,6 +55,7 @@ from _common import (  # noqa: E402
     print_table,
     save_outputs,
     step,
+    units_by_score,
 )
 
 from skdni.activations import LSTMActivationTransformer  # noqa: E402
@@ -409,13 +410,14 @@ def main(argv=None) -> int:
     clamped = [
         f
         for f in (bracket_rule, "bracket")
-        if len(search.top_units_.get(f, ())) >= max(KS)
+        if f in search.scores_.index and search.scores_.loc[f].notna().sum() >= max(KS)
     ]
     with step("clamped generation (units set to 1)"):
         for feature in clamped:
             frame = count_class_in_generations(
                 lm,
-                search.top_units_[feature],
+                # the paper's top-k by score (top_units_: only units above chance)
+                units_by_score(search, feature),
                 BRACKETS,
                 seed=spec["gen_seed"],
                 n_chars=sizes["gen_chars"],
