@@ -161,24 +161,21 @@ _STATE_CELL_CLASS = None
 
 
 def _lstm_state_cell_class():
-    """An ``LSTMCell`` whose per-step output is ``concat(h, c)``.
+    """An ``LSTMCell`` whose per-step output is the cell state ``c``.
 
     ``keras.layers.LSTM`` returns only the final ``c``; inside ``keras.layers.RNN``
-    this cell, loaded with the layer's weights, yields ``c_t`` at every step (and
-    ``h_t`` identical to the layer's output).
+    this cell, loaded with the layer's weights, yields ``c_t`` at every step. Its
+    output has the width of ``h``, so a masked step (which repeats the previous
+    output) works as for the layer itself.
     """
     global _STATE_CELL_CLASS
     if _STATE_CELL_CLASS is None:
         keras = import_keras()
 
         class LSTMStateCell(keras.layers.LSTMCell):
-            def __init__(self, units, **kwargs):
-                super().__init__(units, **kwargs)
-                self.output_size = 2 * units
-
             def call(self, inputs, states, training=False):
-                h, new_states = super().call(inputs, states, training=training)
-                return keras.ops.concatenate([h, new_states[1]], axis=-1), new_states
+                _, new_states = super().call(inputs, states, training=training)
+                return new_states[1], new_states
 
         _STATE_CELL_CLASS = LSTMStateCell
     return _STATE_CELL_CLASS
@@ -207,10 +204,16 @@ def state_sequence_model(model, items):
         cell_class = _lstm_state_cell_class()
         cell = cell_class.from_config(layer.cell.get_config())
         rnn = keras.layers.RNN(cell, return_sequences=True)
-        both = rnn(layer.input)
+        inputs = layer.input
+        if isinstance(inputs, list | tuple):
+            # a masked layer's recorded input is [sequences, mask]
+            cells = rnn(inputs[0], mask=inputs[1] if len(inputs) > 1 else None)
+        else:
+            cells = rnn(inputs)
         rnn.set_weights(layer.get_weights())
-        units = layer.cell.units
-        outputs.append(both if state == "both" else both[..., units:])
+        if state == "both":
+            cells = keras.ops.concatenate([layer.output, cells], axis=-1)
+        outputs.append(cells)
     return keras.Model(model.inputs, outputs)
 
 
