@@ -7,7 +7,7 @@ read through :class:`~skdni.models.ModelRuntime` (the model contract).
 
 import numpy as np
 
-from .._errors import InputError, UnknownCharacterError
+from .._errors import UnknownCharacterError
 from .._texts import check_texts, text_lengths
 
 __all__ = ["PAD_ID", "build_vocabulary", "encode_texts"]
