@@ -243,9 +243,11 @@ class CharLanguageModel(BaseEstimator):
     Attributes
     ----------
     vocabulary_ : list of str
-        Sorted distinct characters of the training texts.
+        The character of each output class: the sorted distinct characters of the
+        training texts (for :meth:`from_keras`, the model's own order).
     char_to_id_ : dict of str to int
-        Input id of each character (``vocabulary_[i]`` -> ``i + 1``; 0 is padding).
+        Input id of each character (``vocabulary_[i]`` -> ``i + 1``, 0 is padding,
+        after ``fit``; the model's own table after :meth:`from_keras`).
     n_vocab_ : int
         Number of characters (output classes).
     model_ : keras.Model
@@ -277,6 +279,9 @@ class CharLanguageModel(BaseEstimator):
     >>> len(lm.generate("ab", 5, random_state=0))
     7
     """
+
+    # how skdni.models._runtime recognises it without importing this module
+    _skdni_char_language_model = True
 
     _parameter_constraints: dict = {
         "cell": [StrOptions(set(_CELLS))],

@@ -157,31 +157,35 @@ def clone_sharing(estimator, shared=("model",)):
     return new
 
 
-_STATE_CELL_CLASS = None
+_STATE_CELL_CLASSES = {}
 
 
-def _lstm_state_cell_class():
-    """An ``LSTMCell`` whose per-step output is ``concat(h, c)``.
+def _lstm_state_cell_class(output):
+    """An ``LSTMCell`` whose per-step output is ``concat(h, c)`` (``output="both"``)
+    or the cell state ``c`` (``output="cell"``).
 
     ``keras.layers.LSTM`` returns only the final ``c``; inside ``keras.layers.RNN``
-    this cell, loaded with the layer's weights, yields ``c_t`` at every step (and
-    ``h_t`` identical to the layer's output).
+    this cell, loaded with the layer's weights, yields ``c_t`` at every step. Under a
+    mask, Keras repeats ``h_{t-1}`` as a masked step's output, which only fits an
+    output as wide as ``h``: masked layers use the ``"cell"`` variant.
     """
-    global _STATE_CELL_CLASS
-    if _STATE_CELL_CLASS is None:
+    if output not in _STATE_CELL_CLASSES:
         keras = import_keras()
 
         class LSTMStateCell(keras.layers.LSTMCell):
             def __init__(self, units, **kwargs):
                 super().__init__(units, **kwargs)
-                self.output_size = 2 * units
+                if output == "both":
+                    self.output_size = 2 * units
 
             def call(self, inputs, states, training=False):
                 h, new_states = super().call(inputs, states, training=training)
+                if output == "cell":
+                    return new_states[1], new_states
                 return keras.ops.concatenate([h, new_states[1]], axis=-1), new_states
 
-        _STATE_CELL_CLASS = LSTMStateCell
-    return _STATE_CELL_CLASS
+        _STATE_CELL_CLASSES[output] = LSTMStateCell
+    return _STATE_CELL_CLASSES[output]
 
 
 def state_sequence_model(model, items):
@@ -204,13 +208,22 @@ def state_sequence_model(model, items):
         if state == "hidden":
             outputs.append(layer.output)
             continue
-        cell_class = _lstm_state_cell_class()
-        cell = cell_class.from_config(layer.cell.get_config())
-        rnn = keras.layers.RNN(cell, return_sequences=True)
-        both = rnn(layer.input)
+        inputs = layer.input
+        # a masked layer's recorded input is [sequences, mask]
+        masked = isinstance(inputs, list | tuple)
+        output = "cell" if masked else state
+        rnn = keras.layers.RNN(
+            _lstm_state_cell_class(output).from_config(layer.cell.get_config()),
+            return_sequences=True,
+        )
+        if masked:
+            states = rnn(inputs[0], mask=inputs[1] if len(inputs) > 1 else None)
+        else:
+            states = rnn(inputs)
         rnn.set_weights(layer.get_weights())
-        units = layer.cell.units
-        outputs.append(both if state == "both" else both[..., units:])
+        if masked and state == "both":
+            states = keras.ops.concatenate([layer.output, states], axis=-1)
+        outputs.append(states)
     return keras.Model(model.inputs, outputs)
 
 

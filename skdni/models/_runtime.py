@@ -53,7 +53,7 @@ _CACHE = weakref.WeakKeyDictionary()
 def is_char_language_model(model) -> bool:
     """Whether ``model`` looks like a :class:`~skdni.models.CharLanguageModel`
     (duck-typed, so this module needs no import of it)."""
-    return hasattr(model, "char_to_id_") or (
+    return getattr(model, "_skdni_char_language_model", False) or (
         hasattr(model, "vocabulary_") and hasattr(model, "model_")
     )
 
@@ -478,7 +478,21 @@ class ModelRuntime:
             submodel = state_sequence_model(self._require_keras(), list(items))
             self._state_models[items] = submodel
         outputs = predict_states(submodel, self.keras_inputs(ids))
-        return [out[:batch, :time] for out in outputs]
+        outputs = [out[:batch, :time] for out in outputs]
+        mask_id = None if self.stack is None else self.stack.mask_id
+        if mask_id is None and self.mask_zero:
+            mask_id = 0
+        if mask_id is not None:
+            masked = ids[:batch, :time] == mask_id
+            for number, (index, state) in enumerate(items):
+                if state != "hidden" and masked.any():
+                    units = self.layer_units[index]
+                    cells = slice(units, None) if state == "both" else slice(None)
+                    outputs[number] = outputs[number].copy()
+                    outputs[number][..., cells] = _carry_over(
+                        outputs[number][..., cells], masked
+                    )
+        return outputs
 
     def predict_proba(self, ids) -> np.ndarray:
         """The Keras model's output for a ``(batch, time)`` id array."""
@@ -500,6 +514,20 @@ class ModelRuntime:
                 "with ModelRuntime.for_model(model, vocabulary)."
             )
         return self.keras_model
+
+
+def _carry_over(values, masked):
+    """``values`` (batch, time, units) with each masked step holding the last unmasked
+    step's values (zeros before any).
+
+    Keras's RNN writes ``h_{t-1}`` as the output of a masked step ("the first state is
+    the previous output"); the cell state it carries over such a step is ``c_{t-1}``.
+    """
+    steps = np.arange(masked.shape[1])
+    last = np.maximum.accumulate(np.where(masked, -1, steps), axis=1)
+    rows = np.arange(masked.shape[0])[:, None]
+    carried = values[rows, np.maximum(last, 0)]
+    return np.where((last >= 0)[..., None], carried, 0.0).astype(values.dtype)
 
 
 def _vocabulary_key(vocabulary):

@@ -7,10 +7,10 @@ read through :class:`~skdni.models.ModelRuntime` (the model contract).
 
 import numpy as np
 
-from .._errors import InputError, UnknownCharacterError
+from .._errors import UnknownCharacterError
 from .._texts import check_texts, text_lengths
 
-__all__ = ["PAD_ID", "build_vocabulary", "check_vocabulary", "encode_texts"]
+__all__ = ["PAD_ID", "build_vocabulary", "encode_texts"]
 
 PAD_ID = 0
 
@@ -24,26 +24,6 @@ def build_vocabulary(texts) -> list[str]:
     ['a', 'b', 'c']
     """
     return sorted(set().union(*map(set, texts)))
-
-
-def check_vocabulary(vocabulary) -> list[str]:
-    """Validate a vocabulary: distinct single characters, sorted by code point."""
-    if isinstance(vocabulary, str):
-        vocabulary = list(vocabulary)
-    vocabulary = list(vocabulary)
-    if not vocabulary:
-        raise InputError("The vocabulary is empty: expected at least one character.")
-    for i, char in enumerate(vocabulary):
-        if not isinstance(char, str) or len(char) != 1:
-            raise InputError(
-                f"Vocabulary entry {i} is {char!r}; expected a single character."
-            )
-    if vocabulary != sorted(set(vocabulary)):
-        raise InputError(
-            "The vocabulary must list distinct characters sorted by code point "
-            "(output class i is vocabulary[i])."
-        )
-    return vocabulary
 
 
 def _code_points(text: str) -> np.ndarray:

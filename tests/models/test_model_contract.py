@@ -26,9 +26,11 @@ def _build(kind, cells, *, seed=0, units=6):
     keras = import_keras()
     keras.utils.set_random_seed(seed)
     layers = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
-    if kind == "one_hot":
+    if kind.startswith("one_hot"):
         inputs = keras.Input(shape=(None, V))
         x = inputs
+        if kind == "one_hot_masked":
+            x = keras.layers.Masking(0.0)(x)
         table = {c: i for i, c in enumerate(CHARS)}
     else:
         inputs = keras.Input(shape=(None,), dtype="int32")
@@ -119,6 +121,28 @@ def test_masked_unknown_character_keeps_the_state():
     for method in ("numpy", "keras"):
         out = LSTMActivationTransformer(lm, method=method).fit_transform(["(1x)"])
         np.testing.assert_allclose(out, expected, atol=TOL)
+
+
+@pytest.mark.parametrize("kind", ["mask_zero", "one_hot_masked"])
+def test_masked_steps_carry_hidden_and_cell_state_on_both_paths(kind):
+    # an unknown character reads the masked input: Keras carries h and c over it
+    # (its RNN *outputs* h_{t-1} there, which the Keras path corrects for c)
+    model, table = _build(kind, ("lstm", "lstm"), seed=8)
+    lm = CharLanguageModel.from_keras(model, table, unknown="ignore")
+    texts = [*TEXTS, "(1x)x2", "xx1"]
+    out = {
+        method: LSTMActivationTransformer(
+            lm, state="both", layer=[0, 1], method=method
+        ).fit_transform(texts)
+        for method in ("numpy", "keras")
+    }
+    np.testing.assert_allclose(out["numpy"], out["keras"], atol=TOL)
+    start = sum(map(len, TEXTS))  # "(1x)x2": rows start .. start + 5
+    rows = out["numpy"][start : start + 6]
+    np.testing.assert_allclose(rows[2], rows[1], atol=1e-7)  # the first "x"
+    np.testing.assert_allclose(rows[4], rows[3], atol=1e-7)  # the second "x"
+    assert not np.allclose(rows[3], rows[1], atol=1e-4)
+    np.testing.assert_allclose(out["numpy"][-3:-1], 0.0, atol=1e-7)  # "xx" first
 
 
 def test_cell_state_both_paths_on_one_hot_input():
