@@ -92,17 +92,8 @@ def test_any_exception_of_a_postlexer_is_a_parse_failure(kind, monkeypatch):
     assert f.failed_texts_ == [0]
 
 
-@settings(max_examples=20, deadline=None)
-@given(
-    file=st.integers(0, len(SOURCES) - 1),
-    start=st.floats(0, 1),
-    length=st.integers(1, 3000),
-)
-def test_random_pieces_of_stdlib_files(file, start, length):
-    """Any piece of a real file: parses, or is a ParseFailure / a NaN text."""
-    source = SOURCES[file]
-    lo = int(start * (len(source) - 1))
-    text = source[lo : lo + length]
+def _parses_or_fails_through_on_error(text):
+    """``text`` parses, or is a ParseFailure ("raise") and a NaN text ("nan")."""
     for kind, make in FEATURIZERS.items():
         try:
             Y = make(on_error="raise").fit_transform([text])
@@ -115,6 +106,27 @@ def test_random_pieces_of_stdlib_files(file, start, length):
             Y = f.fit_transform([text, "z = 2\n"])
         assert Y.shape[0] == len(text) + 6
         assert np.isnan(Y[: len(text)]).all() == (f.failed_texts_ == [0])
+
+
+@settings(max_examples=20, deadline=None)
+@given(file=st.integers(0, len(SOURCES) - 1), cut=st.floats(0, 1))
+def test_random_prefixes_of_stdlib_files(file, cut):
+    """Any prefix of a real file, cut anywhere (inside a line, a comment, a string)."""
+    source = SOURCES[file]
+    _parses_or_fails_through_on_error(source[: max(1, int(cut * len(source)))])
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    file=st.integers(0, len(SOURCES) - 1),
+    start=st.floats(0, 1),
+    length=st.integers(1, 3000),
+)
+def test_random_pieces_of_stdlib_files(file, start, length):
+    """Any piece of a real file: parses, or is a ParseFailure / a NaN text."""
+    source = SOURCES[file]
+    lo = int(start * (len(source) - 1))
+    _parses_or_fails_through_on_error(source[lo : lo + length])
 
 
 @settings(max_examples=20, deadline=None)
