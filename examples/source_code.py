@@ -372,8 +372,8 @@ def main(argv=None) -> int:
         n_nan = float(np.dot(tree.unlabelled_fraction_, [len(t) for t in probe]))
         print(
             f"   {len(failed)} of {len(probe)} held-out files have syntax errors; "
-            f"{1 - n_nan / sum(map(len, probe)):.1%} of their characters are "
-            "labelled (the rest, inside ERROR / MISSING nodes, is NaN)"
+            f"{1 - n_nan / sum(map(len, probe)):.1%} of the held-out characters "
+            "are labelled (the rest, inside ERROR / MISSING nodes, is NaN)"
         )
         bracket_rule = TREE_SITTER[language]["bracket_rule"]
     else:

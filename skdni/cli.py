@@ -364,7 +364,9 @@ def _print_summary(result, rows: int = 10) -> None:
     if result.parse_failures:
         print(
             f"{len(result.parse_failures)} of {len(result.inspect_texts)} inspected "
-            "texts did not parse: their grammar features are NaN (left out of the fits)"
+            "texts did not parse (with --language: in part, tree-sitter's ERROR / "
+            "MISSING nodes): their grammar features are NaN there (left out of the "
+            "fits)"
         )
     if result.out is not None:
         tables = result.out / "tables"
