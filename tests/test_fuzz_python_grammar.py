@@ -3,7 +3,6 @@ random prefixes of real standard-library files give valid labels or a SkdniError
 never another exception."""
 
 import functools
-import traceback
 import warnings
 
 import numpy as np
@@ -54,14 +53,6 @@ def check_labels_or_skdni_error(featurizer_class, texts, on_error):
     except SkdniError as exc:
         assert "Text " in str(exc) or "text" in str(exc)
         return
-    except IndexError as exc:
-        # Known lark indenter bug (text ending in a comment or cut mid-line), fixed
-        # in skdni/features/_lark_runtime.py on another branch: pinned by
-        # test_text_ending_in_a_comment_is_a_parse_failure; any other IndexError
-        # fails here.
-        if _from_lark_indenter(exc):
-            return
-        raise
     assert Y.shape == (sum(map(len, texts)), len(featurizer.feature_names_))
     finite = Y[~np.isnan(Y)]
     assert ((finite >= 0) & (finite <= 1)).all()
@@ -92,17 +83,6 @@ def test_random_prefixes_of_stdlib_files(featurizer_class, on_error, data):
     check_labels_or_skdni_error(featurizer_class, texts, on_error)
 
 
-def _from_lark_indenter(exc) -> bool:
-    frames = traceback.extract_tb(exc.__traceback__)
-    return bool(frames) and frames[-1].filename.endswith("lark/indenter.py")
-
-
-@pytest.mark.xfail(
-    raises=IndexError,
-    strict=False,
-    reason="lark's Python indenter on a text ending in a comment; fixed in "
-    "_lark_runtime.py by the corpus branch",
-)
 @pytest.mark.parametrize("featurizer_class", FEATURIZERS)
 @pytest.mark.parametrize("text", ["#", "x = 1  # note"])
 def test_text_ending_in_a_comment_is_a_parse_failure(featurizer_class, text):

@@ -226,7 +226,8 @@ def test_load_c_source_is_deterministic():
     files = c_source_files(["numpy"])
     assert files == sorted(files) and all(p.suffix in (".c", ".h") for p in files)
     texts = load_c_source(max_chars=20_000, packages=["numpy"])
-    assert sum(map(len, texts)) == 20_000
+    # whole files while they fit, then the lines of the next file that fit
+    assert 19_000 < sum(map(len, texts)) <= 20_000
     assert texts == load_c_source(max_chars=20_000, packages=["numpy"])
     with pytest.raises(InputError, match="no-such-package"):
         load_c_source(packages=["no-such-package"])
@@ -250,7 +251,7 @@ def test_real_c_is_at_least_95_percent_labelled():
 
 @pytest.mark.slow
 def test_100_stdlib_files_parse_without_errors():
-    texts = load_python_source(max_chars=3_000_000)[:100]
+    texts = load_python_source(max_chars=3_000_000, max_text_chars=None)[:100]
     f = TreeSitterFeaturizer("python", representations=("range",), node_types=["call"])
     Y = f.fit_transform(texts)
     assert len(texts) == 100 and f.failed_texts_ == []
