@@ -7,11 +7,12 @@ from ._generation import (
     generate_with_interventions,
 )
 from ._interventions import Intervention
-from ._scorer import NeuronAblationScorer, char_class, next_char_in
+from ._scorer import NeuronAblationScorer, after_char_in, char_class, next_char_in
 
 __all__ = [
     "Intervention",
     "NeuronAblationScorer",
+    "after_char_in",
     "char_class",
     "clamped_generation",
     "count_class_in_generations",
