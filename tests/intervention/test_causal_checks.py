@@ -236,3 +236,131 @@ def test_next_char_in_is_biased_towards_its_class(trained_lm, texts):
     assert scorer.score(texts) == 1.0
     scorer.set_params(positions=after_char_in(trained_lm.vocabulary_))
     assert scorer.score(texts) < 0.9
+
+
+@pytest.fixture(scope="module")
+def digit_search(trained_lm, texts):
+    from skdni import sequence_ids
+    from skdni.activations import LSTMActivationTransformer
+    from skdni.probing import NeuronProbeSearch
+
+    H = LSTMActivationTransformer(trained_lm).fit_transform(texts)
+    digit = np.array([c.isdigit() for t in texts for c in t], dtype=float)
+    depth = np.concatenate(
+        [np.cumsum([(c == "(") - (c == ")") for c in t]) for t in texts]
+    ).astype(float)
+    Y = pd.DataFrame({"digit": digit, "depth": depth})
+    search = NeuronProbeSearch(cv=3, top_k=32).fit(H, Y, groups=sequence_ids(texts))
+    return search, np.asarray(H, dtype=np.float64), Y
+
+
+def test_search_records_unit_levels_and_signs(digit_search):
+    search, H, Y = digit_search
+    levels = search.unit_levels_["digit"]
+    on, off = Y["digit"] == 1, Y["digit"] == 0
+    np.testing.assert_allclose(levels["on"], H[on].mean(0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(levels["off"], H[off].mean(0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(levels["sign"], np.sign(levels["on"] - levels["off"]))
+    assert levels["n_on"] == on.sum() and levels["n_off"] == off.sum()
+    # both signs occur among the units
+    assert set(levels["sign"].tolist()) == {-1, 1}
+    # continuous: the low / high tenth of the labels
+    depth = search.unit_levels_["depth"]
+    low, high = np.quantile(Y["depth"], [0.1, 0.9])
+    lo_rows = Y["depth"] <= low
+    hi_rows = Y["depth"] >= high if low < high else Y["depth"] == Y["depth"].max()
+    np.testing.assert_allclose(depth["off"], H[lo_rows].mean(0), rtol=1e-9)
+    np.testing.assert_allclose(depth["on"], H[hi_rows].mean(0), rtol=1e-9)
+
+
+def test_on_off_values_come_from_the_search_levels(trained_lm, texts, digit_search):
+    search, _, _ = digit_search
+    levels = search.unit_levels_["digit"]
+    common = dict(search=search, feature="digit", k=5, mode="clamp")
+    for side in ("on", "off"):
+        by_level = NeuronAblationScorer(trained_lm, value=side, **common)
+        explicit = NeuronAblationScorer(
+            trained_lm, value=np.clip(levels[side], -1, 1), **common
+        )
+        assert by_level.score(texts) == explicit.score(texts)
+    frame = NeuronAblationScorer(
+        trained_lm, value="on", n_random=2, random_state=0, **dict(common, k=[5])
+    ).evaluate(texts)
+    assert frame["value"].iloc[0] == "on"
+    # generation with "on": the same as with the levels given one per unit
+    from skdni.intervention import clamped_generation
+
+    kwargs = dict(seeds=["("], n_chars=10, ks=[3], n_random=1, n_samples=3)
+    a, sa = clamped_generation(
+        trained_lm,
+        search.top_units_["digit"],
+        value="on",
+        search=search,
+        feature="digit",
+        random_state=0,
+        **kwargs,
+    )
+    b, sb = clamped_generation(
+        trained_lm,
+        search.top_units_["digit"],
+        value=levels["on"],
+        random_state=0,
+        **kwargs,
+    )
+    assert sa == sb
+    assert (a["value"] == "on").all()
+
+
+def test_calibrated_oracle_reproduces_the_units_own_means(
+    trained_lm, texts, digit_search
+):
+    """With every unit under a calibrated oracle, each unit's mean activation where
+    the feature is on / off is exactly its own level from the search."""
+    from skdni.intervention import Intervention
+
+    search, _, Y = digit_search
+    levels = search.unit_levels_["digit"]
+    y = Y["digit"].to_numpy()
+    units = np.arange(32)
+    # the scorer's calibrated mapping, applied through the recurrence
+    stack = trained_lm.runtime_.require_stack()
+    ids_list = trained_lm.runtime_.encode(texts)
+    states, probs = [], []
+    start = 0
+    for ids in ids_list:
+        n = len(ids)
+        pattern = (
+            levels["off"] + (levels["on"] - levels["off"]) * y[start : start + n, None]
+        )
+        out = stack.run(
+            ids[None],
+            interventions=Intervention(
+                units=units, mode="oracle", values=pattern, oracle_range=(0, 1)
+            ),
+        )
+        states.append(out["hidden"][0][0])
+        probs.append(out["probs"][0].astype(np.float64))
+        start += n
+    states = np.concatenate(states).astype(np.float64)
+    np.testing.assert_allclose(states[y == 1].mean(0), levels["on"], atol=1e-6)
+    np.testing.assert_allclose(states[y == 0].mean(0), levels["off"], atol=1e-6)
+    # the scorer does exactly that mapping: its cross-entropy is that of the run
+    calibrated = NeuronAblationScorer(
+        trained_lm,
+        search=search,
+        feature="digit",
+        k=32,
+        mode="oracle",
+        oracle_range="calibrated",
+        metric="cross_entropy",
+    )
+    literal = NeuronAblationScorer(
+        trained_lm, units, mode="oracle", oracle_range=(0, 1), metric="cross_entropy"
+    )
+    targets, has_next = trained_lm.runtime_.next_classes(ids_list)
+    probs = np.concatenate(probs)[has_next]
+    expected = -np.mean(np.log(probs[np.arange(len(probs)), targets[has_next]]))
+    assert calibrated.score(texts, y) == pytest.approx(expected, rel=1e-6)
+    assert calibrated.score(texts, y) != literal.score(texts, y)
+    frame = calibrated.set_params(k=[32], n_random=0).evaluate(texts, y)
+    assert frame["value"].iloc[0] == "labels->calibrated"
