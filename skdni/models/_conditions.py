@@ -166,11 +166,13 @@ def scan_conditions(stack, ids, lengths, items, n_conditions: int):
         np.zeros_like(h) if lay.kind == "lstm" else None
         for h, lay in zip(hs, stack.layers, strict=True)
     ]
-    constants = {
-        number: _values(item, None, stack.dtype)
-        for number, item in enumerate(items)
-        if item.pattern is None
-    }
+    # constant overwrites: the target values and where they go, built once
+    constants = {}
+    for number, item in enumerate(items):
+        if item.pattern is None:
+            shape = (n_conditions, n_texts, stack.layers[item.layer].units)
+            values = np.broadcast_to(_values(item, None, stack.dtype), shape)
+            constants[number] = (values, np.broadcast_to(item.mask[:, None, :], shape))
     for t in range(time):
         x = None
         for index, layer in enumerate(stack.layers):
@@ -181,12 +183,13 @@ def scan_conditions(stack, ids, lengths, items, n_conditions: int):
             for number, item in enumerate(items):
                 if item.layer != index:
                     continue
-                values = (
-                    constants[number]
-                    if number in constants
-                    else _values(item, grids[number][t], stack.dtype)
-                )
-                _write(h if item.state == "hidden" else c, item, values, n_texts)
+                target = h if item.state == "hidden" else c
+                if number in constants:
+                    values, where = constants[number]
+                    np.copyto(target.reshape(values.shape), values, where=where)
+                else:
+                    values = _values(item, grids[number][t], stack.dtype)
+                    _write(target, item, values, n_texts)
             hs[index], cs[index] = h, c
             x = h
         yield t, x.reshape(n_conditions, n_texts, -1)
