@@ -6,10 +6,12 @@ from ._generation import (
     count_class_in_generations,
     generate_with_interventions,
 )
+from ._interchange import InterchangeScorer
 from ._interventions import Intervention
 from ._scorer import NeuronAblationScorer, after_char_in, char_class, next_char_in
 
 __all__ = [
+    "InterchangeScorer",
     "Intervention",
     "NeuronAblationScorer",
     "after_char_in",
