@@ -15,6 +15,7 @@ from .._compat import Interval, StrOptions
 from .._errors import InputError, InputTypeError
 from .._texts import check_texts, text_lengths
 from ..models._conditions import ConditionSet, scan_conditions
+from ..models._gates import GATES, check_state, run_gates
 from ..models._interventions import Intervention, top_and_random_units
 from ..models._keras_inspect import clone_sharing
 from ..models._runtime import ModelRuntime
@@ -293,10 +294,13 @@ def _plain_states(stack, batches, layer, state, n_rows):
     intervention: what ``"mean"`` averages and ``"resample"`` draws from."""
     out = np.empty((n_rows, stack.layers[layer].units), dtype=stack.dtype)
     for ids, lengths, rows in batches:
+        valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+        if state not in ("hidden", "cell"):
+            out[rows] = run_gates(stack, ids, lengths, layer, [state])[state][valid]
+            continue
         run = stack.run(
             ids, lengths, return_states=(state,), layers=[layer], return_probs=False
         )
-        valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
         out[rows] = run[state][layer][valid]
     return out
 
@@ -371,8 +375,10 @@ class NeuronAblationScorer(BaseEstimator):
         in the parent (one donor text for all units of a character; the same draws
         for every condition and any ``n_jobs``); a step no other text has keeps
         the unit's own value.
-    state : {"hidden", "cell"}, default="hidden"
-        ``"cell"``: the LSTM cell state (see :class:`Intervention`).
+    state : str, default="hidden"
+        ``"cell"``: the LSTM cell state; or a gate (LSTM ``"input"``, ``"forget"``,
+        ``"candidate"``, ``"output"``; GRU ``"update"``, ``"reset"``, ``"new"``);
+        see :class:`Intervention`.
     layer : None, int or str, default=None
         Recurrent layer of the units (``None``: the first one).
     value : float, array-like of shape (n_units,), "on" or "off", default=None
@@ -457,7 +463,7 @@ class NeuronAblationScorer(BaseEstimator):
         "feature": [None, str],
         "k": [None, Interval(Integral, 0, None, closed="left"), list, tuple],
         "mode": [StrOptions({"zero", "oracle", "clamp", "mean", "resample"})],
-        "state": [StrOptions({"hidden", "cell"})],
+        "state": [StrOptions({"hidden", "cell"} | set(GATES["lstm"] + GATES["gru"]))],
         "layer": [None, Integral, str],
         "value": [None, Real, "array-like", StrOptions({"on", "off"})],
         "oracle_range": [tuple, list, StrOptions({"calibrated"})],
@@ -705,6 +711,8 @@ class NeuronAblationScorer(BaseEstimator):
             raise InputError(
                 f"state='cell' needs an LSTM layer; {name!r} is a {kind} layer."
             )
+        if self.state not in ("hidden", "cell"):
+            check_state(self.state, kind, name, "NeuronAblationScorer")
         n_units = runtime.layer_units[layer]
         ranked = self._ranked_units(n_units, name)
         ks = self._ks(ranked, n_units, name)

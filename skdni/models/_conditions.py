@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import InputError
+from ._gates import check_state
 from ._recurrence import StackState, _keep_masked
 
 __all__ = ["ConditionSet", "scan_conditions", "step_conditions"]
@@ -83,6 +84,30 @@ def _write(array, item: ConditionSet, values, n_texts):
     np.copyto(blocks, np.broadcast_to(values, blocks.shape), where=where)
 
 
+def _gate_hook(items, index, n_texts, dtype, at):
+    """The ``hook`` of ``_Layer.step`` writing the gate items of layer ``index``
+    (``at = (grids, t)``: per-step pattern rows), or ``None``."""
+    gates = [
+        (number, item)
+        for number, item in enumerate(items)
+        if item.layer == index and item.state not in ("hidden", "cell")
+    ]
+    if not gates:
+        return None
+
+    def hook(name, values):
+        for number, item in gates:
+            if item.state == name:
+                rows = None
+                if item.pattern is not None:
+                    grids, t = at
+                    rows = grids[number][t]
+                _write(values, item, _values(item, rows, dtype), n_texts)
+        return values
+
+    return hook
+
+
 def _check(stack, items, n_conditions):
     for item in items:
         layer = stack.layers[item.layer]
@@ -96,6 +121,8 @@ def _check(stack, items, n_conditions):
                 f"state='cell' needs an LSTM layer; {layer.name!r} is a {layer.kind} "
                 "layer."
             )
+        if item.state not in ("hidden", "cell"):
+            check_state(item.state, layer.kind, layer.name, "ConditionSet")
 
 
 def step_conditions(stack, ids, state: StackState, items, n_conditions: int):
@@ -112,11 +139,12 @@ def step_conditions(stack, ids, state: StackState, items, n_conditions: int):
     hs, cs, x = [], [], None
     for index, layer in enumerate(stack.layers):
         xproj = stack.table[ids] if index == 0 else layer.project(x)
-        h, c = layer.step(xproj, state.h[index], state.c[index])
+        hook = _gate_hook(items, index, n_texts, stack.dtype, None)
+        h, c = layer.step(xproj, state.h[index], state.c[index], hook)
         if masked is not None:
             h, c = _keep_masked(masked, h, c, state.h[index], state.c[index])
         for item in items:
-            if item.layer == index:
+            if item.layer == index and item.state in ("hidden", "cell"):
                 target = h if item.state == "hidden" else c
                 _write(target, item, _values(item, None, stack.dtype), n_texts)
         hs.append(h)
@@ -177,11 +205,12 @@ def scan_conditions(stack, ids, lengths, items, n_conditions: int):
         x = None
         for index, layer in enumerate(stack.layers):
             xproj = stack.table[tiled[t]] if index == 0 else layer.project(x)
-            h, c = layer.step(xproj, hs[index], cs[index])
+            hook = _gate_hook(items, index, n_texts, stack.dtype, (grids, t))
+            h, c = layer.step(xproj, hs[index], cs[index], hook)
             if masks is not None:
                 h, c = _keep_masked(masks[t], h, c, hs[index], cs[index])
             for number, item in enumerate(items):
-                if item.layer != index:
+                if item.layer != index or item.state not in ("hidden", "cell"):
                     continue
                 target = h if item.state == "hidden" else c
                 if number in constants:
