@@ -36,7 +36,7 @@ from skdni.models import CharLanguageModel  # noqa: E402
 from skdni.probing import NeuronProbeSearch  # noqa: E402
 
 FEATURE = "depth:paren"
-KS = [1, 5, 10]
+KS = [1, 5, 10, 25, 50]
 SIZES = {
     "full": {"n_chars": 60_000, "units": 128, "epochs": 10, "n_pairs": 500},
     "quick": {"n_chars": 5_000, "units": 16, "epochs": 2, "n_pairs": 40},

@@ -1,6 +1,7 @@
 """skdni.intervention: overwrite units inside the running recurrence and measure the
 effect (the paper's §5.2: Rm-Neuron_k, Oracle_k, clamped generation)."""
 
+from ._dose import dose_response, is_valid_prefix
 from ._generation import (
     clamped_generation,
     count_class_in_generations,
@@ -18,6 +19,8 @@ __all__ = [
     "char_class",
     "clamped_generation",
     "count_class_in_generations",
+    "dose_response",
     "generate_with_interventions",
+    "is_valid_prefix",
     "next_char_in",
 ]
