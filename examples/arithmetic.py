@@ -336,8 +336,17 @@ def main(argv=None) -> int:
         print(f"  k={k:>2}: {text[:70]!r}")
 
     print(f"\nWhat reproduces (seed {args.seed}):")
-    for line in verdicts(ablation, generation):
+    lines = verdicts(ablation, generation)
+    for line in lines:
         print("  " + line)
+    reproduced = sum("REPRODUCES" in line or "MORE digits" in line for line in lines)
+    print(
+        f"\nheadline: best range:digit {rules.loc['digit', 'range_best']:.3f} and "
+        f"range:paren {rules.loc['paren', 'range_best']:.3f} vs range:mul "
+        f"{rules.loc['mul', 'range_best']:.3f} and range:div "
+        f"{rules.loc['div', 'range_best']:.3f} (accuracy); {reproduced} of the "
+        "Figure 4/5 checks above reproduce the paper"
+    )
 
     figures = {}
     if args.out is not None:
