@@ -92,9 +92,8 @@ def main():
     lm.model_.predict(ids, batch_size=256, verbose=0)
     start = time.perf_counter()
     lm.model_.predict(ids, batch_size=256, verbose=0)
-    print(
-        f"one Keras model.predict of 256 short texts: {time.perf_counter() - start:.3f} s"
-    )
+    seconds = time.perf_counter() - start
+    print(f"one Keras model.predict of 256 short texts: {seconds:.3f} s")
     modes = args.modes.split(",")
     measure(lm, "short texts", texts, modes, args.n_jobs)
     long_text = "".join(texts)[: args.long_chars]
