@@ -48,6 +48,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     sizes = SIZES["quick" if args.quick else "full"]
     print_settings("Interchange on parentheses", args, sizes)
+    ks = [k for k in KS if k <= sizes["units"]]
     with step(f"training the LSTM ({sizes['units']} units)"):
         texts = make_parentheses_corpus(
             n_chars=sizes["n_chars"], random_state=args.seed
@@ -66,19 +67,19 @@ def main(argv=None) -> int:
             columns=featurizer.get_feature_names_out(),
         )
         H = LSTMActivationTransformer(lm).fit_transform(held_out)
-        search = NeuronProbeSearch(cv=5, top_k=max(KS)).fit(
+        search = NeuronProbeSearch(cv=5, top_k=max(ks)).fit(
             H, Y[[FEATURE]], groups=skdni.sequence_ids(held_out)
         )
     print(f"   top depth units: {search.top_units_[FEATURE].tolist()}")
     pairs = make_interchange_pairs(
         "parentheses", sizes["n_pairs"], random_state=args.seed + 2000
     )
-    with step(f"interchange: {sizes['n_pairs']} pairs, k={KS}, 10 random draws"):
+    with step(f"interchange: {sizes['n_pairs']} pairs, k={ks}, 10 random draws"):
         scorer = InterchangeScorer(
             lm,
             search=search,
             feature=FEATURE,
-            k=KS,
+            k=ks,
             n_random=10,
             random_state=args.seed,
             candidates="01234",
@@ -105,12 +106,12 @@ def main(argv=None) -> int:
             ]
         ],
     )
-    row = frame.set_index("k").loc[max(KS)]
+    row = frame.set_index("k").loc[max(ks)]
     print(
-        f"\nheadline: patching the top-{max(KS)} depth units makes the predicted "
+        f"\nheadline: patching the top-{max(ks)} depth units makes the predicted "
         f"digit follow the source in {row['top']:.3f} of cases "
         f"[{row['top_low']:.3f}, {row['top_high']:.3f}] vs {row['random_mean']:.3f} "
-        f"for {max(KS)} random units (no patch: {row['baseline']:.3f}; all "
+        f"for {max(ks)} random units (no patch: {row['baseline']:.3f}; all "
         f"{sizes['units']} units: {row['all']:.3f})"
     )
     return 0

@@ -173,3 +173,16 @@ def test_source_code_example_c(tmp_path):
     assert 1 <= failed < held_out
     rows = re.findall(r"^(range:call|bracket)\s+(1|5|10)\s", out, flags=re.MULTILINE)
     assert len(rows) == 6
+
+
+def test_interchange_parentheses_example():
+    out = run_example("interchange_parentheses.py")
+    check_settings_banner(out)
+    rows = re.findall(
+        rf"^(1|5|10|25|50)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}", out, re.M
+    )
+    assert [row[0] for row in rows] == ["1", "5", "10", "25", "50"][: len(rows)]
+    assert len(rows) >= 3
+    for _, baseline, top, low, high in rows:
+        assert 0 <= float(low) <= float(top) <= float(high) <= 1
+        assert 0 <= float(baseline) <= 1
