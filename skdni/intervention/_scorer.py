@@ -15,7 +15,7 @@ from .._compat import Interval, StrOptions
 from .._errors import InputError, InputTypeError
 from .._texts import check_texts, text_lengths
 from ..models._conditions import ConditionSet, scan_conditions
-from ..models._gates import GATES, check_state, run_gates
+from ..models._gates import GATES, check_state, run_gates, state_letter
 from ..models._interventions import Intervention, top_and_random_units
 from ..models._keras_inspect import clone_sharing
 from ..models._runtime import ModelRuntime
@@ -94,7 +94,12 @@ def after_char_in(chars):
 
 
 # an activation column as LSTMActivationTransformer names it: "h17", "lstm_0/c3"
-_UNIT_COLUMN = re.compile(r"^(?:(?P<layer>.+)/)?(?P<state>[hc])(?P<unit>\d+)$")
+_UNIT_COLUMN = re.compile(r"^(?:(?P<layer>.+)/)?(?P<state>[hcifgozrn])(?P<unit>\d+)$")
+# the state of each column prefix (skdni.models._gates.state_letter, inverted)
+_STATE_OF_LETTER = {
+    state_letter(state): state
+    for state in ("hidden", "cell") + GATES["lstm"] + GATES["gru"]
+}
 
 
 def _check_unit_columns(names, layer_name: str, state: str) -> None:
@@ -105,7 +110,7 @@ def _check_unit_columns(names, layer_name: str, state: str) -> None:
         return
     for i, match in enumerate(matches):
         name = str(names[i])
-        column_state = "hidden" if match["state"] == "h" else "cell"
+        column_state = _STATE_OF_LETTER[match["state"]]
         if column_state != state:
             raise InputError(
                 f"search column {i} is {name!r}, a {column_state} state, but the "

@@ -144,3 +144,12 @@ def test_batched_gate_conditions_equal_one_by_one(trained_lm, arithmetic_texts):
             rtol=0,
             atol=1e-9,
         )
+
+
+def test_a_search_over_gate_columns_names_its_state():
+    from skdni.intervention._scorer import _check_unit_columns
+
+    names = [f"f{j}" for j in range(4)]
+    _check_unit_columns(names, "lstm", "forget")
+    with pytest.raises(InputError, match="forget state.*state='hidden'"):
+        _check_unit_columns(names, "lstm", "hidden")
