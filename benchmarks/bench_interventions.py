@@ -1,13 +1,16 @@
-"""NeuronAblationScorer cost: intervened passes vs one plain forward pass.
+"""NeuronAblationScorer.evaluate cost against one plain forward pass.
 
-200k characters of the arithmetic corpus, LSTM(128) (random weights unless
-``--model path.keras``), k in {1, 5, 10} x (top + 10 random draws) x {zero, oracle}:
-33 intervened passes per mode. Prints total seconds per mode, seconds per intervened
-pass and its ratio to one plain NumPy forward pass over the same texts (goal: <= 1.2),
-and the plain pass next to one Keras ``model.predict``.
+An ``evaluate()`` with k in {1, 5, 10} x (top + 10 random draws) compares 34
+conditions (with the baseline). They run as one batched recurrence (conditions x
+texts in the batch dimension), so the Python time loop runs once. Printed for
+short texts (the arithmetic corpus, texts <= 60 chars) and for one long text (the
+same characters joined into one text, like a long source file), per mode: evaluate
+seconds and their ratio to one plain NumPy forward pass over the same texts
+(``RecurrentStack.run``, no intervention; goal <= 3x), plus one Keras
+``model.predict`` for scale.
 
-Run: ``python benchmarks/bench_interventions.py [--chars N] [--model PATH]
-[--n-jobs J]``.
+Run: ``python benchmarks/bench_interventions.py [--chars N] [--long-chars N]
+[--model PATH] [--n-jobs J] [--modes zero,oracle]``.
 Threads are pinned to 1 (OMP/OPENBLAS/MKL, XLA), as in the tests.
 """
 
@@ -28,41 +31,25 @@ from skdni.intervention import NeuronAblationScorer  # noqa: E402
 from skdni.models._keras_inspect import recurrent_layers  # noqa: E402
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chars", type=int, default=200_000)
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--n-jobs", type=int, default=1)
-    args = parser.parse_args()
-    lm, what = benchmark_model(args.model)
-    texts, n_chars = corpus(args.chars)
-    print(f"threads: {thread_settings()}; n_jobs={args.n_jobs}")
-    print(f"model: {what}; corpus: {len(texts)} arithmetic texts, {n_chars} chars")
-    y = np.array([c.isdigit() for t in texts for c in t], dtype=float)
-    # every unit of the first layer; the order does not change the cost
-    ranking = np.arange(recurrent_layers(lm.model_)[0].units)
+def plain_pass(lm, texts, batch_size=256) -> float:
+    """Seconds of one NumPy forward pass (probabilities, no intervention)."""
+    runtime = lm.runtime_
+    ids_list = runtime.encode(texts)
+    start = time.perf_counter()
+    for _, ids, lengths, _ in runtime.batches(ids_list, batch_size):
+        runtime.run(ids, lengths, return_states=())
+    return time.perf_counter() - start
 
-    plain_scorer = NeuronAblationScorer(lm, [])
-    plain_scorer.score(texts[:10])  # warm-up: imports, first allocations
-    start = time.perf_counter()
-    plain = plain_scorer.score(texts)  # one pass, plus encoding and reading weights
-    plain_seconds = time.perf_counter() - start
-    ids = np.zeros((len(texts), max(map(len, texts))), dtype=np.int32)
-    for row, text_ids in enumerate(lm.encode(texts)):
-        ids[row, : len(text_ids)] = text_ids
-    lm.model_.predict(ids[:256], batch_size=256, verbose=0)
-    start = time.perf_counter()
-    lm.model_.predict(ids, batch_size=256, verbose=0)
-    predict_seconds = time.perf_counter() - start
-    print(
-        f"plain NumPy pass (score, no intervention): {plain_seconds:.2f} s "
-        f"(accuracy {plain:.3f}); one Keras model.predict: {predict_seconds:.2f} s"
-    )
-    for mode in ("zero", "oracle"):
+
+def measure(lm, label, texts, modes, n_jobs):
+    n_chars = sum(map(len, texts))
+    y = np.array([c.isdigit() for t in texts for c in t], dtype=float)
+    ranking = np.arange(recurrent_layers(lm.model_)[0].units)
+    plain_pass(lm, texts[:5])  # warm-up
+    print(f"\n{label}: {len(texts)} texts, {n_chars} chars")
+    for mode in modes:
         # the machine may be shared: time a plain pass right before each mode
-        start = time.perf_counter()
-        plain_scorer.score(texts)
-        plain_seconds = time.perf_counter() - start
+        plain = plain_pass(lm, texts)
         scorer = NeuronAblationScorer(
             lm,
             ranking,
@@ -70,22 +57,47 @@ def main():
             mode=mode,
             n_random=10,
             random_state=0,
-            n_jobs=args.n_jobs,
+            n_jobs=n_jobs,
         )
         start = time.perf_counter()
         frame = scorer.evaluate(texts, y if mode == "oracle" else None)
         total = time.perf_counter() - start
-        passes = 1 + 3 * 11  # baseline + (top + 10 random) per k
-        per_pass = total / passes
         print(
-            f"mode={mode:6s}: {total:7.2f} s total for {passes} passes, "
-            f"{per_pass:.2f} s/pass = {per_pass / plain_seconds:.2f}x a plain pass"
+            f"mode={mode:8s}: plain pass {plain:6.2f} s ({n_chars / plain:,.0f} "
+            f"chars/s); evaluate (34 conditions) {total:7.2f} s = "
+            f"{total / plain:.2f}x a plain pass"
         )
         print(
             frame[["k", "baseline", "top", "random_mean", "random_std"]]
             .round(4)
             .to_string(index=False)
         )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chars", type=int, default=200_000)
+    parser.add_argument("--long-chars", type=int, default=50_000)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--modes", default="zero,oracle")
+    args = parser.parse_args()
+    lm, what = benchmark_model(args.model)
+    texts, _ = corpus(args.chars)
+    print(f"threads: {thread_settings()}; n_jobs={args.n_jobs}")
+    print(f"model: {what}")
+    ids = np.zeros((256, max(map(len, texts))), dtype=np.int32)
+    for row, text_ids in enumerate(lm.encode(texts[:256])):
+        ids[row, : len(text_ids)] = text_ids
+    lm.model_.predict(ids, batch_size=256, verbose=0)
+    start = time.perf_counter()
+    lm.model_.predict(ids, batch_size=256, verbose=0)
+    seconds = time.perf_counter() - start
+    print(f"one Keras model.predict of 256 short texts: {seconds:.3f} s")
+    modes = args.modes.split(",")
+    measure(lm, "short texts", texts, modes, args.n_jobs)
+    long_text = "".join(texts)[: args.long_chars]
+    measure(lm, "one long text", [long_text], modes, args.n_jobs)
 
 
 if __name__ == "__main__":

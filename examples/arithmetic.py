@@ -28,6 +28,9 @@ os.environ.setdefault(
     "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 )
 
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from _common import (  # noqa: E402
     base_parser,
@@ -47,7 +50,6 @@ from skdni.features import ParseTreeFeaturizer  # noqa: E402
 from skdni.intervention import (  # noqa: E402
     NeuronAblationScorer,
     count_class_in_generations,
-    next_char_in,
 )
 from skdni.models import CharLanguageModel  # noqa: E402
 from skdni.probing import NeuronProbeSearch  # noqa: E402
@@ -56,7 +58,20 @@ RULES = ["digit", "paren", "add", "sub", "mul", "div"]
 DIGITS = "0123456789"
 KS = [1, 5, 10]
 NEXT_DIGIT = "next:digit"
-ABLATED = ["range:digit", NEXT_DIGIT]
+DEPTH = "depth:paren"
+# (feature, mode, oracle_range, metric): Figure 5 with class-mass metrics; the
+# oracle both paper-literal ((-1, 1)) and calibrated (each unit's own levels)
+FIGURE5 = [
+    ("range:paren", "zero", (-1, 1), "class_accuracy"),
+    (DEPTH, "zero", (-1, 1), "class_accuracy"),
+    (DEPTH, "zero", (-1, 1), "class_cross_entropy"),
+    ("range:digit", "zero", (-1, 1), "class_accuracy"),
+    (NEXT_DIGIT, "zero", (-1, 1), "class_accuracy"),
+    ("range:paren", "oracle", (-1, 1), "class_accuracy"),
+    ("range:paren", "oracle", "calibrated", "class_accuracy"),
+]
+# (feature, clamp value): Figure 4, the paper's +1 and sign-aware levels
+FIGURE4 = [(NEXT_DIGIT, 1.0), (NEXT_DIGIT, "on"), (NEXT_DIGIT, "off")]
 
 SIZES = {
     "full": {
@@ -65,8 +80,8 @@ SIZES = {
         "epochs": 10,
         "cv": 20,
         "n_random": 10,
-        "gen_chars": 200,
-        "gen_samples": 8,
+        "gen_chars": 100,
+        "gen_samples": 40,
     },
     "quick": {
         "n_chars": 4_000,
@@ -74,20 +89,81 @@ SIZES = {
         "epochs": 2,
         "cv": 3,
         "n_random": 3,
-        "gen_chars": 40,
-        "gen_samples": 2,
+        "gen_chars": 20,
+        "gen_samples": 4,
     },
 }
 
 ABLATION_COLUMNS = ["k", "baseline", "top", "random_mean", "random_low", "random_high"]
 GENERATION_COLUMNS = [
     "k",
+    "negative_top10",
     "baseline_rate",
     "top_rate",
+    "top_low",
+    "top_high",
     "random_mean",
-    "random_low",
-    "random_high",
+    "top_minus_random",
+    "diff_low",
+    "diff_high",
 ]
+
+
+def verdicts(ablation: pd.DataFrame, generation: pd.DataFrame) -> list[str]:
+    """Plain statements of what reproduces the paper's Figures 4 and 5 and what
+    does not, from the tables."""
+    lines = []
+    k = max(KS)
+    for feature in ("range:paren", DEPTH, "range:digit", NEXT_DIGIT):
+        row = ablation[
+            (ablation["feature"] == feature)
+            & (ablation["mode"] == "zero")
+            & (ablation["metric"] == "class_accuracy")
+            & (ablation["k"] == k)
+        ].iloc[0]
+        hurts = row["top"] < row["random_low"]
+        lines.append(
+            f"Figure 5, zeroing top-{k} {feature} units: class accuracy "
+            f"{row['baseline']:.3f} -> {row['top']:.3f} vs random-{k} "
+            f"{row['random_mean']:.3f} [{row['random_low']:.3f}, "
+            f"{row['random_high']:.3f}]: "
+            + (
+                "REPRODUCES (below every random draw)"
+                if hurts
+                else "DOES NOT REPRODUCE"
+            )
+        )
+    for oracle_range in ("labels->[-1, 1]", "labels->calibrated"):
+        row = ablation[
+            (ablation["mode"] == "oracle")
+            & (ablation["value"] == oracle_range)
+            & (ablation["k"] == k)
+        ].iloc[0]
+        lines.append(
+            f"Oracle top-{k} range:paren ({oracle_range}): {row['top']:.3f} vs random "
+            f"{row['random_mean']:.3f}, baseline {row['baseline']:.3f} (the paper: "
+            "the oracle neither helps nor hurts)"
+        )
+    for value in ("1", "on", "off"):
+        row = generation[(generation["value"] == value) & (generation["k"] == k)].iloc[
+            0
+        ]
+        up = row["diff_low"] > 0
+        down = row["diff_high"] < 0
+        lines.append(
+            f"Figure 4, top-{k} next:digit units clamped {value!r}: digits "
+            f"{row['top_rate']:.3f} vs random {row['random_mean']:.3f}, top - random "
+            f"{row['top_minus_random']:+.3f} [{row['diff_low']:+.3f}, "
+            f"{row['diff_high']:+.3f}]: "
+            + (
+                "MORE digits (the paper's Figure 4)"
+                if up
+                else "FEWER digits"
+                if down
+                else "no clear change"
+            )
+        )
+    return lines
 
 
 def rule_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -163,6 +239,10 @@ def main(argv=None) -> int:
             "arithmetic", representations=("range",), rules=["digit"], shift=1
         ).set_output(transform="pandas")
         Y[NEXT_DIGIT] = ahead.fit_transform(probe)["range:digit"]
+        depth = ParseTreeFeaturizer(
+            "arithmetic", representations=("depth",), rules=["paren"]
+        ).set_output(transform="pandas")
+        Y[DEPTH] = depth.fit_transform(probe)[DEPTH]
 
     with step(f"probing {Y.shape[1]} features x {H.shape[1]} units, cv={sizes['cv']}"):
         search = NeuronProbeSearch(
@@ -194,50 +274,39 @@ def main(argv=None) -> int:
     )
 
     ablations = []
-    with step("ablation curves (zero and oracle, top-k vs random-k)"):
-        for feature in ABLATED:
-            for mode in ("zero", "oracle"):
-                for where, positions in (
-                    ("all", None),
-                    ("next is digit", next_char_in(DIGITS)),
-                ):
-                    scorer = NeuronAblationScorer(
-                        lm,
-                        # the paper's top-k by score (top_units_ holds only units
-                        # above chance, which may be fewer than max(KS))
-                        units=units_by_score(search, feature),
-                        feature=feature,
-                        k=KS,
-                        mode=mode,
-                        metric="class_accuracy",
-                        positions=positions,
-                        n_random=sizes["n_random"],
-                        random_state=args.seed,
-                    )
-                    frame = scorer.evaluate(probe, Y)
-                    frame["scored"] = where
-                    ablations.append(frame)
+    with step("Figure 5: ablation curves (top-k vs random-k, teacher-forced)"):
+        for feature, mode, oracle_range, metric in FIGURE5:
+            scorer = NeuronAblationScorer(
+                lm,
+                search=search,
+                feature=feature,
+                k=KS,
+                mode=mode,
+                oracle_range=oracle_range,
+                metric=metric,
+                n_random=sizes["n_random"],
+                random_state=args.seed,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # look-ahead oracles
+                frame = scorer.evaluate(probe, Y if mode == "oracle" else None)
+            ablations.append(frame)
     ablation = pd.concat(ablations, ignore_index=True)
     print_table(
-        "Class accuracy of the next character (digit / paren / operator) with the "
-        f"feature's top-k units overwritten vs {sizes['n_random']} random-k draws "
-        "(low/high: 2.5/97.5 percentiles)",
-        ablation.set_index(["feature", "mode", "scored"])[ABLATION_COLUMNS],
+        "Next-character CLASS metrics (class probability mass: digit / paren / "
+        "operator) with the feature's top-k units overwritten vs "
+        f"{sizes['n_random']} random-k draws (low/high: 2.5/97.5 percentiles); "
+        "teacher-forced scoring on held-out texts",
+        ablation.set_index(["feature", "mode", "value", "metric"])[ABLATION_COLUMNS],
     )
 
     generations = []
-    with step("clamped generation"):
-        for feature, chars, value in (
-            ("range:digit", DIGITS, 1.0),
-            ("range:digit", DIGITS, -1.0),
-            (NEXT_DIGIT, DIGITS, 1.0),
-            (NEXT_DIGIT, DIGITS, -1.0),
-            ("range:add", "+", 1.0),
-        ):
+    with step("Figure 4: clamped generation (free-running, independent samples)"):
+        for feature, value in FIGURE4:
             frame = count_class_in_generations(
                 lm,
                 units_by_score(search, feature),
-                chars,
+                DIGITS,
                 seed=args.gen_seed,
                 n_chars=sizes["gen_chars"],
                 k=KS,
@@ -245,56 +314,41 @@ def main(argv=None) -> int:
                 n_random=sizes["n_random"],
                 n_samples=sizes["gen_samples"],
                 random_state=args.seed,
+                search=search,
+                feature=feature,
             )
             frame.insert(0, "feature", feature)
-            frame.insert(1, "counted", chars if len(chars) == 1 else "digits")
-            frame.insert(2, "clamp", f"{value:+.0f}")
+            signs = search.unit_levels_[feature]["sign"][
+                units_by_score(search, feature)
+            ]
+            frame.insert(1, "negative_top10", int(np.sum(signs[: max(KS)] < 0)))
             generations.append(frame)
     generation = pd.concat(generations, ignore_index=True)
     print_table(
-        "Fraction of generated characters in the class, top-k units clamped to the "
-        f"value (the paper: +1) vs random-k ({sizes['gen_samples']} x "
-        f"{sizes['gen_chars']} chars per condition, seed text {args.gen_seed!r})",
-        generation.set_index(["feature", "counted", "clamp"])[GENERATION_COLUMNS],
+        "Digit share of generated characters, top-k units clamped vs random-k "
+        f"({sizes['gen_samples']} samples x {sizes['gen_chars']} chars per condition, "
+        f"one random stream per sample, seed text {args.gen_seed!r}; top_low/high: "
+        "95% interval over samples; diff = top - random, paired per sample)",
+        generation.set_index(["feature", "value"])[GENERATION_COLUMNS],
     )
-    print("\nsamples (top-k range:digit units clamped to +1):")
-    digit_rows = generation[
-        (generation["feature"] == "range:digit") & (generation["clamp"] == "+1")
+    print("\nsamples (top-10 next:digit units clamped 'on'):")
+    on_rows = generation[
+        (generation["feature"] == NEXT_DIGIT) & (generation["value"] == "on")
     ]
-    for k, text in zip(digit_rows["k"], digit_rows["top_example"], strict=True):
+    for k, text in zip(on_rows["k"], on_rows["top_example"], strict=True):
         print(f"  k={k:>2}: {text[:70]!r}")
-    print(f"  random-1: {digit_rows['random_example'].iloc[0][:70]!r}")
 
-    def ablation_row(feature):
-        return ablation[
-            (ablation["feature"] == feature)
-            & (ablation["mode"] == "zero")
-            & (ablation["scored"] == "all")
-            & (ablation["k"] == max(KS))
-        ].iloc[0]
-
-    def clamp_row(feature, value):
-        return generation[
-            (generation["feature"] == feature)
-            & (generation["clamp"] == value)
-            & (generation["k"] == max(KS))
-        ].iloc[0]
-
-    zero_cur, zero_next = ablation_row("range:digit"), ablation_row(NEXT_DIGIT)
-    clamp_cur, clamp_next = clamp_row("range:digit", "+1"), clamp_row(NEXT_DIGIT, "+1")
+    print(f"\nWhat reproduces (seed {args.seed}):")
+    lines = verdicts(ablation, generation)
+    for line in lines:
+        print("  " + line)
+    reproduced = sum("REPRODUCES" in line or "MORE digits" in line for line in lines)
     print(
         f"\nheadline: best range:digit {rules.loc['digit', 'range_best']:.3f} and "
         f"range:paren {rules.loc['paren', 'range_best']:.3f} vs range:mul "
         f"{rules.loc['mul', 'range_best']:.3f} and range:div "
-        f"{rules.loc['div', 'range_best']:.3f} (accuracy). Zeroing the top-10 units, "
-        f"next-char class accuracy {zero_cur['baseline']:.3f} -> "
-        f"{zero_cur['top']:.3f} for range:digit, {zero_next['top']:.3f} for "
-        f"{NEXT_DIGIT} (random-10 {zero_cur['random_mean']:.3f} / "
-        f"{zero_next['random_mean']:.3f}). Clamping the top-10 units to +1, digits "
-        f"{clamp_cur['baseline_rate']:.2f} -> {clamp_cur['top_rate']:.2f} "
-        f"(range:digit), {clamp_next['top_rate']:.2f} ({NEXT_DIGIT}) of the "
-        f"generated text (random-10 {clamp_cur['random_mean']:.2f} / "
-        f"{clamp_next['random_mean']:.2f})"
+        f"{rules.loc['div', 'range_best']:.3f} (accuracy); {reproduced} of the "
+        "Figure 4/5 checks above reproduce the paper"
     )
 
     figures = {}
@@ -304,9 +358,11 @@ def main(argv=None) -> int:
         figures["arithmetic unit scores"] = plot_unit_scores(
             search.scores_, chance=search.chance_scores_
         )
-        everywhere = ablation[ablation["scored"] == "all"]
-        figures["arithmetic ablation digit"] = plot_ablation_curves(
-            everywhere.drop(columns="scored"), ylabel="next-char class accuracy"
+        zero = ablation[
+            (ablation["mode"] == "zero") & (ablation["metric"] == "class_accuracy")
+        ]
+        figures["arithmetic ablation"] = plot_ablation_curves(
+            zero, ylabel="next-char class accuracy (class mass)"
         )
     save_outputs(
         args.out,

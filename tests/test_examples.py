@@ -89,31 +89,29 @@ def test_arithmetic_example():
         chance, best = map(float, match.groups())
         assert 0.5 <= chance <= 1.0 and 0.0 <= best <= 1.0
     assert re.search(rf"^next:digit .*: chance {NUMBER}, best {NUMBER}", out, re.M)
-    # ablation table: two features x two modes x two position sets x three k
+    # Figure 5 table: 7 (feature, mode, value, metric) settings x three k
     ablation = re.findall(
-        r"^\s*(?:(?:range:digit|next:digit)\s+)?(?:(?:zero|oracle)\s+)?"
-        rf"(all|next is digit)\s+(1|5|10)\s+{NUMBER}\s+{NUMBER}",
+        rf"^.*?(class_accuracy|class_cross_entropy)\s+(1|5|10)\s+{NUMBER}\s+{NUMBER}",
         out,
         flags=re.MULTILINE,
     )
-    assert len(ablation) == 24
-    assert [row[1] for row in ablation] == ["1", "5", "10"] * 8
-    for feature in ("range:digit", "next:digit"):
-        assert re.search(rf"^{feature}\s+zero\s+all\s+1\s", out, flags=re.MULTILINE)
-    assert len(re.findall(r"^\s+oracle\s+all\s+1\s", out, flags=re.MULTILINE)) == 2
-    for *_, baseline, top in ablation:
-        assert 0.0 <= float(baseline) <= 1.0 and 0.0 <= float(top) <= 1.0
-    # generation table: digits (+1 and -1 clamps) for two features, then "+"
+    assert len(ablation) == 21
+    assert [row[1] for row in ablation] == ["1", "5", "10"] * 7
+    assert re.search(r"^range:paren\s+oracle\s+labels->\[-1, 1\]", out, re.M)
+    assert re.search(r"^\s+labels->calibrated\s+class_accuracy", out, re.M)
+    # Figure 4 table: clamps 1, "on", "off" of the next:digit units x three k
     generation = re.findall(
-        r"^\s*(?:(?:range:digit|next:digit|range:add)\s+)?(?:(?:digits|\+)\s+)?"
-        rf"([+-]1)\s+(1|5|10)\s+{NUMBER}\s+{NUMBER}",
+        rf"^\s*(?:next:digit\s+)?(?:(1|on|off)\s+)?(1|5|10)\s+(\d+)\s+{NUMBER}\s+"
+        rf"{NUMBER}",
         out,
         flags=re.MULTILINE,
     )
-    assert [row[0] for row in generation] == (["+1"] * 3 + ["-1"] * 3) * 2 + ["+1"] * 3
-    assert [row[1] for row in generation] == ["1", "5", "10"] * 5
+    assert [row[1] for row in generation] == ["1", "5", "10"] * 3
     for *_, baseline, top in generation:
         assert 0.0 <= float(baseline) <= 1.0 and 0.0 <= float(top) <= 1.0
+    # what reproduces, said plainly
+    verdicts = re.findall(r"^  Figure (4|5), .*: (.*)$", out, flags=re.MULTILINE)
+    assert len(verdicts) == 7
 
 
 def test_source_code_example_python():
@@ -195,3 +193,16 @@ def test_source_code_example_c_source_with_tree_sitter():
         assert 0.0 <= float(low) <= float(share) <= float(high) <= 1.0
     verdicts = re.findall(r"^Figure 6, k=(1|10): (reproduces|does not)", out, re.M)
     assert [k for k, _ in verdicts] == ["1", "10"]
+
+
+def test_interchange_parentheses_example():
+    out = run_example("interchange_parentheses.py")
+    check_settings_banner(out)
+    rows = re.findall(
+        rf"^(1|5|10|25|50)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}", out, re.M
+    )
+    assert [row[0] for row in rows] == ["1", "5", "10", "25", "50"][: len(rows)]
+    assert len(rows) >= 3
+    for _, baseline, top, low, high in rows:
+        assert 0 <= float(low) <= float(top) <= float(high) <= 1
+        assert 0 <= float(baseline) <= 1

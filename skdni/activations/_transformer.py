@@ -14,6 +14,7 @@ from .._errors import InputError
 from .._memmap import check_out, close_out, discard_out, open_out
 from .._texts import check_texts, text_lengths
 from ..models._char_lm import _next_pow2
+from ..models._gates import check_state, run_gates, state_letter
 from ..models._keras_inspect import clone_sharing, resolve_layers
 from ..models._runtime import ModelRuntime
 
@@ -42,9 +43,13 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         Recurrent layer(s): ``None`` is the first one; a name; an index among the
         recurrent layers (negative counts from the end); or a list of those, whose
         activations are concatenated in the list's order.
-    state : {"hidden", "cell", "both"}, default="hidden"
-        ``h_t``, the LSTM cell state ``c_t`` (LSTM layers only), or both (``h`` columns,
-        then ``c`` columns, per layer).
+    state : str, default="hidden"
+        ``"hidden"`` (``h_t``), ``"cell"`` (the LSTM cell state ``c_t``, LSTM layers
+        only), ``"both"`` (``h`` columns, then ``c`` columns, per layer), or a gate
+        from skdni's NumPy recurrence (Keras exposes none): LSTM ``"input"``,
+        ``"forget"``, ``"candidate"``, ``"output"``; GRU ``"update"``, ``"reset"``,
+        ``"new"`` (columns ``i17``, ``f17``, ``g17``, ``o17``, ``z17``, ``r17``,
+        ``n17``; see :mod:`skdni.models._gates`).
     vocabulary : dict or list, default=None
         For a bare Keras model: its own ``{char: input id}`` table (ids from 0 or 1),
         or a list of characters in id order (from id 0 when the model has as many
@@ -115,7 +120,22 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "model": "no_validation",
         "layer": "no_validation",  # resolve_layers names the model's layers
-        "state": [StrOptions({"hidden", "cell", "both"})],
+        "state": [
+            StrOptions(
+                {
+                    "hidden",
+                    "cell",
+                    "both",
+                    "input",
+                    "forget",
+                    "candidate",
+                    "output",
+                    "update",
+                    "reset",
+                    "new",
+                }
+            )
+        ],
         "vocabulary": [None, dict, list, str],
         "method": [StrOptions({"auto", "keras", "numpy"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -176,6 +196,13 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         indices = resolve_layers(runtime.keras_model, self.layer)
         states = ("hidden", "cell") if self.state == "both" else (self.state,)
         for index in indices:
+            if states[0] not in ("hidden", "cell"):
+                check_state(
+                    states[0],
+                    runtime.layer_kinds[index],
+                    runtime.layer_names[index],
+                    "LSTMActivationTransformer",
+                )
             if "cell" in states and runtime.layer_kinds[index] != "lstm":
                 raise InputError(
                     f"state={self.state!r} needs LSTM layers: layer "
@@ -196,10 +223,17 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         for name, units in zip(self.layers_, self.units_, strict=True):
             for state in states:
                 prefix = "" if single else f"{name}/"
-                names += [f"{prefix}{state[0]}{j}" for j in range(units)]
+                names += [f"{prefix}{state_letter(state)}{j}" for j in range(units)]
         self.feature_names_out_ = np.asarray(names, dtype=object)
         self.n_features_out_ = len(names)
         method = self.method
+        if states[0] not in ("hidden", "cell"):
+            if method == "keras":
+                raise InputError(
+                    f"state={self.state!r} is a gate: Keras does not expose gates, "
+                    "use method='numpy' (or 'auto')."
+                )
+            method = "numpy"
         if method == "numpy":
             runtime.require_stack()
         elif method == "auto":
@@ -302,6 +336,9 @@ def _valid(states, lengths):
 
 def _stack_rows(stack, ids, lengths, states, layers):
     """One batch's activation rows through ``stack`` (a joblib task)."""
+    if states[0] not in ("hidden", "cell"):  # a gate
+        blocks = [run_gates(stack, ids, lengths, i, states)[states[0]] for i in layers]
+        return _valid(np.concatenate(blocks, axis=-1), lengths)
     out = stack.run(
         ids, lengths, return_states=states, layers=layers, return_probs=False
     )

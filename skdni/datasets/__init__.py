@@ -8,6 +8,7 @@ from ._corpora import (
     make_parentheses_corpus,
 )
 from ._grammars import bundled_grammars, compile_grammar, grammar_text
+from ._interchange import make_interchange_pairs
 from ._loaders import load_python_source, load_text_files
 from ._sampler import sample_grammar
 
@@ -21,6 +22,7 @@ __all__ = [
     "make_arithmetic_corpus",
     "make_corpus",
     "make_dyck2_corpus",
+    "make_interchange_pairs",
     "make_parentheses_corpus",
     "sample_grammar",
 ]

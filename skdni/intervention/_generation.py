@@ -1,5 +1,14 @@
-"""Generation with clamped units, and how often a character class then appears."""
+"""Generation with clamped units, and how often a character class then appears.
 
+Generation is *free-running*: the model reads its own samples, so a clamp changes
+what it reads next (scoring, :class:`NeuronAblationScorer`, is teacher-forced: the
+model reads the true text). Every generated sample has its own random stream
+(``SeedSequence(seed).spawn``), the same stream for the same sample index in every
+condition: conditions are compared sample by sample (common random numbers), and
+samples differ from each other.
+"""
+
+from math import ceil
 from numbers import Integral
 
 import numpy as np
@@ -8,9 +17,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 
 from .._errors import InputError
-from ..models._interventions import Intervention, check_values, top_and_random_units
+from ..models._conditions import ConditionSet, step_conditions
+from ..models._interventions import top_and_random_units
 from ..models._runtime import ModelRuntime
-from ..models._sampling import check_generation_args, generate_texts
+from ..models._sampling import check_generation_args, generate_texts, sample_classes
+from ._values import describe_value, search_levels, state_range, unit_values
 
 __all__ = [
     "check_generation_args",
@@ -18,6 +29,9 @@ __all__ = [
     "count_class_in_generations",
     "generate_with_interventions",
 ]
+
+#: samples per condition when ``n_samples`` is not given (all seeds together)
+MIN_SAMPLES = 40
 
 
 def _prepare(lm, seeds, vocabulary, n_chars, temperature):
@@ -29,9 +43,9 @@ def _prepare(lm, seeds, vocabulary, n_chars, temperature):
     return runtime, runtime.encode(list(seeds))
 
 
-def _check_comparison_args(value, n_random, n_jobs) -> None:
-    """Raise :class:`InputError` naming a bad argument of a top-k vs random-k run."""
-    check_values(value, "clamp", "value")
+def _check_comparison_args(n_random, n_jobs) -> None:
+    """Raise :class:`InputError` naming a bad argument of a top-k vs random-k run
+    (values are checked by :func:`unit_values`)."""
     if not isinstance(n_random, Integral) or n_random < 0:
         raise InputError(f"n_random must be an int >= 0, got {n_random!r}.")
     if n_jobs is not None and (not isinstance(n_jobs, Integral) or n_jobs == 0):
@@ -113,6 +127,7 @@ def generate_with_interventions(
     ...     keras.layers.Embedding(4, 3),
     ...     keras.layers.LSTM(6, return_sequences=True),
     ...     keras.layers.Dense(3, activation="softmax")])
+    >>> from skdni.intervention import Intervention
     >>> clamp = Intervention(units=[0, 1], mode="clamp", values=1.0)
     >>> text = generate_with_interventions(model, "ab", 5, interventions=clamp,
     ...                                    vocabulary="abc", random_state=0)
@@ -133,13 +148,141 @@ def generate_with_interventions(
     return texts[0] if n_samples is None else texts
 
 
-def _class_rate(in_class, *generate_args):
-    """One parallel task: the share of generated characters in the class (over the
-    ``n_samples`` texts of :func:`generate_texts`) and the first generated text."""
-    texts = generate_texts(*generate_args)
-    n_generated = sum(map(len, texts))
-    hits = sum(in_class(c) for text in texts for c in text)
-    return hits / max(n_generated, 1), texts[0]
+def _generate_block(runtime, seed_ids, n_chars, item, temperature, streams):
+    """Free-running generation from one seed under every condition at once.
+
+    The batch holds ``n_conditions x len(streams)`` sequences, condition-major; the
+    sample ``s`` of every condition draws its characters from stream ``s``. Returns
+    the generated output classes, shape (n_conditions, n_samples, n_chars).
+    """
+    stack = runtime.require_stack()
+    n_cond, n = item.n_conditions, len(streams)
+    generators = [np.random.default_rng(stream) for stream in streams]
+    state = stack.initial_state(n_cond * n)
+    probs = None
+    for char_id in seed_ids:
+        ids = np.full(n_cond * n, char_id, dtype=np.int32)
+        probs, state = step_conditions(stack, ids, state, [item], n_cond)
+    generated = np.empty((n_cond * n, n_chars), dtype=np.int64)
+    for t in range(n_chars):
+        draws = None
+        if temperature != 0:
+            draws = np.tile([g.random() for g in generators], n_cond)
+        classes = sample_classes(probs, temperature, None, draws)
+        generated[:, t] = classes
+        feed = runtime.class_ids[classes].astype(np.int32)
+        probs, state = step_conditions(stack, feed, state, [item], n_cond)
+    return generated.reshape(n_cond, n, n_chars)
+
+
+def _mean_interval(values, axis=-1):
+    """Mean and its 95% normal interval (mean +- 1.96 standard errors) along
+    ``axis``; NaN interval with fewer than two values."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[axis]
+    mean = values.mean(axis=axis)
+    if n < 2:
+        nan = np.full_like(mean, np.nan)
+        return mean, nan, nan
+    half = 1.96 * values.std(axis=axis, ddof=1) / np.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def _run_conditions(
+    lm,
+    units,
+    *,
+    seeds,
+    n_chars,
+    ks,
+    n_random,
+    value,
+    layer,
+    state,
+    temperature,
+    random_state,
+    n_jobs,
+    vocabulary,
+    n_samples,
+    search,
+    feature,
+):
+    """Generate every (condition, seed, sample); the shared work of both helpers.
+
+    Returns ``conditions`` (list of ``(k, kind, draw)``), ``generated`` (int array
+    (n_conditions, n_seeds * n_samples, n_chars) of output classes, seed-major),
+    the runtime and the number of samples per seed.
+    """
+    if isinstance(seeds, str) or not len(seeds):
+        raise InputError("seeds must be a non-empty list of start texts.")
+    if n_samples is None:
+        n_samples = ceil(MIN_SAMPLES / len(seeds))
+    if not isinstance(n_samples, int | np.integer) or n_samples < 1:
+        raise InputError(f"n_samples must be a positive int, got {n_samples!r}.")
+    _check_comparison_args(n_random, n_jobs)
+    runtime, seeds_ids = _prepare(lm, seeds, vocabulary, n_chars, temperature)
+    index, ranked, ks = _ranked_units(runtime, layer, units, ks)
+    stack_layer = runtime.stack.layers[index]
+    if state == "cell" and stack_layer.kind != "lstm":
+        raise InputError(
+            f"state='cell' needs an LSTM layer; {stack_layer.name!r} is a "
+            f"{stack_layer.kind} layer."
+        )
+    n_units = runtime.layer_units[index]
+    values = unit_values(
+        value,
+        n_units,
+        levels=search_levels(search, feature) if isinstance(value, str) else None,
+        bounds=state_range(stack_layer, state),
+    )
+    rng = check_random_state(random_state)
+    # one stream per generated sample, drawn in the parent: the same texts for any
+    # n_jobs, and the same stream for a sample index in every condition
+    entropy = int(rng.randint(np.iinfo(np.int32).max))
+    streams = np.random.SeedSequence(entropy).spawn(len(seeds) * n_samples)
+    sets = top_and_random_units(ranked, ks, n_units, n_random, rng)
+    conditions = [(0, "none", -1)] + [
+        (k, "top" if draw < 0 else "random", draw) for k, draw, _ in sets
+    ]
+    mask = np.zeros((len(conditions), n_units), dtype=bool)
+    for row, (_, _, chosen) in enumerate(sets, start=1):
+        mask[row, chosen] = True
+    item = ConditionSet(layer=index, state=state, mask=mask, offset=values)
+    blocks = Parallel(n_jobs=n_jobs)(
+        delayed(_generate_block)(
+            runtime,
+            seed_ids,
+            n_chars,
+            item,
+            temperature,
+            streams[i * n_samples : (i + 1) * n_samples],
+        )
+        for i, seed_ids in enumerate(seeds_ids)
+    )
+    return conditions, np.concatenate(blocks, axis=1), runtime, n_samples
+
+
+def _class_codes(runtime, classify):
+    """The class label of every output class of the model."""
+    return [
+        str(classify(char)) if char is not None else "\ufffd"
+        for char in runtime.output_chars
+    ]
+
+
+def _shares(generated, codes, label):
+    """Per (condition, sample) share of generated characters in class ``label``."""
+    hits = np.isin(generated, [i for i, c in enumerate(codes) if c == label])
+    if generated.shape[-1] == 0:
+        return np.full(generated.shape[:2], np.nan)
+    return hits.mean(axis=-1)
+
+
+def _texts(runtime, seeds, generated, n_samples):
+    """Seed + generated text of every sample of one condition, seed-major."""
+    return [
+        seeds[i // n_samples] + runtime.decode(row) for i, row in enumerate(generated)
+    ]
 
 
 def count_class_in_generations(
@@ -152,20 +295,23 @@ def count_class_in_generations(
     k=(1, 5, 10),
     layer=0,
     state: str = "hidden",
-    value: float = 1.0,
+    value=1.0,
     n_random: int = 10,
-    n_samples: int = 4,
+    n_samples: int = MIN_SAMPLES,
     temperature: float = 1.0,
     random_state=None,
     n_jobs=None,
     vocabulary=None,
+    search=None,
+    feature=None,
 ) -> pd.DataFrame:
     """How often a character class appears in text generated with units clamped.
 
-    For each ``k``: generation with the top-``k`` ``units`` clamped to ``value`` versus
-    ``n_random`` draws of ``k`` other units — the paper's "setting digit units to 1
-    produces more digits" (Figure 4) as numbers. Every condition samples with the same
-    sampling seed (common random numbers), so differences come from the clamp.
+    One seed and one class of :func:`clamped_generation` (which it runs): for each
+    ``k``, free-running generation with the top-``k`` ``units`` clamped to ``value``
+    versus ``n_random`` draws of ``k`` other units — the paper's "setting digit units
+    to 1 produces more digits" (Figure 4) as numbers. Each of the ``n_samples``
+    texts has its own random stream, the same one in every condition.
 
     Parameters
     ----------
@@ -180,80 +326,88 @@ def count_class_in_generations(
         Characters generated per sample.
     k : int or tuple of int, default=(1, 5, 10)
     layer, state : see :class:`Intervention`
-    value : float, default=1.0
-        The clamp value.
+    value : float, array-like of shape (n_units,), "on" or "off", default=1.0
+        The clamp value: a number (1.0 is the paper's, blind to a unit's sign), one
+        value per unit of the layer, or each unit's own mean activation where the
+        feature is on / off (``search`` and ``feature``; sign-aware).
     n_random : int, default=10
         Random unit draws per k (from the units outside the top-k).
-    n_samples : int, default=4
-        Texts generated per condition (one batch).
+    n_samples : int, default=40
+        Texts generated per condition.
     temperature : float, default=1.0
     random_state : int, RandomState or None
-        Seeds the random unit draws and the sampling.
+        Seeds the random unit draws and the sampling streams.
     n_jobs : int, optional
-        Conditions in parallel.
     vocabulary : dict or list, optional
         For a bare Keras model.
+    search : fitted NeuronProbeSearch, optional
+        Where ``"on"`` / ``"off"`` levels come from.
+    feature : str, optional
 
     Returns
     -------
     DataFrame
-        One row per k: ``k``, ``baseline_rate`` (no clamp), ``top_rate``,
+        One row per k: ``k``, ``baseline_rate`` (no clamp), ``top_rate`` with its
+        95% sampling interval ``top_low`` / ``top_high`` (over samples),
         ``random_mean``, ``random_std``, ``random_low``, ``random_high`` (2.5 / 97.5
-        percentiles over draws), ``top_example`` and ``random_example`` (one generated
-        text each, without the seed).
+        percentiles over draws), ``top_minus_random`` with its paired 95% interval
+        (``diff_low`` / ``diff_high``, over samples), ``n_samples``, ``value``,
+        ``top_example`` and ``random_example`` (one generated text each, without
+        the seed).
     """
-    runtime, (seed_ids,) = _prepare(lm, [seed], vocabulary, n_chars, temperature)
-    index, ranked, ks = _ranked_units(runtime, layer, units, k)
     in_class = chars if callable(chars) else frozenset(chars).__contains__
-    _check_comparison_args(value, n_random, n_jobs)
-    rng = check_random_state(random_state)
-    sampling_seed = int(rng.randint(np.iinfo(np.int32).max))
-    n_units = runtime.layer_units[index]
-    conditions = [(0, -1, None)]
-    conditions += top_and_random_units(ranked, ks, n_units, n_random, rng)
-
-    def interventions(chosen):
-        if chosen is None:
-            return None
-        return Intervention(
-            layer=index, units=chosen, state=state, mode="clamp", values=value
-        )
-
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_class_rate)(
-            in_class,
-            runtime,
-            seed_ids,
-            n_chars,
-            n_samples,
-            interventions(chosen),
-            temperature,
-            sampling_seed,
-        )
-        for _, _, chosen in conditions
+    conditions, generated, runtime, n_samples = _run_conditions(
+        lm,
+        units,
+        seeds=[seed],
+        n_chars=n_chars,
+        ks=k,
+        n_random=n_random,
+        value=value,
+        layer=layer,
+        state=state,
+        temperature=temperature,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        vocabulary=vocabulary,
+        n_samples=n_samples,
+        search=search,
+        feature=feature,
     )
-    baseline = results[0][0]
-    tops, by_k = {}, {kk: [] for kk in ks}
-    for (kk, draw, _), result in zip(conditions[1:], results[1:], strict=True):
-        if draw < 0:
-            tops[kk] = result
-        else:
-            by_k[kk].append(result)
+    codes = _class_codes(runtime, lambda c: "in" if in_class(c) else "out")
+    shares = _shares(generated, codes, "in")  # (n_conditions, n_samples)
     records = []
-    for kk in ks:
-        top, draws = tops[kk], by_k[kk]
-        rates = np.array([r[0] for r in draws])
+    for kk in [c[0] for c in conditions if c[1] == "top"]:
+        top = next(i for i, c in enumerate(conditions) if c[:2] == (kk, "top"))
+        draws = [i for i, c in enumerate(conditions) if c[:2] == (kk, "random")]
+        rates = shares[draws].mean(axis=1)
+        top_rate, top_low, top_high = _mean_interval(shares[top])
+        if draws:
+            diff, diff_low, diff_high = _mean_interval(
+                shares[top] - shares[draws].mean(axis=0)
+            )
+        else:
+            diff = diff_low = diff_high = np.nan
         records.append(
             {
                 "k": kk,
-                "baseline_rate": baseline,
-                "top_rate": top[0],
+                "baseline_rate": float(shares[0].mean()),
+                "top_rate": float(top_rate),
+                "top_low": float(top_low),
+                "top_high": float(top_high),
                 "random_mean": rates.mean() if rates.size else np.nan,
                 "random_std": rates.std(ddof=1) if rates.size > 1 else np.nan,
                 "random_low": np.percentile(rates, 2.5) if rates.size else np.nan,
                 "random_high": np.percentile(rates, 97.5) if rates.size else np.nan,
-                "top_example": top[1],
-                "random_example": draws[0][1] if draws else None,
+                "top_minus_random": float(diff),
+                "diff_low": float(diff_low),
+                "diff_high": float(diff_high),
+                "n_samples": n_samples,
+                "value": describe_value(value),
+                "top_example": runtime.decode(generated[top, 0]),
+                "random_example": runtime.decode(generated[draws[0], 0])
+                if draws
+                else None,
             }
         )
     return pd.DataFrame.from_records(records)
@@ -267,7 +421,7 @@ def clamped_generation(
     n_chars: int = 100,
     ks=(1, 5, 10),
     n_random: int = 10,
-    value: float = 1.0,
+    value=1.0,
     class_map=None,
     layer=0,
     state: str = "hidden",
@@ -275,14 +429,20 @@ def clamped_generation(
     random_state=None,
     n_jobs=None,
     vocabulary=None,
+    n_samples: int | None = None,
+    search=None,
+    feature=None,
 ):
     """Character-class shares of text generated with top-k / random-k units clamped.
 
     The paper's Figure 4 for every character class at once: from each seed, generate
-    ``n_chars`` characters with no clamp, with the top-``k`` ``units`` clamped to
-    ``value``, and with ``n_random`` draws of ``k`` other units clamped, all with the
-    same sampling seed; then count each class (default :func:`char_class`: digit,
-    paren, operator, letter, space) among the generated characters.
+    (free-running) ``n_samples`` texts of ``n_chars`` characters with no clamp, with
+    the top-``k`` ``units`` clamped to ``value``, and with ``n_random`` draws of
+    ``k`` other units clamped; then count each class (default :func:`char_class`:
+    digit, paren, operator, letter, space) among the generated characters of each
+    sample. Every sample has its own random stream (``SeedSequence.spawn``), the
+    same for that sample in every condition, so conditions are compared sample by
+    sample; all conditions run as one batch through the NumPy recurrence.
 
     Parameters
     ----------
@@ -290,88 +450,118 @@ def clamped_generation(
     units : array-like of int
         Units of ``layer``, best first.
     seeds : list of str
-        Non-empty start texts (one generation per seed and condition).
-    n_chars, ks, n_random, value, layer, state, temperature, random_state, n_jobs,
-    vocabulary :
-        As in :func:`count_class_in_generations`.
+        Non-empty start texts.
+    n_chars : int, default=100
+        Characters generated per sample.
+    ks : int or tuple of int, default=(1, 5, 10)
+    n_random : int, default=10
+        Random draws of k units per k.
+    value : float, array-like of shape (n_units,), "on" or "off", default=1.0
+        The clamp value (see :func:`count_class_in_generations`): 1.0 is the
+        paper's literal value; ``"on"`` / ``"off"`` is each unit's own level from
+        ``search`` (sign-aware). NaN, infinite and out-of-range values (outside
+        [-1, 1] for a tanh hidden state) are errors.
     class_map : dict or callable, optional
         Character -> class (a dict leaves unlisted characters in their own class).
+    layer, state, temperature, vocabulary :
+        As in :func:`count_class_in_generations`.
+    random_state : int, RandomState or None
+        Seeds the unit draws and the sampling streams.
+    n_jobs : int, optional
+        Seeds in parallel (the result does not depend on it).
+    n_samples : int, optional
+        Samples per seed; default: enough for 40 samples over all seeds.
+    search, feature : optional
+        Where ``"on"`` / ``"off"`` levels come from.
 
     Returns
     -------
     frame : DataFrame
         One row per (k, units, class): ``k`` (0 for no clamp), ``units``
-        ("none" | "top" | "random"), ``class``, ``rate`` (share of generated
-        characters; the mean over draws for "random") and ``rate_std`` (std over
-        draws, NaN otherwise).
+        ("none" | "top" | "random"), ``class``, ``rate`` (mean per-sample share of
+        generated characters; for "random" also averaged over draws), ``rate_low``
+        / ``rate_high`` (its 95% sampling interval over samples), ``rate_std`` (std
+        over random draws, NaN otherwise), ``vs_none`` with ``vs_none_low`` /
+        ``vs_none_high`` (paired difference to no clamp, sample by sample),
+        ``n_samples``, ``value`` and ``generation`` ("free-running").
     samples : dict of str to list of str
-        Generated texts (with their seeds) for "none", "top-k" and "random-k" (the
-        first draw).
+        Generated texts (with their seeds; seed-major) for "none", "top-k" and
+        "random-k" (the first draw).
+
+    Examples
+    --------
+    >>> from skdni._backend import import_keras
+    >>> keras = import_keras()
+    >>> model = keras.Sequential([
+    ...     keras.Input(shape=(None,), dtype="int32"),
+    ...     keras.layers.Embedding(4, 3),
+    ...     keras.layers.LSTM(6, return_sequences=True),
+    ...     keras.layers.Dense(3, activation="softmax")])
+    >>> frame, samples = clamped_generation(
+    ...     model, [0, 1, 2], seeds=["a"], n_chars=5, ks=[1], n_random=2,
+    ...     n_samples=3, vocabulary="abc", random_state=0)
+    >>> len(samples["none"]), len(samples["top-1"][0])
+    (3, 6)
     """
     from ._scorer import char_class
 
-    if isinstance(seeds, str) or not len(seeds):
-        raise InputError("seeds must be a non-empty list of start texts.")
     mapping = class_map if class_map is not None else char_class
     classify = mapping if callable(mapping) else (lambda c: mapping.get(c, c))
-    runtime, seeds_ids = _prepare(lm, seeds, vocabulary, n_chars, temperature)
-    index, ranked, ks = _ranked_units(runtime, layer, units, ks)
-    _check_comparison_args(value, n_random, n_jobs)
-    rng = check_random_state(random_state)
-    sampling_seed = int(rng.randint(np.iinfo(np.int32).max))
-    n_units = runtime.layer_units[index]
-    conditions = [(0, "none", -1, None)] + [
-        (k, "top" if draw < 0 else "random", draw, chosen)
-        for k, draw, chosen in top_and_random_units(ranked, ks, n_units, n_random, rng)
-    ]
-
-    def run(chosen):
-        clamp = None
-        if chosen is not None:
-            clamp = Intervention(
-                layer=index, units=chosen, state=state, mode="clamp", values=value
-            )
-        return [
-            generate_texts(
-                runtime,
-                seed_ids,
-                n_chars,
-                1,
-                clamp,
-                temperature,
-                sampling_seed,
-            )[0]
-            for seed_ids in seeds_ids
-        ]
-
-    texts = Parallel(n_jobs=n_jobs)(delayed(run)(c[3]) for c in conditions)
-    shares = []
-    for generated in texts:
-        chars = "".join(generated)
-        counts = pd.Series([classify(c) for c in chars], dtype=object).value_counts()
-        shares.append(counts / max(len(chars), 1))
-    classes = sorted({str(c) for s in shares for c in s.index})
+    conditions, generated, runtime, n_samples = _run_conditions(
+        lm,
+        units,
+        seeds=seeds,
+        n_chars=n_chars,
+        ks=ks,
+        n_random=n_random,
+        value=value,
+        layer=layer,
+        state=state,
+        temperature=temperature,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        vocabulary=vocabulary,
+        n_samples=n_samples,
+        search=search,
+        feature=feature,
+    )
+    codes = _class_codes(runtime, classify)
+    observed = sorted({codes[c] for c in np.unique(generated)})
+    ks = [c[0] for c in conditions if c[1] == "top"]
     records, samples = [], {}
     groups = [(0, "none")] + [(k, kind) for k in ks for kind in ("top", "random")]
-    for k, kind in groups:
-        picked = [i for i, c in enumerate(conditions) if c[0] == k and c[1] == kind]
-        if not picked:
-            continue
-        table = pd.DataFrame([shares[i] for i in picked]).fillna(0.0)
-        table.columns = [str(c) for c in table.columns]
-        for name in classes:
-            column = table[name] if name in table else pd.Series([0.0] * len(picked))
+    for name in observed:
+        shares = _shares(generated, codes, name)
+        for k, kind in groups:
+            picked = [i for i, c in enumerate(conditions) if c[:2] == (k, kind)]
+            if not picked:
+                continue
+            per_sample = shares[picked].mean(axis=0)
+            rate, low, high = _mean_interval(per_sample)
+            diff, diff_low, diff_high = _mean_interval(per_sample - shares[0])
+            by_draw = shares[picked].mean(axis=1)
             records.append(
                 {
                     "k": k,
                     "units": kind,
                     "class": name,
-                    "rate": float(column.mean()),
-                    "rate_std": float(column.std(ddof=1))
+                    "rate": float(rate),
+                    "rate_low": float(low),
+                    "rate_high": float(high),
+                    "rate_std": float(by_draw.std(ddof=1))
                     if len(picked) > 1
                     else np.nan,
+                    "vs_none": float(diff),
+                    "vs_none_low": float(diff_low),
+                    "vs_none_high": float(diff_high),
+                    "n_samples": generated.shape[1],
+                    "value": describe_value(value),
+                    "generation": "free-running",
                 }
             )
-        label = "none" if kind == "none" else f"{kind}-{k}"
-        samples[label] = [s + t for s, t in zip(seeds, texts[picked[0]], strict=True)]
+    for k, kind in groups:
+        picked = [i for i, c in enumerate(conditions) if c[:2] == (k, kind)]
+        if picked:
+            label = "none" if kind == "none" else f"{kind}-{k}"
+            samples[label] = _texts(runtime, seeds, generated[picked[0]], n_samples)
     return pd.DataFrame.from_records(records), samples

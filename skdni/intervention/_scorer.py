@@ -1,6 +1,7 @@
 """NeuronAblationScorer: does the model *use* the units that encode a feature?"""
 
 import re
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,11 +14,14 @@ from tqdm.auto import tqdm
 from .._compat import Interval, StrOptions, validate_params
 from .._errors import InputError, InputTypeError
 from .._texts import check_texts, text_lengths
-from ..models._interventions import Intervention, check_values, top_and_random_units
+from ..models._conditions import ConditionSet, scan_conditions
+from ..models._gates import GATES, check_state, run_gates, state_letter
+from ..models._interventions import Intervention, top_and_random_units
 from ..models._keras_inspect import clone_sharing
 from ..models._runtime import ModelRuntime
+from ._values import describe_value, search_levels, state_range, unit_values
 
-__all__ = ["NeuronAblationScorer", "char_class", "next_char_in"]
+__all__ = ["NeuronAblationScorer", "after_char_in", "char_class", "next_char_in"]
 
 _BRACKETS = frozenset("()[]{}<>")
 
@@ -45,6 +49,12 @@ def char_class(char: str) -> str:
 def next_char_in(chars):
     """A ``positions`` callable: rows whose *next* character is in ``chars``.
 
+    Beware: this selects rows by the *answer*. An intervention that pushes every
+    prediction towards ``chars`` then looks good on these rows and is never charged
+    for the rows it breaks (ablating digit units of an arithmetic model raises the
+    class accuracy on next-is-digit rows while next-is-paren rows fall). For a fair
+    comparison select rows by what the model has read: :func:`after_char_in`.
+
     Examples
     --------
     >>> next_char_in("0123456789")(["1+2", "(3)"]).tolist()
@@ -65,8 +75,31 @@ def next_char_in(chars):
     return positions
 
 
+def after_char_in(chars):
+    """A ``positions`` callable: rows whose *current* character (the one the model
+    has just read) is in ``chars`` — a selection on the input side, blind to the
+    answer (unlike :func:`next_char_in`).
+
+    Examples
+    --------
+    >>> after_char_in("0123456789)")(["1+2", "(3)"]).tolist()
+    [True, False, True, False, True, True]
+    """
+    chars = frozenset(chars)
+
+    def positions(texts):
+        return np.fromiter((c in chars for t in texts for c in t), dtype=bool)
+
+    return positions
+
+
 # an activation column as LSTMActivationTransformer names it: "h17", "lstm_0/c3"
-_UNIT_COLUMN = re.compile(r"^(?:(?P<layer>.+)/)?(?P<state>[hc])(?P<unit>\d+)$")
+_UNIT_COLUMN = re.compile(r"^(?:(?P<layer>.+)/)?(?P<state>[hcifgozrn])(?P<unit>\d+)$")
+# the state of each column prefix (skdni.models._gates.state_letter, inverted)
+_STATE_OF_LETTER = {
+    state_letter(state): state
+    for state in ("hidden", "cell") + GATES["lstm"] + GATES["gru"]
+}
 
 
 def _check_unit_columns(names, layer_name: str, state: str) -> None:
@@ -77,7 +110,7 @@ def _check_unit_columns(names, layer_name: str, state: str) -> None:
         return
     for i, match in enumerate(matches):
         name = str(names[i])
-        column_state = "hidden" if match["state"] == "h" else "cell"
+        column_state = _STATE_OF_LETTER[match["state"]]
         if column_state != state:
             raise InputError(
                 f"search column {i} is {name!r}, a {column_state} state, but the "
@@ -124,81 +157,187 @@ def _concat_per_text(y, lengths) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _metric_sums(probs, target, scoring):
+    """The metric summed over rows: ``probs`` (..., n, V), ``target`` (n,) -> (...,).
+
+    The class metrics use the class's probability *mass* (the sum of its
+    characters' probabilities): after an operator a digit is likely as a class
+    although each single digit is less likely than ``(``.
+    """
+    metric, classes = scoring["metric"], scoring["classes"]
+    if metric == "accuracy":
+        return np.sum(np.argmax(probs, axis=-1) == target, axis=-1, dtype=np.float64)
+    if metric in ("class_accuracy", "class_cross_entropy"):
+        mass = probs.astype(np.float64) @ scoring["class_onehot"]
+        # an unknown target (-1) has no class: an error for the accuracy (and left
+        # out of the cross-entropy when the rows are chosen)
+        true_class = np.where(target >= 0, classes[target], -1)
+        if metric == "class_accuracy":
+            hits = np.argmax(mass, axis=-1) == true_class
+            return np.sum(hits, axis=-1, dtype=np.float64)
+        p = mass[..., np.arange(len(target)), true_class]
+        return -np.sum(np.log(np.maximum(p, np.finfo(np.float64).tiny)), axis=-1)
+    if metric == "within_class_accuracy":
+        # argmax among the characters of the true next character's class only (an
+        # unknown target, -1, never equals it: an error)
+        same = classes[None, :] == classes[target][:, None]
+        best = np.argmax(np.where(same, probs, -1.0), axis=-1)
+        return np.sum(best == target, axis=-1, dtype=np.float64)
+    p = probs[..., np.arange(len(target)), target].astype(np.float64)
+    return -np.sum(np.log(np.maximum(p, np.finfo(np.float64).tiny)), axis=-1)
+
+
 def _score_run(stack, batches, interventions_for, scoring):
     """The metric of one (possibly intervened) pass over the corpus.
 
     ``interventions_for(rows)`` builds the batch's interventions from its table rows
-    (oracle patterns are per row). Returns ``(metric, means)`` where ``means`` are the
-    per-unit means of ``scoring["mean_of"]`` = (layer, state) over all characters
-    (``None`` unless asked).
+    (oracle patterns are per row). The one-condition-at-a-time reference of
+    :func:`_score_batch`.
     """
-    targets, scored, classes, metric = (
-        scoring["targets"],
-        scoring["scored"],
-        scoring["classes"],
-        scoring["metric"],
-    )
-    mean_of = scoring.get("mean_of")
+    targets, scored = scoring["targets"], scoring["scored"]
     total, count = 0.0, 0
-    state_sum, n_rows = None, 0
     for ids, lengths, rows in batches:
-        states = () if mean_of is None else (mean_of[1],)
-        out = stack.run(
-            ids,
-            lengths,
-            interventions=interventions_for(rows),
-            return_states=states,
-            layers=None if mean_of is None else [mean_of[0]],
-        )
+        out = stack.run(ids, lengths, interventions=interventions_for(rows))
         valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
-        if mean_of is not None:
-            values = out[mean_of[1]][mean_of[0]][valid]
-            state_sum = values.sum(0, dtype=np.float64) + (
-                0 if state_sum is None else state_sum
-            )
-            n_rows += len(values)
         keep = scored[rows]
-        probs = out["probs"][valid][keep]
-        target = targets[rows][keep]
-        count += len(target)
-        if metric == "accuracy":
-            total += float(np.sum(np.argmax(probs, axis=1) == target))
-        elif metric == "class_accuracy":
-            # an unknown target (-1) has no class: an error, as in accuracy
-            true_class = np.where(target >= 0, classes[target], -1)
-            total += float(np.sum(classes[np.argmax(probs, axis=1)] == true_class))
-        elif metric == "within_class_accuracy":
-            # argmax among the characters of the true next character's class only
-            # (an unknown target, -1, never equals it: an error)
-            same = classes[None, :] == classes[target][:, None]
-            best = np.argmax(np.where(same, probs, -1.0), axis=1)
-            total += float(np.sum(best == target))
-        else:
-            p = probs[np.arange(len(target)), target].astype(np.float64)
-            total += float(-np.sum(np.log(np.maximum(p, np.finfo(np.float64).tiny))))
-    means = None if mean_of is None else state_sum / max(n_rows, 1)
-    return total / count, means
+        total += float(
+            _metric_sums(out["probs"][valid][keep], targets[rows][keep], scoring)
+        )
+        count += int(keep.sum())
+    return total / count
 
 
-def _score_units(
-    stack, batches, layer, state, mode, units, constant, pattern, oracle_range, scoring
-):
-    def interventions_for(rows):
-        if units is None:
-            return None
-        values = pattern[rows] if mode == "oracle" else constant
-        return [
-            Intervention(
-                layer=layer,
+def _score_each(stack, batches, item, scoring):
+    """Reference path: every condition of ``item`` (a :class:`ConditionSet`) as its
+    own pass with plain :class:`Intervention` objects. Returns one metric per
+    condition."""
+    results = []
+    for mask in item.mask:
+        units = np.flatnonzero(mask)
+
+        def interventions_for(rows, units=units):
+            if not units.size:
+                return None
+            if item.pattern is None:
+                return Intervention(
+                    layer=item.layer,
+                    units=units,
+                    state=item.state,
+                    mode="clamp",
+                    values=item.offset[units],
+                )
+            pattern = item.pattern[rows]
+            pattern = pattern if pattern.shape[1] == 1 else pattern[:, units]
+            return Intervention(
+                layer=item.layer,
                 units=units,
-                state=state,
-                mode=mode,
-                values=values,
-                oracle_range=oracle_range,
+                state=item.state,
+                mode="oracle",
+                values=item.offset[units] + item.scale[units] * pattern,
+                oracle_range=(0.0, 1.0),
             )
-        ]
 
-    return _score_run(stack, batches, interventions_for, scoring)[0]
+        results.append(_score_run(stack, batches, interventions_for, scoring))
+    return np.array(results)
+
+
+def _score_batch(stack, ids, lengths, targets, scored, item, scoring):
+    """Metric sums of every condition of ``item`` on one batch of texts, all
+    conditions in one batched recurrence (:func:`scan_conditions`).
+
+    ``targets`` / ``scored`` and ``item.pattern`` hold the batch's rows only.
+    """
+    n_texts, time = ids.shape
+    valid = np.arange(time)[None, :] < lengths[:, None]
+    keep = np.zeros((n_texts, time), dtype=bool)
+    keep[valid] = scored
+    target = np.full((n_texts, time), -1, dtype=np.int64)
+    target[valid] = targets
+    sums = np.zeros(item.n_conditions)
+    for t, h in scan_conditions(stack, ids, lengths, [item], item.n_conditions):
+        rows = keep[:, t]
+        if rows.any():
+            probs = stack._output(h[:, rows])
+            sums += _metric_sums(probs, target[rows, t], scoring)
+    return sums
+
+
+def _score_conditions(stack, batches, item, scoring, n_jobs=None, verbose=0):
+    """One metric per condition of ``item``: batches of texts in parallel, each
+    running every condition at once; sums added in batch order (the result does not
+    depend on ``n_jobs``)."""
+    targets, scored = scoring["targets"], scoring["scored"]
+
+    def batch_item(rows):
+        if item.pattern is None:
+            return item
+        return ConditionSet(
+            layer=item.layer,
+            state=item.state,
+            mask=item.mask,
+            offset=item.offset,
+            scale=item.scale,
+            pattern=item.pattern[rows],
+        )
+
+    jobs = (
+        delayed(_score_batch)(
+            stack, ids, lengths, targets[rows], scored[rows], batch_item(rows), scoring
+        )
+        for ids, lengths, rows in batches
+    )
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    sums = sum(
+        tqdm(results, total=len(batches), disable=not verbose, desc="batches"),
+        np.zeros(item.n_conditions),
+    )
+    return sums / int(scored.sum())
+
+
+def _plain_states(stack, batches, layer, state, n_rows):
+    """The states of one layer at every character (corpus row order), no
+    intervention: what ``"mean"`` averages and ``"resample"`` draws from."""
+    out = np.empty((n_rows, stack.layers[layer].units), dtype=stack.dtype)
+    for ids, lengths, rows in batches:
+        valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+        if state not in ("hidden", "cell"):
+            out[rows] = run_gates(stack, ids, lengths, layer, [state])[state][valid]
+            continue
+        run = stack.run(
+            ids, lengths, return_states=(state,), layers=[layer], return_probs=False
+        )
+        out[rows] = run[state][layer][valid]
+    return out
+
+
+def resample_rows(lengths, rng) -> np.ndarray:
+    """For every character (text ``i``, step ``t``), the corpus row of step ``t`` of
+    another text long enough, drawn uniformly; -1 when no other text has a step
+    ``t``.
+
+    Examples
+    --------
+    >>> resample_rows(np.array([2, 3]), np.random.RandomState(0)).tolist()
+    [2, 3, 0, 1, -1]
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    order = np.argsort(-lengths, kind="stable")  # longest first
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    text = np.repeat(np.arange(len(lengths)), lengths)
+    step = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
+    # texts longer than t: the first n_long[t] texts of ``order``
+    n_long = (lengths[None, :] > np.arange(lengths.max())[:, None]).sum(axis=1)
+    pool = n_long[step] - 1  # the others (the text itself is one of them)
+    pick = np.floor(rng.random_sample(len(step)) * np.maximum(pool, 1)).astype(np.int64)
+    pick += pick >= rank[text]  # skip the text itself
+    donor = order[np.minimum(pick, len(order) - 1)]
+    return np.where(pool > 0, offsets[donor] + step, -1)
+
+
+_CLASS_METRICS = ("class_accuracy", "class_cross_entropy", "within_class_accuracy")
+_LOSSES = ("cross_entropy", "class_cross_entropy")
 
 
 class NeuronAblationScorer(BaseEstimator):
@@ -208,9 +347,13 @@ class NeuronAblationScorer(BaseEstimator):
     *used* by the model. The model is re-run with skdni's NumPy recurrence
     (:class:`~skdni.models.RecurrentStack`), and the top-k units (of a feature, or as
     given) are set to 0 (``"zero"``, Rm-Neuron_k), to the feature's labels mapped to
-    ``oracle_range`` (``"oracle"``, Oracle_k), to a constant (``"clamp"``) or to their
-    mean activation over the scored texts (``"mean"``). :meth:`evaluate` compares the
-    top-k units against ``n_random`` random draws of k other units (Figure 5 as data).
+    ``oracle_range`` (``"oracle"``, Oracle_k), to a constant (``"clamp"``), to their
+    mean activation over the scored texts (``"mean"``) or to their activation in
+    another text of the corpus at the same step (``"resample"``). :meth:`evaluate`
+    compares the top-k units against ``n_random`` random draws of k other units
+    (Figure 5 as data), all conditions in one batched recurrence. Scoring is
+    *teacher-forced*: the model reads the true text at every step (generation,
+    :func:`clamped_generation`, is free-running).
 
     Parameters
     ----------
@@ -231,23 +374,41 @@ class NeuronAblationScorer(BaseEstimator):
     k : int or list of int, default=None
         How many top units to overwrite; a list gives a curve in :meth:`evaluate`.
         ``None``: all given ``units`` (required with ``search``).
-    mode : {"zero", "oracle", "clamp", "mean"}, default="zero"
-    state : {"hidden", "cell"}, default="hidden"
-        ``"cell"``: the LSTM cell state (see :class:`Intervention`).
+    mode : {"zero", "oracle", "clamp", "mean", "resample"}, default="zero"
+        ``"resample"``: every unit's value at step ``t`` of a text is its value at
+        step ``t`` of another text of the corpus, long enough, drawn per character
+        in the parent (one donor text for all units of a character; the same draws
+        for every condition and any ``n_jobs``); a step no other text has keeps
+        the unit's own value.
+    state : str, default="hidden"
+        ``"cell"``: the LSTM cell state; or a gate (LSTM ``"input"``, ``"forget"``,
+        ``"candidate"``, ``"output"``; GRU ``"update"``, ``"reset"``, ``"new"``);
+        see :class:`Intervention`.
     layer : None, int or str, default=None
         Recurrent layer of the units (``None``: the first one).
-    value : float, default=None
-        The constant for ``"clamp"`` (default 1.0, as in the paper's Figure 4).
-    oracle_range : (float, float), default=(-1, 1)
-        Where labels 0 and 1 go for ``"oracle"``.
+    value : float, array-like of shape (n_units,), "on" or "off", default=None
+        The value for ``"clamp"``: a number for every unit (default 1.0, the
+        paper's literal Figure 4 value, blind to whether a unit encodes the feature
+        positively or negatively), one number per unit of the layer, or
+        ``"on"`` / ``"off"``: each unit's own mean activation where the feature is
+        on / off (from ``search.unit_levels_``; sign-aware). NaN, infinite and
+        out-of-range values (outside [-1, 1] for a tanh hidden state) are errors.
+    oracle_range : (float, float) or "calibrated", default=(-1, 1)
+        Where labels 0 and 1 go for ``"oracle"``. ``(-1, 1)`` is the paper's
+        literal mapping (it can push units outside the range they use);
+        ``"calibrated"`` maps label 0 / 1 to each unit's own off / on level from
+        the search. An oracle reading a look-ahead feature (a later character's
+        label, e.g. ``shift=1``) warns: it hands the model the answer.
     metric : {"accuracy", "cross_entropy", "class_accuracy", \
-            "within_class_accuracy"}, default="accuracy"
+            "class_cross_entropy", "within_class_accuracy"}, default="accuracy"
         Next-character accuracy, mean cross-entropy (nats; lower is better),
-        accuracy of the next character's *class* (the class of the model's most
-        likely character against the class of the true next character), or accuracy
-        *within* the true next character's class (the most likely character of that
-        class against the true one: with ``positions=next_char_in("0123456789")``,
-        the paper's "accuracy for predicting the value of the nesting digit").
+        accuracy of the next character's *class* (the class with the most
+        probability *mass* — the sum of its characters' probabilities — against the
+        class of the true next character), the class cross-entropy (minus the log
+        of the true class's mass), or accuracy *within* the true next character's
+        class (the most likely character of that class against the true one: with
+        ``positions=next_char_in("0123456789")``, the paper's "accuracy for
+        predicting the value of the nesting digit").
         A next character outside the vocabulary (a model with ``unknown="ignore"``)
         is an error for the accuracies and left out of the cross-entropy, as in
         ``CharLanguageModel.score`` / ``cross_entropy``.
@@ -256,7 +417,10 @@ class NeuronAblationScorer(BaseEstimator):
         in a class of their own); default :func:`char_class`.
     positions : array-like of bool or callable, default=None
         Rows (characters) whose next-character prediction is scored, e.g.
-        :func:`next_char_in` ``("0123456789")``; a callable gets the texts and returns
+        :func:`after_char_in` ``("0123456789)")`` (rows chosen by what the model has
+        read) or :func:`next_char_in` (chosen by the answer: biased towards an
+        intervention that pushes predictions into that class); a callable gets the
+        texts and returns
         one bool per character. The last character of a text is never scored (it has
         no next character).
     n_random : int, default=10
@@ -266,7 +430,7 @@ class NeuronAblationScorer(BaseEstimator):
         Seeds the random draws (drawn in the parent: results do not depend on
         ``n_jobs``).
     n_jobs : int, default=None
-        Parallel passes (``sklearn.utils.parallel.Parallel``).
+        Batches of texts in parallel (``sklearn.utils.parallel.Parallel``).
     verbose : int, default=0
         ``> 0`` shows a progress bar over passes.
     vocabulary : dict or list, default=None
@@ -303,14 +467,20 @@ class NeuronAblationScorer(BaseEstimator):
         "search": "no_validation",
         "feature": [None, str],
         "k": [None, Interval(Integral, 0, None, closed="left"), list, tuple],
-        "mode": [StrOptions({"zero", "oracle", "clamp", "mean"})],
-        "state": [StrOptions({"hidden", "cell"})],
+        "mode": [StrOptions({"zero", "oracle", "clamp", "mean", "resample"})],
+        "state": [StrOptions({"hidden", "cell"} | set(GATES["lstm"] + GATES["gru"]))],
         "layer": [None, Integral, str],
-        "value": [None, Real],
-        "oracle_range": [tuple, list],
+        "value": [None, Real, "array-like", StrOptions({"on", "off"})],
+        "oracle_range": [tuple, list, StrOptions({"calibrated"})],
         "metric": [
             StrOptions(
-                {"accuracy", "cross_entropy", "class_accuracy", "within_class_accuracy"}
+                {
+                    "accuracy",
+                    "cross_entropy",
+                    "class_accuracy",
+                    "class_cross_entropy",
+                    "within_class_accuracy",
+                }
             )
         ],
         "class_map": [None, dict, callable],
@@ -464,8 +634,39 @@ class NeuronAblationScorer(BaseEstimator):
                 f"y has {len(pattern)} rows but the texts have {n_rows} characters: "
                 "one label per character."
             )
-        check_values(pattern, "oracle", "y")
+        bad = np.flatnonzero(~np.isnan(pattern) & ((pattern < 0) | (pattern > 1)))
+        if bad.size:
+            text = int(np.searchsorted(np.cumsum(lengths), bad[0], side="right"))
+            raise InputError(
+                f"y[{int(bad[0])}] (text {text}) is {pattern[bad[0]]}: oracle labels "
+                "must be in [0, 1] (NaN keeps the unit's own value)."
+            )
+        self._warn_look_ahead(pattern, lengths)
         return pattern
+
+    def _warn_look_ahead(self, pattern, lengths):
+        """Warn when the oracle reads a feature of a *later* character: writing it
+        into the units hands the model the answer it is scored on."""
+        ends = np.cumsum(lengths)[lengths > 0] - 1
+        shifted = len(ends) > 1 and np.isnan(pattern[ends]).all()
+        shifted &= not np.isnan(pattern).all()
+        named = str(self.feature or "").startswith(("next:", "next_", "shift"))
+        if shifted or named:
+            warnings.warn(
+                f"The oracle labels{'' if not self.feature else f' ({self.feature!r})'}"
+                " look ahead: "
+                + (
+                    "they are NaN at the last character of every text, as a shifted "
+                    "feature (shift=1) is. "
+                    if shifted
+                    else "the feature describes a later character. "
+                )
+                + "Writing a later character's label into the units leaks the "
+                "answer the model is scored on; use a feature of the characters "
+                "read so far.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def _positions(self, texts, n_rows):
         if self.positions is None:
@@ -480,7 +681,7 @@ class NeuronAblationScorer(BaseEstimator):
         return mask.astype(bool)
 
     def _classes(self, runtime):
-        if self.metric not in ("class_accuracy", "within_class_accuracy"):
+        if self.metric not in _CLASS_METRICS:
             return None
         mapping = self.class_map if self.class_map is not None else char_class
         labels = []
@@ -496,8 +697,6 @@ class NeuronAblationScorer(BaseEstimator):
 
     def _prepare(self, model, texts, y):
         validate_params(self)
-        if self.mode == "clamp" and self.value is not None:
-            check_values(self.value, "clamp", "value")
         if model is None:
             raise InputError(
                 "No model: pass model= or call the scorer with an estimator."
@@ -505,9 +704,9 @@ class NeuronAblationScorer(BaseEstimator):
         texts = check_texts(texts)
         runtime = ModelRuntime.for_model(model, self.vocabulary)
         stack = runtime.require_stack()
-        if self.metric == "cross_entropy" and stack.output_activation != "softmax":
+        if self.metric in _LOSSES and stack.output_activation != "softmax":
             raise InputError(
-                f"metric='cross_entropy' needs probabilities, but model "
+                f"metric={self.metric!r} needs probabilities, but model "
                 f"{runtime.keras_model.name!r} has a {stack.output_activation!r} "
                 "output; end it with a softmax Dense layer or use an accuracy metric."
             )
@@ -517,61 +716,120 @@ class NeuronAblationScorer(BaseEstimator):
             raise InputError(
                 f"state='cell' needs an LSTM layer; {name!r} is a {kind} layer."
             )
+        if self.state not in ("hidden", "cell"):
+            check_state(self.state, kind, name, "NeuronAblationScorer")
         n_units = runtime.layer_units[layer]
         ranked = self._ranked_units(n_units, name)
         ks = self._ks(ranked, n_units, name)
         ids_list = runtime.encode(texts)
-        n_rows = int(text_lengths(texts).sum())
-        pattern = self._pattern(y, text_lengths(texts))
+        lengths = text_lengths(texts)
+        n_rows = int(lengths.sum())
+        pattern = self._pattern(y, lengths)
         targets, has_next = runtime.next_classes(ids_list)
         scored = has_next & self._positions(texts, n_rows)
-        if self.metric == "cross_entropy":
+        if self.metric in _LOSSES:
             # the model gives an unknown next char (unknown="ignore", target -1)
             # probability 0: left out, as in CharLanguageModel.cross_entropy
             scored &= targets >= 0
         if not scored.any():
             raise InputError(
                 "No character is scored: no selected row has a next character"
-                + (" in the vocabulary." if self.metric == "cross_entropy" else ".")
+                + (" in the vocabulary." if self.metric in _LOSSES else ".")
             )
+        classes = self._classes(runtime)
         scoring = {
             "targets": targets,
             "scored": scored,
-            "classes": self._classes(runtime),
+            "classes": classes,
+            "class_onehot": None
+            if classes is None
+            else np.eye(classes.max() + 1)[classes],
             "metric": self.metric,
         }
         batches = [
             (ids, lengths, rows)
             for _, ids, lengths, rows in runtime.batches(ids_list, self.batch_size)
         ]
-        return stack, layer, ranked, ks, pattern, scoring, batches
+        return {
+            "stack": stack,
+            "layer": layer,
+            "ranked": ranked,
+            "ks": ks,
+            "pattern": pattern,
+            "scoring": scoring,
+            "batches": batches,
+            "lengths": lengths,
+        }
 
-    def _constant(self, means, units):
+    def _levels(self):
+        needs = isinstance(self.value, str) and self.mode == "clamp"
+        needs |= self.mode == "oracle" and isinstance(self.oracle_range, str)
+        if not needs:
+            return None
+        if self.search is None:
+            raise InputError(
+                "value='on'/'off' and oracle_range='calibrated' take each unit's "
+                "level from a probe search: pass search= and feature=."
+            )
+        return search_levels(self.search, self.feature)
+
+    def _values(self, ctx, rng):
+        """``(offset, scale, pattern, label)`` of the overwrite, one value per unit
+        of the layer (see :class:`~skdni.models._conditions.ConditionSet`)."""
+        stack, layer = ctx["stack"], ctx["layer"]
+        n_units = stack.layers[layer].units
+        bounds = state_range(stack.layers[layer], self.state)
+        zeros = np.zeros(n_units)
+        if self.mode == "zero":
+            return zeros, None, None, "0"
         if self.mode == "clamp":
-            return 1.0 if self.value is None else float(self.value)
-        if self.mode == "mean":
-            return means[units]
-        return None
-
-    def _units_args(self, stack, batches, layer, units, means, pattern, scoring):
-        """The arguments of :func:`_score_units` for one set of units."""
-        return (
-            stack,
-            batches,
-            layer,
-            self.state,
-            self.mode,
-            units,
-            self._constant(means, units),
-            pattern,
-            self.oracle_range,
-            scoring,
+            value = 1.0 if self.value is None else self.value
+            values = unit_values(value, n_units, levels=self._levels(), bounds=bounds)
+            return values, None, None, describe_value(value)
+        if self.mode == "oracle":
+            levels = self._levels()
+            if levels is not None:
+                low = np.asarray(levels["off"], dtype=np.float64)
+                high = np.asarray(levels["on"], dtype=np.float64)
+                label = "labels->calibrated"
+            else:
+                if len(self.oracle_range) != 2:
+                    raise InputError(
+                        "oracle_range must be (low, high) or 'calibrated', got "
+                        f"{self.oracle_range!r}."
+                    )
+                low, high = (float(v) for v in self.oracle_range)
+                label = f"labels->[{low:g}, {high:g}]"
+                low, high = np.full(n_units, low), np.full(n_units, high)
+            for end in (low, high):
+                unit_values(end, n_units, bounds=bounds, where="oracle_range")
+            return low, high - low, ctx["pattern"][:, None], label
+        states = _plain_states(
+            stack, ctx["batches"], layer, self.state, int(ctx["lengths"].sum())
         )
-
-    def _baseline(self, stack, layer, batches, scoring):
         if self.mode == "mean":
-            scoring = dict(scoring, mean_of=(layer, self.state))
-        return _score_run(stack, batches, lambda rows: None, scoring)
+            return states.mean(axis=0, dtype=np.float64), None, None, "mean"
+        donors = resample_rows(ctx["lengths"], rng)
+        pattern = np.where(
+            (donors >= 0)[:, None], states[np.maximum(donors, 0)], np.nan
+        ).astype(np.float64)
+        return zeros, np.ones(n_units), pattern, "resample"
+
+    def _conditions(self, ctx, unit_sets, rng):
+        stack, layer = ctx["stack"], ctx["layer"]
+        offset, scale, pattern, label = self._values(ctx, rng)
+        mask = np.zeros((len(unit_sets), stack.layers[layer].units), dtype=bool)
+        for row, units in enumerate(unit_sets):
+            mask[row, units] = True
+        item = ConditionSet(
+            layer=layer,
+            state=self.state,
+            mask=mask,
+            offset=offset,
+            scale=scale,
+            pattern=pattern,
+        )
+        return item, label
 
     # ------------------------------------------------------------ public API
     def score(self, texts, y=None) -> float:
@@ -592,30 +850,30 @@ class NeuronAblationScorer(BaseEstimator):
         return self._score(self.model, texts, y)
 
     def _score(self, model, texts, y):
-        stack, layer, ranked, ks, pattern, scoring, batches = self._prepare(
-            model, texts, y
-        )
-        if len(ks) != 1:
+        ctx = self._prepare(model, texts, y)
+        if len(ctx["ks"]) != 1:
             raise InputError(f"score() takes one k, got k={self.k!r}; use evaluate().")
-        units = ranked[: ks[0]]
-        # only "mean" needs a plain pass first (for the units' mean activations)
-        means = (
-            self._baseline(stack, layer, batches, scoring)[1]
-            if self.mode == "mean"
-            else None
-        )
-        return _score_units(
-            *self._units_args(stack, batches, layer, units, means, pattern, scoring)
+        rng = check_random_state(self.random_state)
+        item, _ = self._conditions(ctx, [ctx["ranked"][: ctx["ks"][0]]], rng)
+        return float(
+            _score_conditions(
+                ctx["stack"], ctx["batches"], item, ctx["scoring"], self.n_jobs
+            )[0]
         )
 
     def __call__(self, estimator, texts, y=None) -> float:
         """sklearn scorer protocol on a fitted ``CharLanguageModel``: greater is better
-        (``metric="cross_entropy"`` is returned negated)."""
+        (the cross-entropies are returned negated)."""
         value = self._score(estimator, texts, y)
-        return -value if self.metric == "cross_entropy" else value
+        return -value if self.metric in _LOSSES else value
 
     def evaluate(self, texts, y=None) -> pd.DataFrame:
         """Baseline, top-k and random-k for every k (the paper's Figure 5 as data).
+
+        Every condition (no intervention, top-k and each random draw for every k)
+        runs in one batched recurrence: conditions x texts in the batch dimension.
+        Scoring is teacher-forced: the model reads the true text, whatever the
+        intervention does to its predictions.
 
         Returns
         -------
@@ -626,39 +884,32 @@ class NeuronAblationScorer(BaseEstimator):
             ``effect_size`` = (top - random_mean) / random_std (the top-k result in
             random-k standard deviations; NaN with fewer than two draws or when the
             draws do not vary, rather than an infinite effect), plus
-            ``metric``, ``mode``, ``state``, ``layer``, ``feature``, ``n_scored``.
-            ``frame.attrs["random_scores"]`` maps k to the raw draws (tuples, so
-            that ``pd.concat`` can compare them; pandas keeps ``attrs`` only when
-            every concatenated frame has the same).
+            ``metric``, ``mode``, ``value`` (what the units were set to: ``"0"``,
+            ``"1"``, ``"on"``, ``"mean"``, ``"resample"``,
+            ``"labels->[-1, 1]"``, ``"labels->calibrated"``...), ``state``,
+            ``layer``, ``feature``, ``n_scored`` and ``scoring``
+            (``"teacher-forced"``). ``frame.attrs["random_scores"]`` maps k to the
+            raw draws (tuples, so that ``pd.concat`` can compare them; pandas keeps
+            ``attrs`` only when every concatenated frame has the same).
         """
-        stack, layer, ranked, ks, pattern, scoring, batches = self._prepare(
-            self.model, texts, y
-        )
+        ctx = self._prepare(self.model, texts, y)
+        stack, layer, ks = ctx["stack"], ctx["layer"], ctx["ks"]
         n_units = stack.layers[layer].units
-        baseline, means = self._baseline(stack, layer, batches, scoring)
         rng = check_random_state(self.random_state)
-        tasks = top_and_random_units(ranked, ks, n_units, self.n_random, rng)
-        jobs = (
-            delayed(_score_units)(
-                *self._units_args(stack, batches, layer, units, means, pattern, scoring)
-            )
-            for _, _, units in tasks
+        tasks = top_and_random_units(ctx["ranked"], ks, n_units, self.n_random, rng)
+        unit_sets = [np.empty(0, dtype=np.int64)] + [units for _, _, units in tasks]
+        # drawn after the units: the same unit draws for every mode
+        item, label = self._conditions(ctx, unit_sets, rng)
+        values = _score_conditions(
+            stack, ctx["batches"], item, ctx["scoring"], self.n_jobs, self.verbose
         )
-        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
-        values = list(
-            tqdm(
-                results,
-                total=len(tasks),
-                disable=not self.verbose,
-                desc="interventions",
-            )
-        )
+        baseline = float(values[0])
         tops, by_k = {}, {k: [] for k in ks}
-        for (k, draw, _), value in zip(tasks, values, strict=True):
+        for (k, draw, _), value in zip(tasks, values[1:], strict=True):
             if draw < 0:
-                tops[k] = value
+                tops[k] = float(value)
             else:
-                by_k[k].append(value)
+                by_k[k].append(float(value))
         records, raw = [], {}
         for k in ks:
             top, draws = tops[k], np.array(by_k[k])
@@ -679,10 +930,12 @@ class NeuronAblationScorer(BaseEstimator):
                     "n_random": int(draws.size),
                     "metric": self.metric,
                     "mode": self.mode,
+                    "value": label,
                     "state": self.state,
                     "layer": stack.layers[layer].name,
                     "feature": self.feature,
-                    "n_scored": int(scoring["scored"].sum()),
+                    "n_scored": int(ctx["scoring"]["scored"].sum()),
+                    "scoring": "teacher-forced",
                 }
             )
         frame = pd.DataFrame.from_records(records)

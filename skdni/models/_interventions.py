@@ -9,7 +9,17 @@ from .._errors import InputError
 __all__ = ["Intervention", "check_values", "top_and_random_units"]
 
 _MODES = ("zero", "clamp", "mean", "oracle")
-_STATES = ("hidden", "cell")
+_STATES = (
+    "hidden",
+    "cell",
+    "input",
+    "forget",
+    "candidate",
+    "output",
+    "update",
+    "reset",
+    "new",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,9 +40,13 @@ class Intervention:
         LSTM/GRU/SimpleRNN layer, negative counts from the end) or its name.
     units : array-like of int
         Unit indices within that layer.
-    state : {"hidden", "cell"}, default="hidden"
-        ``"cell"`` overwrites an LSTM's ``c_t``; ``h_t`` of the same step is computed
-        from the cell's own ``c_t`` and the overwritten ``c_t`` shapes the next steps.
+    state : str, default="hidden"
+        ``"hidden"``; ``"cell"`` overwrites an LSTM's ``c_t`` (``h_t`` of the same
+        step is computed from the cell's own ``c_t`` and the overwritten ``c_t``
+        shapes the next steps); or a gate, overwritten right after it is computed
+        and before the step uses it: LSTM ``"input"``, ``"forget"``,
+        ``"candidate"``, ``"output"``, GRU ``"update"``, ``"reset"``, ``"new"``
+        (see :mod:`skdni.models._gates`).
     mode : {"zero", "clamp", "mean", "oracle"}, default="zero"
         ``"zero"``: set to 0. ``"clamp"``: set to ``values`` (a scalar, or one value
         per unit; default 1.0, as in the paper's Figure 4). ``"mean"``: set to

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.special import expit
 
 from .._errors import InputError
+from ._gates import GATES, check_state
 from ._keras_inspect import (
     cell_kind,
     layer_position,
@@ -101,17 +102,23 @@ class _Layer:
         """The input part of every gate, ``x @ kernel + bias``."""
         return x @ self.kernel + self.input_bias
 
-    def step(self, xproj, h, c):
-        """One time step from the projected input; returns the new ``(h, c)``."""
+    def step(self, xproj, h, c, hook=None):
+        """One time step from the projected input; returns the new ``(h, c)``.
+
+        ``hook(gate_name, values)`` (optional) sees every gate right after it is
+        computed and returns the values the step goes on with (gate interventions,
+        :mod:`skdni.models._gates`).
+        """
         act = _ACTIVATIONS[self.activation]
         ract = _ACTIVATIONS[self.recurrent_activation]
         u = self.units
+        gate = hook if hook is not None else _no_hook
         if self.kind == "lstm":
             z = xproj + h @ self.recurrent_kernel
-            i = ract(z[:, :u])
-            f = ract(z[:, u : 2 * u])
-            g = act(z[:, 2 * u : 3 * u])
-            o = ract(z[:, 3 * u :])
+            i = gate("input", ract(z[:, :u]))
+            f = gate("forget", ract(z[:, u : 2 * u]))
+            g = gate("candidate", act(z[:, 2 * u : 3 * u]))
+            o = gate("output", ract(z[:, 3 * u :]))
             c = f * c + i * g
             return o * act(c), c
         if self.kind == "gru":
@@ -119,18 +126,28 @@ class _Layer:
                 inner = h @ self.recurrent_kernel
                 if self.recurrent_bias is not None:
                     inner += self.recurrent_bias
-                z = ract(xproj[:, :u] + inner[:, :u])
-                r = ract(xproj[:, u : 2 * u] + inner[:, u : 2 * u])
-                hh = act(xproj[:, 2 * u :] + r * inner[:, 2 * u :])
+                z = gate("update", ract(xproj[:, :u] + inner[:, :u]))
+                r = gate("reset", ract(xproj[:, u : 2 * u] + inner[:, u : 2 * u]))
+                hh = gate("new", act(xproj[:, 2 * u :] + r * inner[:, 2 * u :]))
             else:
                 inner = h @ self.recurrent_kernel[:, : 2 * u]
-                z = ract(xproj[:, :u] + inner[:, :u])
-                r = ract(xproj[:, u : 2 * u] + inner[:, u:])
-                hh = act(
-                    xproj[:, 2 * u :] + (r * h) @ self.recurrent_kernel[:, 2 * u :]
+                z = gate("update", ract(xproj[:, :u] + inner[:, :u]))
+                r = gate("reset", ract(xproj[:, u : 2 * u] + inner[:, u:]))
+                hh = gate(
+                    "new",
+                    act(
+                        xproj[:, 2 * u :] + (r * h) @ self.recurrent_kernel[:, 2 * u :]
+                    ),
                 )
             return z * h + (1 - z) * hh, None
         return act(xproj + h @ self.recurrent_kernel), None
+
+
+_STATE_NAMES = ("hidden", "cell") + GATES["lstm"] + GATES["gru"]
+
+
+def _no_hook(name, values):
+    return values
 
 
 @dataclass
@@ -385,10 +402,12 @@ class RecurrentStack:
             index = self.layer_index(item.layer)
             layer = self.layers[index]
             state = item.state
-            if state not in ("hidden", "cell"):
+            if state not in _STATE_NAMES:
                 raise InputError(
-                    f"{where}: state must be 'hidden' or 'cell', got {state!r}."
+                    f"{where}: state must be one of {_STATE_NAMES}, got {state!r}."
                 )
+            if state not in ("hidden", "cell"):
+                check_state(state, layer.kind, layer.name, where)
             if state == "cell" and layer.kind != "lstm":
                 raise InputError(
                     f"{where}: state='cell' needs an LSTM layer; layer {layer.name!r} "
@@ -488,11 +507,14 @@ class RecurrentStack:
         x = None
         for index, layer in enumerate(self.layers):
             xproj = self.table[ids] if index == 0 else layer.project(x)
-            h, c = layer.step(xproj, state.h[index], state.c[index])
+            gates = [item for item in bound if item.layer == index]
+            h, c = layer.step(
+                xproj, state.h[index], state.c[index], _gate_hook(self, gates, None)
+            )
             if masked is not None:
                 h, c = _keep_masked(masked, h, c, state.h[index], state.c[index])
             for item in bound:
-                if item.layer == index:
+                if item.layer == index and item.state in ("hidden", "cell"):
                     self._write(h if item.state == "hidden" else c, item, item.pattern)
             hs.append(h)
             cs.append(c)
@@ -592,11 +614,18 @@ class RecurrentStack:
             cs = np.empty_like(hs) if keep_cell else None
             h = np.zeros((batch, layer.units), dtype=self.dtype)
             c = np.zeros_like(h) if layer.kind == "lstm" else None
+            gates = [
+                (n, item) for n, item in mine if item.state not in ("hidden", "cell")
+            ]
+            mine = [(n, item) for n, item in mine if item.state in ("hidden", "cell")]
             for t in range(time):
+                hook = _gate_hook(self, gates, (patterns, t)) if gates else None
                 if masks is None:
-                    h, c = layer.step(xproj[t], h, c)
+                    h, c = layer.step(xproj[t], h, c, hook)
                 else:
-                    h, c = _keep_masked(masks[t], *layer.step(xproj[t], h, c), h, c)
+                    h, c = _keep_masked(
+                        masks[t], *layer.step(xproj[t], h, c, hook), h, c
+                    )
                 for number, item in mine:
                     rows = patterns[number][t] if number in patterns else None
                     self._write(h if item.state == "hidden" else c, item, rows)
@@ -613,6 +642,32 @@ class RecurrentStack:
             probs = self._output(seq.reshape(time * batch, -1))
             out["probs"] = probs.reshape(time, batch, -1).transpose(1, 0, 2)
         return out
+
+
+def _gate_hook(stack, items, at):
+    """The ``hook`` of :meth:`_Layer.step` that overwrites gates.
+
+    ``items``: bound interventions of the layer (``(number, item)`` pairs when
+    ``at = (patterns, t)`` gives per-step pattern rows, else items whose pattern,
+    if any, is already the step's rows). ``None`` when no item is a gate.
+    """
+    if at is None:
+        items = [(None, item) for item in items if item.state not in ("hidden", "cell")]
+    if not items:
+        return None
+
+    def hook(name, values):
+        for number, item in items:
+            if item.state == name:
+                if at is None:
+                    rows = item.pattern
+                else:
+                    patterns, t = at
+                    rows = patterns[number][t] if number in patterns else None
+                stack._write(values, item, rows)
+        return values
+
+    return hook
 
 
 def _keep_masked(masked, h, c, h_old, c_old):

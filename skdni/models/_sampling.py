@@ -15,8 +15,11 @@ from .._errors import InputError
 __all__ = ["check_generation_args", "generate_texts", "sample_classes"]
 
 
-def sample_classes(probs, temperature, rng):
+def sample_classes(probs, temperature, rng, draws=None):
     """One output class per row of ``probs`` (temperature 0: argmax).
+
+    ``draws``: one uniform number in [0, 1) per row, instead of drawing them from
+    ``rng`` (generation with one random stream per sample).
 
     Examples
     --------
@@ -28,7 +31,9 @@ def sample_classes(probs, temperature, rng):
     logits = np.log(np.maximum(probs.astype(np.float64), 1e-30)) / temperature
     scaled = np.exp(logits - logits.max(axis=1, keepdims=True))
     cumulative = np.cumsum(scaled / scaled.sum(axis=1, keepdims=True), axis=1)
-    draws = rng.random_sample((len(probs), 1))
+    if draws is None:
+        draws = rng.random_sample(len(probs))
+    draws = np.asarray(draws, dtype=np.float64).reshape(-1, 1)
     return np.minimum((cumulative < draws).sum(axis=1), probs.shape[1] - 1)
 
 

@@ -32,6 +32,7 @@ from ._fast_ols import ols_fold_scores
 from ._fast_rank import RANK_METRICS, svm_rank_scores
 from ._fast_svm import svm_fit_1d, svm_unit_scores
 from ._fast_threshold import ThresholdClassifier, threshold_unit_scores
+from ._levels import unit_levels
 from ._sorted import binary_fold_scores
 from ._stats import (
     above_chance,
@@ -280,6 +281,13 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
     chance_scores_ : Series
         Per feature, the mean CV score of the constant predictor (majority class or
         training mean).
+    unit_levels_ : dict
+        Per feature, every unit's mean activation where the feature is ``"off"`` /
+        ``"on"`` (a binary feature's two classes; a continuous feature's lowest /
+        highest tenth of labels), the ``"sign"`` of the association (+1, -1, 0) and
+        the rows averaged (``"n_off"``, ``"n_on"``) — the levels that sign-aware
+        clamps (``value="on"``) and calibrated oracles use. Set by ``fit`` (not by
+        ``partial_fit``).
     feature_kinds_ : Series
         ``"binary"`` (exactly two distinct labels) or ``"continuous"`` per feature.
     methods_ : Series
@@ -771,6 +779,7 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             )
             chance[j] = self._mean(per_fold)[0]
         self.chance_scores_ = pd.Series(chance, index=names, name="chance")
+        self.unit_levels_ = unit_levels(X, Y, names, kinds, classes)
 
         self._set_findings(
             mean, names, unit_names, [skill_kind(p[5], p[2]) for p in plan]
