@@ -334,6 +334,12 @@ CASES = [
         r"mean values must be finite",
     ),
     (
+        "Intervention pattern inf",
+        lambda c: Intervention(units=[0], mode="pattern", values=[0.5, np.nan, INF]),
+        InputError,
+        r"pattern values must be finite.*inf at index \(2,\)",
+    ),
+    (
         "Intervention oracle 1.5",
         lambda c: Intervention(units=[0], mode="oracle", values=[0.0, 1.5]),
         InputError,
@@ -351,7 +357,7 @@ CASES = [
             c.lm, [0, 1], seeds=["1"], n_chars=3, ks=[1], value=NAN
         ),
         InputError,
-        r"value: clamp values must be finite",
+        r"value for unit 0 is nan: values must be finite",
     ),
     (
         "count_class_in_generations inf",
@@ -359,7 +365,7 @@ CASES = [
             c.lm, [0, 1], "0123", seed="1", n_chars=3, k=[1], value=INF
         ),
         InputError,
-        r"value: clamp values must be finite",
+        r"value for unit 0 is inf: values must be finite",
     ),
     (
         "generate clamp nan",
@@ -378,7 +384,7 @@ CASES = [
             c.lm, units=[0, 1], k=1, mode="clamp", value=NAN
         ).score(["1+2"]),
         InputError,
-        r"value: clamp values must be finite",
+        r"value for unit 0 is nan: values must be finite",
     ),
     (
         "scorer oracle label 2",
@@ -386,7 +392,7 @@ CASES = [
             ["1+2"], [0, 2.0, 0.5]
         ),
         InputError,
-        r"y: oracle labels must lie in \[0, 1\].*2.0 at index \(1,\)",
+        r"y\[1\] \(text 0\) is 2.0: oracle labels must be in \[0, 1\]",
     ),
     (
         "scorer oracle label -inf",
@@ -394,7 +400,7 @@ CASES = [
             ["1+2"], [0, 1, -INF]
         ),
         InputError,
-        r"y: .*-inf at index \(2,\)",
+        r"y\[2\] \(text 0\) is -inf: oracle labels must be in \[0, 1\]",
     ),
     (
         "clamped_generation n_jobs=0",
@@ -444,7 +450,7 @@ CASES = [
             c.lm, units=[0, 1], k=1, mode="oracle", oracle_range=(NAN, 1)
         ).score(["1+2"], [0, 1, 0]),
         InputError,
-        r"oracle_range must be two finite numbers",
+        r"oracle_range for unit 0 is nan: values must be finite",
     ),
     # ------------------------------------------------------- probe search
     (

@@ -232,9 +232,8 @@ def _score_each(stack, batches, item, scoring):
                 layer=item.layer,
                 units=units,
                 state=item.state,
-                mode="oracle",
+                mode="pattern",
                 values=item.offset[units] + item.scale[units] * pattern,
-                oracle_range=(0.0, 1.0),
             )
 
         results.append(_score_run(stack, batches, interventions_for, scoring))
@@ -596,9 +595,13 @@ class NeuronAblationScorer(BaseEstimator):
                     f"k={k} is larger than layer {layer_name!r} ({n_units} units)."
                 )
             if k > len(ranked):
-                raise InputError(
-                    f"k={k} but only {len(ranked)} ranked units are given."
+                source = (
+                    f"the search has only {len(ranked)} units above chance for "
+                    f"{self.feature!r} (pass units= to rank all units yourself)"
+                    if self.units is None
+                    else f"only {len(ranked)} ranked units are given"
                 )
+                raise InputError(f"k={k} but {source}.")
         return [int(k) for k in ks]
 
     def _pattern(self, y, lengths):

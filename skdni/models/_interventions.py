@@ -8,7 +8,7 @@ from .._errors import InputError
 
 __all__ = ["Intervention", "check_values", "top_and_random_units"]
 
-_MODES = ("zero", "clamp", "mean", "oracle")
+_MODES = ("zero", "clamp", "mean", "oracle", "pattern")
 _STATES = (
     "hidden",
     "cell",
@@ -47,13 +47,17 @@ class Intervention:
         and before the step uses it: LSTM ``"input"``, ``"forget"``,
         ``"candidate"``, ``"output"``, GRU ``"update"``, ``"reset"``, ``"new"``
         (see :mod:`skdni.models._gates`).
-    mode : {"zero", "clamp", "mean", "oracle"}, default="zero"
+    mode : {"zero", "clamp", "mean", "oracle", "pattern"}, default="zero"
         ``"zero"``: set to 0. ``"clamp"``: set to ``values`` (a scalar, or one value
         per unit; default 1.0, as in the paper's Figure 4). ``"mean"``: set to
         ``values``, the units' mean activations (one per unit). ``"oracle"``: set to
         the per-character label pattern ``values`` — shape (n_chars,) (the same
         pattern for every unit) or (n_chars, k) — mapped linearly from [0, 1] to
         ``oracle_range``. A NaN label leaves the unit's own value at that step.
+        ``"pattern"``: set to the per-character ``values`` as given, same shapes
+        as ``"oracle"`` (finite, or NaN to leave the unit's value) — the raw form
+        of an oracle, for values that are not labels (a calibrated per-unit
+        mapping, another text's states).
     values : float or array-like, optional
         See ``mode``.
     oracle_range : (float, float), default=(-1, 1)
@@ -88,10 +92,10 @@ class Intervention:
         values = self.values
         if self.mode == "clamp" and values is None:
             values = 1.0
-        if self.mode in ("mean", "oracle") and values is None:
+        if self.mode in ("mean", "oracle", "pattern") and values is None:
             raise InputError(
                 f"mode={self.mode!r} needs values ("
-                + ("the units' means" if self.mode == "mean" else "the label pattern")
+                + ("the units' means" if self.mode == "mean" else "the pattern")
                 + ")."
             )
         if values is not None:
@@ -120,7 +124,8 @@ def check_values(values, mode: str, name: str = "values") -> None:
     """Refuse values that would give meaningless results without an error.
 
     ``"clamp"`` / ``"mean"`` values must be finite numbers; ``"oracle"`` labels
-    must lie in [0, 1] (NaN: leave the unit's own value at that step).
+    must lie in [0, 1] and ``"pattern"`` values must be finite (NaN in both: leave
+    the unit's own value at that step).
     """
     try:
         arr = np.asarray(values, dtype=np.float64)
@@ -129,6 +134,9 @@ def check_values(values, mode: str, name: str = "values") -> None:
     if mode == "oracle":
         bad = ~np.isnan(arr) & ((arr < 0) | (arr > 1))
         rule = "oracle labels must lie in [0, 1] (NaN: leave the unit's value)"
+    elif mode == "pattern":
+        bad = np.isinf(arr)
+        rule = "pattern values must be finite (NaN: leave the unit's value)"
     else:
         bad = ~np.isfinite(arr)
         rule = f"{mode} values must be finite"

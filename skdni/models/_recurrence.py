@@ -439,9 +439,9 @@ class RecurrentStack:
                         f"scalar or one value per unit ({k},)."
                     ) from None
                 bound.append(_Bound(index, state, units, constant.copy(), None))
-            elif mode == "oracle":
+            elif mode in ("oracle", "pattern"):
                 if values is None:
-                    raise InputError(f"{where}: mode='oracle' needs the label pattern.")
+                    raise InputError(f"{where}: mode={mode!r} needs the pattern.")
                 pattern = np.asarray(values, dtype=np.float64)
                 if pattern.ndim == 1:
                     pattern = np.repeat(pattern[:, None], k, axis=1)
@@ -455,12 +455,15 @@ class RecurrentStack:
                         f"expected ({n_rows},) or ({n_rows}, {k}): one label per "
                         "character."
                     )
-                low, high = item.oracle_range
-                mapped = (low + (high - low) * pattern).astype(self.dtype)
+                if mode == "oracle":
+                    low, high = item.oracle_range
+                    pattern = low + (high - low) * pattern
+                mapped = pattern.astype(self.dtype)
                 bound.append(_Bound(index, state, units, None, mapped))
             else:
                 raise InputError(
-                    f"{where}: mode must be 'zero', 'clamp', 'mean' or 'oracle', got "
+                    f"{where}: mode must be 'zero', 'clamp', 'mean', 'oracle' or "
+                    f"'pattern', got "
                     f"{mode!r}."
                 )
         return bound

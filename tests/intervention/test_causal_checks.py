@@ -334,9 +334,7 @@ def test_calibrated_oracle_reproduces_the_units_own_means(
         )
         out = stack.run(
             ids[None],
-            interventions=Intervention(
-                units=units, mode="oracle", values=pattern, oracle_range=(0, 1)
-            ),
+            interventions=Intervention(units=units, mode="pattern", values=pattern),
         )
         states.append(out["hidden"][0][0])
         probs.append(out["probs"][0].astype(np.float64))
@@ -347,6 +345,7 @@ def test_calibrated_oracle_reproduces_the_units_own_means(
     # the scorer does exactly that mapping: its cross-entropy is that of the run
     calibrated = NeuronAblationScorer(
         trained_lm,
+        units,  # every unit (top_units_ holds only those above chance)
         search=search,
         feature="digit",
         k=32,

@@ -63,9 +63,7 @@ def test_batched_interchange_equals_one_by_one(trained_lm, cases):
         pattern[base_pos[i]] = src[source_pos[i], units]
         out = runtime.run(
             ids[None],
-            interventions=Intervention(
-                units=units, mode="oracle", values=pattern, oracle_range=(0, 1)
-            ),
+            interventions=Intervention(units=units, mode="pattern", values=pattern),
         )
         probs = out["probs"][0][base_pos[i]]
         hits.append(chars[int(np.argmax(np.where(digits, probs, -1)))] == "1")
