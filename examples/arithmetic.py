@@ -278,6 +278,10 @@ def main(argv=None) -> int:
         for feature, mode, oracle_range, metric in FIGURE5:
             scorer = NeuronAblationScorer(
                 lm,
+                # the paper's top-k by score (top_units_ holds only units above
+                # chance, which may be fewer than max(KS)); the search gives the
+                # units' levels for the calibrated oracle
+                units_by_score(search, feature),
                 search=search,
                 feature=feature,
                 k=KS,

@@ -462,13 +462,18 @@ def main(argv=None) -> int:
     parens = [
         f
         for f in (bracket_rule, "range:argument_list", "bracket")
-        if len(search.top_units_.get(f, ())) >= max(FIGURE6_KS)
+        if f in search.scores_.index
+        and search.scores_.loc[f].notna().sum() >= max(FIGURE6_KS)
     ]
     if args.tree_sitter and parens:
         bracket_rule = parens[0]
         with step(f"Figure 6: matched parentheses in generated code ({bracket_rule})"):
             figure6 = matched_parentheses_table(
-                lm, search.top_units_[bracket_rule], spec["gen_seed"], sizes, args.seed
+                lm,
+                units_by_score(search, bracket_rule),
+                spec["gen_seed"],
+                sizes,
+                args.seed,
             )
         print_table(
             f"Figure 6: share of generated characters that are matched parentheses, "
