@@ -915,7 +915,8 @@ def _write_report(result: StudyResult, out: Path) -> None:
     # every (feature, unit) pair is in tables/scores.csv; the page shows the top
     # ones of the features it draws (those with a unit above chance)
     scores = tables["scores"]
-    drawn = _findings(result)[:MAX_FEATURES_DRAWN] or list(summary["feature"][:10])
+    # the summary's rows are the findings (features with a unit above chance)
+    drawn = list(summary["feature"][:MAX_FEATURES_DRAWN])
     scores = scores[scores["feature"].isin(drawn)]
     top = scores.sort_values(["feature", "rank"], kind="stable").groupby("feature")
     shown = dict(tables, scores=top.head(result.config.top_k))
@@ -937,17 +938,6 @@ MAX_FEATURES_DRAWN = 40
 MAX_HEATMAP_UNITS = 40
 
 
-def _findings(result) -> list[str]:
-    """Features with a unit scoring above chance, in the summary's order."""
-    search = result.search
-    best = search.scores_.max(axis=1)
-    return [
-        f
-        for f in result.summary["feature"]
-        if best[f] > search.chance_scores_[f]  # NaN compares False
-    ]
-
-
 def _report_figures(result) -> dict:
     """The report's figures, bounded whatever the corpus: score lines and the
     heatmap over at most ``MAX_FEATURES_DRAWN`` features with a unit above chance,
@@ -961,7 +951,7 @@ def _report_figures(result) -> dict:
     from .report._figures import _default_heatmap_units
 
     search, summary = result.search, result.summary
-    findings = _findings(result)
+    findings = list(summary["feature"])  # the summary's rows are the findings
     drawn = findings[:MAX_FEATURES_DRAWN]
     scores = search.scores_
     figures = {}
