@@ -5,14 +5,14 @@ from collections import deque
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
-from .._compat import Interval, StrOptions, _fit_context, check_is_fitted
+from .._compat import Interval, StrOptions
+from .._docstring import fill_doc
 from .._errors import InputError
-from .._memmap import check_out, close_out, discard_out, open_out
-from .._texts import check_texts, text_lengths
+from .._text_transformer import TextTransformerMixin
 from ..models._char_lm import _next_pow2
 from ..models._gates import check_state, run_gates, state_letter
 from ..models._keras_inspect import clone_sharing, resolve_layers
@@ -23,11 +23,13 @@ __all__ = ["LSTMActivationTransformer"]
 _MIN_KERAS_TIME = 8  # shortest padded length on the Keras path (fewer compiled shapes)
 
 
-class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
+@fill_doc
+class LSTMActivationTransformer(TextTransformerMixin, BaseEstimator):
     """Per-character unit activations of a character RNN (one row per character).
 
     Row ``t`` of a text is the state of the chosen recurrent layer(s) **after reading
-    character ``t``** (DESIGN §1). Texts are sorted by length and run in batches
+    character ``t``** (the character table: one row per character, in corpus
+    order). Texts are sorted by length and run in batches
     padded on the right; a padded step never reaches a text's rows (a text's rows are
     the same alone or batched with longer texts).
 
@@ -74,15 +76,8 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         identical for every ``n_jobs``. The Keras path stays sequential: a Keras
         model in worker processes (a JAX runtime and compilation per worker) costs
         more than it saves.
-    verbose : int, default=0
-        ``> 0`` shows a progress bar over batches.
-    out : str, path-like or None, default=None
-        Out-of-core output: ``transform`` writes the float32 activations batch by
-        batch into a ``.npy`` file at this path (``numpy.lib.format.open_memmap``,
-        overwritten if present), in corpus row order, and returns that memmap, so
-        peak memory is one batch, not ``n_chars × n_units``. Reopen it later with
-        ``np.load(out, mmap_mode="r")``. Pandas output (``set_output``) would load
-        it whole and raises an :class:`~skdni.InputError`.
+    %(verbose)s
+    %(out)s
 
     Attributes
     ----------
@@ -167,31 +162,20 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.out = out
 
+    _fitted_attr = "method_"
+    _output_what = "activations"
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
         tags.target_tags.required = False
-        tags.requires_fit = True
         return tags
 
     def __sklearn_clone__(self):
         return clone_sharing(self, ("model",))
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, texts, y=None):
-        """Check the model, layers, state and texts; nothing is learned.
+    # ------------------------------------------- the template's hooks
 
-        Parameters
-        ----------
-        texts : list of str
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        texts = check_texts(texts)
+    def _fit(self, texts):
         runtime = ModelRuntime.for_model(self.model, self.vocabulary)
         indices = resolve_layers(runtime.keras_model, self.layer)
         states = ("hidden", "cell") if self.state == "both" else (self.state,)
@@ -282,46 +266,22 @@ class LSTMActivationTransformer(TransformerMixin, BaseEstimator):
         for states in results:
             yield pending.popleft(), states
 
-    def transform(self, texts):
-        """Activations, one row per character in corpus order.
-
-        Parameters
-        ----------
-        texts : list of str
-
-        Returns
-        -------
-        ndarray of shape (n_chars, n_features_out_), float32
-            A ``numpy.memmap`` of the ``.npy`` file ``out`` when ``out`` is set.
-        """
-        check_is_fitted(self, "method_")
-        texts = check_texts(texts)
-        check_out(self, "activations")
+    def _transform_blocks(self, texts):
+        """``(rows, activations)`` of every batch of ``texts``."""
         runtime = self._get_runtime()
         ids_list = runtime.encode(texts)
-        shape = (int(text_lengths(texts).sum()), self.n_features_out_)
-        if self.out is None:
-            out = np.empty(shape, np.float32)
-        else:
-            out = open_out(self.out, shape, np.float32)
         run = self._numpy_rows if self.method_ == "numpy" else self._keras_rows
         batches = runtime.batches(ids_list, self.batch_size)
         total = -(-len(texts) // self.batch_size)
-        try:
-            for rows, states in tqdm(
-                run(batches), total=total, disable=not self.verbose, desc="activations"
-            ):
-                out[rows] = states
-        except BaseException:
-            if self.out is not None:
-                discard_out(out)
-            raise
-        return out if self.out is None else close_out(out, self.out)
+        yield from tqdm(
+            run(batches), total=total, disable=not self.verbose, desc="activations"
+        )
 
-    def get_feature_names_out(self, input_features=None):
-        """Output column names: ``"h17"``, ``"c3"`` or ``"lstm_1/h17"``."""
-        check_is_fitted(self, "feature_names_out_")
-        return self.feature_names_out_.copy()
+    def _out_dtype(self):
+        return np.dtype(np.float32)
+
+    def _feature_names(self):
+        return self.feature_names_out_
 
     def __getstate__(self):
         state = super().__getstate__().copy()

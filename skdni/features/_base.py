@@ -4,14 +4,13 @@ import warnings
 from collections.abc import Iterator
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
-from .._compat import _fit_context, check_is_fitted
 from .._errors import InputError
-from .._memmap import check_out, close_out, discard_out, open_out
-from .._texts import char_offsets, check_texts, text_lengths
+from .._text_transformer import TextTransformerMixin
+from .._texts import char_offsets, text_lengths
 
 # Labels per chunk when streaming to ``out``: 2**21 cells are 16 MB of float64,
 # so peak memory stays one chunk of texts whatever the corpus size.
@@ -20,37 +19,17 @@ _OUT_CHUNK_CELLS = 1 << 21
 _OUT_UNKNOWN_COLUMNS = 256
 
 
-class _TextFeaturizer(TransformerMixin, BaseEstimator):
-    """Base of the featurizers: tags, feature names, parallel mapping over texts.
+class _TextFeaturizer(TextTransformerMixin, BaseEstimator):
+    """Base of the featurizers: tags, parallel mapping over chunks of texts.
 
-    Subclasses set ``feature_names_`` in ``fit``.
+    Subclasses set ``feature_names_`` in ``fit``; ``fit`` / ``transform`` /
+    ``fit_transform`` are :class:`~skdni._text_transformer.TextTransformerMixin`'s.
     """
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
         tags.transformer_tags.preserves_dtype = ["float64"]
-        tags.requires_fit = True
         return tags
-
-    def get_feature_names_out(self, input_features=None):
-        """Names of the output columns, e.g. ``"range:add"``.
-
-        Parameters
-        ----------
-        input_features : ignored
-            Texts have no input feature names; present for API compatibility.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-        """
-        check_is_fitted(self, "feature_names_")
-        return np.asarray(self.feature_names_, dtype=object)
-
-    def _check_texts(self, texts):
-        return check_texts(texts)
 
     def _map_chunks(self, func, texts, *args):
         """``func(chunk_texts, first_index, *args)`` of every chunk, in corpus order."""
@@ -84,9 +63,6 @@ class _TextFeaturizer(TransformerMixin, BaseEstimator):
         for (lo, hi), res in zip(spans, progress_bar, strict=True):
             yield int(lo), int(hi), res
 
-    def _out_dtype(self):
-        return np.dtype(getattr(self, "dtype", np.float64))
-
     def _out_chunk_chars(self, n_features=None):
         """Characters per chunk so one chunk's labels hold ``_OUT_CHUNK_CELLS``."""
         if n_features is None:
@@ -95,22 +71,12 @@ class _TextFeaturizer(TransformerMixin, BaseEstimator):
 
     def _write_out(self, texts, chunks):
         """Write each ``(lo, hi, labels)`` of ``chunks`` (rows of texts ``lo:hi``,
-        in corpus order) into the ``.npy`` file ``out``; return its memmap.
-
-        The file is opened at the first chunk, which sets the number of columns.
-        """
+        in corpus order) into the output; return it (the memmap of ``out``)."""
         offsets = char_offsets(texts)
-        out = None
-        try:
-            for lo, hi, labels in chunks:
-                if out is None:
-                    shape = (int(offsets[-1]), labels.shape[1])
-                    out = open_out(self.out, shape, self._out_dtype())
-                out[offsets[lo] : offsets[hi]] = labels
-        except BaseException:
-            discard_out(out)
-            raise
-        return close_out(out, self.out)
+        blocks = (
+            (slice(offsets[lo], offsets[hi]), labels) for lo, hi, labels in chunks
+        )
+        return self._write_rows(texts, blocks)
 
 
 class _ParsingFeaturizer(_TextFeaturizer):
@@ -225,75 +191,30 @@ class _ParsingFeaturizer(_TextFeaturizer):
             out[offsets[i] : offsets[i + 1]] = np.nan
         return shift_rows(out, parsed["lengths"], self.shift)
 
-    def _fit(self, texts):
+    # ------------------------------------------- the template's hooks
+
+    def _check_params(self):
         self._validate()
-        parsed = self._parse(self._check_texts(texts))
+
+    def _fit(self, texts):
+        parsed = self._parse(texts)
         self._fit_parsed(parsed)
         return parsed
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, texts, y=None):
-        """Parse ``texts`` and learn the features.
+    def _fit_transform_array(self, texts):
+        return self._finish(self._fit(texts))
 
-        Parameters
-        ----------
-        texts : list of str
-        y : ignored
-
-        Returns
-        -------
-        self : object
-        """
-        self._fit(texts)
-        return self
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit_transform(self, texts, y=None):
-        """Fit and transform, parsing each text once.
-
-        Parameters
-        ----------
-        texts : list of str
-        y : ignored
-
-        Returns
-        -------
-        Y : ndarray of shape (n_chars, n_features)
-            A ``numpy.memmap`` of the ``.npy`` file ``out`` when ``out`` is set.
-        """
-        check_out(self, "labels")
-        if self.out is None:
-            return self._finish(self._fit(texts))
-        self._validate()
-        texts = self._check_texts(texts)
+    def _fit_transform_out(self, texts):
         # fitting needs the whole parse (O(parse nodes)); the labels are then
         # written chunk by chunk from the chunks' parse results
         chunks = list(self._iter_parsed(texts, self._out_chunk_chars()))
         self._fit_parsed(self._merge(texts, [res for _, _, res in chunks]))
         return self._stream(texts, chunks)
 
-    def transform(self, texts):
-        """Label every character of ``texts``.
+    def _transform_array(self, texts):
+        return self._finish(self._parse(texts))
 
-        Sets ``failed_texts_`` to the texts that did not parse.
-
-        Parameters
-        ----------
-        texts : list of str
-
-        Returns
-        -------
-        Y : ndarray of shape (n_chars, n_features)
-            Rows in corpus order; labels in [0, 1]; NaN for texts that did not parse
-            (``on_error="nan"``) and rows shifted past a text's end. A
-            ``numpy.memmap`` of the ``.npy`` file ``out`` when ``out`` is set,
-            written chunk of texts by chunk of texts.
-        """
-        check_is_fitted(self, "feature_names_")
-        check_out(self, "labels")
-        texts = self._check_texts(texts)
-        if self.out is None:
-            return self._finish(self._parse(texts))
+    def _transform_out(self, texts):
         n_features = len(self.feature_names_)
         return self._stream(
             texts, self._iter_parsed(texts, self._out_chunk_chars(n_features))

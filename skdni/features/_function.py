@@ -5,9 +5,9 @@ from numbers import Integral
 
 import numpy as np
 
-from .._compat import StrOptions, _fit_context, check_is_fitted
+from .._compat import StrOptions
+from .._docstring import fill_doc
 from .._errors import InputError
-from .._memmap import check_out
 from ._base import _TextFeaturizer, check_labels, progress
 
 
@@ -29,6 +29,7 @@ def _binary_columns(labels: np.ndarray) -> np.ndarray:
     return (np.isnan(labels) | (labels == 0) | (labels == 1)).all(axis=0)
 
 
+@fill_doc
 class FunctionFeaturizer(_TextFeaturizer):
     """Wrap a Python function that labels the characters of a text.
 
@@ -50,17 +51,9 @@ class FunctionFeaturizer(_TextFeaturizer):
         Whether the labels are binary (probed with a classifier) or continuous
         (probed with a regression), for all columns or one per column. ``"auto"``:
         binary if every label seen in ``fit`` is 0 or 1.
-    n_jobs : int or None, default=None
-        Call ``func`` on chunks of texts in parallel (joblib).
-    verbose : int, default=0
-        Show a progress bar.
-    out : str, path-like or None, default=None
-        Out-of-core output: ``transform`` (and ``fit_transform``) write the labels
-        chunk of texts by chunk of texts into a ``.npy`` file at this path
-        (``numpy.lib.format.open_memmap``, overwritten if present) of the output
-        dtype, in corpus row order, and return that memmap, so peak memory is one
-        chunk, not ``n_chars × n_features``. Pandas output (``set_output``) would
-        load it whole and raises an :class:`~skdni.InputError`.
+    %(n_jobs)s
+    %(verbose)s
+    %(out)s
 
     Attributes
     ----------
@@ -148,43 +141,18 @@ class FunctionFeaturizer(_TextFeaturizer):
         else:
             self.feature_kinds_ = [self.kind] * k
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, texts, y=None):
-        """Call ``func`` on ``texts`` to learn the number and kinds of columns.
+    # ------------------------------------------- the template's hooks
 
-        Parameters
-        ----------
-        texts : list of str
-        y : ignored
-
-        Returns
-        -------
-        self : FunctionFeaturizer
-        """
-        labels = self._labels(self._check_texts(texts), None)
+    def _fit(self, texts):
+        labels = self._labels(texts, None)
         self._learn(labels.shape[1], _binary_columns(labels))
-        return self
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit_transform(self, texts, y=None):
-        """Fit and return the labels, calling ``func`` once per text.
+    def _fit_transform_array(self, texts):
+        labels = self._labels(texts, None)
+        self._learn(labels.shape[1], _binary_columns(labels))
+        return labels
 
-        Parameters
-        ----------
-        texts : list of str
-        y : ignored
-
-        Returns
-        -------
-        Y : ndarray of shape (n_chars, n_features)
-            A ``numpy.memmap`` of the ``.npy`` file ``out`` when ``out`` is set.
-        """
-        check_out(self, "labels")
-        texts = self._check_texts(texts)
-        if self.out is None:
-            labels = self._labels(texts, None)
-            self._learn(labels.shape[1], _binary_columns(labels))
-            return labels
+    def _fit_transform_out(self, texts):
         binary = []
 
         def chunks():
@@ -198,24 +166,11 @@ class FunctionFeaturizer(_TextFeaturizer):
         self._learn(out.shape[1], np.logical_and.reduce(binary))
         return out
 
-    def transform(self, texts):
-        """Label every character of ``texts`` with ``func``.
+    def _transform_array(self, texts):
+        return self._labels(texts, self.n_features_out_)
 
-        Parameters
-        ----------
-        texts : list of str
-
-        Returns
-        -------
-        Y : ndarray of shape (n_chars, n_features)
-            A ``numpy.memmap`` of the ``.npy`` file ``out`` when ``out`` is set.
-        """
-        check_is_fitted(self, "feature_names_")
-        check_out(self, "labels")
-        texts = self._check_texts(texts)
+    def _transform_out(self, texts):
         k = self.n_features_out_
-        if self.out is None:
-            return self._labels(texts, k)
         return self._write_out(
             texts, self._iter_labels(texts, k, self._out_chunk_chars(k))
         )

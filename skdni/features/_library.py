@@ -9,15 +9,12 @@ import re
 
 import numpy as np
 
+from .._chars import BRACKETS
+from .._chars import code_points as _codes
 from .._errors import InputError
 from ._function import FunctionFeaturizer
 
 OPERATORS = "+-*/%=<>!&|^~?:"
-BRACKETS = "()[]{}<>"
-
-
-def _codes(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
 
 def _in_set(text: str, chars: str) -> np.ndarray:
@@ -53,7 +50,7 @@ def is_whitespace(text: str) -> np.ndarray:
 
 def is_bracket(text: str) -> np.ndarray:
     """1 on ``( ) [ ] { }``."""
-    return _in_set(text, "()[]{}")
+    return _in_set(text, BRACKETS)
 
 
 def is_operator(text: str) -> np.ndarray:
@@ -87,7 +84,7 @@ class BracketDepth:
     [0.5, 0.5, 1.0, 1.0, 1.0, 0.5, 0.0]
     """
 
-    def __init__(self, pairs: str = "()[]{}", max_depth: int = 8):
+    def __init__(self, pairs: str = BRACKETS, max_depth: int = 8):
         if len(pairs) % 2 or not pairs:
             raise InputError(
                 f"pairs must alternate opening and closing characters (an even, "
@@ -183,7 +180,7 @@ class _CharacterTable:
 
 def character_features(
     *,
-    brackets: str = "()[]{}",
+    brackets: str = BRACKETS,
     max_depth: int = 8,
     max_column: int = 80,
     quotes: str = "\"'",

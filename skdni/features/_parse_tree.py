@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .._compat import Interval, StrOptions
+from .._docstring import fill_doc
 from .._errors import InputError
 from ._base import _ParsingFeaturizer
 from ._lark_runtime import parse_each, span_parser
@@ -35,6 +36,7 @@ def _parse_chunk(texts, first, spec, on_error, *, verbose=0):
     return out
 
 
+@fill_doc
 class ParseTreeFeaturizer(_ParsingFeaturizer):
     """Turn the parse tree of each text into per-character rule features.
 
@@ -85,17 +87,9 @@ class ParseTreeFeaturizer(_ParsingFeaturizer):
         Type of the output. With many rules the output is wide (3 columns per rule)
         and ``np.float32`` halves its memory and the time spent writing it; every
         label (0, 1, NaN, depth / max depth) is then rounded to float32.
-    n_jobs : int or None, default=None
-        Parse chunks of texts in parallel (joblib); the output does not depend on it.
-    verbose : int, default=0
-        Show a progress bar.
-    out : str, path-like or None, default=None
-        Out-of-core output: ``transform`` (and ``fit_transform``) write the labels
-        chunk of texts by chunk of texts into a ``.npy`` file at this path
-        (``numpy.lib.format.open_memmap``, overwritten if present) of the output
-        dtype, in corpus row order, and return that memmap, so peak memory is one
-        chunk, not ``n_chars × n_features``. Pandas output (``set_output``) would
-        load it whole and raises an :class:`~skdni.InputError`.
+    %(n_jobs)s
+    %(verbose)s
+    %(out)s
 
     Attributes
     ----------

@@ -8,6 +8,7 @@ import numpy as np
 from lark.parsers.lalr_parser_state import ParseConf
 
 from .._compat import Interval, StrOptions
+from .._docstring import fill_doc
 from .._errors import InputError
 from ._base import _ParsingFeaturizer
 from ._lark_runtime import (
@@ -109,6 +110,7 @@ def _run_chunk(texts, first, spec, on_error, *, verbose=0):
     return result
 
 
+@fill_doc
 class ParserStateFeaturizer(_ParsingFeaturizer):
     """Label each character with the state of an LALR parser reading the text.
 
@@ -149,17 +151,9 @@ class ParserStateFeaturizer(_ParsingFeaturizer):
         Row t gets the labels of character t + shift (NaN past the text's end).
     on_error : {"raise", "nan"}, default="raise"
         As in :class:`ParseTreeFeaturizer`.
-    n_jobs : int or None, default=None
-        Parse chunks of texts in parallel (joblib); the output does not depend on it.
-    verbose : int, default=0
-        Show a progress bar.
-    out : str, path-like or None, default=None
-        Out-of-core output: ``transform`` (and ``fit_transform``) write the labels
-        chunk of texts by chunk of texts into a ``.npy`` file at this path
-        (``numpy.lib.format.open_memmap``, overwritten if present) of the output
-        dtype, in corpus row order, and return that memmap, so peak memory is one
-        chunk, not ``n_chars × n_features``. Pandas output (``set_output``) would
-        load it whole and raises an :class:`~skdni.InputError`.
+    %(n_jobs)s
+    %(verbose)s
+    %(out)s
 
     Attributes
     ----------

@@ -6,9 +6,9 @@ from numbers import Integral
 
 import numpy as np
 
-from .._compat import StrOptions, _fit_context, check_is_fitted
+from .._compat import StrOptions
+from .._docstring import fill_doc
 from .._errors import InputError
-from .._memmap import check_out
 from ._base import _TextFeaturizer, progress
 
 
@@ -41,6 +41,7 @@ def _match_chunk(texts, first, patterns, representation, flags, *, verbose=0):
     return (np.cumsum(diff.reshape(n + 1, k)[:n], axis=0) > 0).astype(float)
 
 
+@fill_doc
 class RegexFeaturizer(_TextFeaturizer):
     """Label characters by the matches of regular expressions.
 
@@ -57,15 +58,9 @@ class RegexFeaturizer(_TextFeaturizer):
     representation : {"range", "impulse"}, default="range"
     flags : int, default=0
         ``re`` flags for every pattern (e.g. ``re.MULTILINE``).
-    n_jobs : int or None, default=None
-    verbose : int, default=0
-    out : str, path-like or None, default=None
-        Out-of-core output: ``transform`` (and ``fit_transform``) write the labels
-        chunk of texts by chunk of texts into a ``.npy`` file at this path
-        (``numpy.lib.format.open_memmap``, overwritten if present) of the output
-        dtype, in corpus row order, and return that memmap, so peak memory is one
-        chunk, not ``n_chars × n_features``. Pandas output (``set_output``) would
-        load it whole and raises an :class:`~skdni.InputError`.
+    %(n_jobs)s
+    %(verbose)s
+    %(out)s
 
     Attributes
     ----------
@@ -127,44 +122,20 @@ class RegexFeaturizer(_TextFeaturizer):
                 ) from exc
         return items
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, texts, y=None):
-        """Check the patterns and set the feature names (the texts are only checked).
+    # ------------------------------------------- the template's hooks
 
-        Parameters
-        ----------
-        texts : list of str
-        y : ignored
-
-        Returns
-        -------
-        self : RegexFeaturizer
-        """
-        self._check_texts(texts)
+    def _fit(self, texts):
         items = self._named_patterns()
         self.patterns_ = [p for _, p in items]
         self.feature_names_ = [f"{self.representation}:{name}" for name, _ in items]
         self.feature_kinds_ = ["binary"] * len(items)
-        return self
 
-    def transform(self, texts):
-        """Label every character of ``texts``.
-
-        Parameters
-        ----------
-        texts : list of str
-
-        Returns
-        -------
-        Y : ndarray of shape (n_chars, n_patterns)
-            A ``numpy.memmap`` of the ``.npy`` file ``out`` when ``out`` is set.
-        """
-        check_is_fitted(self, "feature_names_")
-        check_out(self, "labels")
-        texts = self._check_texts(texts)
+    def _transform_array(self, texts):
         args = (self.patterns_, self.representation, self.flags)
-        if self.out is None:
-            return np.concatenate(self._map_chunks(_match_chunk, texts, *args), axis=0)
+        return np.concatenate(self._map_chunks(_match_chunk, texts, *args), axis=0)
+
+    def _transform_out(self, texts):
+        args = (self.patterns_, self.representation, self.flags)
         max_chars = self._out_chunk_chars(len(self.patterns_))
         return self._write_out(
             texts, self._iter_chunks(_match_chunk, texts, *args, max_chars=max_chars)

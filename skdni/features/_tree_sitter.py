@@ -19,6 +19,7 @@ import tree_sitter
 from sklearn.base import clone
 
 from .._compat import Interval, StrOptions
+from .._docstring import fill_doc
 from .._errors import InputError, InputTypeError, ParseFailure, UnknownGrammarError
 from .._texts import check_texts, text_lengths
 from ._base import _ParsingFeaturizer, progress, shift_rows
@@ -319,6 +320,7 @@ def _max_nesting(rid, start, end, ids):
 # --------------------------------------------------------------- the featurizer
 
 
+@fill_doc
 class TreeSitterFeaturizer(_ParsingFeaturizer):
     """Label every character of source code with its tree-sitter syntax tree.
 
@@ -372,14 +374,9 @@ class TreeSitterFeaturizer(_ParsingFeaturizer):
         error and the character position (line, column) of its first error.
     dtype : {np.float64, np.float32}, default=np.float64
         Type of the output (float32 halves its memory).
-    n_jobs : int or None, default=None
-        Parse chunks of texts in parallel (joblib); the output does not depend on it.
-    verbose : int, default=0
-        Show a progress bar.
-    out : str, path-like or None, default=None
-        Out-of-core output: ``transform`` (and ``fit_transform``) write the labels
-        chunk of texts by chunk of texts into a ``.npy`` file at this path and
-        return that memmap (see :class:`ParseTreeFeaturizer`).
+    %(n_jobs)s
+    %(verbose)s
+    %(out)s
 
     Attributes
     ----------

@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
+from .._chars import char_class
 from .._compat import Interval, StrOptions, validate_params
 from .._errors import InputError, InputTypeError
 from .._texts import check_texts, text_lengths
@@ -22,28 +23,6 @@ from ..models._runtime import ModelRuntime
 from ._values import describe_value, search_levels, state_range, unit_values
 
 __all__ = ["NeuronAblationScorer", "after_char_in", "char_class", "next_char_in"]
-
-_BRACKETS = frozenset("()[]{}<>")
-
-
-def char_class(char: str) -> str:
-    """Default character class: ``"digit"``, ``"paren"``, ``"letter"``, ``"space"`` or
-    ``"operator"`` (every other character) — the paper's "type of the next character".
-
-    Examples
-    --------
-    >>> [char_class(c) for c in "(7+x"]
-    ['paren', 'digit', 'operator', 'letter']
-    """
-    if char.isdigit():
-        return "digit"
-    if char in _BRACKETS:
-        return "paren"
-    if char.isspace():
-        return "space"
-    if char.isalpha():
-        return "letter"
-    return "operator"
 
 
 def next_char_in(chars):

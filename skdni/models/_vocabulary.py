@@ -7,6 +7,7 @@ read through :class:`~skdni.models.ModelRuntime` (the model contract).
 
 import numpy as np
 
+from .._chars import code_points
 from .._errors import UnknownCharacterError
 from .._texts import check_texts, text_lengths
 
@@ -24,11 +25,6 @@ def build_vocabulary(texts) -> list[str]:
     ['a', 'b', 'c']
     """
     return sorted(set().union(*map(set, texts)))
-
-
-def _code_points(text: str) -> np.ndarray:
-    # UTF-32 gives one fixed-width code point per character without a Python loop.
-    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
 
 def encode_texts(
@@ -69,7 +65,7 @@ def encode_texts(
     table_ids = np.fromiter(
         map(vocabulary.get, chars), dtype=np.int32, count=len(chars)
     )
-    points = _code_points("".join(texts))
+    points = code_points("".join(texts))
     index = np.minimum(np.searchsorted(table, points), len(table) - 1)
     known = table[index] == points
     ids = np.where(known, table_ids[index], unknown_id).astype(np.int32)
