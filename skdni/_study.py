@@ -32,7 +32,71 @@ def default_cache_dir() -> Path:
 
 @dataclass
 class StudyConfig:
-    """Everything that defines a study; equal configs give equal tables."""
+    """Everything that defines a study; equal configs give equal tables.
+
+    The fields are the ``skdni run`` options (``--n-chars`` is ``n_chars``).
+
+    Parameters
+    ----------
+    grammar : str or None, default=None
+        Bundled grammar name or ``.lark`` path; None: ``"arithmetic"`` when
+        sampling a corpus, no grammar with ``corpus``.
+    corpus : str or None, default=None
+        File or folder of real text to read (None: sample the grammar).
+    language : str or None, default=None
+        With ``corpus``: a tree-sitter language (``"c"``, ``"python"``, ...)
+        labelling the source code with :class:`~skdni.features.TreeSitterFeaturizer`.
+    model : str or None, default=None
+        A ``.keras`` model to inspect instead of training one.
+    vocabulary : str or None, default=None
+        JSON file with the ``model``'s ``{char: input id}`` table or its characters
+        in id order (for a ``.keras`` file skdni did not write).
+    n_chars : int, default=250_000
+        Characters of corpus to sample, or to read from ``corpus``.
+    inspect_fraction : float, default=0.2
+        Held-out share of the corpus (at most ``max_inspect_chars``); the model
+        trains on the rest.
+    max_inspect_chars : int, default=50_000
+        Characters of held-out text to inspect.
+    max_text_chars : int, default=2000
+        Longest text; longer files are cut into texts at line ends.
+    units : int, default=128
+        Hidden units of the trained language model.
+    cell : {"lstm", "gru", "simple"}, default="lstm"
+        Recurrent cell of the trained language model.
+    epochs : int, default=10
+        Training epochs of the language model (at most).
+    cv : int, default=20
+        Cross-validation folds of the probe search.
+    top_k : int, default=10
+        Best units kept per feature.
+    features : tuple of str, default=all feature sets
+        Feature sets out of ``"range"``, ``"impulse"``, ``"depth"``, ``"parser"``,
+        ``"regex"``.
+    ablation_features : int, default=3
+        Binary features whose top units are ablated (the best ones); 0: no
+        ablation and no clamped generation.
+    ks : tuple of int, default=(1, 5, 10)
+        Numbers of units ablated / clamped.
+    n_random : int, default=10
+        Random unit sets drawn per k, the baseline of an ablation.
+    n_samples : int, default=5
+        Texts generated per condition of the clamped generation.
+    sample_chars : int, default=80
+        Characters per generated text.
+    n_jobs : int or None, default=None
+        Parallel jobs (joblib; -1: all cores).
+    seed : int, default=0
+        Random seed of the corpus, the split, the model and the probes.
+    out : str, default="skdni-report"
+        Report folder.
+    cache_dir : str or None, default=None
+        joblib cache for models, activations and features (None: the user cache).
+    overwrite : bool, default=False
+        Replace skdni's files in a non-empty ``out``.
+    verbose : int, default=1
+        Stage lines and progress bars (0: none).
+    """
 
     #: None: ``"arithmetic"`` when sampling a corpus, no grammar with ``corpus``.
     grammar: str | None = None
@@ -67,6 +131,13 @@ class StudyConfig:
     verbose: int = 1
 
     def check(self) -> None:
+        """Refuse invalid options before anything is computed.
+
+        Raises
+        ------
+        InputError
+            Naming the option and its value.
+        """
         unknown = sorted(set(self.features) - set(FEATURE_SETS))
         if unknown:
             raise InputError(
@@ -125,7 +196,38 @@ def check_study_options(options: dict, names: dict | None = None) -> None:
 
 @dataclass
 class StudyResult:
-    """The fitted estimators and the tables of a study (see :func:`run_study`)."""
+    """The fitted estimators and the tables of a study (see :func:`run_study`).
+
+    Parameters
+    ----------
+    config : StudyConfig
+        The study's options.
+    train_texts, inspect_texts : list of str
+        Texts the model trained on and the held-out texts inspected.
+    model : CharLanguageModel
+        The trained or loaded model.
+    transformer : LSTMActivationTransformer
+        Its fitted activation transformer.
+    featurizer : sklearn.pipeline.FeatureUnion
+        The fitted featurizers of the inspected texts.
+    activations : ndarray of shape (n_chars, n_units)
+        Activations of the inspected texts.
+    labels : DataFrame
+        Feature labels of the inspected texts, one column per feature.
+    search : NeuronProbeSearch
+        The fitted probe search.
+    summary, ablation, generation : DataFrame
+        The report's tables.
+    samples : dict, default={}
+        Generated texts of the clamped generation.
+    parse_failures : list of int, default=[]
+        Indices (into ``inspect_texts``) of the texts the grammar did not parse;
+        their grammar features are NaN.
+    out : Path or None, default=None
+        The report folder.
+    corpus_counts : dict, default={}
+        Files, texts and characters read, trained on, held out and inspected.
+    """
 
     config: StudyConfig
     train_texts: list
@@ -714,6 +816,11 @@ def run_study(**options) -> StudyResult:
     options, the built-in default study on the ``arithmetic`` grammar. The trained
     model, activations and features are cached with :class:`joblib.Memory` under
     ``cache_dir``, so a re-run with other probing options does not retrain.
+
+    Parameters
+    ----------
+    **options
+        Fields of :class:`StudyConfig`.
 
     Returns
     -------

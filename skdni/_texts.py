@@ -1,5 +1,5 @@
 """The character table: a corpus is a list of strings, and every text-input transformer
-returns one row per character in corpus order (DESIGN §1)."""
+returns one row per character in corpus order."""
 
 import re
 from collections.abc import Iterator, Mapping, Sequence, Set
@@ -90,6 +90,16 @@ def text_lengths(texts) -> np.ndarray:
 def sequence_ids(texts) -> np.ndarray:
     """The text index of every character row (use as ``groups`` for ``GroupKFold``).
 
+    Parameters
+    ----------
+    texts : list of str
+        The corpus (empty texts are allowed: they have no rows).
+
+    Returns
+    -------
+    ids : ndarray of shape (n_chars,), int
+        ``ids[row]`` is the index of the text that row belongs to.
+
     Examples
     --------
     >>> sequence_ids(["ab", "c"])
@@ -103,6 +113,16 @@ def char_offsets(texts) -> np.ndarray:
     """The row where each text starts, plus the total number of rows at the end.
 
     ``rows[offsets[i]:offsets[i + 1]]`` are the rows of text ``i``.
+
+    Parameters
+    ----------
+    texts : list of str
+        The corpus (empty texts are allowed: they have no rows).
+
+    Returns
+    -------
+    offsets : ndarray of shape (n_texts + 1,), int
+        Cumulative text lengths, starting at 0.
 
     Examples
     --------

@@ -1,4 +1,5 @@
-"""The four estimators compose the way DESIGN §2 draws them."""
+"""The four estimators compose: texts -> activations and features -> probe search
+-> ablation."""
 
 import numpy as np
 import pandas as pd

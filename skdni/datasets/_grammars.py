@@ -14,7 +14,13 @@ _LARK_GRAMMARS = {"python": ("python.lark", "file_input")}
 
 
 def bundled_grammars() -> list[str]:
-    """Names of the grammars shipped with skdni, e.g. ``"arithmetic"``."""
+    """Names of the grammars shipped with skdni, e.g. ``"arithmetic"``.
+
+    Returns
+    -------
+    names : list of str
+        Sorted names, each usable wherever a grammar is expected.
+    """
     return sorted(
         p.name.removesuffix(".lark")
         for p in _GRAMMAR_DIR.iterdir()
@@ -30,6 +36,18 @@ def _is_path(grammar) -> bool:
 
 def grammar_text(grammar: str | Path) -> str:
     """The lark source of ``grammar``: a bundled name, a ``.lark`` path, or lark source.
+
+    Parameters
+    ----------
+    grammar : str or Path
+        A bundled grammar name (:func:`bundled_grammars`), ``"python"`` (lark's
+        own Python grammar), the path of a ``.lark`` file, or lark source itself
+        (a string holding ``:`` or a newline).
+
+    Returns
+    -------
+    source : str
+        The grammar's lark source.
 
     Examples
     --------
@@ -85,6 +103,22 @@ def compile_grammar(grammar, *, start="start", parser="lalr", **options) -> lark
     ``"python"`` is lark's own Python grammar, with its indenter; its ``start`` defaults
     to ``"file_input"``. The bundled ``"c"`` grammar (by name or by the path of its
     file) gets its typedef-name postlexer.
+
+    Parameters
+    ----------
+    grammar : str or Path
+        As in :func:`grammar_text`.
+    start : str, default="start"
+        The start rule.
+    parser : {"lalr", "earley"}, default="lalr"
+        Lark's parser.
+    **options
+        Further ``lark.Lark`` options (e.g. ``lexer``, ``postlex``).
+
+    Returns
+    -------
+    parser : lark.Lark
+        The compiled grammar; an invalid one raises :class:`~skdni.GrammarError`.
     """
     if _is_bundled_c(grammar):
         from ._c_postlex import CTypedefPostLex

@@ -25,8 +25,11 @@ def make_interchange_pairs(grammar: str, n_pairs: int, *, random_state=None) -> 
     Parameters
     ----------
     grammar : {"parentheses"}
+        The corpus grammar (the one whose next digit is known from the context).
     n_pairs : int
-    random_state : int, RandomState or None
+        Number of base / source cases.
+    random_state : int, RandomState or None, default=None
+        Seeds the texts and the positions drawn.
 
     Returns
     -------

@@ -24,6 +24,16 @@ def _in_set(text: str, chars: str) -> np.ndarray:
 def is_digit(text: str) -> np.ndarray:
     """1 on ASCII digits ``0-9``.
 
+    Parameters
+    ----------
+    text : str
+        One text.
+
+    Returns
+    -------
+    labels : ndarray of shape (len(text),)
+        1.0 on the matching characters, else 0.0.
+
     Examples
     --------
     >>> is_digit("a1").tolist()
@@ -34,7 +44,18 @@ def is_digit(text: str) -> np.ndarray:
 
 
 def is_letter(text: str) -> np.ndarray:
-    """1 on letters (any script, :meth:`str.isalpha`)."""
+    """1 on letters (any script, :meth:`str.isalpha`).
+
+    Parameters
+    ----------
+    text : str
+        One text.
+
+    Returns
+    -------
+    labels : ndarray of shape (len(text),)
+        1.0 on the matching characters, else 0.0.
+    """
     c = _codes(text)
     ascii_letter = ((c | 32) >= 97) & ((c | 32) <= 122)
     out = ascii_letter.astype(float)
@@ -44,17 +65,50 @@ def is_letter(text: str) -> np.ndarray:
 
 
 def is_whitespace(text: str) -> np.ndarray:
-    """1 on whitespace (:meth:`str.isspace`)."""
+    """1 on whitespace (:meth:`str.isspace`).
+
+    Parameters
+    ----------
+    text : str
+        One text.
+
+    Returns
+    -------
+    labels : ndarray of shape (len(text),)
+        1.0 on the matching characters, else 0.0.
+    """
     return np.fromiter((c.isspace() for c in text), dtype=float, count=len(text))
 
 
 def is_bracket(text: str) -> np.ndarray:
-    """1 on ``( ) [ ] { }``."""
+    """1 on ``( ) [ ] { }``.
+
+    Parameters
+    ----------
+    text : str
+        One text.
+
+    Returns
+    -------
+    labels : ndarray of shape (len(text),)
+        1.0 on the matching characters, else 0.0.
+    """
     return _in_set(text, BRACKETS)
 
 
 def is_operator(text: str) -> np.ndarray:
-    """1 on the operator characters ``+-*/%=<>!&|^~?:``."""
+    """1 on the operator characters ``+-*/%=<>!&|^~?:``.
+
+    Parameters
+    ----------
+    text : str
+        One text.
+
+    Returns
+    -------
+    labels : ndarray of shape (len(text),)
+        1.0 on the matching characters, else 0.0.
+    """
     return _in_set(text, OPERATORS)
 
 
@@ -77,6 +131,7 @@ class BracketDepth:
     pairs : str, default="()[]{}"
         Opening and closing characters, alternating.
     max_depth : int, default=8
+        The depth labelled 1; deeper characters are clipped to 1.
 
     Examples
     --------
@@ -110,6 +165,11 @@ class BracketDepth:
 class PositionInLine:
     """Column of each character (0 at a line start) divided by ``max_column``, clipped.
 
+    Parameters
+    ----------
+    max_column : int, default=80
+        The column labelled 1; later columns are clipped to 1.
+
     Examples
     --------
     >>> PositionInLine(max_column=4)("ab\\ncd").tolist()
@@ -132,6 +192,11 @@ class PositionInLine:
 class InsideQuotes:
     """1 on every character of a quotation, quotes included (backslash escapes
     respected; a quotation does not cross a line end).
+
+    Parameters
+    ----------
+    quotes : str, default=(double and single quote)
+        The quote characters; a quotation opens and closes with the same one.
 
     Examples
     --------
@@ -190,6 +255,24 @@ def character_features(
 
     Columns: ``digit``, ``letter``, ``whitespace``, ``bracket``, ``operator``,
     ``bracket_depth``, ``column``, ``in_quotes``.
+
+    Parameters
+    ----------
+    brackets : str, default="()[]{}"
+        Bracket pairs of ``bracket_depth`` (see :class:`BracketDepth`).
+    max_depth : int, default=8
+        Depth labelled 1 by ``bracket_depth``.
+    max_column : int, default=80
+        Column labelled 1 by ``column`` (see :class:`PositionInLine`).
+    quotes : str, default=(double and single quote)
+        Quote characters of ``in_quotes`` (see :class:`InsideQuotes`).
+    n_jobs : int or None, default=None
+        Passed to :class:`FunctionFeaturizer`.
+
+    Returns
+    -------
+    featurizer : FunctionFeaturizer
+        An unfitted featurizer of the eight columns.
 
     Examples
     --------

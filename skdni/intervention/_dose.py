@@ -16,6 +16,18 @@ def is_valid_prefix(parser: lark.Lark, text: str) -> bool:
     """Whether ``text`` can be continued into a sentence of ``parser``'s grammar
     (an LALR ``lark.Lark``): every token is accepted by its interactive parser.
 
+    Parameters
+    ----------
+    parser : lark.Lark
+        A compiled LALR parser (:func:`~skdni.datasets.compile_grammar`).
+    text : str
+        The prefix to check.
+
+    Returns
+    -------
+    valid : bool
+        False when the lexer or the parser rejects a token of ``text``.
+
     Examples
     --------
     >>> from skdni.datasets import compile_grammar
@@ -62,6 +74,7 @@ def dose_response(
     Parameters
     ----------
     lm : CharLanguageModel or keras.Model
+        The model to generate with (a bare Keras model needs ``vocabulary``).
     units : array-like of int
         Ranked units of ``layer``; the first ``k`` are clamped.
     values : list
@@ -72,8 +85,13 @@ def dose_response(
         A bundled grammar name (compiled LALR) or a compiled LALR parser.
     held_out : list of str
         Texts for the cross-entropy.
-    seeds, n_chars, n_samples, layer, state, temperature, random_state, search,
-    feature, vocabulary :
+    seeds : sequence of str, default=("(",)
+        Non-empty start texts.
+    k : int, default=10
+        How many of ``units`` are clamped.
+    n_chars, n_samples, layer, state, temperature : optional
+        As in :func:`clamped_generation`.
+    random_state, search, feature, vocabulary : optional
         As in :func:`clamped_generation`.
 
     Returns

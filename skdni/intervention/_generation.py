@@ -316,6 +316,7 @@ def count_class_in_generations(
     Parameters
     ----------
     lm : CharLanguageModel or keras.Model
+        The model to generate with (a bare Keras model needs ``vocabulary``).
     units : array-like of int
         Units of ``layer``, best first (e.g. ``search.top_units_["digit"]``).
     chars : str, set of str or callable
@@ -325,7 +326,12 @@ def count_class_in_generations(
     n_chars : int, default=200
         Characters generated per sample.
     k : int or tuple of int, default=(1, 5, 10)
-    layer, state : see :class:`Intervention`
+        Numbers of top units clamped, one condition each.
+    layer : int or str, default=0
+        Recurrent layer of the units (see :class:`Intervention`).
+    state : str, default="hidden"
+        The state clamped: ``"hidden"``, ``"cell"`` or a gate (see
+        :class:`Intervention`).
     value : float, array-like of shape (n_units,), "on" or "off", default=1.0
         The clamp value: a number (1.0 is the paper's, blind to a unit's sign), one
         value per unit of the layer, or each unit's own mean activation where the
@@ -335,14 +341,17 @@ def count_class_in_generations(
     n_samples : int, default=40
         Texts generated per condition.
     temperature : float, default=1.0
+        Sampling temperature (1: the model's own distribution).
     random_state : int, RandomState or None
         Seeds the random unit draws and the sampling streams.
     n_jobs : int, optional
+        Conditions in parallel (the result does not depend on it).
     vocabulary : dict or list, optional
         For a bare Keras model.
     search : fitted NeuronProbeSearch, optional
         Where ``"on"`` / ``"off"`` levels come from.
     feature : str, optional
+        The feature of ``search`` whose levels give ``"on"`` / ``"off"``.
 
     Returns
     -------
@@ -447,6 +456,7 @@ def clamped_generation(
     Parameters
     ----------
     lm : CharLanguageModel or keras.Model
+        The model to generate with (a bare Keras model needs ``vocabulary``).
     units : array-like of int
         Units of ``layer``, best first.
     seeds : list of str
@@ -454,6 +464,7 @@ def clamped_generation(
     n_chars : int, default=100
         Characters generated per sample.
     ks : int or tuple of int, default=(1, 5, 10)
+        Numbers of top units clamped, one condition each.
     n_random : int, default=10
         Random draws of k units per k.
     value : float, array-like of shape (n_units,), "on" or "off", default=1.0

@@ -55,10 +55,13 @@ class InterchangeScorer(BaseEstimator):
     Parameters
     ----------
     model : CharLanguageModel or keras.Model
+        The model to patch (a bare Keras model needs ``vocabulary``).
     units : array-like of int, default=None
         Units of ``layer``, best first; or ``search`` + ``feature``.
     search : fitted NeuronProbeSearch, default=None
+        Units are ``search.top_units_[feature]`` (best first).
     feature : str, default=None
+        The feature of ``search`` whose top units are patched.
     k : int or list of int, default=None
         Top-k sizes (``None``: all given units).
     layer : None, int or str, default=None

@@ -34,6 +34,16 @@ def next_char_in(chars):
     class accuracy on next-is-digit rows while next-is-paren rows fall). For a fair
     comparison select rows by what the model has read: :func:`after_char_in`.
 
+    Parameters
+    ----------
+    chars : str or iterable of str
+        The characters whose rows are selected.
+
+    Returns
+    -------
+    positions : callable
+        ``positions(texts)`` -> bool array of shape (n_chars,).
+
     Examples
     --------
     >>> next_char_in("0123456789")(["1+2", "(3)"]).tolist()
@@ -58,6 +68,16 @@ def after_char_in(chars):
     """A ``positions`` callable: rows whose *current* character (the one the model
     has just read) is in ``chars`` — a selection on the input side, blind to the
     answer (unlike :func:`next_char_in`).
+
+    Parameters
+    ----------
+    chars : str or iterable of str
+        The characters whose rows are selected.
+
+    Returns
+    -------
+    positions : callable
+        ``positions(texts)`` -> bool array of shape (n_chars,).
 
     Examples
     --------
@@ -820,6 +840,7 @@ class NeuronAblationScorer(BaseEstimator):
         Parameters
         ----------
         texts : list of str
+            The texts scored (teacher-forced).
         y : array-like of shape (n_chars,) or list of array-like, optional
             The oracle pattern (``mode="oracle"``): one label per character, or one
             array of labels per text (which ``cross_validate`` splits with the
@@ -827,7 +848,8 @@ class NeuronAblationScorer(BaseEstimator):
 
         Returns
         -------
-        float
+        score : float
+            The metric over the scored rows.
         """
         return self._score(self.model, texts, y)
 
@@ -856,6 +878,13 @@ class NeuronAblationScorer(BaseEstimator):
         runs in one batched recurrence: conditions x texts in the batch dimension.
         Scoring is teacher-forced: the model reads the true text, whatever the
         intervention does to its predictions.
+
+        Parameters
+        ----------
+        texts : list of str
+            The texts scored (teacher-forced).
+        y : array-like of shape (n_chars,) or list of array-like, optional
+            The oracle pattern (``mode="oracle"``), as in :meth:`score`.
 
         Returns
         -------

@@ -511,8 +511,20 @@ class CharLanguageModel(BaseEstimator):
         """Input ids of every character of every text (the padding id for an unknown
         character with "ignore").
 
-        Raises :class:`~skdni.UnknownCharacterError` naming the text, position and
-        character when ``unknown="error"``.
+        Parameters
+        ----------
+        texts : list of str
+            The corpus.
+
+        Returns
+        -------
+        ids : list of ndarray of shape (len(text),), int32
+            One array of input ids per text.
+
+        Raises
+        ------
+        UnknownCharacterError
+            Naming the text, position and character, when ``unknown="error"``.
         """
         return self.runtime_.encode(texts)
 
@@ -522,12 +534,13 @@ class CharLanguageModel(BaseEstimator):
         Parameters
         ----------
         texts : list of str
+            The corpus.
 
         Returns
         -------
         proba : ndarray of shape (n_chars, n_vocab_)
             Row ``t`` of a text: the probability of each ``vocabulary_`` character
-            coming after chars ``0..t``. Rows are in corpus order (DESIGN §1).
+            coming after chars ``0..t``. Rows are in corpus order.
         """
         check_is_fitted(self, "model_")
         ids_list = self.encode(texts)
@@ -558,9 +571,15 @@ class CharLanguageModel(BaseEstimator):
     def predict(self, texts) -> np.ndarray:
         """The most likely next character after each character.
 
+        Parameters
+        ----------
+        texts : list of str
+            The corpus.
+
         Returns
         -------
         chars : ndarray of str of shape (n_chars,)
+            One row per character, in corpus order.
         """
         proba = self.predict_proba(texts)
         return np.asarray(self.vocabulary_)[np.argmax(proba, axis=1)]
@@ -583,6 +602,18 @@ class CharLanguageModel(BaseEstimator):
 
         The last character of each text has no target and is left out; a target
         outside the vocabulary (``unknown="ignore"``) counts as an error.
+
+        Parameters
+        ----------
+        texts : list of str
+            The texts to score.
+        y : None
+            Ignored; the targets are the texts' own next characters.
+
+        Returns
+        -------
+        accuracy : float
+            Share of those characters whose next character is the most likely.
         """
         proba, targets = self._targets(texts)
         return float(np.mean(np.argmax(proba, axis=1) == targets))
@@ -592,6 +623,16 @@ class CharLanguageModel(BaseEstimator):
 
         Rows whose target is outside the vocabulary (``unknown="ignore"``) are left
         out: the model gives them probability 0.
+
+        Parameters
+        ----------
+        texts : list of str
+            The texts to score.
+
+        Returns
+        -------
+        cross_entropy : float
+            Mean of ``-log p(next character)``, in nats.
         """
         proba, targets = self._targets(texts)
         known = targets >= 0
@@ -663,6 +704,11 @@ class CharLanguageModel(BaseEstimator):
 
         Any Keras tool loads the file as a plain model; :meth:`load` restores the
         estimator.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write; it must end in ``.keras``.
         """
         check_is_fitted(self, "model_")
         path = Path(path)
@@ -699,8 +745,16 @@ class CharLanguageModel(BaseEstimator):
             ``{char: input id}`` table or its characters in id order (see
             :meth:`from_keras`). Ignored for a skdni file, which has its own.
 
-        Raises :class:`~skdni.ModelFileError` when the file is missing, is not a
-        ``.keras`` archive, or is neither a skdni model nor given a vocabulary.
+        Returns
+        -------
+        model : CharLanguageModel
+            The fitted estimator.
+
+        Raises
+        ------
+        ModelFileError
+            When the file is missing, is not a ``.keras`` archive, or is neither a
+            skdni model nor given a vocabulary.
         """
         path = Path(path)
         if not path.is_file():

@@ -152,7 +152,15 @@ def _no_hook(name, values):
 
 @dataclass
 class StackState:
-    """The recurrent state of every layer for a batch (``c``: ``None`` but for LSTM)."""
+    """The recurrent state of every layer for a batch.
+
+    Parameters
+    ----------
+    h : list of ndarray of shape (batch, units)
+        Hidden state of each recurrent layer.
+    c : list of ndarray of shape (batch, units) or None
+        Cell state of each recurrent layer (``None`` but for LSTM layers).
+    """
 
     h: list = field(default_factory=list)
     c: list = field(default_factory=list)
@@ -174,6 +182,27 @@ class RecurrentStack:
 
     Build it with :meth:`from_keras`. Integer layer indices count recurrent layers only
     (0 is the first LSTM/GRU/SimpleRNN layer).
+
+    Parameters
+    ----------
+    table : ndarray of shape (n_inputs, projection)
+        The first layer's input projection per input id (``E @ W + b``).
+    layers : list
+        The recurrent layers' weights (``kind``, ``name``, ``units``, ...).
+    output_kernel : ndarray of shape (units, n_vocab) or None
+        The Dense output's kernel (``None``: no output layer).
+    output_bias : ndarray of shape (n_vocab,) or None
+        Its bias.
+    output_activation : str or None
+        Its activation (``"softmax"``, ``"linear"``, ...).
+    dtype : numpy dtype
+        float32 or float64.
+    input_kind : {"embedding", "one_hot"}, default="embedding"
+        How the model reads characters.
+    n_inputs : int, optional
+        Embedding rows or one-hot width (default: ``len(table)``).
+    mask_id : int, optional
+        Row id whose steps keep the previous state.
 
     Attributes
     ----------
@@ -248,6 +277,18 @@ class RecurrentStack:
         inference), then optionally a ``Dense`` output (and an ``Activation``). The
         first layer's input projection is precomputed as the table ``E @ W + b`` (one
         row per input id; for one-hot input ``W + b`` plus the all-zero row ``b``).
+
+        Parameters
+        ----------
+        keras_model : keras.Model
+            The character model.
+        dtype : {np.float32, np.float64}, default=np.float32
+            The dtype of every computation.
+
+        Returns
+        -------
+        stack : RecurrentStack
+            The NumPy recurrence of ``keras_model``.
         """
         from .._backend import import_keras
 
@@ -371,7 +412,18 @@ class RecurrentStack:
     # ------------------------------------------------------------------ helpers
     def layer_index(self, layer) -> int:
         """Index of a recurrent layer: ``None`` (the first), a name or an index
-        (negative counts from the end)."""
+        (negative counts from the end).
+
+        Parameters
+        ----------
+        layer : None, str or int
+            The layer.
+
+        Returns
+        -------
+        index : int
+            Its index among the recurrent layers.
+        """
         names = [lay.name for lay in self.layers]
         listing = ", ".join(
             f"{i}: {lay.name!r} ({lay.kind})" for i, lay in enumerate(self.layers)
@@ -379,7 +431,18 @@ class RecurrentStack:
         return layer_position(layer, names, "The model", listing)
 
     def initial_state(self, batch_size: int) -> StackState:
-        """Zero states (Keras's default initial state) for ``batch_size`` sequences."""
+        """Zero states (Keras's default initial state) for ``batch_size`` sequences.
+
+        Parameters
+        ----------
+        batch_size : int
+            Number of sequences.
+
+        Returns
+        -------
+        state : StackState
+            Zero ``h`` (and ``c`` for LSTM layers) of shape ``(batch_size, units)``.
+        """
         zeros = [
             np.zeros((batch_size, lay.units), dtype=self.dtype) for lay in self.layers
         ]

@@ -205,6 +205,7 @@ class ModelRuntime:
         Parameters
         ----------
         model : CharLanguageModel or keras.Model
+            A fitted skdni model, or a Keras character model of the contract.
         vocabulary : dict or list or str, optional
             Required for a bare Keras model; a ``CharLanguageModel`` uses its own
             unless given.
@@ -344,9 +345,22 @@ class ModelRuntime:
     def encode(self, texts) -> list:
         """Input ids (``int32``) of every character of every text.
 
-        Raises :class:`~skdni.UnknownCharacterError` (text, position, character) for
-        a character outside the vocabulary under ``unknown="error"``; reads it as
-        :attr:`null_id` under ``"ignore"``.
+        Parameters
+        ----------
+        texts : list of str
+            The corpus.
+
+        Returns
+        -------
+        ids : list of ndarray of shape (len(text),), int32
+            One array per text.
+
+        Raises
+        ------
+        UnknownCharacterError
+            Naming the text, position and character of one outside the vocabulary
+            under ``unknown="error"``; under ``"ignore"`` it is read as
+            :attr:`null_id`.
         """
         return encode_texts(
             texts, self.vocabulary, unknown=self.unknown, unknown_id=self.pad_id
@@ -355,11 +369,17 @@ class ModelRuntime:
     def next_classes(self, ids_list):
         """Output class of each character's *next* character, corpus row order.
 
+        Parameters
+        ----------
+        ids_list : list of ndarray of int
+            Encoded texts (:meth:`encode`).
+
         Returns
         -------
         classes : ndarray of int64, shape (n_chars,)
             -1 for the last character of a text and for an unknown next character.
         has_next : ndarray of bool, shape (n_chars,)
+            False for the last character of each text.
         """
         self._require_outputs()
         has_next = np.concatenate(
@@ -373,18 +393,54 @@ class ModelRuntime:
         return classes, has_next
 
     def decode(self, classes) -> str:
-        """The characters of output classes (U+FFFD for a class with none)."""
+        """The characters of output classes (U+FFFD for a class with none).
+
+        Parameters
+        ----------
+        classes : iterable of int
+            Output class indices.
+
+        Returns
+        -------
+        text : str
+            One character per class.
+        """
         self._require_outputs()
         return "".join(self.output_chars[c] or "\ufffd" for c in classes)
 
     def batches(self, ids_list, batch_size: int):
-        """:func:`~skdni.models._recurrence.padded_batches` padded with
-        :attr:`pad_id`."""
+        """Right-padded batches of similar length, padded with :attr:`pad_id`.
+
+        Parameters
+        ----------
+        ids_list : list of ndarray of int
+            Encoded texts (:meth:`encode`).
+        batch_size : int
+            Texts per batch.
+
+        Returns
+        -------
+        batches : iterator of tuple
+            ``(texts, ids, lengths, rows)`` per batch: the corpus indices of its
+            texts, the ``(batch, time)`` ids, their lengths, and the character-table
+            row of every valid step (text by text).
+        """
         return padded_batches(ids_list, batch_size, pad_id=self.pad_id)
 
     def keras_inputs(self, ids) -> np.ndarray:
-        """What the Keras model reads for a ``(batch, time)`` id array: the ids, or
-        one-hot float32 vectors (the null id gives the all-zero vector)."""
+        """What the Keras model reads for a ``(batch, time)`` id array.
+
+        Parameters
+        ----------
+        ids : array-like of int, shape (batch, time)
+            Input ids.
+
+        Returns
+        -------
+        inputs : ndarray
+            The ids, or one-hot float32 vectors of shape ``(batch, time, n_inputs)``
+            (the null id gives the all-zero vector).
+        """
         ids = np.asarray(ids, dtype=np.int32)
         if self.input_kind == "embedding":
             return ids
@@ -400,7 +456,13 @@ class ModelRuntime:
     # ------------------------------------------------------------------ running
     def require_stack(self) -> RecurrentStack:
         """The NumPy recurrence, or the :class:`~skdni.InputError` saying why the
-        model cannot have one."""
+        model cannot have one.
+
+        Returns
+        -------
+        stack : RecurrentStack
+            The model's NumPy recurrence.
+        """
         if self.stack is None:
             raise InputError(self.stack_error)
         return self.stack
@@ -417,9 +479,27 @@ class ModelRuntime:
     ) -> dict:
         """Run the NumPy recurrence on right-padded ids, units optionally overwritten.
 
-        ``interventions`` are :class:`~skdni.models.Intervention` objects (or anything
-        with the same attributes); see :meth:`RecurrentStack.run` for the other
-        arguments and the output.
+        Parameters
+        ----------
+        ids : array-like of int, shape (batch, time)
+            Right-padded input ids.
+        lengths : array-like of int, shape (batch,), optional
+            Valid steps per sequence (default: all).
+        interventions : Intervention or list of Intervention, optional
+            :class:`~skdni.models.Intervention` objects (or anything with the same
+            attributes).
+        return_states : tuple of str, default=("hidden",)
+            The states returned, per layer.
+        layers : list of int, optional
+            Recurrent layers whose states are returned (default: all).
+        return_probs : bool, default=True
+            Also return the output distributions.
+
+        Returns
+        -------
+        out : dict
+            As :meth:`RecurrentStack.run`: ``out[state][i]`` of shape
+            ``(batch, time, units)`` per layer ``i``, and ``out["probs"]``.
         """
         return self.require_stack().run(
             ids,
@@ -431,15 +511,54 @@ class ModelRuntime:
         )
 
     def initial_state(self, batch_size: int):
-        """Zero states of every recurrent layer (see :meth:`RecurrentStack.step`)."""
+        """Zero states of every recurrent layer (see :meth:`RecurrentStack.step`).
+
+        Parameters
+        ----------
+        batch_size : int
+            Number of sequences.
+
+        Returns
+        -------
+        state : StackState
+            Zero ``h`` (and ``c`` for LSTM layers) of shape ``(batch_size, units)``.
+        """
         return self.require_stack().initial_state(batch_size)
 
     def step(self, ids, state, interventions=None):
-        """One character per sequence: ``(probs, new_state)``."""
+        """One character per sequence.
+
+        Parameters
+        ----------
+        ids : array-like of int, shape (batch,)
+            The character each sequence reads.
+        state : StackState
+            The states before it (:meth:`initial_state` at the start).
+        interventions : Intervention or list of Intervention, optional
+            Units overwritten at this step.
+
+        Returns
+        -------
+        probs : ndarray of shape (batch, n_vocab)
+            Next-character distributions.
+        state : StackState
+            The states after the character.
+        """
         return self.require_stack().step(ids, state, interventions)
 
     def layer_index(self, layer) -> int:
-        """Index of a recurrent layer: ``None`` (the first), a name or an index."""
+        """Index of a recurrent layer: ``None`` (the first), a name or an index.
+
+        Parameters
+        ----------
+        layer : None, str or int
+            The layer (a negative index counts from the end).
+
+        Returns
+        -------
+        index : int
+            Its index among the recurrent layers.
+        """
         from ._keras_inspect import layer_position
 
         listing = ", ".join(
@@ -456,6 +575,7 @@ class ModelRuntime:
         Parameters
         ----------
         ids : int array of shape (batch, time)
+            Right-padded input ids.
         items : tuple of (recurrent layer index, state)
             ``state`` is ``"hidden"``, ``"cell"`` or ``"both"`` (LSTM ``concat(h, c)``).
         shape : (int, int), optional
@@ -465,6 +585,7 @@ class ModelRuntime:
         Returns
         -------
         list of ndarray of shape (batch, time, units)
+            One array per item, in order.
         """
         ids = np.asarray(ids, dtype=np.int32)
         batch, time = ids.shape
@@ -495,7 +616,18 @@ class ModelRuntime:
         return outputs
 
     def predict_proba(self, ids) -> np.ndarray:
-        """The Keras model's output for a ``(batch, time)`` id array."""
+        """The Keras model's output for a ``(batch, time)`` id array.
+
+        Parameters
+        ----------
+        ids : array-like of int, shape (batch, time)
+            Input ids.
+
+        Returns
+        -------
+        proba : ndarray of shape (batch, time, n_vocab)
+            Next-character distributions.
+        """
         keras_model = self._require_keras()
         return np.asarray(keras_model.predict_on_batch(self.keras_inputs(ids)))
 

@@ -624,11 +624,17 @@ def plot_unit_windows(
     Parameters
     ----------
     texts : str or list of str
+        The corpus (a string is one text); a window never straddles two texts.
     activations : array-like of shape (n_chars,)
+        The unit's activation at every character.
     labels : array-like of shape (n_chars,), default=None
+        The feature's labels, drawn under the text when given.
     n_windows : int, default=4
+        Number of windows (panels).
     window_chars : int, default=320
+        Characters per window.
     unit_name, feature_name : str, default=""
+        Names in the panel titles.
     width : int, default=80
         Characters per line before wrapping.
 
@@ -798,7 +804,9 @@ def figure_to_png_bytes(
     Parameters
     ----------
     fig : matplotlib Figure
+        The figure to render.
     dpi : int, default=110
+        Resolution, in dots per inch (lowered to respect ``max_pixels``).
     max_pixels : int, default=4000
         Longest side of the image, in pixels.
 

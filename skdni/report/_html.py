@@ -309,9 +309,11 @@ def save_figures(
     Parameters
     ----------
     figures : dict of str to Figure or PNG bytes
+        Figure name -> figure (rendered) or PNG bytes (written as they are).
     folder : str or Path
         Created if missing.
     dpi : int, default=110
+        Resolution of the rendered figures.
 
     Returns
     -------
@@ -335,6 +337,7 @@ def save_tables(tables: Mapping[str, pd.DataFrame], folder) -> dict[str, Path]:
     Parameters
     ----------
     tables : dict of str to DataFrame
+        Table name -> table.
     folder : str or Path
         Created if missing.
 

@@ -1,4 +1,4 @@
-"""RecurrentStack reproduces Keras's own per-step states and outputs (DESIGN §3)."""
+"""RecurrentStack reproduces Keras's own per-step states and outputs."""
 
 import numpy as np
 import pytest
