@@ -11,28 +11,33 @@ import numpy as np
 
 from .._chars import BRACKETS
 from .._chars import code_points as _codes
+from .._docstring import fill_doc
 from .._errors import InputError
 from ._function import FunctionFeaturizer
 
 OPERATORS = "+-*/%=<>!&|^~?:"
+
+_CLASS_PARAMETERS = """\
+Parameters
+----------
+text : str
+    One text.
+
+Returns
+-------
+labels : ndarray of shape (len(text),)
+    1.0 on the matching characters, else 0.0."""
 
 
 def _in_set(text: str, chars: str) -> np.ndarray:
     return np.isin(_codes(text), _codes(chars)).astype(float)
 
 
+@fill_doc(char_class_parameters=_CLASS_PARAMETERS)
 def is_digit(text: str) -> np.ndarray:
     """1 on ASCII digits ``0-9``.
 
-    Parameters
-    ----------
-    text : str
-        One text.
-
-    Returns
-    -------
-    labels : ndarray of shape (len(text),)
-        1.0 on the matching characters, else 0.0.
+    %(char_class_parameters)s
 
     Examples
     --------
@@ -43,18 +48,11 @@ def is_digit(text: str) -> np.ndarray:
     return ((c >= 48) & (c <= 57)).astype(float)
 
 
+@fill_doc(char_class_parameters=_CLASS_PARAMETERS)
 def is_letter(text: str) -> np.ndarray:
     """1 on letters (any script, :meth:`str.isalpha`).
 
-    Parameters
-    ----------
-    text : str
-        One text.
-
-    Returns
-    -------
-    labels : ndarray of shape (len(text),)
-        1.0 on the matching characters, else 0.0.
+    %(char_class_parameters)s
     """
     c = _codes(text)
     ascii_letter = ((c | 32) >= 97) & ((c | 32) <= 122)
@@ -64,50 +62,29 @@ def is_letter(text: str) -> np.ndarray:
     return out
 
 
+@fill_doc(char_class_parameters=_CLASS_PARAMETERS)
 def is_whitespace(text: str) -> np.ndarray:
     """1 on whitespace (:meth:`str.isspace`).
 
-    Parameters
-    ----------
-    text : str
-        One text.
-
-    Returns
-    -------
-    labels : ndarray of shape (len(text),)
-        1.0 on the matching characters, else 0.0.
+    %(char_class_parameters)s
     """
     return np.fromiter((c.isspace() for c in text), dtype=float, count=len(text))
 
 
+@fill_doc(char_class_parameters=_CLASS_PARAMETERS)
 def is_bracket(text: str) -> np.ndarray:
     """1 on ``( ) [ ] { }``.
 
-    Parameters
-    ----------
-    text : str
-        One text.
-
-    Returns
-    -------
-    labels : ndarray of shape (len(text),)
-        1.0 on the matching characters, else 0.0.
+    %(char_class_parameters)s
     """
     return _in_set(text, BRACKETS)
 
 
+@fill_doc(char_class_parameters=_CLASS_PARAMETERS)
 def is_operator(text: str) -> np.ndarray:
     """1 on the operator characters ``+-*/%=<>!&|^~?:``.
 
-    Parameters
-    ----------
-    text : str
-        One text.
-
-    Returns
-    -------
-    labels : ndarray of shape (len(text),)
-        1.0 on the matching characters, else 0.0.
+    %(char_class_parameters)s
     """
     return _in_set(text, OPERATORS)
 
