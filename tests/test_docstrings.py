@@ -5,6 +5,7 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import pydoc
 import re
 from pathlib import Path
 
@@ -82,6 +83,14 @@ def test_numpydoc(path):
         assert errors, f"{path} passes now: remove it from PENDING_PROBING"
         pytest.xfail("fixed by probe-engines branch")
     assert not errors, "\n".join([path, *errors])
+
+
+def test_no_unfilled_placeholders():
+    # a ``%(key)s`` line fill_doc did not replace (a missing decorator)
+    left = [
+        path for path in public_objects() if "%(" in (pydoc.locate(path).__doc__ or "")
+    ]
+    assert not left, left
 
 
 def test_pending_names_exist():

@@ -14,7 +14,7 @@ from .._docstring import fill_doc
 from .._errors import InputError
 from .._text_transformer import TextTransformerMixin
 from ..models._char_lm import _next_pow2
-from ..models._gates import check_state, run_gates, state_letter
+from ..models._gates import GATES, check_state, run_gates, state_letter
 from ..models._keras_inspect import clone_sharing, resolve_layers
 from ..models._runtime import ModelRuntime
 
@@ -116,20 +116,7 @@ class LSTMActivationTransformer(TextTransformerMixin, BaseEstimator):
         "model": "no_validation",
         "layer": "no_validation",  # resolve_layers names the model's layers
         "state": [
-            StrOptions(
-                {
-                    "hidden",
-                    "cell",
-                    "both",
-                    "input",
-                    "forget",
-                    "candidate",
-                    "output",
-                    "update",
-                    "reset",
-                    "new",
-                }
-            )
+            StrOptions({"hidden", "cell", "both", *GATES["lstm"], *GATES["gru"]})
         ],
         "vocabulary": [None, dict, list, str],
         "method": [StrOptions({"auto", "keras", "numpy"})],
