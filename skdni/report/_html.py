@@ -179,7 +179,7 @@ def collapse_chance_ties(table: pd.DataFrame) -> pd.DataFrame:
     found = table["above_chance"].fillna(False).astype(bool)
     keep = table[found]
     rows = []
-    for feature, group in table[~found].groupby("feature", sort=False):
+    for _, group in table[~found].groupby("feature", sort=False):
         row = group.iloc[0].copy()
         numeric = group.select_dtypes("number")
         for column in numeric.columns:

@@ -106,7 +106,7 @@ def unit_histogram_svg(
         f'<text x="{width / 2:.0f}" y="13" text-anchor="middle" font-size="11">'
         f"{escape(unit_name)} by {escape(feature_name)}</text>",
     ]
-    for legend, count, density, color in groups:
+    for _, _, density, color in groups:
         points = [f"{x(lo):.1f},{bottom}"]
         for i, d in enumerate(density):
             points += [
@@ -124,7 +124,8 @@ def unit_histogram_svg(
     )
     for v in sorted({lo, hi, 0.0} if lo < 0 < hi else {lo, hi}):
         parts.append(
-            f'<text x="{x(v):.1f}" y="{bottom + 12}" text-anchor="middle">{v:.3g}</text>'
+            f'<text x="{x(v):.1f}" y="{bottom + 12}" '
+            f'text-anchor="middle">{v:.3g}</text>'
         )
     parts.append(
         f'<text x="{(left + right) / 2:.0f}" y="{height - 6}" text-anchor="middle">'
