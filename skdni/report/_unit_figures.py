@@ -192,7 +192,8 @@ def top_contexts(texts, activations, *, n_contexts=8, width=30):
         t = int(np.searchsorted(starts, row, side="right") - 1)
         lo = max(starts[t], row - width)
         hi = min(starts[t + 1], row + width + 1)
-        taken[lo:hi] = True
+        # a later peak this close would show an overlapping window
+        taken[max(starts[t], row - 2 * width) : row + 2 * width + 1] = True
         text = texts[t]
         contexts.append(
             {
