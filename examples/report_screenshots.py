@@ -8,6 +8,8 @@ Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package
 """
 
 import argparse
+import base64
+import re
 import shutil
 import sys
 import tempfile
@@ -36,18 +38,24 @@ def chromium_driver(width=1280, height=900):
         "--hide-scrollbars",
     ):
         options.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver), options=options)
+    browser = webdriver.Chrome(service=Service(driver), options=options)
+    browser.set_page_load_timeout(300)  # a loaded machine renders slowly
+    return browser
 
 
 def screenshots(report: Path, out: Path) -> list[Path]:
     """``report-first-screen.png`` and ``report-text-view.png`` in ``out``."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     out.mkdir(parents=True, exist_ok=True)
     driver = chromium_driver()
     try:
         driver.get((report / "report.html").resolve().as_uri())
+        WebDriverWait(driver, 120).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "button.tv-unit.active")
+        )
         first = out / "report-first-screen.png"
         driver.save_screenshot(str(first))
         view = driver.find_element(By.ID, "text-view")
@@ -63,6 +71,22 @@ def screenshots(report: Path, out: Path) -> list[Path]:
     finally:
         driver.quit()
     return [first, text_view]
+
+
+def report_sizes(report: Path) -> dict:
+    """The page's size, its unit pages' and its largest embedded PNG (pixels)."""
+    page = (report / "report.html").read_text(encoding="utf-8")
+    sides = [0]
+    for data in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page):
+        png = base64.b64decode(data[:64])  # the header holds the size
+        sides += [int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")]
+    units = list((report / "units").glob("*.html"))
+    return {
+        "report.html MB": round((report / "report.html").stat().st_size / 1e6, 2),
+        "largest image side px": max(sides),
+        "unit pages": len(units),
+        "unit pages MB": round(sum(p.stat().st_size for p in units) / 1e6, 2),
+    }
 
 
 def main(argv=None):
@@ -81,6 +105,8 @@ def main(argv=None):
         run_study(out=str(report), verbose=0, **(small if args.quick else {}))
     for path in screenshots(report, Path(args.out)):
         print(path)
+    for key, value in report_sizes(report).items():
+        print(f"{key}: {value}")
 
 
 if __name__ == "__main__":

@@ -939,11 +939,19 @@ def _write_report(result: StudyResult, out: Path) -> None:
     # at chance are one collapsed line of the findings, not a table
     scores = tables["scores"]
     drawn = list(summary["feature"][:MAX_FEATURES_DRAWN])
-    scores = scores[scores["feature"].isin(drawn)]
-    top = scores.sort_values(["feature", "rank"], kind="stable").groupby("feature")
+    order = {feature: i for i, feature in enumerate(drawn)}
+    scores = scores[scores["feature"].isin(drawn)].assign(
+        _order=lambda f: f["feature"].map(order)
+    )
+    top = scores.sort_values(["_order", "rank"], kind="stable").groupby(
+        "feature", sort=False
+    )
+    top = top.head(result.config.top_k).drop(columns="_order")
+    # columns this study did not compute (no permutations: no q-values) are left out
+    top = top.dropna(axis=1, how="all").reset_index(drop=True)
     shown = {
         name: table
-        for name, table in dict(tables, scores=top.head(result.config.top_k)).items()
+        for name, table in dict(tables, scores=top).items()
         if name != "features at chance" and not table.empty
     }
     write_html_report(

@@ -17,8 +17,6 @@ MAX_UNIT_PAGES = 100
 MAX_OTHER_UNITS = 4
 #: Features whose units get an activation histogram on a unit page.
 MAX_HISTOGRAMS = 3
-#: Modes whose effect is expected to lower the metric (the units are removed).
-_LOWERING_MODES = {"zero", "mean", "resample"}
 _SCORING_NAMES = {
     "balanced_accuracy": "balanced accuracy",
     "accuracy": "accuracy",
@@ -66,29 +64,23 @@ def model_sentence(model, texts) -> str:
     )
 
 
-def _metric_name(row) -> str:
-    for column in ("metric_label", "metric_name", "metric"):
-        value = row.get(column)
-        if isinstance(value, str) and value:
-            return value.replace("_", " ")
-    return "the metric"
+_METRIC_NAMES = {
+    "accuracy": "next-character accuracy",
+    "class_accuracy": "next-character class accuracy",
+    "within_class_accuracy": "within-class next-character accuracy",
+    "cross_entropy": "cross-entropy (nats, lower is better)",
+    "class_cross_entropy": "class cross-entropy (nats, lower is better)",
+}
 
 
-def _judge(top, baseline, low, high, lowering):
-    """``(effect, words)``: ``found``, ``none`` or ``opposite`` vs random units."""
-    if math.isfinite(low) and math.isfinite(high):
-        if low <= top <= high:
-            return "none", "no more than random units do"
-        outside_low = top < low
-    else:  # no random draws: compare with no intervention
-        if not math.isfinite(baseline) or top == baseline:
-            return "none", "no change"
-        outside_low = top < baseline
-    if lowering is None:
-        return "found", "more than random units do"
-    if outside_low == lowering:
-        return "found", "more than random units do"
-    return "opposite", "the opposite of the expected effect"
+def _metric(row) -> tuple[str, bool]:
+    """``(name a reader understands, higher is better)`` of an ablation row."""
+    metric = row.get("metric")
+    metric = metric if isinstance(metric, str) else ""
+    label = row.get("metric_label")
+    if not (isinstance(label, str) and label):
+        label = _METRIC_NAMES.get(metric, metric.replace("_", " ") or "the metric")
+    return label, "cross_entropy" not in metric
 
 
 def ablation_sentences(ablation: pd.DataFrame, feature: str) -> list[dict]:
@@ -119,12 +111,20 @@ def ablation_sentences(ablation: pd.DataFrame, feature: str) -> list[dict]:
 
 
 def _ablation_sentence(row, mode) -> dict:
+    """One intervention at one k, judged against random units (or, with no random
+    draws, against no intervention): ``effect`` is ``found``, ``none`` or
+    ``opposite``."""
     k, top, baseline = int(row["k"]), float(row["top"]), float(row["baseline"])
     low = float(row.get("random_low", np.nan))
     high = float(row.get("random_high", np.nan))
     mean = float(row.get("random_mean", np.nan))
-    lowering = True if mode in _LOWERING_MODES else False if mode == "oracle" else None
-    effect, words = _judge(top, baseline, low, high, lowering)
+    metric, higher_is_better = _metric(row)
+    # removing units should make the model worse; the oracle should not
+    expect_worse = mode != "oracle"
+
+    def worse(a, b):
+        return a < b if higher_is_better else a > b
+
     units = "unit" if k == 1 else f"{k} units"
     action = {
         "zero": f"zeroing the top {units}",
@@ -133,18 +133,27 @@ def _ablation_sentence(row, mode) -> dict:
         "resample": f"resampling the top {units}",
     }.get(mode, f"intervening ({mode}) on the top {units}")
     verb = "lowers" if top < baseline else "raises" if top > baseline else "leaves"
-    text = f"{action} {verb} {_metric_name(row)} {_g(baseline)} → {_g(top)}"
+    text = f"{action} {verb} {metric} {_g(baseline)} → {_g(top)}"
     if math.isfinite(mean):
         text += f" (random {k}: {_g(mean)} [{_g(low)}, {_g(high)}])"
-    if effect == "none":
-        text += f": {words}"
-    elif effect == "opposite" and mode == "oracle":
-        # the labels do not stand in for what the units carry: no evidence, not a
-        # contradiction (the units may carry more than the feature)
-        effect = "none"
-        text += ": the feature's labels do not replace what these units carry"
-    elif effect == "opposite":
-        text += f": {words} ({'a drop' if lowering else 'a rise'})"
+    band = math.isfinite(low) and math.isfinite(high)
+    if band and low <= top <= high:
+        effect, words = "none", "no more than random units do"
+    elif band and worse(top, low if higher_is_better else high) == expect_worse:
+        effect, words = "found", ""
+    elif band and not worse(top, baseline) and top != baseline and expect_worse:
+        effect, words = "opposite", "the opposite of the expected effect"
+    elif band:
+        effect, words = "none", "less than random units do"
+    elif top == baseline:
+        effect, words = "none", "no change"
+    elif worse(top, baseline) == expect_worse:
+        effect, words = "found", ""
+    elif expect_worse:
+        effect, words = "opposite", "the opposite of the expected effect"
+    else:  # the labels do not stand in for what the units carry: no evidence
+        effect, words = "none", "the feature's labels do not replace what they carry"
+    text += f": {words}" if words else ""
     return {"effect": effect, "text": text, "k": k, "mode": mode}
 
 

@@ -208,12 +208,18 @@ def table_context(
         note = f"The first {max_rows:,} of {len(table):,} rows."
         table = table.head(max_rows)
     links = links or {}
-    index_name = table.index.name or ""
-    columns = [index_name] + [str(c) for c in table.columns]
+    # a plain 0..n-1 row number says nothing: shown only when it is a real label
+    show_index = table.index.name is not None or not pd.api.types.is_integer_dtype(
+        table.index
+    )
+    columns = [str(c) for c in table.columns]
+    if show_index:
+        columns.insert(0, table.index.name or "")
     rows = []
     for index, values in zip(table.index, table.itertuples(index=False), strict=True):
         cells = []
-        for column, value in zip(columns, (index, *values), strict=True):
+        values = (index, *values) if show_index else values
+        for column, value in zip(columns, values, strict=True):
             text = format_number(value)
             cells.append(
                 {

@@ -40,18 +40,38 @@ def _ablation(top, low=0.80, high=0.84, mode="zero"):
 @pytest.mark.parametrize(
     "top, effect, words",
     [
-        (0.76, "found", "zeroing the top 5 units lowers class accuracy 0.84 → 0.76"),
+        (0.76, "found", "top 5 units lowers next-character class accuracy 0.84 → 0.76"),
         (0.82, "none", "no more than random units do"),
-        (0.90, "opposite", "raises class accuracy 0.84 → 0.9"),
+        (0.90, "opposite", "raises next-character class accuracy 0.84 → 0.9"),
+        (0.845, "opposite", "the opposite of the expected effect"),
     ],
 )
 def test_ablation_sentence_says_found_none_or_opposite(top, effect, words):
     (sentence,) = ablation_sentences(_ablation(top), "range:digit")
-    assert sentence["effect"] == effect and sentence["k"] == 5
+    assert sentence["effect"] == effect and sentence["k"] == 5, sentence
     assert words in sentence["text"]
     assert "(random 5: 0.83 [0.8, 0.84])" in sentence["text"]
     if effect == "opposite":
         assert "opposite" in sentence["text"]
+
+
+def test_zeroing_that_lowers_less_than_random_units_is_no_effect():
+    (sentence,) = ablation_sentences(
+        _ablation(0.835, low=0.80, high=0.83), "range:digit"
+    )
+    assert sentence["effect"] == "none"
+    assert sentence["text"].endswith(
+        "0.84 → 0.835 (random 5: 0.83 [0.8, 0.83]): less than random units do"
+    )
+
+
+def test_cross_entropy_rising_under_ablation_is_the_expected_effect():
+    frame = _ablation(1.9, low=1.5, high=1.6).assign(
+        metric="cross_entropy", baseline=1.5, random_mean=1.55
+    )
+    (sentence,) = ablation_sentences(frame, "range:digit")
+    assert sentence["effect"] == "found"
+    assert "raises cross-entropy (nats, lower is better) 1.5 → 1.9" in sentence["text"]
 
 
 def test_oracle_without_random_draws_compares_with_no_intervention():
@@ -59,7 +79,7 @@ def test_oracle_without_random_draws_compares_with_no_intervention():
     frame["random_mean"] = np.nan
     (sentence,) = ablation_sentences(frame, "range:digit")
     assert sentence["effect"] == "none"
-    assert "to the feature's labels (oracle) lowers class accuracy" in sentence["text"]
+    assert "(oracle) lowers next-character class accuracy" in sentence["text"]
     assert "random" not in sentence["text"]
 
 
