@@ -143,3 +143,17 @@ def test_unit_pages_linked_from_the_findings_open(driver, report):
     assert images and all(c and w > 0 for _, c, w in images), images
     driver.find_element(By.LINK_TEXT, "← report").click()
     assert driver.find_element(By.ID, "findings")
+
+
+def test_unit_pages_are_in_the_manifest_and_the_page_is_bounded(report):
+    import json
+
+    manifest = json.loads((report / "skdni-manifest.json").read_text())
+    pages = sorted(p for p in manifest if p.startswith("units/"))
+    assert pages == sorted(f"units/{p.name}" for p in (report / "units").iterdir()), (
+        "every unit page is listed, so --overwrite replaces exactly these"
+    )
+    assert pages and all(p.endswith(".html") and "/" not in p[6:] for p in pages)
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert page.index('id="findings"') < page.index("<table")
+    assert 'id="tv-data"' in page and "http" not in page.split("<body>")[0]
