@@ -300,6 +300,7 @@ def write_html_report(
     table_captions: Mapping[str, str] | None = None,
     links: Mapping[str, str] | None = None,
     glossary: bool = True,
+    max_findings: int = 20,
 ) -> Path:
     """Write one self-contained HTML report: findings, figures, tables, samples.
 
@@ -355,6 +356,8 @@ def write_html_report(
         Unit name -> its page (relative URL), linked from the tables.
     glossary : bool, default=True
         Explain the study's terms (range, impulse, depth, chance, ...).
+    max_findings : int, default=20
+        Finding sentences shown open; the others are folded (``<details>``).
 
     Returns
     -------
@@ -415,6 +418,7 @@ def write_html_report(
             )
         ],
         glossary=glossary,
+        max_findings=max_findings,
         parameters={str(k): str(v) for k, v in parameters.items()},
         versions=software_versions(),
     )

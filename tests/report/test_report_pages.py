@@ -186,6 +186,19 @@ def test_report_opens_with_findings_then_captioned_figures(tmp_path):
     assert "Read &lt;this&gt; way." in page
     assert "chance line" in page  # the default caption of "unit scores"
     assert 'id="glossary"' in page and "<dt>q-value</dt>" in page
+    assert "more finding" not in page
+    findings["items"] *= 3
+    page = write_html_report(
+        tmp_path / "folded.html",
+        title="t",
+        parameters={},
+        tables={},
+        figures={},
+        findings=findings,
+        max_findings=2,
+    ).read_text()
+    assert "<summary>1 more finding</summary>" in page
+    assert page.count('<li data-feature="range:digit">') == 3
 
 
 def test_text_view_data_round_trips_within_quantisation():

@@ -22,7 +22,6 @@
   }
   var box = document.getElementById("tv-text");
   var tip = document.getElementById("tv-tip");
-  var shown = { " ": "\u00b7", "\t": "\u2192" };
   var frag = document.createDocumentFragment();
   var spans = new Array(n);
   for (var c = 0; c < n; c++) {
