@@ -218,8 +218,9 @@ def findings_context(result, pages: dict) -> dict:
         feature = row.feature
         units = [int(u) for u in search.top_units_[feature]]
         best = str(names[units[0]])
+        scoring = str(getattr(row, "scoring", "score"))
         stats = (
-            f"CV {_SCORING_NAMES.get(row.scoring, row.scoring)} {_g(row.best_score)}, "
+            f"CV {_SCORING_NAMES.get(scoring, scoring)} {_g(row.best_score)}, "
             f"chance {_g(row.chance)}, skill {_g(row.skill)}"
         )
         if qvalues is not None:
