@@ -869,7 +869,7 @@ def _figures_and_captions(figures: dict) -> tuple[dict, dict]:
     ``{name: (figure, caption)}`` or plain ``{name: figure}``."""
     plain, captions = {}, {}
     for name, value in figures.items():
-        if isinstance(value, tuple):
+        if isinstance(value, tuple | list):
             plain[name], captions[name] = value[0], str(value[1])
         else:
             plain[name] = value
