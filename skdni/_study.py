@@ -971,7 +971,25 @@ class _StagePrinter:
             print(f"            {line}", file=sys.stderr, flush=True)
 
 
+def _figures_and_captions(figures: dict) -> tuple[dict, dict]:
+    """``{name: figure}`` and ``{name: caption}`` from ``_report_figures``'s
+    ``{name: (figure, caption)}`` or plain ``{name: figure}``."""
+    plain, captions = {}, {}
+    for name, value in figures.items():
+        if isinstance(value, tuple | list):
+            plain[name], captions[name] = value[0], str(value[1])
+        else:
+            plain[name] = value
+    return plain, captions
+
+
 def _write_report(result: StudyResult, out: Path) -> None:
+    from ._study_report import (
+        findings_context,
+        text_view_context,
+        unit_file_names,
+        write_unit_pages,
+    )
     from .report import (
         figure_to_png_bytes,
         save_figures,
@@ -980,7 +998,7 @@ def _write_report(result: StudyResult, out: Path) -> None:
     )
 
     search, summary = result.search, result.summary
-    figures = _report_figures(result)
+    figures, captions = _figures_and_captions(_report_figures(result))
     tables = {
         "summary": summary,
         # the features with no unit above chance are not summary rows: listed here
@@ -1008,6 +1026,11 @@ def _write_report(result: StudyResult, out: Path) -> None:
         str(p.relative_to(out)) for p in save_tables(tables, out / "tables").values()
     ]
     result.model.save(out / "model.keras")
+    # a page per unit that is a finding; unit names such as "lstm_0/h3" become
+    # safe file names, listed in the manifest like every other file
+    pages = unit_file_names(str(u) for u in search.scores_.columns)
+    written += write_unit_pages(result, out, pages)
+    linked = {name: page for name, page in pages.items() if page in written}
     parameters = {k: str(v) for k, v in asdict(result.config).items()}
     parameters["training characters"] = str(sum(map(len, result.train_texts)))
     parameters["inspected characters"] = str(sum(map(len, result.inspect_texts)))
@@ -1016,24 +1039,49 @@ def _write_report(result: StudyResult, out: Path) -> None:
     parameters["inspected texts that did not parse (NaN features)"] = (
         f"{len(result.parse_failures)} of {len(result.inspect_texts)}"
     )
-    parameters["model accuracy (inspected texts)"] = (
-        f"{result.model.score(result.inspect_texts):.4f}"
-    )
+    findings = findings_context(result, linked)
+    parameters["model"] = findings["model"]
     # every (feature, unit) pair is in tables/scores.csv; the page shows the top
-    # ones of the features it draws (those with a unit above chance)
+    # ones of the features it draws (those with a unit above chance); the features
+    # at chance are one collapsed line of the findings, not a table
     scores = tables["scores"]
-    # the summary's rows are the findings (features with a unit above chance)
     drawn = list(summary["feature"][:MAX_FEATURES_DRAWN])
-    scores = scores[scores["feature"].isin(drawn)]
-    top = scores.sort_values(["feature", "rank"], kind="stable").groupby("feature")
-    shown = dict(tables, scores=top.head(result.config.top_k))
+    order = {feature: i for i, feature in enumerate(drawn)}
+    scores = scores[scores["feature"].isin(drawn)].assign(
+        _order=lambda f: f["feature"].map(order)
+    )
+    top = scores.sort_values(["_order", "rank"], kind="stable").groupby(
+        "feature", sort=False
+    )
+    top = top.head(result.config.top_k).drop(columns="_order")
+    # columns this study did not compute (no permutations: no q-values) are left out
+    top = top.dropna(axis=1, how="all").reset_index(drop=True)
+    shown = {
+        name: table
+        for name, table in dict(tables, scores=top).items()
+        if name != "features at chance" and not table.empty
+    }
     write_html_report(
         out / "report.html",
         title="skdni study",
         parameters=parameters,
         tables=shown,
         figures=figures,
+        captions=captions,
         samples=result.samples,
+        findings=findings,
+        text_view=text_view_context(result),
+        links=linked,
+        table_captions={
+            "summary": "One row per feature with a unit above chance (a finding), "
+            "best skill first; every table is sortable (click a column).",
+            "scores": "The best units of each drawn feature; units at chance are one "
+            "row per feature. Every (feature, unit) pair is in tables/scores.csv.",
+            "ablation": "Each intervention at each k: the top-k units of a feature "
+            "versus random-k units (95% interval of the random draws).",
+            "generation": "Shares of generated character classes with the top-k "
+            "units clamped, random-k units clamped and no clamp.",
+        },
     )
     (out / _MANIFEST).write_text(json.dumps(sorted(written), indent=1))
 

@@ -8,7 +8,15 @@ from ._figures import (
     plot_unit_scores,
     plot_unit_windows,
 )
-from ._html import save_figures, save_tables, software_versions, write_html_report
+from ._html import (
+    save_figures,
+    save_tables,
+    software_versions,
+    write_html_report,
+    write_unit_page,
+)
+from ._textview import text_view_data
+from ._unit_figures import top_contexts, unit_histogram_svg
 
 __all__ = [
     "figure_to_png_bytes",
@@ -20,5 +28,9 @@ __all__ = [
     "save_figures",
     "save_tables",
     "software_versions",
+    "text_view_data",
+    "top_contexts",
+    "unit_histogram_svg",
     "write_html_report",
+    "write_unit_page",
 ]

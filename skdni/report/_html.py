@@ -1,12 +1,15 @@
 """One self-contained HTML report, plus the same figures and tables as files.
 
-The report embeds every figure as a base64 PNG and carries its CSS inline: it opens in a
-browser with no network and no JavaScript, and it can be mailed as a single file.
+The pages are rendered from the jinja2 templates in ``skdni/report/templates``. The
+report embeds every figure as a base64 PNG and carries its CSS and its small scripts
+(sortable tables, the text view) inline: it opens in a browser with no network, and it
+can be mailed as a single file.
 """
 
 import base64
-import html
+import functools
 import importlib.metadata
+import math
 import os
 import platform
 import re
@@ -34,24 +37,27 @@ _DISTRIBUTIONS = (
     "matplotlib",
 )
 
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
-       max-width: 1200px; padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
-h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
-nav ul { columns: 2; }
-figure { margin: 1.5em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { font-size: .9em; color: #555; }
-table.skdni-table { border-collapse: collapse; font-size: .85em; margin: .5em 0 1.5em; }
-table.skdni-table th, table.skdni-table td { border: 1px solid #ddd;
-       padding: .25em .6em; text-align: right; }
-table.skdni-table th { background: #f3f3f3; }
-table.skdni-table tr:nth-child(even) td { background: #fafafa; }
-.table-scroll { overflow-x: auto; }
-pre.sample { background: #f6f6f6; border-left: 3px solid #888; padding: .6em;
-             white-space: pre-wrap; word-break: break-all; }
-""".strip()
+#: Significant digits of the numbers in tables.
+SIGNIFICANT_DIGITS = 3
+
+
+@functools.cache
+def _environment():
+    """The report's jinja2 templates (package data); every value is HTML-escaped."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("skdni.report", "templates"),
+        autoescape=jinja2.select_autoescape(("html", "j2")),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render_template(name: str, **context) -> str:
+    """Render one of the report's templates (``skdni/report/templates``)."""
+    return _environment().get_template(name).render(**context)
 
 
 def software_versions() -> dict[str, str]:
@@ -131,16 +137,150 @@ def _check_table(name, table):
     return table
 
 
-def _key_value_table(mapping):
-    rows = "\n".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in mapping.items()
+def format_number(value) -> str:
+    """A table cell: numbers to ``SIGNIFICANT_DIGITS`` significant digits."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value)
+    if isinstance(value, int | float) or hasattr(value, "dtype"):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return str(value)
+        if math.isnan(number):
+            return "NaN"
+        if float(number).is_integer() and abs(number) < 1e15:
+            return f"{int(number):,}" if abs(number) >= 1e4 else str(int(number))
+        return f"{number:.{SIGNIFICANT_DIGITS}g}"
+    return str(value)
+
+
+def _sort_value(value):
+    """The exact number behind a rounded cell (sorting uses it), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | complex):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+    return None if math.isnan(float(value)) else repr(float(value))
+
+
+def collapse_chance_ties(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per feature for its units at chance, instead of one tied row each.
+
+    A (feature, unit) score table (columns ``feature``, ``unit`` and
+    ``above_chance``) lists many units of a feature at chance with equal or
+    meaningless scores; they add nothing a reader can use. Their rows are replaced
+    by one row (``unit`` = "12 units at chance", the best of their numbers);
+    other tables are returned unchanged.
+    """
+    needed = {"feature", "unit", "above_chance"}
+    if not needed <= set(table.columns) or table.empty:
+        return table
+    found = table["above_chance"].fillna(False).astype(bool)
+    keep = table[found]
+    rows = []
+    for _, group in table[~found].groupby("feature", sort=False):
+        row = group.iloc[0].copy()
+        numeric = group.select_dtypes("number")
+        for column in numeric.columns:
+            row[column] = numeric[column].max()
+        row["unit"] = f"{len(group)} unit{'s' if len(group) != 1 else ''} at chance"
+        row["above_chance"] = False
+        rows.append(row)
+    if not rows:
+        return table
+    collapsed = pd.concat([keep, pd.DataFrame(rows)])
+    order = {f: i for i, f in enumerate(dict.fromkeys(table["feature"]))}
+    return collapsed.sort_values(
+        "feature", key=lambda c: c.map(order), kind="stable"
+    ).reset_index(drop=True)
+
+
+def table_context(
+    table: pd.DataFrame, *, max_rows=None, links: Mapping | None = None
+) -> dict:
+    """A table as the templates draw it: header, formatted rows, a row-cap note.
+
+    ``links`` maps a cell's text (e.g. a unit name) to the page it links to.
+    """
+    note = ""
+    if max_rows is not None and len(table) > max_rows:
+        note = f"The first {max_rows:,} of {len(table):,} rows."
+        table = table.head(max_rows)
+    links = links or {}
+    # a plain 0..n-1 row number says nothing: shown only when it is a real label
+    show_index = table.index.name is not None or not pd.api.types.is_integer_dtype(
+        table.index
     )
-    return f'<table class="skdni-table">\n{rows}\n</table>'
+    columns = [str(c) for c in table.columns]
+    if show_index:
+        columns.insert(0, table.index.name or "")
+    rows = []
+    for index, values in zip(table.index, table.itertuples(index=False), strict=True):
+        cells = []
+        values = (index, *values) if show_index else values
+        for column, value in zip(columns, values, strict=True):
+            text = format_number(value)
+            cells.append(
+                {
+                    "text": text,
+                    "value": _sort_value(value),
+                    "href": links.get(text)
+                    if column in ("unit", "best_units")
+                    else None,
+                    "collapsed": column == "unit" and text.endswith("at chance"),
+                }
+            )
+        rows.append(cells)
+    return {"columns": columns, "rows": rows, "note": note}
 
 
-def _format_float(value):
-    return f"{value:.4g}"
+def _image_of(name, fig, dpi):
+    """``(mime type, bytes)``: SVG documents as they are, anything else as PNG."""
+    if isinstance(fig, bytes) and fig.lstrip().startswith(b"<svg"):
+        return "image/svg+xml", fig
+    return "image/png", _png_of(name, fig, dpi)
+
+
+def figure_context(figures: Mapping, captions: Mapping, dpi: int) -> list[dict]:
+    """Figures as the templates draw them: id, name, caption, base64 image."""
+    pngs = {name: _image_of(name, fig, dpi) for name, fig in figures.items()}
+    return [
+        {
+            "id": f"figure-{slug}",
+            "name": str(name),
+            "caption": captions.get(name) or default_caption(name),
+            "mime": mime,
+            "data": base64.b64encode(image).decode("ascii"),
+        }
+        for (name, (mime, image)), slug in zip(
+            pngs.items(), _unique_slugs(pngs), strict=True
+        )
+    ]
+
+
+#: How to read the figures a study draws, by figure name.
+_CAPTIONS = {
+    "unit scores": "Every unit's cross-validated probe score for each feature, units "
+    "sorted from best to worst (the paper's Figure 2/3); the dashed line of the same "
+    "colour is the feature's chance level. A curve that starts well above its chance "
+    "line and drops fast means a few units carry the feature.",
+    "features x top units": "Probe scores of the best units (columns) for each "
+    "feature with a unit above chance (rows); darker is a higher score. Compare a "
+    "row with its chance level in the tables below.",
+    "ablation curves": "The model's metric on the inspected texts when the feature's "
+    "top-k units are zeroed (line) versus k random units (band: 95% of random "
+    "draws) and no intervention (dotted). A top-k line well below the band means the "
+    "model relies on those units; inside the band, no effect beyond random units.",
+    "unit over text": "The best unit of the best feature over a few short windows of "
+    "held-out text: each character is coloured by the unit's activation, the "
+    "feature's spans marked below. See the interactive text view for any unit.",
+}
+
+
+def default_caption(name) -> str:
+    """A figure's caption when its producer gave none."""
+    return _CAPTIONS.get(str(name), f"{name}.")
 
 
 def write_html_report(
@@ -154,14 +294,28 @@ def write_html_report(
     notes: str | None = None,
     dpi: int = 110,
     max_table_rows: int | None = 200,
+    captions: Mapping[str, str] | None = None,
+    findings: Mapping | None = None,
+    text_view: Mapping | None = None,
+    table_captions: Mapping[str, str] | None = None,
+    links: Mapping[str, str] | None = None,
+    glossary: bool = True,
+    max_findings: int = 20,
 ) -> Path:
-    """Write one self-contained HTML report: tables, figures, samples, parameters.
+    """Write one self-contained HTML report: findings, figures, tables, samples.
+
+    The page opens with the findings (``<section id="findings">``, when given),
+    then the figures (each with a caption saying how to read it), the interactive
+    text view (when given), the tables, generated samples, a glossary, and the
+    run's parameters and software versions.
 
     Figures are embedded as base64 PNG ``<img>`` elements (``id="figure-<slug>"``,
-    ``data-figure="<name>"``, ``alt="<name>"``); tables become ``<table
-    class="skdni-table">`` inside ``<section id="table-<slug>" data-table="<name>">``;
-    every text is HTML-escaped. Only inline CSS, no JavaScript, no external reference:
-    the file renders offline.
+    ``data-figure="<name>"``, ``alt="<name>"``); tables become sortable ``<table
+    class="skdni-table">`` inside ``<section id="table-<slug>" data-table="<name>">``,
+    numbers rounded to 3 significant digits and the units of a feature at chance
+    collapsed into one row (:func:`collapse_chance_ties`); every text is
+    HTML-escaped. Only inline CSS and inline scripts, no external reference: the
+    file renders offline.
 
     Parameters
     ----------
@@ -174,7 +328,7 @@ def write_html_report(
     tables : dict of str to DataFrame
         Result tables, in display order (a Series is shown as a one-column table).
     figures : dict of str to Figure or PNG bytes
-        Figures, in display order; the name is the caption.
+        Figures, in display order; the name is the caption's title.
     samples : dict of str to list of str, default=None
         Generated texts (e.g. with clamped units), one ``<pre>`` per text.
     notes : str, default=None
@@ -186,6 +340,24 @@ def write_html_report(
         Show at most this many rows of each table (the first ones, with a note
         giving the total), so the page stays small whatever the study; None shows
         every row.
+    captions : dict of str to str, default=None
+        How to read each figure, by figure name (a generic text otherwise).
+    findings : dict, default=None
+        The findings section: ``model`` (a sentence on the model), ``lead``,
+        ``items`` (one dict per finding: ``feature``, ``unit``, ``href``,
+        ``stats``, ``others``, ``more``, ``causal``), ``at_chance`` (feature
+        names) and ``notes``; see :func:`skdni._study_report.findings_context`.
+    text_view : dict, default=None
+        ``intro`` and ``data`` of the interactive text view
+        (:func:`skdni.report.text_view_data`).
+    table_captions : dict of str to str, default=None
+        A sentence under a table's title.
+    links : dict of str to str, default=None
+        Unit name -> its page (relative URL), linked from the tables.
+    glossary : bool, default=True
+        Explain the study's terms (range, impulse, depth, chance, ...).
+    max_findings : int, default=20
+        Finding sentences shown open; the others are folded (``<details>``).
 
     Returns
     -------
@@ -215,87 +387,41 @@ def write_html_report(
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise InputTypeError(f"samples[{name!r}] must be a list of str.")
     tables = {name: _check_table(name, t) for name, t in tables.items()}
-    pngs = {name: _png_of(name, fig, dpi) for name, fig in figures.items()}
-    esc = html.escape
-
-    body = [f"<h1>{esc(str(title))}</h1>"]
-    if notes:
-        body += [
-            f"<p>{esc(p.strip())}</p>" for p in re.split(r"\n\s*\n", notes) if p.strip()
-        ]
-    figure_ids = [f"figure-{s}" for s in _unique_slugs(pngs)]
-    table_ids = [f"table-{s}" for s in _unique_slugs(tables)]
-    sample_ids = [f"samples-{s}" for s in _unique_slugs(samples)]
-
-    # results first; the run's parameters and versions close the page
-    toc = []
-    for section, names, ids in (
-        ("Tables", tables, table_ids),
-        ("Figures", pngs, figure_ids),
-        ("Generated samples", samples, sample_ids),
-    ):
-        toc += [
-            f'<li>{section}: <a href="#{i}">{esc(str(n))}</a></li>'
-            for n, i in zip(names, ids, strict=True)
-        ]
-    toc.append('<li><a href="#parameters">Parameters</a></li>')
-    toc.append('<li><a href="#software">Software versions</a></li>')
-    body.append("<nav><ul>\n" + "\n".join(toc) + "\n</ul></nav>")
-
-    if tables:
-        body.append("<h2>Tables</h2>")
-    for (name, table), id_ in zip(tables.items(), table_ids, strict=True):
-        note = ""
-        if max_table_rows is not None and len(table) > max_table_rows:
-            note = (
-                f'<p class="table-note">The first {max_table_rows:,} of '
-                f"{len(table):,} rows.</p>"
-            )
-            table = table.head(max_table_rows)
-        table_html = table.to_html(
-            classes="skdni-table", escape=True, border=0, float_format=_format_float
-        )
-        body.append(
-            f'<section id="{id_}" data-table="{esc(str(name))}">'
-            f"<h3>{esc(str(name))}</h3>{note}"
-            f'<div class="table-scroll">{table_html}</div></section>'
-        )
-
-    if pngs:
-        body.append("<h2>Figures</h2>")
-    for (name, png), id_ in zip(pngs.items(), figure_ids, strict=True):
-        data = base64.b64encode(png).decode("ascii")
-        label = esc(str(name))
-        body.append(
-            f'<figure><img id="{id_}" data-figure="{label}" alt="{label}" '
-            f'src="data:image/png;base64,{data}">'
-            f"<figcaption>{label}</figcaption></figure>"
-        )
-
-    if samples:
-        body.append("<h2>Generated samples</h2>")
-    for (name, texts), id_ in zip(samples.items(), sample_ids, strict=True):
-        pres = "\n".join(f'<pre class="sample">{esc(t)}</pre>' for t in texts)
-        body.append(
-            f'<section id="{id_}" data-samples="{esc(str(name))}">'
-            f"<h3>{esc(str(name))}</h3>\n{pres}</section>"
-        )
-
-    body.append('<section id="parameters"><h2>Parameters</h2>')
-    body.append(_key_value_table(parameters) + "</section>")
-    body.append('<section id="software"><h2>Software versions</h2>')
-    body.append(_key_value_table(software_versions()) + "</section>")
-
-    page = (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(str(title))}</title>\n<style>\n{_CSS}\n</style>\n</head>\n"
-        "<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
-    )
+    table_captions = table_captions or {}
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path} is a folder; give the report's file name.")
+    page = render_template(
+        "report.html.j2",
+        title=str(title),
+        notes=[p.strip() for p in re.split(r"\n\s*\n", notes or "") if p.strip()],
+        findings=findings,
+        figures=figure_context(figures, captions or {}, dpi),
+        text_view=text_view,
+        tables=[
+            dict(
+                table_context(
+                    collapse_chance_ties(table), max_rows=max_table_rows, links=links
+                ),
+                id=f"table-{slug}",
+                name=str(name),
+                caption=table_captions.get(name, ""),
+            )
+            for (name, table), slug in zip(
+                tables.items(), _unique_slugs(tables), strict=True
+            )
+        ],
+        samples=[
+            {"id": f"samples-{slug}", "name": str(name), "texts": list(texts)}
+            for (name, texts), slug in zip(
+                samples.items(), _unique_slugs(samples), strict=True
+            )
+        ],
+        glossary=glossary,
+        max_findings=max_findings,
+        parameters={str(k): str(v) for k, v in parameters.items()},
+        versions=software_versions(),
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
@@ -355,3 +481,83 @@ def save_tables(tables: Mapping[str, pd.DataFrame], folder) -> dict[str, Path]:
         paths[name] = folder / f"{slug}.csv"
         table.to_csv(paths[name])
     return paths
+
+
+# Glyphs that make whitespace visible in the shaded contexts.
+_VISIBLE = {" ": "·", "\n": "↵", "\t": "→", "\r": "␍"}
+
+
+def _shade(value, scale) -> str:
+    """Inline CSS of a character shaded by an activation (red +, blue -)."""
+    alpha = min(1.0, abs(value) / scale) if scale > 0 else 0.0
+    rgb = "214,96,77" if value >= 0 else "67,147,195"
+    return f"background-color: rgba({rgb},{alpha:.2f})"
+
+
+def write_unit_page(
+    path,
+    *,
+    title: str,
+    back: str,
+    features: pd.DataFrame,
+    figures: Mapping[str, Figure | bytes],
+    contexts: list,
+    effects: list,
+    captions: Mapping[str, str] | None = None,
+    no_effect: str = "",
+    links: Mapping[str, str] | None = None,
+    dpi: int = 90,
+) -> Path:
+    """Write one unit's page: its features, histograms, top contexts and effect.
+
+    Parameters
+    ----------
+    path : str or Path
+        File to write (its parent folders are created).
+    title : str
+    back : str
+        Relative link to the report.
+    features : DataFrame
+        The features the unit encodes (scores, chance, skill, q-values).
+    figures : dict of str to Figure or PNG bytes
+        E.g. activation histograms by feature value.
+    contexts : list of dict
+        Top activating contexts, as :func:`skdni.report._unit_figures.top_contexts`
+        returns them.
+    effects : list of dict
+        ``effect`` (``"found"``, ``"none"`` or ``"opposite"``) and ``text``: the
+        causal checks that involved the unit.
+    captions : dict of str to str, default=None
+    no_effect : str, default=""
+        Shown when ``effects`` is empty.
+    links : dict of str to str, default=None
+    dpi : int, default=90
+
+    Returns
+    -------
+    path : Path
+    """
+    _check_mapping(figures, "figures")
+    scale = max((abs(a) for c in contexts for _, a in c["chars"]), default=0.0)
+    rendered = []
+    for c in contexts:
+        spans = []
+        best = max(range(len(c["chars"])), key=lambda i: c["chars"][i][1])
+        for i, (ch, a) in enumerate(c["chars"]):
+            spans.append((_VISIBLE.get(ch, ch), _shade(a, scale), i == best))
+        rendered.append(dict(c, spans=spans))
+    page = render_template(
+        "unit.html.j2",
+        title=str(title),
+        back=back,
+        features=table_context(_check_table("features", features), links=links),
+        figures=figure_context(figures, captions or {}, dpi),
+        contexts=rendered,
+        scale=scale,
+        effects=effects,
+        no_effect=no_effect,
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
