@@ -394,7 +394,8 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
         "--cell gru --epochs 3 --cv 4 --top-k 5 --features parser,regex --n-jobs 2 "
         "--out o --overwrite --seed 9 --cache-dir cc --quiet --max-text-chars 99 "
         "--max-inspect-chars 777 --inspect-fraction 0.3 --ablation-features 2 "
-        "--ks 2,4 --n-random 6"
+        "--ks 2,4 --n-random 6 --ablation-metric class_cross_entropy "
+        "--ablation-positions 0123) --clamp-value off"
     ).split()
     assert main(argv) == 2
     assert seen == dict(
@@ -410,6 +411,9 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
         ablation_features=2,
         ks=(2, 4),
         n_random=6,
+        ablation_metric="class_cross_entropy",
+        ablation_positions="0123)",
+        clamp_value="off",
         units=7,
         cell="gru",
         epochs=3,
@@ -429,11 +433,95 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
     from skdni._study import StudyConfig
 
     defaults = StudyConfig()
-    for name in ("features", "ks", "ablation_features", "max_inspect_chars"):
+    for name in (
+        "features",
+        "ks",
+        "ablation_features",
+        "max_inspect_chars",
+        "ablation_metric",
+        "ablation_positions",
+        "clamp_value",
+    ):
         assert seen[name] == getattr(defaults, name), name
     seen.clear()
     main(["run", "--no-ablation", "--ablation-features", "5"])
     assert seen["ablation_features"] == 0
+
+
+@pytest.mark.slow
+def test_causal_checks_name_their_metric_and_say_what_they_found(tiny_study):
+    cfg = tiny_study.config
+    ablation = tiny_study.ablation
+    assert set(ablation["metric"]) == {cfg.ablation_metric}
+    assert set(ablation["positions"]) == {"all"}
+    chosen = list(pd.unique(ablation["feature"]))
+    assert 0 < len(chosen) <= cfg.ablation_features
+    # depth features (nesting) come first when the search found any
+    depth = [f for f in tiny_study.summary["feature"] if "depth" in f]
+    if depth:
+        assert "depth" in chosen[0]
+    # the oracle only for binary features, calibrated to each unit's own levels
+    oracle = ablation[ablation["mode"] == "oracle"]
+    assert set(oracle["value"]) <= {"labels->calibrated"}
+    kinds = tiny_study.search.feature_kinds_
+    assert (kinds[oracle["feature"]] == "binary").all()
+    # Figure 4's data: sign-aware clamps of the first feature, intervals per k
+    generation = tiny_study.generation
+    assert tiny_study.generation_feature == chosen[0]
+    assert set(generation["value"]) == {"on"}
+    assert set(generation["units"]) == {"none", "top", "random"}
+    assert (generation["rate_low"] <= generation["rate"] + 1e-12).all()
+    assert (generation["rate"] <= generation["rate_high"] + 1e-12).all()
+    classes = tiny_study.generation_classes
+    assert 0 < len(classes) <= 3 and set(classes) <= set(generation["class"])
+    # one sentence per ablated feature and one for the generation, with its numbers
+    lines = tiny_study.causal_findings
+    assert len(lines) == len(chosen) + 1
+    k = max(cfg.ks)
+    row = ablation[(ablation["feature"] == chosen[0]) & (ablation["mode"] == "zero")]
+    row = row[row["k"] == k].iloc[0]
+    assert lines[0].startswith(f"Zeroing the top {k} units of {chosen[0]}")
+    assert f"{row['baseline']:.3f} -> {row['top']:.3f}" in lines[0]
+    assert any(
+        v in lines[0]
+        for v in ("no effect beyond", "the model uses these", "the opposite")
+    )
+    assert lines[-1].startswith(f"Clamping the top {k} units of {chosen[0]}")
+
+
+@pytest.mark.slow
+def test_report_figures_in_display_order_with_captions(tiny_study):
+    from skdni._study import _report_figures
+
+    figures = _report_figures(tiny_study)
+    assert list(figures) == [
+        "unit scores",
+        "units above threshold",
+        "features x top units",
+        "ablation curves",
+        "generation shares",
+        "unit over text",
+    ]
+    for name, (fig, caption) in figures.items():
+        assert fig.axes, name
+        assert len(caption) > 80 and caption.endswith("."), name
+    (ablation_fig, caption) = figures["ablation curves"]
+    assert ablation_fig.axes[0].get_ylabel() == "next-char class accuracy (class mass)"
+    assert "class accuracy" in caption
+    files = {p.name for p in (tiny_study.out / "figures").iterdir()}
+    assert {"generation-shares.png", "units-above-threshold.png"} <= files
+
+
+def test_bad_causal_options_are_refused_before_training():
+    for options, match in [
+        (dict(ablation_metric="f1"), "ablation_metric must be one of"),
+        (dict(ablation_positions=""), "ablation_positions must be"),
+        (dict(clamp_value="high"), "clamp_value must be"),
+        (dict(clamp_value=float("nan")), "clamp_value must be"),
+        (dict(generation_class_map="words"), "generation_class_map must be"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            run_study(out=None, **options)
 
 
 def test_version(capsys):
