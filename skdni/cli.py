@@ -125,14 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Train (or load) a character language model, find the hidden units that "
             "encode grammar features, check by ablation that the model uses them, and "
-            "write a report. With no options: the built-in arithmetic study."
+            "write a report. With no options: the built-in parentheses study."
         ),
         formatter_class=_HelpFormatter,
     )
     run.add_argument(
         "--grammar",
         default=None,
-        help="bundled grammar name or PATH.lark (default: arithmetic without --corpus, "
+        help="bundled grammar name or PATH.lark (default: parentheses without --corpus, "
         "none with --corpus)",
     )
     run.add_argument(

@@ -429,7 +429,7 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
     )
     seen.clear()
     main(["run"])
-    assert seen["grammar"] is None and seen["corpus"] is None  # run_study: arithmetic
+    assert seen["grammar"] is None and seen["corpus"] is None  # run_study: parentheses
     from skdni._study import StudyConfig
 
     defaults = StudyConfig()

@@ -606,9 +606,11 @@ def plot_generation_shares(
                 )
         axis.set_xticks(x, [str(k) for k in ks])
         axis.set_xlabel("k (units clamped)")
-        axis.set_ylabel(f"share of {name!s} in generated text")
+        # a single character is quoted: ")" reads as a character, not punctuation
+        shown = repr(name) if len(str(name)) == 1 else str(name)
+        axis.set_ylabel(f"share of {shown} in generated text")
         head = f"{title}: " if title else ""
-        axis.set_title(f"{head}{name}{value}", fontsize="medium")
+        axis.set_title(f"{head}{shown}{value}", fontsize="medium")
         axis.grid(alpha=0.3, axis="y")
         axis.legend(fontsize="small")
     return fig
