@@ -132,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--grammar",
         default=None,
-        help="bundled grammar name or PATH.lark (default: parentheses without --corpus, "
-        "none with --corpus)",
+        help="bundled grammar name or PATH.lark (default: parentheses without "
+        "--corpus, none with --corpus)",
     )
     run.add_argument(
         "--corpus",
