@@ -438,7 +438,7 @@ def plot_units_above_threshold(
     counts = np.stack(
         [(np.nan_to_num(values[rows], nan=-np.inf) >= cut).sum(axis=1) for cut in cuts]
     )  # (n_thresholds, n_features)
-    fig, ax = _figure_and_axes(ax, (6.4, max(2.5, 0.3 * len(names) * cuts.size + 1.2)))
+    fig, ax = _figure_and_axes(ax, (6.4, max(2.5, 0.12 * len(names) * cuts.size + 1.2)))
     height = 0.8 / cuts.size
     y = np.arange(len(names))
     cmap = colormaps["viridis"]
@@ -457,7 +457,7 @@ def plot_units_above_threshold(
     ax.set_xlabel(f"units (of {skill.shape[1]}) with skill \u2265 threshold")
     ax.set_ylabel("feature")
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 
