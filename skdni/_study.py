@@ -733,18 +733,17 @@ _CLASS_MAPS = {"char_class": _char_class, "chars": {}}
 
 
 def _moved_classes(generation: pd.DataFrame, n: int = 3) -> list[str]:
-    """The classes whose share top-k clamps moved most against random-k clamps (at
-    the largest k), largest move first."""
+    """The classes whose share top-k clamps moved most against random-k clamps (no
+    clamp without random draws) at the largest k, largest move first."""
     if generation.empty:
         return []
     k = generation["k"].max()
-    at_k = generation[generation["k"] == k].pivot_table(
+    rates = generation[generation["k"].isin([0, k])].pivot_table(
         index="class", columns="units", values="rate"
     )
-    if not {"top", "random"} <= set(at_k.columns):
-        return list(at_k.index[:n])
-    moved = (at_k["top"] - at_k["random"]).abs().sort_values(ascending=False)
-    return [str(c) for c in moved.index[:n]]
+    against = "random" if "random" in rates.columns else "none"
+    moved = (rates["top"] - rates[against]).abs().fillna(-1.0)
+    return [str(c) for c in moved.sort_values(ascending=False, kind="stable").index[:n]]
 
 
 def _f(x) -> str:
@@ -769,7 +768,9 @@ def _causal_findings(ablation: pd.DataFrame, generation: pd.DataFrame, feature):
                 worse, better = better, worse
             where = row.get("positions", "all")
             verdict = (
-                "worse than every random draw: the model uses these units"
+                "no random draws to compare with (--n-random 0)"
+                if not row["n_random"]
+                else "worse than every random draw: the model uses these units"
                 if worse
                 else "better than every random draw: the opposite of an effect"
                 if better
@@ -787,6 +788,15 @@ def _causal_findings(ablation: pd.DataFrame, generation: pd.DataFrame, feature):
         for name in _moved_classes(generation, 1):
             rows = generation[generation["class"] == name].set_index(["k", "units"])
             none, top = rows.loc[(0, "none")], rows.loc[(k, "top")]
+            if (k, "random") not in rows.index:
+                lines.append(
+                    f"Clamping the top {k} units of {feature} to {top['value']!r} "
+                    f"while generating: share of {name!r} {_f(none['rate'])} (no "
+                    f"clamp) -> {_f(top['rate'])} [{_f(top['rate_low'])}, "
+                    f"{_f(top['rate_high'])}]; no random units to compare with "
+                    "(--n-random 0)."
+                )
+                continue
             random = rows.loc[(k, "random")]
             apart = top["rate_low"] > random["rate_high"] or (
                 top["rate_high"] < random["rate_low"]

@@ -690,3 +690,83 @@ def test_corpus_of_c_files_with_tree_sitter(tmp_path, capsys):
     assert "tree__range:call_expression" in features
     assert "tree__depth:compound_statement" in features
     assert "did not parse" not in captured.out
+
+
+def _ablation_row(feature, top, low, high, metric="class_accuracy", n_random=10):
+    return {
+        "feature": feature,
+        "mode": "zero",
+        "metric": metric,
+        "k": 10,
+        "baseline": 0.8,
+        "top": top,
+        "random_mean": (low + high) / 2,
+        "random_low": low,
+        "random_high": high,
+        "n_random": n_random,
+        "positions": "all",
+    }
+
+
+def test_causal_findings_say_effect_no_effect_and_the_opposite():
+    from skdni._study import _causal_findings
+
+    ablation = pd.DataFrame(
+        [
+            _ablation_row("depth", 0.7, 0.78, 0.80),
+            _ablation_row("digit", 0.79, 0.78, 0.80),
+            _ablation_row("operator", 0.85, 0.78, 0.80),
+            # a loss: higher is worse
+            _ablation_row("loss", 0.9, 0.5, 0.6, metric="class_cross_entropy"),
+            _ablation_row("none drawn", 0.7, np.nan, np.nan, n_random=0),
+        ]
+    )
+    lines = _causal_findings(ablation, pd.DataFrame(), None)
+    assert lines[0] == (
+        "Zeroing the top 10 units of depth changes the next-char class accuracy "
+        "(class mass) (positions: all) 0.800 -> 0.700; zeroing 10 random units: "
+        "0.790 [0.780, 0.800] (10 draws): worse than every random draw: the model "
+        "uses these units."
+    )
+    assert lines[1].endswith("within the random draws: no effect beyond random units.")
+    assert lines[2].endswith(
+        "better than every random draw: the opposite of an effect."
+    )
+    assert lines[3].endswith(
+        "worse than every random draw: the model uses these units."
+    )
+    assert lines[4].endswith("no random draws to compare with (--n-random 0).")
+
+
+def _generation_rows(with_random=True):
+    rows = []
+    for cls, none, top, rnd in [("(", 0.33, 0.40, 0.39), (")", 0.33, 0.52, 0.42)]:
+        rows.append((0, "none", cls, none))
+        rows.append((10, "top", cls, top))
+        if with_random:
+            rows.append((10, "random", cls, rnd))
+    frame = pd.DataFrame(rows, columns=["k", "units", "class", "rate"])
+    return frame.assign(
+        rate_low=frame["rate"] - 0.01,
+        rate_high=frame["rate"] + 0.01,
+        n_samples=40,
+        value="on",
+    )
+
+
+def test_generation_finding_names_the_class_moved_most():
+    from skdni._study import _causal_findings, _moved_classes
+
+    generation = _generation_rows()
+    assert _moved_classes(generation) == [")", "("]
+    (line,) = _causal_findings(pd.DataFrame(), generation, "depth")
+    assert line == (
+        "Clamping the top 10 units of depth to 'on' while generating: share of ')' "
+        "0.330 (no clamp) -> 0.520 [0.510, 0.530]; 10 random units clamped: 0.420 "
+        "[0.410, 0.430] (40 samples): the top units make the model write more ')'."
+    )
+    # without random draws: the class moved most from no clamp, said plainly
+    alone = _generation_rows(with_random=False)
+    assert _moved_classes(alone) == [")", "("]
+    (line,) = _causal_findings(pd.DataFrame(), alone, "depth")
+    assert line.endswith("no random units to compare with (--n-random 0).")
