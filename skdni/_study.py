@@ -1247,8 +1247,14 @@ def _report_figures(result) -> dict:
             plot_ablation_curves(ablation),
             f"Does the model use the units (the paper's Figure 5)? The {metric} "
             f"(teacher-forced, positions: {where}) with the top-k units of each "
-            "feature zeroed (solid, zero) or set to their own level where the "
-            "feature is off / on by its labels (solid, oracle), against k random "
+            "feature zeroed (solid, zero)"
+            + (
+                " or, for a binary feature, set to their own level where the "
+                "feature is off / on by its labels (solid, oracle)"
+                if (ablation["mode"] == "oracle").any()
+                else ""
+            )
+            + ", against k random "
             "units zeroed (dashed: mean; band: 2.5-97.5 percentiles of "
             f"{int(ablation['n_random'].max())} draws); black dashed: no "
             "intervention. A top-k curve below the band (above it for a "
