@@ -9,7 +9,7 @@ import tempfile
 import warnings
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -21,6 +21,10 @@ from ._errors import InputError, InvalidParameterError
 from ._texts import check_texts, sequence_ids
 
 FEATURE_SETS = ("range", "impulse", "depth", "parser", "regex")
+#: The grammar sampled when neither a grammar nor a corpus is given: balanced
+#: parentheses whose digits equal their nesting level (the paper's §5.1), where the
+#: model must track depth and the causal checks show it using the depth units.
+DEFAULT_GRAMMAR = "parentheses"
 _MANIFEST = "skdni-manifest.json"
 
 
@@ -98,7 +102,8 @@ class StudyConfig:
         Stage lines and progress bars (0: none).
     """
 
-    #: None: ``"arithmetic"`` when sampling a corpus, no grammar with ``corpus``.
+    #: None: ``"parentheses"`` (DEFAULT_GRAMMAR) when sampling a corpus, no grammar
+    #: with ``corpus``.
     grammar: str | None = None
     corpus: str | None = None
     #: A tree-sitter language (``"c"``, ``"python"``, ...) labelling a ``corpus`` of
@@ -123,6 +128,18 @@ class StudyConfig:
     n_random: int = 10
     n_samples: int = 5
     sample_chars: int = 80
+    #: The ablation's metric (:class:`~skdni.intervention.NeuronAblationScorer`).
+    ablation_metric: str = "class_accuracy"
+    #: Score only the rows right after one of these characters (selected by what
+    #: the model has read, never by the answer); None: every row.
+    ablation_positions: str | None = None
+    #: Clamp value of the generation: ``"on"`` / ``"off"`` (each unit's own mean
+    #: where the feature is on / off: sign-aware) or a number (1.0: the paper's).
+    clamp_value: str | float = "on"
+    #: Character classes counted in the generation: ``"char_class"`` (digit, paren,
+    #: operator, letter, space), ``"chars"`` (every character its own class) or
+    #: ``"auto"`` (``"chars"`` for a model writing at most 12 characters).
+    generation_class_map: str = "auto"
     n_jobs: int | None = None
     seed: int = 0
     out: str = "skdni-report"
@@ -152,7 +169,47 @@ class StudyConfig:
             raise InputError(
                 f"inspect_fraction must be in (0, 1), got {self.inspect_fraction}."
             )
+        if self.ablation_metric not in _ABLATION_METRICS:
+            raise InputError(
+                f"ablation_metric must be one of {sorted(_ABLATION_METRICS)}, got "
+                f"{self.ablation_metric!r}."
+            )
+        if self.ablation_positions is not None and (
+            not isinstance(self.ablation_positions, str) or not self.ablation_positions
+        ):
+            raise InputError(
+                "ablation_positions must be a non-empty string of characters (the "
+                f"rows after them are scored) or None, got {self.ablation_positions!r}."
+            )
+        value = self.clamp_value
+        if not (
+            value in ("on", "off")
+            or (
+                isinstance(value, Real)
+                and not isinstance(value, bool)
+                and np.isfinite(value)
+            )
+        ):
+            raise InputError(
+                f"clamp_value must be 'on', 'off' or a finite number, got {value!r}."
+            )
+        if self.generation_class_map not in ("auto", "char_class", "chars"):
+            raise InputError(
+                "generation_class_map must be 'auto', 'char_class' or 'chars', got "
+                f"{self.generation_class_map!r}."
+            )
         check_study_options(vars(self))
+
+
+_ABLATION_METRICS = frozenset(
+    {
+        "accuracy",
+        "cross_entropy",
+        "class_accuracy",
+        "class_cross_entropy",
+        "within_class_accuracy",
+    }
+)
 
 
 def check_study_options(options: dict, names: dict | None = None) -> None:
@@ -248,6 +305,15 @@ class StudyResult:
     out: Path | None = None
     #: files, texts and characters read, trained on, held out and inspected
     corpus_counts: dict = field(default_factory=dict)
+    #: The feature whose top units were clamped in ``generation`` (None: none was).
+    generation_feature: str | None = None
+    #: The character classes of ``generation`` whose share the clamp moved most
+    #: (top-k against random-k at the largest k), most moved first: Figure 4's panels.
+    generation_classes: list = field(default_factory=list)
+    #: One plain sentence per causal check (ablation and clamped generation) saying
+    #: what was measured and whether the top units did more than random ones, no
+    #: effect, or the opposite.
+    causal_findings: list = field(default_factory=list)
 
 
 # --------------------------------------------------------------------- stages
@@ -643,9 +709,28 @@ def _summary(search) -> pd.DataFrame:
     return frame.sort_values("skill", ascending=False, kind="stable", ignore_index=True)
 
 
-def _ablation_features(summary: pd.DataFrame, n: int) -> list[str]:
-    binary = summary[(summary["kind"] == "binary") & (summary["skill"] > 0)]
-    return list(binary["feature"][:n])
+def _ablation_features(summary: pd.DataFrame, n: int, search=None) -> list[str]:
+    """The ``n`` features whose top units are ablated and (the first) clamped.
+
+    Depth features first (nesting depth: what a character model must track to
+    close brackets, the units the paper's Figure 5 ablates), then the binary
+    findings, each group best skill first; a feature whose top units are those of
+    a feature already chosen (``bracket_depth`` = ``depth:paren``) is skipped.
+    """
+    found = summary[summary["skill"] > 0]
+    depth = found["feature"].str.contains("depth")
+    order = list(found["feature"][depth]) + list(
+        found["feature"][~depth & (found["kind"] == "binary")]
+    )
+    chosen, seen = [], set()
+    for feature in order:
+        units = None if search is None else tuple(search.top_units_[feature])
+        if units is not None:
+            if units in seen:
+                continue
+            seen.add(units)
+        chosen.append(feature)
+    return chosen[:n]
 
 
 def _ks(cfg, search, feature) -> list[int]:
@@ -653,20 +738,38 @@ def _ks(cfg, search, feature) -> list[int]:
     return [k for k in cfg.ks if k <= len(search.top_units_[feature])]
 
 
+def _positions(cfg):
+    """The rows the ablation scores: all (None), or those right after one of
+    ``cfg.ablation_positions``' characters (chosen by what the model has read, not
+    by the answer, which would favour an ablation that pushes towards one class)."""
+    from .intervention import after_char_in
+
+    chars = cfg.ablation_positions
+    return None if not chars else after_char_in(chars)
+
+
 def _ablations(cfg, model, search, inspect_texts, labels, features) -> pd.DataFrame:
+    """Zeroing (Rm-Neuron_k, against random-k) and, for a binary feature, the
+    calibrated oracle (each unit set to its own level where the feature is off /
+    on) of every feature's top units, scored teacher-forced with
+    ``cfg.ablation_metric``."""
     from .intervention import NeuronAblationScorer
 
     frames = []
     for feature in features:
         ks = _ks(cfg, search, feature)
-        for mode in ("zero", "oracle"):
+        # the oracle sets units to their off / on level by a binary label
+        binary = search.feature_kinds_[feature] == "binary"
+        for mode in ("zero", "oracle") if binary else ("zero",):
             scorer = NeuronAblationScorer(
                 model,
                 search=search,
                 feature=feature,
                 k=ks,
                 mode=mode,
-                metric="class_accuracy",
+                oracle_range="calibrated",
+                metric=cfg.ablation_metric,
+                positions=_positions(cfg),
                 n_random=cfg.n_random if mode == "zero" else 0,
                 random_state=cfg.seed,
                 n_jobs=cfg.n_jobs,
@@ -674,13 +777,24 @@ def _ablations(cfg, model, search, inspect_texts, labels, features) -> pd.DataFr
             )
             y = labels[feature].to_numpy() if mode == "oracle" else None
             frames.append(scorer.evaluate(inspect_texts, y))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(frame):
+        frame["positions"] = (
+            f"after one of {cfg.ablation_positions!r}"
+            if cfg.ablation_positions
+            else "all"
+        )
+    return frame
 
 
 def _generation(cfg, model, search, inspect_texts, feature):
+    """Free-running generation with the feature's top-k units clamped to
+    ``cfg.clamp_value`` (``"on"``: each unit's own mean where the feature is on, so
+    a unit that encodes it negatively is pushed down, not up) against random-k."""
     from .intervention import clamped_generation
 
     seeds = [t[:1] for t in inspect_texts[: cfg.n_samples]]
+    value = cfg.clamp_value
     return clamped_generation(
         model,
         search.top_units_[feature],
@@ -688,8 +802,122 @@ def _generation(cfg, model, search, inspect_texts, feature):
         n_chars=cfg.sample_chars,
         ks=_ks(cfg, search, feature),
         n_random=cfg.n_random,
+        value=value,
+        class_map=_CLASS_MAPS[_class_map_name(cfg, model)],
         random_state=cfg.seed,
+        n_jobs=cfg.n_jobs,
+        search=search if isinstance(value, str) else None,
+        feature=feature if isinstance(value, str) else None,
     )
+
+
+def _char_class(char):
+    from .intervention import char_class
+
+    return char_class(char)
+
+
+def _class_map_name(cfg, model) -> str:
+    """``cfg.generation_class_map``, ``"auto"`` resolved: every character its own
+    class when the model writes at most 12 characters (a small grammar's digits
+    tell apart what a class would merge), the usual classes otherwise."""
+    if cfg.generation_class_map != "auto":
+        return cfg.generation_class_map
+    from .models import ModelRuntime
+
+    chars = ModelRuntime.for_model(model).output_chars
+    return "chars" if len(chars) <= 12 else "char_class"
+
+
+#: ``generation_class_map``: the default character classes (digit, paren, operator,
+#: letter, space) or every character a class of its own.
+_CLASS_MAPS = {"char_class": _char_class, "chars": {}}
+
+
+def _moved_classes(generation: pd.DataFrame, n: int = 3) -> list[str]:
+    """The classes whose share top-k clamps moved most against random-k clamps (no
+    clamp without random draws) at the largest k, largest move first."""
+    if generation.empty:
+        return []
+    k = generation["k"].max()
+    rates = generation[generation["k"].isin([0, k])].pivot_table(
+        index="class", columns="units", values="rate"
+    )
+    against = "random" if "random" in rates.columns else "none"
+    moved = (rates["top"] - rates[against]).abs().fillna(-1.0)
+    return [str(c) for c in moved.sort_values(ascending=False, kind="stable").index[:n]]
+
+
+def _f(x) -> str:
+    return f"{x:.3f}"
+
+
+def _causal_findings(ablation: pd.DataFrame, generation: pd.DataFrame, feature):
+    """Plain sentences, one per causal check at its largest k, that say plainly
+    whether the top units did more than random ones, nothing more, or the opposite."""
+    from .report._figures import metric_label
+
+    lines = []
+    if not ablation.empty:
+        zero = ablation[ablation["mode"] == "zero"]
+        for name, rows in zero.groupby("feature", sort=False):
+            row = rows.sort_values("k").iloc[-1]
+            k, metric = int(row["k"]), row["metric"]
+            lower_is_better = "cross_entropy" in metric
+            worse = row["top"] > row["random_high"]
+            better = row["top"] < row["random_low"]
+            if not lower_is_better:
+                worse, better = better, worse
+            where = row.get("positions", "all")
+            verdict = (
+                "no random draws to compare with (--n-random 0)"
+                if not row["n_random"]
+                else "worse than every random draw: the model uses these units"
+                if worse
+                else "better than every random draw: the opposite of an effect"
+                if better
+                else "within the random draws: no effect beyond random units"
+            )
+            lines.append(
+                f"Zeroing the top {k} units of {name} changes the "
+                f"{metric_label(metric)} (positions: {where}) "
+                f"{_f(row['baseline'])} -> {_f(row['top'])}; zeroing {k} random "
+                f"units: {_f(row['random_mean'])} [{_f(row['random_low'])}, "
+                f"{_f(row['random_high'])}] ({int(row['n_random'])} draws): {verdict}."
+            )
+    if not generation.empty and feature is not None:
+        k = int(generation["k"].max())
+        for name in _moved_classes(generation, 1):
+            rows = generation[generation["class"] == name].set_index(["k", "units"])
+            none, top = rows.loc[(0, "none")], rows.loc[(k, "top")]
+            if (k, "random") not in rows.index:
+                lines.append(
+                    f"Clamping the top {k} units of {feature} to {top['value']!r} "
+                    f"while generating: share of {name!r} {_f(none['rate'])} (no "
+                    f"clamp) -> {_f(top['rate'])} [{_f(top['rate_low'])}, "
+                    f"{_f(top['rate_high'])}]; no random units to compare with "
+                    "(--n-random 0)."
+                )
+                continue
+            random = rows.loc[(k, "random")]
+            apart = top["rate_low"] > random["rate_high"] or (
+                top["rate_high"] < random["rate_low"]
+            )
+            direction = "more" if top["rate"] > random["rate"] else "less"
+            lines.append(
+                f"Clamping the top {k} units of {feature} to {top['value']!r} while "
+                f"generating: share of {name!r} {_f(none['rate'])} (no clamp) -> "
+                f"{_f(top['rate'])} [{_f(top['rate_low'])}, {_f(top['rate_high'])}]; "
+                f"{k} random units clamped: {_f(random['rate'])} "
+                f"[{_f(random['rate_low'])}, {_f(random['rate_high'])}] "
+                f"({int(top['n_samples'])} samples): "
+                + (
+                    f"the top units make the model write {direction} {name!r}."
+                    if apart
+                    else "the intervals overlap: no clear effect."
+                )
+            )
+    return lines
 
 
 # ---------------------------------------------------------------- the study
@@ -813,7 +1041,9 @@ def run_study(**options) -> StudyResult:
     """Run a whole Deep Neural Inspection study and write its report.
 
     Options are the fields of :class:`StudyConfig` (the ``skdni run`` flags): with no
-    options, the built-in default study on the ``arithmetic`` grammar. The trained
+    options, the built-in default study on the ``parentheses`` grammar (the paper's
+    §5.1 language, where zeroing the nesting-depth units shows a strong causal
+    effect; ``grammar="arithmetic"`` is the paper's §5.2 language). The trained
     model, activations and features are cached with :class:`joblib.Memory` under
     ``cache_dir``, so a re-run with other probing options does not retrain.
 
@@ -836,7 +1066,7 @@ def run_study(**options) -> StudyResult:
     cfg.features = tuple(cfg.features)
     cfg.ks = tuple(cfg.ks)
     if cfg.grammar is None and cfg.corpus is None:
-        cfg.grammar = "arithmetic"
+        cfg.grammar = DEFAULT_GRAMMAR
     cfg.check()
     _fail_fast(cfg)
     out = Path(cfg.out) if cfg.out else None
@@ -907,7 +1137,7 @@ def run_study(**options) -> StudyResult:
     summary = _summary(search)
     chosen = [
         f
-        for f in _ablation_features(summary, cfg.ablation_features)
+        for f in _ablation_features(summary, cfg.ablation_features, search)
         if _ks(cfg, search, f)
     ]
     if cfg.ablation_features:
@@ -923,6 +1153,7 @@ def run_study(**options) -> StudyResult:
         if chosen
         else (pd.DataFrame(), {})
     )
+    generation_feature = chosen[0] if chosen else None
     result = StudyResult(
         config=cfg,
         train_texts=train_texts,
@@ -940,6 +1171,9 @@ def run_study(**options) -> StudyResult:
         parse_failures=parse_failures,
         out=out,
         corpus_counts=split.counts,
+        generation_feature=generation_feature,
+        generation_classes=_moved_classes(generation),
+        causal_findings=_causal_findings(ablation, generation, generation_feature),
     )
     if out is not None:
         say(f"report ({out})")
@@ -1018,7 +1252,7 @@ def _write_report(result: StudyResult, out: Path) -> None:
     }
     written = ["report.html", "model.keras", _MANIFEST]
     # rendered once, for the files and the page; each image <= 4,000 px a side
-    figures = {name: figure_to_png_bytes(fig) for name, fig in figures.items()}
+    figures = {name: figure_to_png_bytes(fig) for name, (fig, _) in figures.items()}
     written += [
         str(p.relative_to(out)) for p in save_figures(figures, out / "figures").values()
     ]
@@ -1093,43 +1327,135 @@ MAX_FEATURES_DRAWN = 40
 MAX_HEATMAP_UNITS = 40
 
 
+#: Skill thresholds of the "units above threshold" figure (paper Fig. 2).
+SKILL_THRESHOLDS = (0.25, 0.5, 0.75)
+
+
 def _report_figures(result) -> dict:
-    """The report's figures, bounded whatever the corpus: score lines and the
-    heatmap over at most ``MAX_FEATURES_DRAWN`` features with a unit above chance,
-    and the best unit of the top feature over a few short windows of text."""
+    """The report's figures in display order, each with its caption.
+
+    Returns ``{name: (figure, caption)}``; the names are the file names
+    (``figures/unit-scores.png``, ...) and stay stable. Bounded whatever the corpus:
+    score figures over at most ``MAX_FEATURES_DRAWN`` features with a unit above
+    chance, at most ``MAX_HEATMAP_UNITS`` heatmap columns, and the best unit of the
+    top feature over a few short windows of text.
+    """
     from .report import (
         plot_ablation_curves,
+        plot_generation_shares,
         plot_score_heatmap,
         plot_unit_scores,
         plot_unit_windows,
+        plot_units_above_threshold,
     )
-    from .report._figures import _default_heatmap_units
+    from .report._figures import _default_heatmap_units, metric_label
 
     search, summary = result.search, result.summary
     findings = list(summary["feature"])  # the summary's rows are the findings
     drawn = findings[:MAX_FEATURES_DRAWN]
     scores = search.scores_
+    n_units = scores.shape[1]
+    more = (
+        f" (the {len(drawn)} best of {len(findings)} features with a unit above "
+        "chance; every score is in tables/scores.csv)"
+        if len(findings) > len(drawn)
+        else ""
+    )
     figures = {}
     if drawn:
-        # the names are the file names (figures/unit-scores.png): kept stable
-        figures["unit scores"] = plot_unit_scores(
-            scores.loc[drawn], chance=search.chance_scores_
+        figures["unit scores"] = (
+            plot_unit_scores(scores.loc[drawn], chance=search.chance_scores_),
+            "Every unit's cross-validated probe score, sorted best first, one line "
+            f"per feature{more}; the dashed line of the same colour is the "
+            "feature's chance level (balanced accuracy 0.5 for binary features, "
+            "the R² of the mean for continuous ones). A line far above its chance "
+            "line at the left, then falling, means a few units encode the feature; "
+            "a line that stays high means many do (the paper's Figures 2 and 3).",
+        )
+        figures["units above threshold"] = (
+            plot_units_above_threshold(
+                search.skill_.loc[drawn], thresholds=SKILL_THRESHOLDS
+            ),
+            f"How many of the {n_units} units reach each skill level, per feature "
+            "(the paper's Figure 2, on skill rather than raw score so that "
+            "features with different chance levels compare): skill = (score − "
+            "chance) / (1 − chance) for balanced accuracy, the R² itself for R²; "
+            "0 is chance, 1 perfect. Long bars at a high threshold: the feature is "
+            "spread over many units; one short bar: a few specialised units.",
         )
         units = _default_heatmap_units(scores.loc[drawn], 3)[:MAX_HEATMAP_UNITS]
-        figures["features x top units"] = plot_score_heatmap(
-            scores.loc[drawn], units=units
+        figures["features x top units"] = (
+            plot_score_heatmap(
+                scores.loc[drawn], units=units, skill=search.skill_.loc[drawn]
+            ),
+            "Each feature's three best units (columns, at most "
+            f"{MAX_HEATMAP_UNITS}) against every feature (rows): the colour is the "
+            "skill above chance (0 = chance or below, dark; 1 = perfect, yellow), "
+            "the number in a cell the raw score. A bright cell off its own "
+            "feature's units shows a unit that encodes several features.",
         )
-    if not result.ablation.empty:
-        figures["ablation curves"] = plot_ablation_curves(result.ablation)
-    feature = drawn[0] if drawn else (summary["feature"][0] if len(summary) else None)
+    ablation = result.ablation
+    if not ablation.empty:
+        metric = metric_label(ablation["metric"].iloc[0])
+        where = ablation["positions"].iloc[0] if "positions" in ablation else "all"
+        figures["ablation curves"] = (
+            plot_ablation_curves(ablation),
+            f"Does the model use the units (the paper's Figure 5)? The {metric} "
+            f"(teacher-forced, positions: {where}) with the top-k units of each "
+            "feature zeroed (solid, zero)"
+            + (
+                " or, for a binary feature, set to their own level where the "
+                "feature is off / on by its labels (solid, oracle)"
+                if (ablation["mode"] == "oracle").any()
+                else ""
+            )
+            + ", against k random "
+            "units zeroed (dashed: mean; band: 2.5-97.5 percentiles of "
+            f"{int(ablation['n_random'].max())} draws); black dashed: no "
+            "intervention. A top-k curve below the band (above it for a "
+            "cross-entropy) means the model relies on those units more than on "
+            "random ones; inside the band, no more than random.",
+        )
+    generation = result.generation
+    if not generation.empty and result.generation_feature is not None:
+        k = int(generation["k"].max())
+        figures["generation shares"] = (
+            plot_generation_shares(
+                generation,
+                classes=result.generation_classes or None,
+                title=result.generation_feature,
+            ),
+            f"Clamped generation (the paper's Figure 4): the model writes text "
+            f"freely (from {result.config.n_samples} seed characters, "
+            f"{int(generation['n_samples'].iloc[0])} samples of "
+            f"{result.config.sample_chars} characters) while the top-k units of "
+            f"{result.generation_feature} are held at "
+            f"{generation['value'].iloc[0]!r} (each unit's own mean where the "
+            "feature is on, so a unit that encodes it negatively is held low), "
+            "against k random units held at the same kind of value. Bars: the "
+            "share of each character class in the generated text (the classes "
+            f"the top-{k} clamp moved most), with 95% intervals over samples; "
+            "dashed line and grey band: no clamp. Top bars outside the random bars' "
+            "intervals mean the units steer what the model writes.",
+        )
+    feature = drawn[0] if drawn else None
     if feature is not None and len(search.top_units_[feature]):
         unit = int(search.top_units_[feature][0])
         name = str(scores.columns[unit])
-        figures["unit over text"] = plot_unit_windows(
-            result.inspect_texts,
-            np.asarray(result.activations[:, unit]),
-            labels=result.labels[feature].to_numpy(),
-            unit_name=name,
-            feature_name=feature,
+        figures["unit over text"] = (
+            plot_unit_windows(
+                result.inspect_texts,
+                np.asarray(result.activations[:, unit]),
+                labels=result.labels[feature].to_numpy(),
+                unit_name=name,
+                feature_name=feature,
+            ),
+            f"Unit {name}, the best unit of {feature} (the top finding), over a few "
+            "windows of held-out text around its strongest activations and the "
+            "feature's spans: each character is shaded by the unit's activation "
+            "(red positive, blue negative, white 0) and the strip under each line "
+            "shows the feature's label (green where it is on, grey where the "
+            "feature cannot label the character). A unit that encodes the feature "
+            "changes colour where the strip does.",
         )
     return figures

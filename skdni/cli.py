@@ -64,6 +64,21 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def _clamp_value(text: str):
+    """``on`` / ``off`` or a finite number."""
+    if text in ("on", "off"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(
+            f"expected 'on', 'off' or a number such as 1.0, got {text!r}"
+        )
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -110,15 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Train (or load) a character language model, find the hidden units that "
             "encode grammar features, check by ablation that the model uses them, and "
-            "write a report. With no options: the built-in arithmetic study."
+            "write a report. With no options: the built-in parentheses study."
         ),
         formatter_class=_HelpFormatter,
     )
     run.add_argument(
         "--grammar",
         default=None,
-        help="bundled grammar name or PATH.lark (default: arithmetic without --corpus, "
-        "none with --corpus)",
+        help="bundled grammar name or PATH.lark (default: parentheses without "
+        "--corpus, none with --corpus)",
     )
     run.add_argument(
         "--corpus",
@@ -225,6 +240,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="random unit sets drawn per k, the baseline of an ablation",
     )
     run.add_argument(
+        "--ablation-metric",
+        choices=(
+            "class_accuracy",
+            "class_cross_entropy",
+            "within_class_accuracy",
+            "accuracy",
+            "cross_entropy",
+        ),
+        default=_DEFAULTS.ablation_metric,
+        help="what the ablations measure: the next character's class by class "
+        "mass, its cross-entropy, the right character within its class, or the "
+        "plain next-character accuracy / cross-entropy",
+    )
+    run.add_argument(
+        "--ablation-positions",
+        default=_DEFAULTS.ablation_positions,
+        metavar="CHARS",
+        help="score only the predictions made right after one of these characters "
+        "(default: every character)",
+    )
+    run.add_argument(
+        "--clamp-value",
+        type=_clamp_value,
+        default=_DEFAULTS.clamp_value,
+        help="value the top units are held at while generating: 'on' / 'off' (each "
+        "unit's own mean where the feature is on / off) or a number (1.0: the "
+        "paper's)",
+    )
+    run.add_argument(
         "--no-ablation",
         action="store_true",
         help="skip ablations and clamped generation (same as --ablation-features 0)",
@@ -309,6 +353,9 @@ def _study_options(args) -> dict:
         ablation_features=0 if args.no_ablation else args.ablation_features,
         ks=args.ks,
         n_random=args.n_random,
+        ablation_metric=args.ablation_metric,
+        ablation_positions=args.ablation_positions,
+        clamp_value=args.clamp_value,
         n_jobs=args.n_jobs,
         out=args.out,
         overwrite=args.overwrite,
@@ -361,6 +408,8 @@ def _print_summary(result, rows: int = 10) -> None:
     if at_chance:
         shown = ", ".join(at_chance[:8]) + (", ..." if len(at_chance) > 8 else "")
         print(f"no unit above chance for {len(at_chance)} features: {shown}")
+    for line in result.causal_findings:
+        print(f"causal: {line}")
     if result.parse_failures:
         print(
             f"{len(result.parse_failures)} of {len(result.inspect_texts)} inspected "

@@ -394,7 +394,8 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
         "--cell gru --epochs 3 --cv 4 --top-k 5 --features parser,regex --n-jobs 2 "
         "--out o --overwrite --seed 9 --cache-dir cc --quiet --max-text-chars 99 "
         "--max-inspect-chars 777 --inspect-fraction 0.3 --ablation-features 2 "
-        "--ks 2,4 --n-random 6"
+        "--ks 2,4 --n-random 6 --ablation-metric class_cross_entropy "
+        "--ablation-positions 0123) --clamp-value off"
     ).split()
     assert main(argv) == 2
     assert seen == dict(
@@ -410,6 +411,9 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
         ablation_features=2,
         ks=(2, 4),
         n_random=6,
+        ablation_metric="class_cross_entropy",
+        ablation_positions="0123)",
+        clamp_value="off",
         units=7,
         cell="gru",
         epochs=3,
@@ -425,15 +429,99 @@ def test_every_option_reaches_run_study(monkeypatch, tmp_path):
     )
     seen.clear()
     main(["run"])
-    assert seen["grammar"] is None and seen["corpus"] is None  # run_study: arithmetic
+    assert seen["grammar"] is None and seen["corpus"] is None  # run_study: parentheses
     from skdni._study import StudyConfig
 
     defaults = StudyConfig()
-    for name in ("features", "ks", "ablation_features", "max_inspect_chars"):
+    for name in (
+        "features",
+        "ks",
+        "ablation_features",
+        "max_inspect_chars",
+        "ablation_metric",
+        "ablation_positions",
+        "clamp_value",
+    ):
         assert seen[name] == getattr(defaults, name), name
     seen.clear()
     main(["run", "--no-ablation", "--ablation-features", "5"])
     assert seen["ablation_features"] == 0
+
+
+@pytest.mark.slow
+def test_causal_checks_name_their_metric_and_say_what_they_found(tiny_study):
+    cfg = tiny_study.config
+    ablation = tiny_study.ablation
+    assert set(ablation["metric"]) == {cfg.ablation_metric}
+    assert set(ablation["positions"]) == {"all"}
+    chosen = list(pd.unique(ablation["feature"]))
+    assert 0 < len(chosen) <= cfg.ablation_features
+    # depth features (nesting) come first when the search found any
+    depth = [f for f in tiny_study.summary["feature"] if "depth" in f]
+    if depth:
+        assert "depth" in chosen[0]
+    # the oracle only for binary features, calibrated to each unit's own levels
+    oracle = ablation[ablation["mode"] == "oracle"]
+    assert set(oracle["value"]) <= {"labels->calibrated"}
+    kinds = tiny_study.search.feature_kinds_
+    assert (kinds[oracle["feature"]] == "binary").all()
+    # Figure 4's data: sign-aware clamps of the first feature, intervals per k
+    generation = tiny_study.generation
+    assert tiny_study.generation_feature == chosen[0]
+    assert set(generation["value"]) == {"on"}
+    assert set(generation["units"]) == {"none", "top", "random"}
+    assert (generation["rate_low"] <= generation["rate"] + 1e-12).all()
+    assert (generation["rate"] <= generation["rate_high"] + 1e-12).all()
+    classes = tiny_study.generation_classes
+    assert 0 < len(classes) <= 3 and set(classes) <= set(generation["class"])
+    # one sentence per ablated feature and one for the generation, with its numbers
+    lines = tiny_study.causal_findings
+    assert len(lines) == len(chosen) + 1
+    k = max(cfg.ks)
+    row = ablation[(ablation["feature"] == chosen[0]) & (ablation["mode"] == "zero")]
+    row = row[row["k"] == k].iloc[0]
+    assert lines[0].startswith(f"Zeroing the top {k} units of {chosen[0]}")
+    assert f"{row['baseline']:.3f} -> {row['top']:.3f}" in lines[0]
+    assert any(
+        v in lines[0]
+        for v in ("no effect beyond", "the model uses these", "the opposite")
+    )
+    assert lines[-1].startswith(f"Clamping the top {k} units of {chosen[0]}")
+
+
+@pytest.mark.slow
+def test_report_figures_in_display_order_with_captions(tiny_study):
+    from skdni._study import _report_figures
+
+    figures = _report_figures(tiny_study)
+    assert list(figures) == [
+        "unit scores",
+        "units above threshold",
+        "features x top units",
+        "ablation curves",
+        "generation shares",
+        "unit over text",
+    ]
+    for name, (fig, caption) in figures.items():
+        assert fig.axes, name
+        assert len(caption) > 80 and caption.endswith("."), name
+    (ablation_fig, caption) = figures["ablation curves"]
+    assert ablation_fig.axes[0].get_ylabel() == "next-char class accuracy (class mass)"
+    assert "class accuracy" in caption
+    files = {p.name for p in (tiny_study.out / "figures").iterdir()}
+    assert {"generation-shares.png", "units-above-threshold.png"} <= files
+
+
+def test_bad_causal_options_are_refused_before_training():
+    for options, match in [
+        (dict(ablation_metric="f1"), "ablation_metric must be one of"),
+        (dict(ablation_positions=""), "ablation_positions must be"),
+        (dict(clamp_value="high"), "clamp_value must be"),
+        (dict(clamp_value=float("nan")), "clamp_value must be"),
+        (dict(generation_class_map="words"), "generation_class_map must be"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            run_study(out=None, **options)
 
 
 def test_version(capsys):
@@ -602,3 +690,83 @@ def test_corpus_of_c_files_with_tree_sitter(tmp_path, capsys):
     assert "tree__range:call_expression" in features
     assert "tree__depth:compound_statement" in features
     assert "did not parse" not in captured.out
+
+
+def _ablation_row(feature, top, low, high, metric="class_accuracy", n_random=10):
+    return {
+        "feature": feature,
+        "mode": "zero",
+        "metric": metric,
+        "k": 10,
+        "baseline": 0.8,
+        "top": top,
+        "random_mean": (low + high) / 2,
+        "random_low": low,
+        "random_high": high,
+        "n_random": n_random,
+        "positions": "all",
+    }
+
+
+def test_causal_findings_say_effect_no_effect_and_the_opposite():
+    from skdni._study import _causal_findings
+
+    ablation = pd.DataFrame(
+        [
+            _ablation_row("depth", 0.7, 0.78, 0.80),
+            _ablation_row("digit", 0.79, 0.78, 0.80),
+            _ablation_row("operator", 0.85, 0.78, 0.80),
+            # a loss: higher is worse
+            _ablation_row("loss", 0.9, 0.5, 0.6, metric="class_cross_entropy"),
+            _ablation_row("none drawn", 0.7, np.nan, np.nan, n_random=0),
+        ]
+    )
+    lines = _causal_findings(ablation, pd.DataFrame(), None)
+    assert lines[0] == (
+        "Zeroing the top 10 units of depth changes the next-char class accuracy "
+        "(class mass) (positions: all) 0.800 -> 0.700; zeroing 10 random units: "
+        "0.790 [0.780, 0.800] (10 draws): worse than every random draw: the model "
+        "uses these units."
+    )
+    assert lines[1].endswith("within the random draws: no effect beyond random units.")
+    assert lines[2].endswith(
+        "better than every random draw: the opposite of an effect."
+    )
+    assert lines[3].endswith(
+        "worse than every random draw: the model uses these units."
+    )
+    assert lines[4].endswith("no random draws to compare with (--n-random 0).")
+
+
+def _generation_rows(with_random=True):
+    rows = []
+    for cls, none, top, rnd in [("(", 0.33, 0.40, 0.39), (")", 0.33, 0.52, 0.42)]:
+        rows.append((0, "none", cls, none))
+        rows.append((10, "top", cls, top))
+        if with_random:
+            rows.append((10, "random", cls, rnd))
+    frame = pd.DataFrame(rows, columns=["k", "units", "class", "rate"])
+    return frame.assign(
+        rate_low=frame["rate"] - 0.01,
+        rate_high=frame["rate"] + 0.01,
+        n_samples=40,
+        value="on",
+    )
+
+
+def test_generation_finding_names_the_class_moved_most():
+    from skdni._study import _causal_findings, _moved_classes
+
+    generation = _generation_rows()
+    assert _moved_classes(generation) == [")", "("]
+    (line,) = _causal_findings(pd.DataFrame(), generation, "depth")
+    assert line == (
+        "Clamping the top 10 units of depth to 'on' while generating: share of ')' "
+        "0.330 (no clamp) -> 0.520 [0.510, 0.530]; 10 random units clamped: 0.420 "
+        "[0.410, 0.430] (40 samples): the top units make the model write more ')'."
+    )
+    # without random draws: the class moved most from no clamp, said plainly
+    alone = _generation_rows(with_random=False)
+    assert _moved_classes(alone) == [")", "("]
+    (line,) = _causal_findings(pd.DataFrame(), alone, "depth")
+    assert line.endswith("no random units to compare with (--n-random 0).")

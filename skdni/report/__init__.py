@@ -3,10 +3,12 @@
 from ._figures import (
     figure_to_png_bytes,
     plot_ablation_curves,
+    plot_generation_shares,
     plot_score_heatmap,
     plot_unit_over_text,
     plot_unit_scores,
     plot_unit_windows,
+    plot_units_above_threshold,
 )
 from ._html import (
     save_figures,
@@ -21,10 +23,12 @@ from ._unit_figures import top_contexts, unit_histogram_svg
 __all__ = [
     "figure_to_png_bytes",
     "plot_ablation_curves",
+    "plot_generation_shares",
     "plot_score_heatmap",
     "plot_unit_over_text",
     "plot_unit_scores",
     "plot_unit_windows",
+    "plot_units_above_threshold",
     "save_figures",
     "save_tables",
     "software_versions",

@@ -1,4 +1,6 @@
-"""Figures of a study: sorted unit scores, ablation curves, unit-over-text, heatmap.
+"""Figures of a study: sorted unit scores (paper Figs. 2-3), units above a skill
+threshold (Fig. 2), a heatmap of skill above chance, ablation curves (Fig. 5),
+generation shares under clamps (Fig. 4) and unit-over-text.
 
 Every function takes plain NumPy arrays / pandas objects (not estimators) and returns a
 :class:`matplotlib.figure.Figure` built without pyplot, so no global figure state leaks
@@ -205,6 +207,30 @@ def plot_unit_scores(
     return fig
 
 
+#: The y-axis label of each metric of :class:`~skdni.intervention.NeuronAblationScorer`.
+METRIC_LABELS = {
+    "accuracy": "next-char accuracy",
+    "cross_entropy": "next-char cross-entropy (nats, lower is better)",
+    "class_accuracy": "next-char class accuracy (class mass)",
+    "class_cross_entropy": "next-char class cross-entropy (nats, lower is better)",
+    "within_class_accuracy": "next-char accuracy within its class",
+}
+
+
+def metric_label(metric) -> str:
+    """The words for an ablation metric's name (``"score"`` when none is given).
+
+    Examples
+    --------
+    >>> from skdni.report._figures import metric_label
+    >>> metric_label("class_accuracy")
+    'next-char class accuracy (class mass)'
+    """
+    if metric is None or metric == "":
+        return "score"
+    return METRIC_LABELS.get(str(metric), str(metric).replace("_", " "))
+
+
 def _check_ablation_frame(frame):
     if not isinstance(frame, pd.DataFrame):
         raise InputTypeError(
@@ -226,26 +252,31 @@ def _check_ablation_frame(frame):
 
 
 def plot_ablation_curves(
-    frame: pd.DataFrame, *, ylabel: str = "accuracy", ax: Axes | None = None
+    frame: pd.DataFrame, *, ylabel: str | None = None, ax: Axes | None = None
 ) -> Figure:
     """Plot the score against k for top-k vs random-k intervened units (paper Fig. 5).
 
     In each panel: the top-k units' score as a solid line with markers, the mean over
     random-k draws as a dashed line with its interval as a shaded band, one colour per
     intervention ``mode``; the score without intervention (``baseline``) as a black
-    dashed horizontal line. One panel per ``feature`` when that column is present.
+    dashed horizontal line. One panel per ``feature`` (and per ``metric``) when those
+    columns are present; the y axis names the metric.
 
     Parameters
     ----------
     frame : DataFrame
         Tidy table with columns ``k`` (number of units), ``baseline``, ``top``,
         ``random_mean``, ``random_low``, ``random_high`` (e.g. the 95% interval over
-        random draws), and optionally ``mode`` (``"zero"``, ``"oracle"``, ...) and
-        ``feature``. Rows whose random columns are NaN draw no random curve.
-    ylabel : str, default="accuracy"
-        Label of the y axis (the score the intervention measured).
+        random draws), and optionally ``mode`` (``"zero"``, ``"oracle"``, ...),
+        ``feature`` and ``metric`` (as ``NeuronAblationScorer.evaluate`` names it,
+        e.g. ``"class_accuracy"``). Rows whose random columns are NaN draw no
+        random curve.
+    ylabel : str, default=None
+        Label of the y axis. By default the metric in words (e.g. "next-char class
+        accuracy (class mass)", see :func:`metric_label`) from the ``metric``
+        column, or "score" without one.
     ax : matplotlib Axes, default=None
-        Axes to draw into (only when ``frame`` has a single feature).
+        Axes to draw into (only when ``frame`` has a single feature and metric).
 
     Returns
     -------
@@ -264,29 +295,32 @@ def plot_ablation_curves(
     1
     """
     _check_ablation_frame(frame)
+    if ylabel is not None and not isinstance(ylabel, str):
+        raise InputTypeError(f"ylabel must be a str or None, got {ylabel!r}.")
     frame = frame.copy()
-    if "mode" not in frame.columns:
-        frame["mode"] = "zero"
-    if "feature" not in frame.columns:
-        frame["feature"] = ""
-    features = list(pd.unique(frame["feature"]))
+    for column, default in (("mode", "zero"), ("feature", ""), ("metric", "")):
+        if column not in frame.columns:
+            frame[column] = default
+        frame[column] = frame[column].fillna(default)
+    # one panel per (feature, metric): two metrics never share a y axis
+    panels = list(dict.fromkeys(zip(frame["feature"], frame["metric"], strict=True)))
     modes = list(pd.unique(frame["mode"]))
-    if ax is not None and len(features) > 1:
+    if ax is not None and len(panels) > 1:
         raise InputError(
-            f"frame holds {len(features)} features; pass ax=None to get one panel per "
-            "feature."
+            f"frame holds {len(panels)} (feature, metric) pairs; pass ax=None to get "
+            "one panel per feature and metric."
         )
     if ax is None:
-        ncols = min(len(features), 3)
-        nrows = math.ceil(len(features) / ncols)
+        ncols = min(len(panels), 3)
+        nrows = math.ceil(len(panels) / ncols)
         fig = Figure(figsize=(5.2 * ncols, 4.0 * nrows), layout="constrained")
-        axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(len(features))]
+        axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(len(panels))]
     else:
         fig, axes = ax.figure, [ax]
     colors = dict(zip(modes, _palette(len(modes)), strict=True))
 
-    for feature, axis in zip(features, axes, strict=True):
-        part = frame[frame["feature"] == feature]
+    for (feature, metric), axis in zip(panels, axes, strict=True):
+        part = frame[(frame["feature"] == feature) & (frame["metric"] == metric)]
         for mode in modes:
             rows = part[part["mode"] == mode].sort_values("k")
             if rows.empty:
@@ -333,10 +367,251 @@ def plot_ablation_curves(
             )
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlabel("k (units intervened on)")
-        axis.set_ylabel(ylabel)
+        axis.set_ylabel(ylabel if ylabel is not None else metric_label(metric))
         if feature != "":
             axis.set_title(str(feature))
         axis.grid(alpha=0.3)
+        axis.legend(fontsize="small")
+    return fig
+
+
+def plot_units_above_threshold(
+    skill: pd.DataFrame,
+    thresholds: Sequence[float] = (0.25, 0.5, 0.75),
+    *,
+    features: Sequence[str] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """How many units reach each skill threshold, per feature (paper Fig. 2).
+
+    One group of horizontal bars per feature, one bar per threshold: the number of
+    units whose skill is at least that threshold. The paper counted units above
+    accuracy thresholds; skill (0 = chance, 1 = perfect) puts features with
+    different chance levels on one scale.
+
+    Parameters
+    ----------
+    skill : DataFrame of shape (n_features, n_units)
+        Skill above chance of every (feature, unit) (e.g.
+        ``NeuronProbeSearch.skill_``); NaN counts as below every threshold.
+    thresholds : sequence of float, default=(0.25, 0.5, 0.75)
+        Increasing skill thresholds in (0, 1].
+    features : list of str, default=None
+        Features to draw, top to bottom. All rows of ``skill`` by default.
+    ax : matplotlib Axes, default=None
+        Axes to draw into; a new figure is created when None.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skdni.report import plot_units_above_threshold
+    >>> skill = pd.DataFrame([[0.9, 0.6, 0.1], [0.3, 0.0, 0.2]],
+    ...                      index=["range:paren", "range:add"],
+    ...                      columns=["h0", "h1", "h2"])
+    >>> fig = plot_units_above_threshold(skill, thresholds=(0.25, 0.5))
+    >>> [int(p.get_width()) for p in fig.axes[0].patches]  # per threshold, feature
+    [2, 1, 2, 0]
+    """
+    values = _check_scores(skill, "skill")
+    names = _select(skill.index, features, "features", "the rows of skill")
+    try:
+        cuts = np.asarray(thresholds, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"thresholds must be numbers in (0, 1], got {thresholds!r}."
+        ) from None
+    if (
+        cuts.size == 0
+        or not np.isfinite(cuts).all()
+        or (cuts <= 0).any()
+        or (cuts > 1).any()
+        or (np.diff(cuts) <= 0).any()
+    ):
+        raise InputError(
+            f"thresholds must be increasing numbers in (0, 1], got {list(thresholds)}."
+        )
+    rows = [skill.index.get_loc(name) for name in names]
+    counts = np.stack(
+        [(np.nan_to_num(values[rows], nan=-np.inf) >= cut).sum(axis=1) for cut in cuts]
+    )  # (n_thresholds, n_features)
+    fig, ax = _figure_and_axes(ax, (6.4, max(2.5, 0.12 * len(names) * cuts.size + 1.2)))
+    height = 0.8 / cuts.size
+    y = np.arange(len(names))
+    cmap = colormaps["viridis"]
+    for i, cut in enumerate(cuts):
+        ax.barh(
+            y - 0.4 + height * (i + 0.5),
+            counts[i],
+            height=height,
+            color=cmap(0.15 + 0.7 * i / max(cuts.size - 1, 1)),
+            label=f"skill \u2265 {cut:g}",
+            gid=f"threshold:{cut:g}",
+        )
+    ax.set_yticks(y, [str(n) for n in names])
+    ax.invert_yaxis()  # first feature on top
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(f"units (of {skill.shape[1]}) with skill \u2265 threshold")
+    ax.set_ylabel("feature")
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
+
+
+GENERATION_COLUMNS = ("k", "units", "class", "rate", "rate_low", "rate_high")
+
+
+def _check_generation_frame(frame):
+    if not isinstance(frame, pd.DataFrame):
+        raise InputTypeError(
+            f"frame must be a pandas DataFrame, got {type(frame).__name__}."
+        )
+    missing = [c for c in GENERATION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"frame is missing column(s) {missing}; plot_generation_shares needs "
+            f"{list(GENERATION_COLUMNS)} (clamped_generation's table)."
+        )
+    if len(frame) == 0:
+        raise InputError("frame has no rows: nothing to plot.")
+    for column in ("k", "rate", "rate_low", "rate_high"):
+        try:
+            frame[column].to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"frame column {column!r} must be numeric.") from None
+    unknown = sorted(set(frame["units"]) - {"none", "top", "random"})
+    if unknown:
+        raise InputError(
+            f"frame column 'units' holds {unknown}; expected 'none', 'top', 'random'."
+        )
+
+
+def plot_generation_shares(
+    frame: pd.DataFrame,
+    *,
+    classes: Sequence[str] | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Share of a character class in text generated with units clamped (paper Fig. 4).
+
+    One panel per class: for every k, a bar for the top-k units clamped and one
+    for random-k units clamped (averaged over draws), each with its 95% sampling
+    interval (over generated samples) as an error bar; the share with no clamp is a
+    black dashed line with its interval as a grey band. A top-k bar above the
+    random-k bar and the band means clamping those units makes the model write
+    more of that class.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        :func:`~skdni.intervention.clamped_generation`'s table: columns ``k``,
+        ``units`` (``"none"``, ``"top"``, ``"random"``), ``class``, ``rate``,
+        ``rate_low``, ``rate_high`` (optional ``value``: the clamp value, shown in
+        the title).
+    classes : list of str, default=None
+        Classes to draw, one panel each. All classes of ``frame`` by default.
+    title : str, default=None
+        Prefix of each panel's title (e.g. the clamped feature).
+    ax : matplotlib Axes, default=None
+        Axes to draw into (only with a single class).
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skdni.report import plot_generation_shares
+    >>> frame = pd.DataFrame({
+    ...     "k": [0, 5, 5], "units": ["none", "top", "random"],
+    ...     "class": "digit", "rate": [0.30, 0.40, 0.31],
+    ...     "rate_low": [0.28, 0.37, 0.29], "rate_high": [0.32, 0.43, 0.33]})
+    >>> fig = plot_generation_shares(frame)
+    >>> bars = [p for p in fig.axes[0].patches if p.get_gid()]  # top-5, random-5
+    >>> [(p.get_gid(), round(float(p.get_height()), 2)) for p in bars]
+    [('top:digit', 0.4), ('random:digit', 0.31)]
+    """
+    _check_generation_frame(frame)
+    if title is not None and not isinstance(title, str):
+        raise InputTypeError(f"title must be a str or None, got {title!r}.")
+    names = _select(
+        list(pd.unique(frame["class"])), classes, "classes", "the 'class' column"
+    )
+    if ax is not None and len(names) > 1:
+        raise InputError(
+            f"{len(names)} classes to draw; pass ax=None to get one panel per class, "
+            "or select one with classes=[...]."
+        )
+    if ax is None:
+        ncols = min(len(names), 3)
+        nrows = math.ceil(len(names) / ncols)
+        fig = Figure(figsize=(4.6 * ncols, 3.8 * nrows), layout="constrained")
+        axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(len(names))]
+    else:
+        fig, axes = ax.figure, [ax]
+    value = ""
+    if "value" in frame.columns and frame["value"].nunique() == 1:
+        value = f", clamped to {frame['value'].iloc[0]}"
+    colors = {"top": _palette(2)[0], "random": _palette(2)[1]}
+    for name, axis in zip(names, axes, strict=True):
+        part = frame[frame["class"] == name]
+        ks = sorted(int(k) for k in pd.unique(part["k"]) if k != 0)
+        x = np.arange(len(ks))
+        for offset, kind in ((-0.2, "top"), (0.2, "random")):
+            rows = part[part["units"] == kind].set_index("k").reindex(ks)
+            rate = rows["rate"].to_numpy(dtype=float)
+            low = rows["rate_low"].to_numpy(dtype=float)
+            high = rows["rate_high"].to_numpy(dtype=float)
+            axis.bar(
+                x + offset,
+                rate,
+                width=0.4,
+                color=colors[kind],
+                label=f"{kind}-k clamped",
+                gid=f"{kind}:{name}",
+            )
+            err = np.vstack([rate - low, high - rate])
+            axis.errorbar(
+                x + offset,
+                rate,
+                yerr=np.clip(np.nan_to_num(err), 0.0, None),
+                fmt="none",
+                ecolor="black",
+                capsize=3,
+                linewidth=1,
+            )
+        none = part[part["units"] == "none"]
+        if len(none):
+            row = none.iloc[0]
+            axis.axhline(
+                float(row["rate"]),
+                color="black",
+                linestyle="--",
+                linewidth=1,
+                label="no clamp",
+                gid=f"none:{name}",
+            )
+            if np.isfinite([row["rate_low"], row["rate_high"]]).all():
+                axis.axhspan(
+                    float(row["rate_low"]),
+                    float(row["rate_high"]),
+                    color="grey",
+                    alpha=0.2,
+                    linewidth=0,
+                )
+        axis.set_xticks(x, [str(k) for k in ks])
+        axis.set_xlabel("k (units clamped)")
+        # a single character is quoted: ")" reads as a character, not punctuation
+        shown = repr(name) if len(str(name)) == 1 else str(name)
+        axis.set_ylabel(f"share of {shown} in generated text")
+        head = f"{title}: " if title else ""
+        axis.set_title(f"{head}{shown}{value}", fontsize="medium")
+        axis.grid(alpha=0.3, axis="y")
         axis.legend(fontsize="small")
     return fig
 
@@ -713,9 +988,15 @@ def plot_score_heatmap(
     units: Sequence[str] | None = None,
     top_k: int = 3,
     annotate: bool | None = None,
+    skill: pd.DataFrame | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Heatmap of features x selected units, with a colorbar.
+
+    With ``skill``, the colour is each pair's skill above chance (0 = chance or
+    below, 1 = perfect) and the cells are annotated with the raw scores: raw scores
+    are not comparable across features (a rare feature at chance has a high plain
+    accuracy), skill is.
 
     Parameters
     ----------
@@ -730,6 +1011,11 @@ def plot_score_heatmap(
     annotate : bool, default=None
         Write each score in its cell; by default only when there are at most 200
         cells.
+    skill : DataFrame of shape (n_features, n_units), default=None
+        Skill above chance of every (feature, unit), same index and columns as
+        ``scores`` (e.g. ``NeuronProbeSearch.skill_``: (score − chance) / (1 −
+        chance) for accuracy-like scores, the R² for R²). Colours then show the
+        skill clipped to [0, 1]; cells still show the scores.
     ax : matplotlib Axes, default=None
         Axes to draw into; a new figure is created when None.
 
@@ -758,22 +1044,31 @@ def plot_score_heatmap(
     else:
         units = _select(scores.columns, units, "units", "the columns of scores")
     data = scores[units].to_numpy(dtype=float)
+    colour, norm, label = data, None, "score"
+    if skill is not None:
+        colour = _skill_matrix(skill, scores, units)
+        norm, label = (
+            Normalize(0.0, 1.0),
+            "skill above chance (0 = chance, 1 = perfect)",
+        )
     n_features, n_units = data.shape
     fig, ax = _figure_and_axes(
         ax, (max(4.5, 0.45 * n_units + 3.0), max(3.0, 0.35 * n_features + 1.5))
     )
     cmap = colormaps["viridis"].with_extremes(bad=UNLABELLED_COLOR)
-    image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, aspect="auto")
+    image = ax.imshow(np.ma.masked_invalid(colour), cmap=cmap, norm=norm, aspect="auto")
     ax.set_xticks(range(n_units), [str(u) for u in units], rotation=90)
     ax.set_yticks(range(n_features), [str(f) for f in scores.index])
     ax.set_xlabel("unit")
     ax.set_ylabel("feature")
-    fig.colorbar(image, ax=ax, label="score")
+    fig.colorbar(image, ax=ax, label=label)
     if annotate is None:
         annotate = data.size <= 200
     if annotate:
-        finite = data[np.isfinite(data)]
+        finite = colour[np.isfinite(colour)]
         middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+        if skill is not None:
+            middle = 0.5
         for (i, j), value in np.ndenumerate(data):
             if np.isfinite(value):
                 ax.text(
@@ -783,9 +1078,21 @@ def plot_score_heatmap(
                     ha="center",
                     va="center",
                     fontsize=7,
-                    color="black" if value > middle else "white",
+                    color="black" if colour[i, j] > middle else "white",
                 )
     return fig
+
+
+def _skill_matrix(skill, scores, units):
+    """The skill of the drawn cells, clipped to [0, 1] (below chance shows as 0)."""
+    _check_scores(skill, "skill")
+    if list(skill.index) != list(scores.index) or not set(units) <= set(skill.columns):
+        raise InputError(
+            "skill must have the rows of scores (the same features, same order) and "
+            f"the drawn units as columns; got rows {list(skill.index)[:5]} for "
+            f"{list(scores.index)[:5]}."
+        )
+    return np.clip(skill[list(units)].to_numpy(dtype=float), 0.0, 1.0)
 
 
 def png_size(png: bytes) -> tuple[int, int]:

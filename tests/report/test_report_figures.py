@@ -11,9 +11,11 @@ from skdni import EmptyCorpusError, InputError, InputTypeError
 from skdni.report import (
     figure_to_png_bytes,
     plot_ablation_curves,
+    plot_generation_shares,
     plot_score_heatmap,
     plot_unit_over_text,
     plot_unit_scores,
+    plot_units_above_threshold,
 )
 
 SCORES = pd.DataFrame(
@@ -157,7 +159,27 @@ def test_ablation_curves_lines_band_and_baseline():
     vertices = bands[0].get_paths()[0].vertices
     assert vertices[:, 1].min() == pytest.approx(0.88 - 0.3 / 5)
     assert vertices[:, 1].max() == pytest.approx(0.9)
-    assert ax.get_ylabel() == "accuracy"
+    # no metric column: the axis does not claim a metric
+    assert ax.get_ylabel() == "score"
+
+
+def test_ablation_curves_name_the_metric_on_the_axis():
+    frame = pd.concat(
+        [
+            _ablation_frame().assign(metric="class_accuracy"),
+            _ablation_frame().assign(metric="class_cross_entropy"),
+        ]
+    )
+    fig = plot_ablation_curves(frame)
+    # one panel per metric: two metrics never share a y axis
+    assert [ax.get_ylabel() for ax in fig.axes] == [
+        "next-char class accuracy (class mass)",
+        "next-char class cross-entropy (nats, lower is better)",
+    ]
+    (ax,) = plot_ablation_curves(frame.iloc[:3], ylabel="my metric").axes
+    assert ax.get_ylabel() == "my metric"
+    with pytest.raises(InputTypeError, match="ylabel"):
+        plot_ablation_curves(frame, ylabel=3)
 
 
 def test_ablation_curves_facets_per_feature_and_lines_per_mode():
@@ -195,7 +217,7 @@ def test_ablation_curves_bad_frames():
     with pytest.raises(InputError, match="'top' must be numeric"):
         plot_ablation_curves(_ablation_frame().assign(top="high"))
     two = _ablation_frame(features=["a", "b"])
-    with pytest.raises(InputError, match="2 features"):
+    with pytest.raises(InputError, match=r"2 \(feature, metric\) pairs"):
         plot_ablation_curves(two, ax=Figure().add_subplot())
 
 
@@ -307,3 +329,113 @@ def test_figure_to_png_bytes():
     assert width_100 == pytest.approx(2 * width_50, abs=3)
     with pytest.raises(InputTypeError, match="Figure"):
         figure_to_png_bytes(b"png")
+
+
+def test_heatmap_colours_skill_and_writes_scores():
+    # a rare feature at chance has a high raw score; its skill is 0
+    scores = pd.DataFrame(
+        [[0.95, 0.94], [0.9, 0.6]], index=["rare", "paren"], columns=["h0", "h1"]
+    )
+    skill = pd.DataFrame(
+        [[0.0, -0.1], [0.8, 0.2]], index=scores.index, columns=scores.columns
+    )
+    fig = plot_score_heatmap(scores, units=["h0", "h1"], skill=skill)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.images[0].get_array(), [[0.0, 0.0], [0.8, 0.2]])
+    assert ax.images[0].norm.vmin == 0 and ax.images[0].norm.vmax == 1
+    assert [t.get_text() for t in ax.texts] == ["0.95", "0.94", "0.90", "0.60"]
+    assert "skill above chance" in fig.axes[1].get_ylabel()
+    with pytest.raises(InputError, match="skill must have the rows of scores"):
+        plot_score_heatmap(scores, units=["h0"], skill=skill.iloc[::-1])
+    with pytest.raises(InputTypeError, match="skill must be a pandas DataFrame"):
+        plot_score_heatmap(scores, skill=skill.to_numpy())
+
+
+def test_units_above_threshold_counts_per_feature_and_threshold():
+    skill = pd.DataFrame(
+        [[0.9, 0.6, 0.1, np.nan], [0.3, 0.0, 0.26, 0.8]],
+        index=["range:paren", "range:add"],
+        columns=["h0", "h1", "h2", "h3"],
+    )
+    fig = plot_units_above_threshold(skill, thresholds=(0.25, 0.5, 0.75))
+    (ax,) = fig.axes
+    counts = {
+        gid: [int(p.get_width()) for p in ax.patches if p.get_gid() == gid]
+        for gid in ("threshold:0.25", "threshold:0.5", "threshold:0.75")
+    }
+    assert counts == {
+        "threshold:0.25": [2, 3],
+        "threshold:0.5": [2, 1],
+        "threshold:0.75": [1, 1],
+    }
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["range:paren", "range:add"]
+    assert ax.get_xlabel() == "units (of 4) with skill \u2265 threshold"
+    (ax,) = plot_units_above_threshold(skill, features=["range:add"]).axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["range:add"]
+
+
+@pytest.mark.parametrize(
+    "thresholds", [(), (0.5, 0.25), (0.0,), (1.5,), ("x",), (np.nan,)]
+)
+def test_units_above_threshold_bad_thresholds(thresholds):
+    with pytest.raises(InputError, match="thresholds must be"):
+        plot_units_above_threshold(SCORES, thresholds=thresholds)
+
+
+def test_units_above_threshold_bad_input():
+    with pytest.raises(InputTypeError, match="skill must be a pandas DataFrame"):
+        plot_units_above_threshold(SCORES.to_numpy())
+    with pytest.raises(InputError, match=r"features \['nope'\] not found"):
+        plot_units_above_threshold(SCORES, features=["nope"])
+
+
+def _generation_frame():
+    rows = [(0, "none", 0.30, 0.28, 0.32)]
+    rows += [(1, "top", 0.33, 0.30, 0.36), (1, "random", 0.30, 0.29, 0.31)]
+    rows += [(5, "top", 0.45, 0.41, 0.49), (5, "random", 0.31, 0.29, 0.33)]
+    frame = pd.DataFrame(rows, columns=["k", "units", "rate", "rate_low", "rate_high"])
+    other = frame.assign(
+        rate=1 - frame["rate"],
+        rate_low=1 - frame["rate_high"],
+        rate_high=1 - frame["rate_low"],
+        class_="paren",
+    )
+    frame = pd.concat([frame.assign(class_="digit"), other], ignore_index=True)
+    return frame.rename(columns={"class_": "class"}).assign(value="on")
+
+
+def test_generation_shares_bars_intervals_and_no_clamp_line():
+    fig = plot_generation_shares(_generation_frame(), classes=["digit"], title="next")
+    (ax,) = fig.axes
+    top = [p.get_height() for p in ax.patches if p.get_gid() == "top:digit"]
+    random = [p.get_height() for p in ax.patches if p.get_gid() == "random:digit"]
+    np.testing.assert_allclose(top, [0.33, 0.45])
+    np.testing.assert_allclose(random, [0.30, 0.31])
+    (none,) = _lines(ax, "none:")
+    assert none.get_ydata()[0] == pytest.approx(0.30)
+    # the error bars span each bar's sampling interval
+    caps = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
+    segments = caps[0].lines[2][0].get_segments()
+    np.testing.assert_allclose(
+        [s[:, 1] for s in segments], [[0.30, 0.36], [0.41, 0.49]]
+    )
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "5"]
+    assert ax.get_ylabel() == "share of digit in generated text"
+    assert ax.get_title() == "next: digit, clamped to on"
+    assert len(plot_generation_shares(_generation_frame()).axes) == 2
+
+
+def test_generation_shares_bad_input():
+    frame = _generation_frame()
+    with pytest.raises(InputTypeError, match="DataFrame"):
+        plot_generation_shares(frame.to_dict())
+    with pytest.raises(InputError, match=r"missing column\(s\) \['rate_low'\]"):
+        plot_generation_shares(frame.drop(columns="rate_low"))
+    with pytest.raises(InputError, match="no rows"):
+        plot_generation_shares(frame.iloc[:0])
+    with pytest.raises(InputError, match="'units' holds \\['all'\\]"):
+        plot_generation_shares(frame.assign(units="all"))
+    with pytest.raises(InputError, match=r"classes \['space'\] not found"):
+        plot_generation_shares(frame, classes=["space"])
+    with pytest.raises(InputError, match="2 classes"):
+        plot_generation_shares(frame, ax=Figure().add_subplot())
