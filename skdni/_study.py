@@ -1252,7 +1252,7 @@ def _write_report(result: StudyResult, out: Path) -> None:
     }
     written = ["report.html", "model.keras", _MANIFEST]
     # rendered once, for the files and the page; each image <= 4,000 px a side
-    figures = {name: figure_to_png_bytes(fig) for name, (fig, _) in figures.items()}
+    figures = {name: figure_to_png_bytes(fig) for name, fig in figures.items()}
     written += [
         str(p.relative_to(out)) for p in save_figures(figures, out / "figures").values()
     ]
