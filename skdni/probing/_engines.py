@@ -41,15 +41,8 @@ __all__ = [
     "plan_engines",
 ]
 
-# Named probes (the ``probe`` parameter) → the probe used for binary features;
-# continuous features get "ols" with every named probe.
-NAMED_PROBES = {
-    "auto": "svm",
-    "svm": "svm",
-    "logistic": "logistic",
-    "threshold": "threshold",
-    "ols": "ols",
-}
+# The probe that probe="auto" means for binary features.
+_AUTO = "svm"
 
 
 def _owning_arrays(estimator):
@@ -91,18 +84,10 @@ class ProbeEngine:
     only name a numba kernel), set ``name`` and ``probe``, implement
     :meth:`supports`, :meth:`estimator` and :meth:`fold_scores` (:meth:`chance` and
     :meth:`refit` have general defaults), and append the class to :data:`ENGINES`.
-    Its test compares its fold scores with the exact path's (``method="exact"``).
-
-    Class attributes
-    ----------------
-    name : str
-        What ``methods_`` shows for the features the engine scores.
-    probe : str or None
-        The named probe it implements: ``"svm"``, ``"logistic"``, ``"threshold"``
-        or ``"ols"`` (the probe of a continuous feature under every named probe,
-        and of a classifier estimator's continuous features); ``None`` for the exact
-        engine. Several engines may implement one probe (e.g. for other scorings);
-        the first in :data:`ENGINES` that :meth:`supports` a feature scores it.
+    A ``probe`` name no other engine has becomes a valid
+    ``NeuronProbeSearch(probe=...)`` value (for binary features; continuous ones
+    always get ``"ols"``). Its test compares its fold scores with the exact path's
+    (``method="exact"``, which clones :meth:`estimator`).
 
     Parameters
     ----------
@@ -122,6 +107,14 @@ class ProbeEngine:
 
     Attributes
     ----------
+    name : str (class attribute)
+        What ``methods_`` shows for the features the engine scores.
+    probe : str or None (class attribute)
+        The named probe it implements: ``"svm"``, ``"logistic"``, ``"threshold"``
+        or ``"ols"`` (the probe of a continuous feature under every named probe,
+        and of a classifier estimator's continuous features); ``None`` for the exact
+        engine. Several engines may implement one probe (e.g. for other scorings);
+        the first in :data:`ENGINES` that :meth:`supports` a feature scores it.
     scorers : list of callable
         Per feature, ``get_scorer`` of the scoring (or of the default).
     classifiers : list of bool
@@ -469,19 +462,16 @@ class ThresholdEngine(SortedEngine):
 # The fast engines, in the order they are tried; ExactEngine scores the rest.
 ENGINES = [OLSEngine, SVMEngine, SVMRankEngine, LogisticEngine, ThresholdEngine]
 
-# The estimator of a named probe no fast engine supports with the scoring asked.
-_NAMED_ESTIMATORS = {
-    "svm": LinearSVC,
-    "logistic": LogisticRegression,
-    "threshold": ThresholdClassifier,
-    "ols": LinearRegression,
-}
+# The named probes: values of NeuronProbeSearch(probe=...).
+NAMED_PROBES = {"auto", *(engine.probe for engine in ENGINES)}
 
 
 def _probe_of(probe, kind):
     """The named probe of a feature, or None if the estimator is fitted as given."""
     if isinstance(probe, str):
-        return "ols" if kind == "continuous" else NAMED_PROBES[probe]
+        if kind == "continuous":
+            return "ols"
+        return _AUTO if probe == "auto" else probe
     if is_regressor(probe) or kind == "binary":
         return None
     return "ols"  # a classifier's continuous features
@@ -524,8 +514,9 @@ def plan_engines(probe, scoring, method, names, kinds, classes, folds, error_sco
         )
         if fast is not None:
             estimator = fast.estimator(kind, metric)
-        elif named is not None:
-            estimator = _NAMED_ESTIMATORS[named]()
+        elif named is not None:  # the probe's estimator, on the exact path
+            first = next(e for e in ENGINES if e.probe == named)
+            estimator = first.estimator(kind, metric)
         else:
             estimator = probe
         if method == "exact" or not folds.is_partition:

@@ -79,6 +79,17 @@ def _label_range(Y):
     return lo, hi, two_valued
 
 
+class _ScorerName(StrOptions):
+    """The scorer names of :func:`sklearn.metrics.get_scorer_names`, named so in
+    messages (the full list is ~60 names long)."""
+
+    def __init__(self):
+        super().__init__(set(get_scorer_names()))
+
+    def __str__(self):
+        return "a scorer name (one of sklearn.metrics.get_scorer_names())"
+
+
 def _feature_kinds(Y, names):
     """Per feature, its kind (``"binary"``: exactly two label values, else
     ``"continuous"``) and label values (the two classes, low first; or the range);
@@ -107,7 +118,8 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
 
     For each feature (a column of ``Y``) and each unit (a column of ``X``) a probe
     predicts the feature from that unit alone and is scored by K-fold cross-validation,
-    as in Deep Neural Inspection §3.2; the units are then ranked per feature. The
+    as in Deep Neural Inspection (Wu et al., section 3.2); the units are then ranked
+    per feature. The
     "grid" of :class:`~sklearn.model_selection.GridSearchCV` is features × units.
 
     Parameters
@@ -124,9 +136,10 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         is passed to ``fit``. Folds are made on all rows; per feature, rows without a
         label are then dropped from both sides of each fold.
     scoring : str, callable, dict or None, default=None
-        ``None``: accuracy for classifier probes, R² for regressors. A scorer name or
-        callable applies to every feature; a dict ``{"binary": ..., "continuous": ...}``
-        sets one per feature kind. The fast engines support the defaults
+        ``None``: accuracy for classifier probes, R² for regressors. A scorer name
+        (one of :func:`sklearn.metrics.get_scorer_names`) or callable applies to
+        every feature; a dict ``{"binary": ..., "continuous": ...}`` sets one per
+        feature kind. The fast engines support the defaults
         (``"accuracy"``, ``"r2"``), and ``"balanced_accuracy"`` and ``"roc_auc"``
         with the SVM probe (``skdni.probing._fast_rank``; use one of these for
         imbalanced binary features: a unit that separates a 10%-positive feature can
@@ -158,6 +171,13 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         Draws of the permutations and control labels (all made in the parent).
     verbose : int, default=0
         Progress bars from 1, joblib messages from 2.
+    error_score : "raise" or float, default=np.nan
+        Score of a probe fit (or scoring) that raises on the exact path: the search
+        goes on, the fold scores ``error_score`` (NaN folds are left out of the
+        mean) and one ``sklearn.exceptions.FitFailedWarning`` per labelling names
+        the (feature, unit, fold) pairs. ``"raise"`` re-raises the first error.
+        The probe's own parameters are checked before any fit (a bad one raises
+        :class:`skdni.InvalidParameterError`).
 
     Attributes
     ----------
@@ -165,6 +185,7 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         Mean held-out score per (feature, unit) (folds with nothing to score — e.g. no
         labelled test row — are left out of the mean).
     scores_std_ : DataFrame of shape (n_features, n_units)
+        Standard deviation of the held-out scores over the folds.
     cv_results_ : dict of ndarrays
         One entry per (feature, unit): ``feature``, ``unit``, ``feature_index``,
         ``unit_index``, ``kind``, ``split{k}_test_score``, ``mean_test_score``,
@@ -210,6 +231,7 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         The engine that scored each feature (``"svm"``, ``"logistic"``, ``"threshold"``,
         ``"ols"`` or ``"exact"``).
     n_splits_ : int
+        Number of CV folds.
     feature_names_in_ : ndarray of str
         Unit names, when ``X`` is a DataFrame with string columns.
     n_features_in_ : int
@@ -284,7 +306,7 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "probe": [StrOptions(set(NAMED_PROBES)), HasMethods(["fit"])],
         "cv": ["cv_object"],
-        "scoring": [None, StrOptions(set(get_scorer_names())), callable, dict],
+        "scoring": [None, _ScorerName(), callable, dict],
         "top_k": [Interval(Integral, 1, None, closed="left")],
         "min_score": [None, Interval(Real, None, None, closed="neither")],
         "method": [StrOptions({"auto", "exact", "fast"})],
@@ -538,8 +560,8 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         X : array-like of shape (n_chars, n_units)
             Activations, one row per character.
         y : array-like of shape (n_chars,) or (n_chars, n_features)
-            The labels ``Y``; NaN marks a character a feature does not label. (Named
-            ``y`` as everywhere in scikit-learn.)
+            The labels ``Y``; NaN marks a character a feature does not label (named
+            ``y`` as everywhere in scikit-learn).
         groups : array-like of shape (n_chars,), default=None
             Text index of every row (``skdni.sequence_ids(texts)``): folds then never
             split a text, and permutations move whole texts' label blocks.
@@ -550,6 +572,7 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         Returns
         -------
         self : NeuronProbeSearch
+            The fitted search.
         """
         X = self._validate_X(X, reset=True)
         self.__dict__.pop("_ols_stream", None)  # fit starts over; partial_fit pools
@@ -602,6 +625,7 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_rows_chunk, n_units)
+            Activations of one chunk of rows (an array, DataFrame or memmap).
         y : array-like of shape (n_rows_chunk,) or (n_rows_chunk, n_features)
             Same feature columns on every call.
         groups_chunk : array-like of int, shape (n_rows_chunk,), default=None
@@ -611,6 +635,7 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         Returns
         -------
         self : NeuronProbeSearch
+            The search, its attributes updated with this chunk.
         """
         first = not hasattr(self, "_ols_stream")
         if first:
@@ -771,7 +796,18 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         return mask
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the selected units (the union of ``top_units_``)."""
+        """Names of the selected units (the union of ``top_units_``).
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Unit names; default: ``feature_names_in_`` or ``"x0"``, ``"x1"``, ...
+
+        Returns
+        -------
+        names : ndarray of str
+            The selected units' names, in unit order.
+        """
         check_is_fitted(self)
         if input_features is None:
             input_features = self._unit_names(self.n_features_in_)
@@ -781,8 +817,15 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
     def predict(self, X):
         """Predict every feature with the probe of its best unit.
 
-        Returns an array of shape (n_chars,) if ``Y`` was 1-D, else
-        (n_chars, n_features).
+        Parameters
+        ----------
+        X : array-like of shape (n_chars, n_units)
+            Activations, the same units as in ``fit``.
+
+        Returns
+        -------
+        Y_pred : ndarray of shape (n_chars,) or (n_chars, n_features)
+            Predicted labels (1-D if ``Y`` was 1-D in ``fit``).
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
@@ -795,7 +838,21 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         return out[:, 0] if self._y_1d else out
 
     def score(self, X, y):
-        """Mean over features of each best probe's score on its labelled rows."""
+        """Mean over features of each best probe's score on its labelled rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_chars, n_units)
+            Activations, the same units as in ``fit``.
+        y : array-like of shape (n_chars,) or (n_chars, n_features)
+            Labels of the same features as in ``fit``; NaN rows are left out.
+
+        Returns
+        -------
+        score : float
+            The mean, over features, of the search's scorer (accuracy, R², or the
+            ``scoring`` given) of each feature's best probe.
+        """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         Y, _, _ = self._validate_Y(y, X.shape[0])
@@ -817,7 +874,15 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         return float(np.mean(values))
 
     def to_frame(self):
-        """One tidy row per (feature, unit): scores next to chance and statistics."""
+        """One tidy row per (feature, unit): scores next to chance and statistics.
+
+        Returns
+        -------
+        frame : DataFrame of shape (n_features * n_units, 13)
+            Columns ``feature``, ``unit``, ``kind``, ``score``, ``std``, ``chance``,
+            ``skill``, ``above_chance``, ``rank``, ``n_splits``, ``pvalue``,
+            ``qvalue``, ``selectivity`` (NaN where not computed).
+        """
         check_is_fitted(self)
         r = self.cv_results_
         q, p = self.scores_.shape

@@ -32,7 +32,7 @@ import numpy as np
 from sklearn.utils.parallel import delayed
 
 from .._errors import InputError
-from ._fast_ols import fold_moments, merge_moments, moment_scores
+from ._fast_ols import chan_merge, fold_moments, merge_moments, moment_scores
 from ._sorted import _unit_major
 from ._stats import fold_label_stats
 
@@ -207,21 +207,20 @@ def stream_ols_fold_scores(source, Y, fold_id, n_folds, y_min, y_max, feats, par
 
 
 def _merge_label_stats(a, b):
-    """Pool :func:`~._stats.fold_label_stats` of two disjoint row sets (Chan et al.)."""
-    n = a["n"] + b["n"]
-    both = (a["n"] > 0) & (b["n"] > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        delta = b["mean"] - a["mean"]
-        pooled = a["mean"] + delta * b["n"] / n
-        extra = np.where(both, delta * delta * a["n"] * b["n"] / n, 0.0)
-    mean = np.where(a["n"] == 0, b["mean"], np.where(b["n"] == 0, a["mean"], pooled))
+    """Pool :func:`~._stats.fold_label_stats` of two disjoint row sets (Chan et al.,
+    :func:`~._fast_ols.chan_merge`)."""
+    finite = [
+        {"n": s["n"], "mean": np.where(s["n"] > 0, s["mean"], 0.0), "css": s["css"]}
+        for s in (a, b)
+    ]
+    pooled = chan_merge(*finite, ("mean",), {"css": ("mean", "mean")})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return {
-            "n": n,
+            "n": pooled["n"],
             "pos": a["pos"] + b["pos"],
-            "css": a["css"] + b["css"] + extra,
-            "mean": mean,
+            "css": pooled["css"],
+            "mean": np.where(pooled["n"] > 0, pooled["mean"], np.nan),
             "min": np.fmin(a["min"], b["min"]),
             "max": np.fmax(a["max"], b["max"]),
         }
@@ -418,9 +417,9 @@ class ActivationSource:
         n_rows, n_units = self.shape
         if self.out_of_core:
             step = max(1, _BLOCK_BYTES // (16 * n_rows))
-        else:
-            step = max(1, -(-n_units // max(1, min(n_units, n_tasks))))
-        return [(u, min(u + step, n_units)) for u in range(0, n_units, step)]
+            return [(u, min(u + step, n_units)) for u in range(0, n_units, step)]
+        blocks = np.array_split(np.arange(n_units), max(1, min(n_units, n_tasks)))
+        return [(int(b[0]), int(b[-1]) + 1) for b in blocks if b.size]
 
 
 # ---------------------------------------------------------------- partial_fit state
