@@ -490,8 +490,8 @@ CASES = [
     (
         "scoring bogus",
         lambda c: NeuronProbeSearch(cv=2, scoring="bogus").fit(c.X, c.y),
-        InputError,
-        r"scoring .*'bogus'",
+        InvalidParameterError,
+        r"'scoring' parameter of NeuronProbeSearch.*Got 'bogus'",
     ),
     (
         "search transform unfitted",

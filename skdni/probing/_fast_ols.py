@@ -18,7 +18,15 @@ fold gets ``r2_score``'s ``force_finite`` value (1.0 if predicted exactly, else
 
 import numpy as np
 
-__all__ = ["fold_moments", "merge_moments", "moment_scores", "ols_fold_scores"]
+from ._folds import fold_order
+
+__all__ = [
+    "chan_merge",
+    "fold_moments",
+    "merge_moments",
+    "moment_scores",
+    "ols_fold_scores",
+]
 
 
 def fold_moments(X, Y, fold_id, n_folds):
@@ -39,9 +47,8 @@ def fold_moments(X, Y, fold_id, n_folds):
     n_units, n_feats = X.shape[1], Y.shape[1]
     shape = (n_folds, n_units, n_feats)
     out = {k: np.zeros(shape) for k in ("n", "mx", "my", "cxx", "cxy", "cyy")}
-    by_fold = np.argsort(fold_id, kind="stable")
-    bounds = np.searchsorted(fold_id[by_fold], np.arange(n_folds + 1))
-    if not np.array_equal(by_fold, np.arange(fold_id.size)):
+    by_fold, bounds = fold_order(fold_id, n_folds)
+    if by_fold is not None:
         X, Y = X[by_fold], Y[by_fold]  # one copy, then every fold is a slice
     for k in range(n_folds):
         lo, hi = bounds[k], bounds[k + 1]
@@ -81,22 +88,46 @@ def fold_moments(X, Y, fold_id, n_folds):
     return out
 
 
-def merge_moments(a, b):
-    """Chan et al.'s pooled moments of two disjoint row sets (either may be empty)."""
+def chan_merge(a, b, means, products):
+    """Chan et al.'s pooled statistics of two disjoint row sets (either may be empty).
+
+    Parameters
+    ----------
+    a, b : dict of ndarrays
+        Statistics of each set: the count ``"n"``, the means named in ``means`` and
+        the centred sums of products named in ``products`` (means of an empty set
+        must be finite, e.g. 0).
+    means : tuple of str
+        Keys of the means.
+    products : dict
+        Key of each centred sum of products → the two means it centres, e.g.
+        ``{"cxy": ("mx", "my")}``.
+
+    Returns
+    -------
+    pooled : dict of ndarrays
+        ``"n"``, the means and the centred sums of the union.
+    """
     n = a["n"] + b["n"]
     safe = np.where(n > 0, n, 1.0)
     wa, wb = a["n"] / safe, b["n"] / safe
-    dx = b["mx"] - a["mx"]
-    dy = b["my"] - a["my"]
     cross = a["n"] * wb
-    return {
-        "n": n,
-        "mx": a["mx"] * wa + b["mx"] * wb,
-        "my": a["my"] * wa + b["my"] * wb,
-        "cxx": a["cxx"] + b["cxx"] + dx * dx * cross,
-        "cxy": a["cxy"] + b["cxy"] + dx * dy * cross,
-        "cyy": a["cyy"] + b["cyy"] + dy * dy * cross,
-    }
+    out = {"n": n}
+    delta = {}
+    for key in means:
+        delta[key] = b[key] - a[key]
+        out[key] = a[key] * wa + b[key] * wb
+    for key, (u, v) in products.items():
+        out[key] = a[key] + b[key] + delta[u] * delta[v] * cross
+    return out
+
+
+_MOMENTS = {"cxx": ("mx", "mx"), "cxy": ("mx", "my"), "cyy": ("my", "my")}
+
+
+def merge_moments(a, b):
+    """Pooled :func:`fold_moments` of two disjoint row sets (see :func:`chan_merge`)."""
+    return chan_merge(a, b, ("mx", "my"), _MOMENTS)
 
 
 def _take(mom, k):

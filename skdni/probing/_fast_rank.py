@@ -46,11 +46,10 @@ from numba import njit
 from ._fast_svm import (
     _first_positive,
     _last_positive,
-    _n_checkpoints,
     _prefix_at,
-    build_prefix,
-    fold_layout,
-    solve_svm,
+    svm_feature,
+    svm_fold_fits,
+    svm_layout,
 )
 
 __all__ = ["RANK_METRICS", "fold_auc", "fold_balanced", "svm_rank_scores"]
@@ -134,53 +133,24 @@ def fold_auc(fx, fc, w, b):
 
 
 @njit(cache=True)
-def _class_weights(metric, n_pos, n_neg):
-    """Per-class C of the probe: ``class_weight="balanced"`` (sklearn's
-    ``n / (2 · count)``) for balanced accuracy, none for ROC AUC."""
-    if metric != 0:
-        return 1.0, 1.0
-    n = n_pos + n_neg
-    return n / (2.0 * n_pos), n / (2.0 * n_neg)
-
-
-@njit(cache=True)
 def svm_rank_scores(xs, fs, cs, xf, cf, fold_off, n_folds, metric):
     """Held-out balanced accuracy (``metric=0``) of the exact
     ``LinearSVC(class_weight="balanced")`` fit, or ROC AUC (``metric=1``) of the exact
     ``LinearSVC()`` fit, per feature and fold, shape (q, n_folds)."""
     q, n = cs.shape
     out = np.full((q, n_folds), np.nan)
-    fpos, cp_off = fold_layout(fs, fold_off)
-    xfs = np.empty(n)
-    for i in range(n):
-        xfs[fpos[i]] = xs[i]
-    prefix = np.empty((_n_checkpoints(n), 6))
-    fprefix = np.empty((cp_off[-1], 6))
+    layout = svm_layout(xs, fs, fold_off)
+    xfs = layout[2]
     fcodes = np.empty(n, dtype=cs.dtype)
     for j in range(q):
-        codes = cs[j]
-        build_prefix(xs, codes, fs, fpos, fold_off, cp_off, prefix, fcodes, fprefix)
-        data = (xs, codes, prefix, xfs, fcodes, fprefix, fold_off, cp_off)
-        n_pos, n_neg = prefix[-1, 0], prefix[-1, 3]
-        w0, b0 = 0.0, 0.0
-        if n_pos > 0 and n_neg > 0:
-            c1, c0 = _class_weights(metric, n_pos, n_neg)
-            w0, b0 = solve_svm(data, -1, 0.0, 0.0, 100, c1, c0)
+        data = svm_feature(xs, fs, cs[j], fold_off, layout, fcodes)
+        w, b, n_test = svm_fold_fits(data, n_folds, metric == 0)
         for k in range(n_folds):
-            t_pos = fprefix[cp_off[k + 1] - 1, 0]
-            t_neg = fprefix[cp_off[k + 1] - 1, 3]
-            tr_pos, tr_neg = n_pos - t_pos, n_neg - t_neg
-            if t_pos + t_neg == 0 or tr_pos + tr_neg == 0:
+            if n_test[k] == 0:
                 continue
-            if tr_pos == 0 or tr_neg == 0:
-                # One class to train on: the constant rule predicting it.
-                w, b = 0.0, (1.0 if tr_pos > 0 else -1.0)
-            else:
-                c1, c0 = _class_weights(metric, tr_pos, tr_neg)
-                w, b = solve_svm(data, k, w0, b0, 100, c1, c0)
             if metric == 0:
-                out[j, k] = fold_balanced(data, k, w, b)
+                out[j, k] = fold_balanced(data, k, w[k], b[k])
             else:
                 lo, hi = fold_off[k], fold_off[k + 1]
-                out[j, k] = fold_auc(xfs[lo:hi], fcodes[lo:hi], w, b)
+                out[j, k] = fold_auc(xfs[lo:hi], fcodes[lo:hi], w[k], b[k])
     return out

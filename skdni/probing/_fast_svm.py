@@ -22,7 +22,14 @@ import numpy as np
 from numba import njit
 from numba.extending import overload
 
-__all__ = ["svm_fit_1d", "svm_unit_scores"]
+__all__ = [
+    "class_weights",
+    "svm_feature",
+    "svm_fit_1d",
+    "svm_fold_fits",
+    "svm_layout",
+    "svm_unit_scores",
+]
 
 
 # Prefix sums are kept every _BLOCK rows only (a full table per feature would not stay
@@ -122,6 +129,20 @@ def _class_sums(xs, codes, cp, t, above, cls):
 
 
 @njit(cache=True)
+def _margins(w, b):
+    """Where each class's margin reaches 1 at (w, b): class 1 is active (margin < 1)
+    where ``w x + b < 1`` and class 0 where ``w x + b > -1``, i.e. x beyond a
+    threshold on one side. Returns ``(t_pos, above_pos, t_neg, above_neg)``: class 1
+    is active where x > t_pos (``above_pos``) or x < t_pos, class 0 likewise; with
+    w = 0 every row of a class or none is active (t = ±inf)."""
+    if w != 0.0:
+        return (1.0 - b) / w, w < 0.0, (-1.0 - b) / w, w > 0.0
+    t_pos = np.inf if b < 1.0 else -np.inf
+    t_neg = np.inf if b > -1.0 else -np.inf
+    return t_pos, False, t_neg, False
+
+
+@njit(cache=True)
 def _active(w, b, data, k):
     """Training sums over the active rows (margin < 1) of each class at (w, b).
 
@@ -130,16 +151,7 @@ def _active(w, b, data, k):
     (count, Σx, Σx²) per class over all rows minus fold k's (none if k < 0).
     """
     xs, codes, prefix, xfs, fcodes, fprefix, fold_off, cp_off = data
-    if w != 0.0:
-        t_pos = (1.0 - b) / w
-        t_neg = (-1.0 - b) / w
-        above_pos = w < 0.0
-        above_neg = w > 0.0
-    else:
-        t_pos = np.inf if b < 1.0 else -np.inf
-        t_neg = np.inf if b > -1.0 else -np.inf
-        above_pos = False
-        above_neg = False
+    t_pos, above_pos, t_neg, above_neg = _margins(w, b)
     sums = np.empty(6)
     sums[0], sums[1], sums[2] = _class_sums(xs, codes, prefix, t_pos, above_pos, 1)
     sums[3], sums[4], sums[5] = _class_sums(xs, codes, prefix, t_neg, above_neg, 0)
@@ -178,16 +190,7 @@ def solve_svm(data, k, w, b, max_iter=100, c1=1.0, c0=1.0):
 def _active_rows(w, b, data, k):
     """:func:`_active` over all labelled rows of an unsorted column, in one pass."""
     x, codes = data
-    if w != 0.0:
-        t_pos = (1.0 - b) / w
-        t_neg = (-1.0 - b) / w
-        above_pos = w < 0.0
-        above_neg = w > 0.0
-    else:
-        t_pos = np.inf if b < 1.0 else -np.inf
-        t_neg = np.inf if b > -1.0 else -np.inf
-        above_pos = False
-        above_neg = False
+    t_pos, above_pos, t_neg, above_neg = _margins(w, b)
     sums = np.zeros(6)
     for i in range(x.size):
         v = codes[i]
@@ -336,36 +339,85 @@ def fold_correct(data, k, w, b):
 
 
 @njit(cache=True)
-def svm_unit_scores(xs, fs, cs, xf, cf, fold_off, n_folds):
-    """Held-out accuracy of the exact LinearSVC() fit, shape (q, n_folds)."""
-    q, n = cs.shape
-    out = np.full((q, n_folds), np.nan)
+def class_weights(balanced, n_pos, n_neg):
+    """Per-class C of the probe: ``class_weight="balanced"`` (sklearn's
+    ``n / (2 · count)``) if ``balanced``, else none (1, 1)."""
+    if not balanced:
+        return 1.0, 1.0
+    n = n_pos + n_neg
+    return n / (2.0 * n_pos), n / (2.0 * n_neg)
+
+
+@njit(cache=True)
+def svm_layout(xs, fs, fold_off):
+    """The buffers of one sorted unit that every feature shares: where each sorted
+    row goes in the fold-split order, the folds' checkpoint offsets, the activations
+    in that order, and room for the prefix sums (see :func:`svm_feature`)."""
+    n = xs.size
     fpos, cp_off = fold_layout(fs, fold_off)
     xfs = np.empty(n)
     for i in range(n):
         xfs[fpos[i]] = xs[i]
     prefix = np.empty((_n_checkpoints(n), 6))
     fprefix = np.empty((cp_off[-1], 6))
+    return fpos, cp_off, xfs, prefix, fprefix
+
+
+@njit(cache=True)
+def svm_feature(xs, fs, codes, fold_off, layout, fcodes):
+    """The solver's ``data`` tuple for one feature's label ``codes`` on a sorted unit
+    (prefix sums built in one pass into the ``layout`` buffers and ``fcodes``)."""
+    fpos, cp_off, xfs, prefix, fprefix = layout
+    build_prefix(xs, codes, fs, fpos, fold_off, cp_off, prefix, fcodes, fprefix)
+    return (xs, codes, prefix, xfs, fcodes, fprefix, fold_off, cp_off)
+
+
+@njit(cache=True)
+def svm_fold_fits(data, n_folds, balanced):
+    """Per fold, the exact ``LinearSVC()`` (``class_weight="balanced"`` if
+    ``balanced``) fit on the training rows, and the held-out labelled count.
+
+    Returns ``(w, b, n_test)``, arrays of shape (n_folds,). ``n_test`` is 0 for a
+    fold with nothing to score (no labelled held-out or training row: NaN). A
+    training fold with one class gets the constant rule predicting it (w = 0,
+    b = ±1), what the exact path's ``DummyClassifier(strategy="most_frequent")``
+    predicts. Each fold's solve starts from the all-data solution.
+    """
+    _, _, prefix, _, _, fprefix, _, cp_off = data
+    n_pos, n_neg = prefix[-1, 0], prefix[-1, 3]
+    w = np.zeros(n_folds)
+    b = np.zeros(n_folds)
+    n_test = np.zeros(n_folds)
+    w0, b0 = 0.0, 0.0
+    if n_pos > 0 and n_neg > 0:
+        c1, c0 = class_weights(balanced, n_pos, n_neg)
+        w0, b0 = solve_svm(data, -1, 0.0, 0.0, 100, c1, c0)
+    for k in range(n_folds):
+        t_pos = fprefix[cp_off[k + 1] - 1, 0]
+        t_neg = fprefix[cp_off[k + 1] - 1, 3]
+        tr_pos, tr_neg = n_pos - t_pos, n_neg - t_neg
+        if t_pos + t_neg == 0 or tr_pos + tr_neg == 0:
+            continue
+        n_test[k] = t_pos + t_neg
+        if tr_pos == 0 or tr_neg == 0:
+            b[k] = 1.0 if tr_pos > 0 else -1.0
+        else:
+            c1, c0 = class_weights(balanced, tr_pos, tr_neg)
+            w[k], b[k] = solve_svm(data, k, w0, b0, 100, c1, c0)
+    return w, b, n_test
+
+
+@njit(cache=True)
+def svm_unit_scores(xs, fs, cs, xf, cf, fold_off, n_folds):
+    """Held-out accuracy of the exact LinearSVC() fit, shape (q, n_folds)."""
+    q, n = cs.shape
+    out = np.full((q, n_folds), np.nan)
+    layout = svm_layout(xs, fs, fold_off)
     fcodes = np.empty(n, dtype=cs.dtype)
     for j in range(q):
-        codes = cs[j]
-        build_prefix(xs, codes, fs, fpos, fold_off, cp_off, prefix, fcodes, fprefix)
-        data = (xs, codes, prefix, xfs, fcodes, fprefix, fold_off, cp_off)
-        n_pos, n_neg = prefix[-1, 0], prefix[-1, 3]
-        w0, b0 = 0.0, 0.0
-        if n_pos > 0 and n_neg > 0:
-            w0, b0 = solve_svm(data, -1, 0.0, 0.0)
+        data = svm_feature(xs, fs, cs[j], fold_off, layout, fcodes)
+        w, b, n_test = svm_fold_fits(data, n_folds, False)
         for k in range(n_folds):
-            t_pos = fprefix[cp_off[k + 1] - 1, 0]
-            t_neg = fprefix[cp_off[k + 1] - 1, 3]
-            tr_pos, tr_neg = n_pos - t_pos, n_neg - t_neg
-            if t_pos + t_neg == 0 or tr_pos + tr_neg == 0:
-                continue
-            if tr_pos == 0 or tr_neg == 0:
-                # One class to train on: predict it (as the exact path's
-                # DummyClassifier(strategy="most_frequent") does).
-                out[j, k] = (t_pos if tr_pos > 0 else t_neg) / (t_pos + t_neg)
-                continue
-            w, b = solve_svm(data, k, w0, b0)
-            out[j, k] = fold_correct(data, k, w, b) / (t_pos + t_neg)
+            if n_test[k] > 0:
+                out[j, k] = fold_correct(data, k, w[k], b[k]) / n_test[k]
     return out

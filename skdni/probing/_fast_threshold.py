@@ -17,6 +17,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
 from .._compat import check_is_fitted, validate_data
+from .._errors import InputError
 
 __all__ = ["ThresholdClassifier", "threshold_unit_scores"]
 
@@ -40,26 +41,6 @@ def _best_threshold(x, y):
     return acc_plus[best_plus], thresholds[best_plus], 1
 
 
-def _best_stump(x, codes, n_classes):
-    """(accuracy count, threshold, low class, high class) with majority on each side."""
-    order = np.argsort(x, kind="stable")
-    xs, cs = x[order], codes[order]
-    last = np.r_[np.flatnonzero(xs[1:] != xs[:-1]), xs.size - 1]
-    below = np.cumsum(np.eye(n_classes, dtype=np.int64)[cs], axis=0)[last]
-    below = np.vstack([np.zeros(n_classes, dtype=np.int64), below])
-    above = below[-1] - below
-    correct = below.max(axis=1) + above.max(axis=1)
-    best = int(np.argmax(correct))
-    values = xs[last]
-    thresholds = np.r_[-np.inf, 0.5 * (values[:-1] + values[1:]), np.inf]
-    return (
-        correct[best],
-        thresholds[best],
-        int(np.argmax(below[best])),
-        int(np.argmax(above[best])),
-    )
-
-
 def _is_binary(estimator):
     """decision_function exists for binary rules (and before fit, as sklearn's do)."""
     return not hasattr(estimator, "classes_") or estimator.classes_.size == 2
@@ -73,18 +54,21 @@ class ThresholdClassifier(ClassifierMixin, BaseEstimator):
     are ±∞ and the midpoints between consecutive distinct training values; ties go to
     ``direction_ = 1``, then to the lowest threshold, then (with several columns) to the
     first column. Every 1-D linear classifier is such a rule, so on one column this is
-    the best training accuracy any of them can reach. Binary targets only.
+    the best training accuracy any of them can reach. Binary targets only (its tags
+    say so: ``classifier_tags.multi_class`` is False).
 
     Attributes
     ----------
     classes_ : ndarray of shape (2,) or (1,)
+        The class labels seen in ``fit``.
     feature_ : int
         The column the rule thresholds (0 for a single column).
     threshold_ : float
+        The threshold (±inf for a rule predicting one class).
     direction_ : {1, -1}
-    low_class_, high_class_ : class labels
-        What ``x <= threshold_`` and ``x > threshold_`` predict (more than two classes).
+        1: ``classes_[1]`` above the threshold; -1: below it.
     n_features_in_ : int
+        Number of columns seen in ``fit``.
 
     Examples
     --------
@@ -97,24 +81,45 @@ class ThresholdClassifier(ClassifierMixin, BaseEstimator):
     [0, 1]
     """
 
+    # No hyper-parameters: the rule is fully determined by the training data.
+    _parameter_constraints: dict = {}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # One threshold separates two classes: sklearn's checks then use binary
+        # targets. (A multi-class y still fits: a stump predicting two classes.)
+        tags.classifier_tags.multi_class = False
+        return tags
+
     def fit(self, X, y):
-        """Pick the column, threshold and direction that maximise training accuracy."""
+        """Pick the column, threshold and direction that maximise training accuracy.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training values (usually one column: a unit's activations).
+        y : array-like of shape (n_samples,)
+            Binary class labels (one class is allowed: the rule predicts it).
+
+        Returns
+        -------
+        self : ThresholdClassifier
+            The fitted rule.
+        """
         X, y = validate_data(self, X, y)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
+        if self.classes_.size > 2:
+            raise InputError(
+                f"ThresholdClassifier: Only binary classification is supported; y "
+                f"has {self.classes_.size} classes {self.classes_.tolist()[:5]}."
+            )
         self.feature_, self.threshold_, self.direction_ = 0, -np.inf, 1
         if self.classes_.size == 1:
             return self
         best = -1
         for col in range(X.shape[1]):
-            if self.classes_.size == 2:
-                correct, threshold, direction = _best_threshold(X[:, col], codes)
-                low, high = 0, 1
-            else:
-                correct, threshold, low, high = _best_stump(
-                    X[:, col], codes, self.classes_.size
-                )
-                direction = 1
+            correct, threshold, direction = _best_threshold(X[:, col], codes)
             if correct > best:
                 best = correct
                 self.feature_, self.threshold_, self.direction_ = (
@@ -122,8 +127,6 @@ class ThresholdClassifier(ClassifierMixin, BaseEstimator):
                     threshold,
                     direction,
                 )
-                self.low_class_ = self.classes_[low]
-                self.high_class_ = self.classes_[high]
         return self
 
     @available_if(_is_binary)
@@ -131,7 +134,18 @@ class ThresholdClassifier(ClassifierMixin, BaseEstimator):
         """Signed distance to the threshold (positive means ``classes_[1]``).
 
         An infinite threshold (a rule predicting one class) gives the constant ±1, not
-        ±inf, so scorers such as ROC AUC see a constant score instead of failing."""
+        ±inf, so scorers such as ROC AUC see a constant score instead of failing.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Values, the same columns as in ``fit``.
+
+        Returns
+        -------
+        decision : ndarray of shape (n_samples,)
+            ``direction_ * (X[:, feature_] - threshold_)``, or ±1 everywhere.
+        """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         if np.isinf(self.threshold_):
@@ -140,14 +154,23 @@ class ThresholdClassifier(ClassifierMixin, BaseEstimator):
         return self.direction_ * (X[:, self.feature_] - self.threshold_)
 
     def predict(self, X):
-        """``classes_[1]`` on the threshold's positive side, else ``classes_[0]``."""
+        """``classes_[1]`` on the threshold's positive side, else ``classes_[0]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Values, the same columns as in ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted class labels.
+        """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         if self.classes_.size == 1:
             return np.full(X.shape[0], self.classes_[0])
         x = X[:, self.feature_]
-        if self.classes_.size > 2:
-            return np.where(x > self.threshold_, self.high_class_, self.low_class_)
         positive = x > self.threshold_ if self.direction_ == 1 else x < self.threshold_
         return self.classes_[positive.astype(int)]
 

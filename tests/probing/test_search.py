@@ -15,21 +15,8 @@ from skdni.probing import NeuronProbeSearch, ThresholdClassifier
 
 from ._data import planted, realistic
 
-_STUMP = (
-    "A single threshold predicts at most two of the three classes these checks use."
-)
 
-
-def _expected_failures(estimator):
-    if isinstance(estimator, ThresholdClassifier):
-        return {"check_classifiers_train": _STUMP}
-    return {}
-
-
-@parametrize_with_checks(
-    [NeuronProbeSearch(cv=3, top_k=2), ThresholdClassifier()],
-    expected_failed_checks=_expected_failures,
-)
+@parametrize_with_checks([NeuronProbeSearch(cv=3, top_k=2), ThresholdClassifier()])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
