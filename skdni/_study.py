@@ -43,8 +43,8 @@ class StudyConfig:
     Parameters
     ----------
     grammar : str or None, default=None
-        Bundled grammar name or ``.lark`` path; None: ``"arithmetic"`` when
-        sampling a corpus, no grammar with ``corpus``.
+        Bundled grammar name or ``.lark`` path; None: ``"parentheses"``
+        (``DEFAULT_GRAMMAR``) when sampling a corpus, no grammar with ``corpus``.
     corpus : str or None, default=None
         File or folder of real text to read (None: sample the grammar).
     language : str or None, default=None
@@ -88,6 +88,20 @@ class StudyConfig:
         Texts generated per condition of the clamped generation.
     sample_chars : int, default=80
         Characters per generated text.
+    ablation_metric : str, default="class_accuracy"
+        The ablation's metric (see :class:`~skdni.intervention.NeuronAblationScorer`).
+    ablation_positions : str or None, default=None
+        Score only the rows right after one of these characters (selected by what
+        the model has read, never by the answer); None: every row.
+    clamp_value : {"on", "off"} or float, default="on"
+        Clamp value of the generation: ``"on"`` / ``"off"`` set each unit to its
+        own mean where the feature is on / off (sign-aware); a number is used as
+        is (1.0: the paper's value).
+    generation_class_map : {"auto", "char_class", "chars"}, default="auto"
+        Character classes counted in the generation: ``"char_class"`` (digit,
+        paren, operator, letter, space), ``"chars"`` (every character its own
+        class) or ``"auto"`` (``"chars"`` for a model writing at most 12
+        characters).
     n_jobs : int or None, default=None
         Parallel jobs (joblib; -1: all cores).
     seed : int, default=0
@@ -128,17 +142,9 @@ class StudyConfig:
     n_random: int = 10
     n_samples: int = 5
     sample_chars: int = 80
-    #: The ablation's metric (:class:`~skdni.intervention.NeuronAblationScorer`).
     ablation_metric: str = "class_accuracy"
-    #: Score only the rows right after one of these characters (selected by what
-    #: the model has read, never by the answer); None: every row.
     ablation_positions: str | None = None
-    #: Clamp value of the generation: ``"on"`` / ``"off"`` (each unit's own mean
-    #: where the feature is on / off: sign-aware) or a number (1.0: the paper's).
     clamp_value: str | float = "on"
-    #: Character classes counted in the generation: ``"char_class"`` (digit, paren,
-    #: operator, letter, space), ``"chars"`` (every character its own class) or
-    #: ``"auto"`` (``"chars"`` for a model writing at most 12 characters).
     generation_class_map: str = "auto"
     n_jobs: int | None = None
     seed: int = 0
@@ -284,6 +290,16 @@ class StudyResult:
         The report folder.
     corpus_counts : dict, default={}
         Files, texts and characters read, trained on, held out and inspected.
+    generation_feature : str or None, default=None
+        The feature whose top units were clamped in ``generation`` (None: none was).
+    generation_classes : list of str, default=[]
+        The character classes of ``generation`` whose share the clamp moved most
+        (top-k against random-k at the largest k), most moved first: Figure 4's
+        panels.
+    causal_findings : list of str, default=[]
+        One plain sentence per causal check (ablation and clamped generation)
+        saying whether the top units did more than random ones, nothing more, or
+        the opposite.
     """
 
     config: StudyConfig
@@ -305,14 +321,8 @@ class StudyResult:
     out: Path | None = None
     #: files, texts and characters read, trained on, held out and inspected
     corpus_counts: dict = field(default_factory=dict)
-    #: The feature whose top units were clamped in ``generation`` (None: none was).
     generation_feature: str | None = None
-    #: The character classes of ``generation`` whose share the clamp moved most
-    #: (top-k against random-k at the largest k), most moved first: Figure 4's panels.
     generation_classes: list = field(default_factory=list)
-    #: One plain sentence per causal check (ablation and clamped generation) saying
-    #: what was measured and whether the top units did more than random ones, no
-    #: effect, or the opposite.
     causal_findings: list = field(default_factory=list)
 
 

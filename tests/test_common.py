@@ -124,12 +124,6 @@ ARRAY_ESTIMATORS = {
 
 
 def _sklearn_expected_failures(estimator):
-    if isinstance(estimator, ThresholdClassifier):
-        # fixed by probe-engines branch (binary-only through its tags); the lead
-        # removes this mark at merge (xfail_strict makes a pass fail here)
-        return {
-            "check_classifiers_train": "a one-unit stump is binary; fails 3 classes"
-        }
     return {}
 
 

@@ -22,17 +22,6 @@ EXAMPLES = ROOT.parent / "examples"
 # unknown or undescribed parameters, no Returns section
 CODES = {"GL08", "SS01", "PR01", "PR02", "PR07", "RT01"}
 
-# skdni.probing objects that fail today; fixed by probe-engines branch (the lead
-# empties this set at merge)
-PENDING_PROBING = {
-    "skdni.NeuronProbeSearch.get_feature_names_out",
-    "skdni.NeuronProbeSearch.predict",
-    "skdni.NeuronProbeSearch.score",
-    "skdni.NeuronProbeSearch.to_frame",
-    "skdni.probing.ThresholdClassifier.fit",
-    "skdni.probing.ThresholdClassifier.predict",
-}
-
 
 def _public_modules():
     yield skdni
@@ -79,9 +68,6 @@ def _errors(path):
 @pytest.mark.parametrize("path", public_objects())
 def test_numpydoc(path):
     errors = _errors(path)
-    if path in PENDING_PROBING:
-        assert errors, f"{path} passes now: remove it from PENDING_PROBING"
-        pytest.xfail("fixed by probe-engines branch")
     assert not errors, "\n".join([path, *errors])
 
 
@@ -91,10 +77,6 @@ def test_no_unfilled_placeholders():
         path for path in public_objects() if "%(" in (pydoc.locate(path).__doc__ or "")
     ]
     assert not left, left
-
-
-def test_pending_names_exist():
-    assert PENDING_PROBING <= set(public_objects())
 
 
 # a citation of a project document the repository does not hold ("DESIGN §1",

@@ -515,6 +515,7 @@ def write_unit_page(
     path : str or Path
         File to write (its parent folders are created).
     title : str
+        Page title (the unit's name).
     back : str
         Relative link to the report.
     features : DataFrame
@@ -528,14 +529,18 @@ def write_unit_page(
         ``effect`` (``"found"``, ``"none"`` or ``"opposite"``) and ``text``: the
         causal checks that involved the unit.
     captions : dict of str to str, default=None
+        Caption of each figure, by name.
     no_effect : str, default=""
         Shown when ``effects`` is empty.
     links : dict of str to str, default=None
+        Pages of other units, by unit name, linked where they are named.
     dpi : int, default=90
+        Resolution of figures given as matplotlib figures.
 
     Returns
     -------
     path : Path
+        The written file.
     """
     _check_mapping(figures, "figures")
     scale = max((abs(a) for c in contexts for _, a in c["chars"]), default=0.0)

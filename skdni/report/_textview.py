@@ -69,6 +69,7 @@ def text_view_data(
     unit_features : list of str, default=None
         A short description of each unit (shown on hover of its button).
     max_chars : int, default=20,000
+        Most characters embedded (whole texts, at least one, cut).
 
     Returns
     -------

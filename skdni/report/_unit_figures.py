@@ -50,6 +50,7 @@ def unit_histogram_svg(
     Parameters
     ----------
     activations : array-like of shape (n_chars,)
+        One unit's activation of every character.
     labels : array-like of shape (n_chars,)
         The feature's value of every character (NaN: unlabelled).
     unit_name, feature_name : str
@@ -155,6 +156,7 @@ def top_contexts(texts, activations, *, n_contexts=8, width=30):
     activations : array-like of shape (total characters,)
         One unit's activation of every character.
     n_contexts : int, default=8
+        Most windows returned.
     width : int, default=30
         Characters shown either side of the peak.
 
