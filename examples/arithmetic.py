@@ -12,8 +12,12 @@ grammar, rules ``add sub mul div paren digit``), e.g. ``(3*(4+1))/7``. The scrip
    them to the feature's labels mapped to [-1, 1] (``oracle``, Oracle_k) and measures
    how well the model still predicts the *class* of the next character, against
    random-k units (Figure 5);
-4. generates text with the top-k digit (and ``+``) units clamped to 1, against
-   random-k units, and counts digits (and ``+``) in the output (Figure 4).
+4. generates text with the top-k ``next:digit`` units clamped (the paper's 1, and
+   each unit's own "on" / "off" level), against random-k units, and counts digits in
+   the output (Figure 4);
+5. sweeps the clamp of the top-10 ``next:digit`` units from their "off" level
+   (dose 0) through their "on" level (dose 1) and beyond: digit share, valid
+   grammar prefixes and held-out cross-entropy (dose-response with damage).
 
 Run ``python examples/arithmetic.py --help`` for the options.
 """
@@ -50,6 +54,7 @@ from skdni.features import ParseTreeFeaturizer  # noqa: E402
 from skdni.intervention import (  # noqa: E402
     NeuronAblationScorer,
     count_class_in_generations,
+    dose_response,
 )
 from skdni.models import CharLanguageModel  # noqa: E402
 from skdni.probing import NeuronProbeSearch  # noqa: E402
@@ -72,6 +77,8 @@ FIGURE5 = [
 ]
 # (feature, clamp value): Figure 4, the paper's +1 and sign-aware levels
 FIGURE4 = [(NEXT_DIGIT, 1.0), (NEXT_DIGIT, "on"), (NEXT_DIGIT, "off")]
+# the dose-response sweep: unit value = off + dose * (on - off), clipped to [-1, 1]
+DOSES = (0.0, 0.5, 1.0, 1.5, 2.0)
 
 SIZES = {
     "full": {
@@ -82,6 +89,7 @@ SIZES = {
         "n_random": 10,
         "gen_chars": 100,
         "gen_samples": 40,
+        "dose_texts": 500,
     },
     "quick": {
         "n_chars": 4_000,
@@ -91,6 +99,7 @@ SIZES = {
         "n_random": 3,
         "gen_chars": 20,
         "gen_samples": 4,
+        "dose_texts": 20,
     },
 }
 
@@ -164,6 +173,49 @@ def verdicts(ablation: pd.DataFrame, generation: pd.DataFrame) -> list[str]:
             )
         )
     return lines
+
+
+DOSE_COLUMNS = [
+    "target_share",
+    "share_low",
+    "share_high",
+    "valid_prefix",
+    "valid_low",
+    "valid_high",
+    "held_out_cross_entropy",
+]
+
+
+def dose_table(lm, search, probe, args, sizes) -> pd.DataFrame:
+    """:func:`dose_response` over :data:`DOSES`, one value per unit, a ``dose``
+    column first ("none": no clamp)."""
+    levels = search.unit_levels_[NEXT_DIGIT]
+    off, on = levels["off"], levels["on"]
+    # a unit with no "on" (or "off") row keeps the other level
+    on, off = np.where(np.isnan(on), off, on), np.where(np.isnan(off), on, off)
+    values = [
+        np.nan_to_num(np.clip(off + dose * (on - off), -1.0, 1.0)) for dose in DOSES
+    ]
+    frame = dose_response(
+        lm,
+        figure4_units(search),
+        values=values,
+        chars=DIGITS,
+        grammar="arithmetic",
+        held_out=probe[: sizes["dose_texts"]],
+        seeds=(args.gen_seed,),
+        k=max(KS),
+        n_chars=sizes["gen_chars"],
+        n_samples=sizes["gen_samples"],
+        random_state=args.seed,
+    )
+    frame.insert(0, "dose", ["none"] + [f"{dose:g}" for dose in DOSES])
+    return frame
+
+
+def figure4_units(search) -> np.ndarray:
+    """The ranked units of the Figure 4 clamps."""
+    return units_by_score(search, NEXT_DIGIT)
 
 
 def rule_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -309,7 +361,7 @@ def main(argv=None) -> int:
         for feature, value in FIGURE4:
             frame = count_class_in_generations(
                 lm,
-                units_by_score(search, feature),
+                figure4_units(search),
                 DIGITS,
                 seed=args.gen_seed,
                 n_chars=sizes["gen_chars"],
@@ -322,9 +374,7 @@ def main(argv=None) -> int:
                 feature=feature,
             )
             frame.insert(0, "feature", feature)
-            signs = search.unit_levels_[feature]["sign"][
-                units_by_score(search, feature)
-            ]
+            signs = search.unit_levels_[feature]["sign"][figure4_units(search)]
             frame.insert(1, "negative_top10", int(np.sum(signs[: max(KS)] < 0)))
             generations.append(frame)
     generation = pd.concat(generations, ignore_index=True)
@@ -341,6 +391,17 @@ def main(argv=None) -> int:
     ]
     for k, text in zip(on_rows["k"], on_rows["top_example"], strict=True):
         print(f"  k={k:>2}: {text[:70]!r}")
+
+    with step("dose-response of the top-10 next:digit clamp (free-running + damage)"):
+        dose = dose_table(lm, search, probe, args, sizes)
+    print_table(
+        "Dose-response: top-10 next:digit units set to off + dose * (on - off) "
+        "(dose 0 = each unit's 'off' level, 1 = its 'on' level; clipped to [-1, 1]); "
+        "digit share of generated characters, share of samples that are valid "
+        "prefixes of the grammar, held-out cross-entropy (teacher-forced, "
+        f"{sizes['dose_texts']} texts) under the same clamp",
+        dose.set_index("dose")[DOSE_COLUMNS],
+    )
 
     print(f"\nWhat reproduces (seed {args.seed}):")
     lines = verdicts(ablation, generation)

@@ -12,13 +12,18 @@ from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
 from .._compat import Interval, StrOptions, validate_params
-from .._errors import InputError, InputTypeError
+from .._errors import InputError
 from .._texts import check_texts, text_lengths
 from ..models._compiled import scan_probs
 from ..models._compiled import supports as supports_compiled
 from ..models._conditions import ConditionSet, scan_conditions
 from ..models._gates import GATES, check_state, run_gates, state_letter
-from ..models._interventions import Intervention, top_and_random_units
+from ..models._interventions import (
+    Intervention,
+    check_units,
+    random_summary,
+    top_and_random_units,
+)
 from ..models._keras_inspect import clone_sharing
 from ..models._runtime import ModelRuntime
 from ._values import describe_value, search_levels, state_range, unit_values
@@ -569,10 +574,7 @@ class NeuronAblationScorer(BaseEstimator):
     # ------------------------------------------------------------ preparation
     def _ranked_units(self, n_units, layer_name):
         if self.units is not None:
-            ranked = np.asarray(self.units)
-            if ranked.size and not np.issubdtype(ranked.dtype, np.integer):
-                raise InputTypeError(f"units must be integers, got {ranked.dtype}.")
-            ranked = ranked.astype(np.int64).reshape(-1)
+            ranked = self.units
         elif self.search is not None:
             if self.feature is None:
                 raise InputError("search= needs feature= (whose top units to use).")
@@ -597,20 +599,12 @@ class NeuronAblationScorer(BaseEstimator):
                     "units of layer= and state= (LSTMActivationTransformer with one "
                     "layer and one state)."
                 )
-            ranked = np.asarray(top[self.feature], dtype=np.int64).reshape(-1)
+            ranked = np.asarray(top[self.feature], dtype=np.int64)
             if self.k is None:
                 raise InputError("search= needs k= (how many top units).")
         else:
             raise InputError("Give units=, or search= with feature= and k=.")
-        bad = ranked[(ranked < 0) | (ranked >= n_units)]
-        if bad.size:
-            raise InputError(
-                f"Unit {int(bad[0])} is out of range for layer {layer_name!r} with "
-                f"{n_units} units (valid: 0..{n_units - 1})."
-            )
-        if len(np.unique(ranked)) != ranked.size:
-            raise InputError("units lists a unit twice.")
-        return ranked
+        return check_units(ranked, n_units, layer_name)
 
     def _ks(self, ranked, n_units, layer_name):
         ks = [len(ranked)] if self.k is None else self.k
@@ -945,20 +939,20 @@ class NeuronAblationScorer(BaseEstimator):
         for k in ks:
             top, draws = tops[k], np.array(by_k[k])
             raw[k] = tuple(draws.tolist())  # tuples: pd.concat compares attrs
-            mean = draws.mean() if draws.size else np.nan
-            std = draws.std(ddof=1) if draws.size > 1 else np.nan
-            effect = (top - mean) / std if std > 0 else np.nan
+            summary = random_summary(draws)
+            std = summary["random_std"]
+            effect = (top - summary["random_mean"]) / std if std > 0 else np.nan
             records.append(
                 {
                     "k": k,
                     "baseline": baseline,
                     "top": top,
-                    "random_mean": mean,
+                    "random_mean": summary["random_mean"],
                     "random_std": std,
-                    "random_low": np.percentile(draws, 2.5) if draws.size else np.nan,
-                    "random_high": np.percentile(draws, 97.5) if draws.size else np.nan,
+                    "random_low": summary["random_low"],
+                    "random_high": summary["random_high"],
                     "effect_size": effect,
-                    "n_random": int(draws.size),
+                    "n_random": summary["n_random"],
                     "metric": self.metric,
                     "mode": self.mode,
                     "value": label,

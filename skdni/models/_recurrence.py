@@ -22,6 +22,7 @@ import numpy as np
 
 from .._errors import InputError
 from ._gates import GATES, check_state
+from ._interventions import check_units
 from ._keras_inspect import (
     cell_kind,
     layer_position,
@@ -426,14 +427,7 @@ class RecurrentStack:
                     f"{where}: state='cell' needs an LSTM layer; layer {layer.name!r} "
                     f"is a {layer.kind} layer (its only state is 'hidden')."
                 )
-            units = np.asarray(item.units, dtype=np.int64).reshape(-1)
-            bad = units[(units < 0) | (units >= layer.units)]
-            if bad.size:
-                raise InputError(
-                    f"{where}: unit {int(bad[0])} is out of range for layer "
-                    f"{layer.name!r} with {layer.units} units "
-                    f"(valid: 0..{layer.units - 1})."
-                )
+            units = check_units(item.units, layer.units, layer.name, f"{where}: unit")
             if units.size == 0:
                 continue
             k = units.size
