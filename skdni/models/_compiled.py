@@ -14,20 +14,18 @@ after the cell computes its state, a NaN pattern value keeps the unit's own valu
 a masked id keeps the previous state. Gate sites (``"input"``, ``"reset"``...) are
 not compiled: :func:`supports` says so and the caller takes the NumPy path.
 
-Programs are built once per (stack, structure) and cached; JAX compiles each once
+Programs are built once per (model shape, structure) and cached; JAX compiles each once
 per input shape, so time is cut into chunks of a few fixed lengths (the state
 carries over from chunk to chunk) and the memory of the returned probabilities stays
 at one chunk.
 """
 
-import weakref
-
 import numpy as np
 
 __all__ = ["scan_probs", "supports"]
 
-# stack -> {structure: jitted function}; weak, so a stack no longer used frees them
-_PROGRAMS = weakref.WeakKeyDictionary()
+# (layer shapes, output activation, structure) -> jitted function
+_PROGRAMS = {}
 _CHUNK = 512  # time steps per compiled call (long texts)
 _ROUND = 16  # shorter texts: time padded to a multiple of this
 _MIN_TIME = 256  # the scorer compiles texts at least this long
@@ -70,17 +68,20 @@ def _activations(jnp, jax):
 
 
 def _program(stack, structure):
-    """The jitted ``(state, xs, masked, patterns, weights) -> (state, probs)``."""
-    programs = _PROGRAMS.setdefault(stack, {})
-    if structure in programs:
-        return programs[structure]
+    """The jitted ``(state, xs, masked, patterns, weights) -> (state, probs)``.
+
+    Weights are arguments, not constants: one program serves every model of the
+    same shape (and every unpickled copy of a stack in a worker process)."""
+    specs = tuple(
+        (lay.kind, lay.units, lay.activation, lay.recurrent_activation, lay.reset_after)
+        for lay in stack.layers
+    )
+    key = (specs, stack.output_activation, structure)
+    if key in _PROGRAMS:
+        return _PROGRAMS[key]
     jax, jnp = _jax()
     acts = _activations(jnp, jax)
     n_conditions, items = structure  # items: ((layer, state, has_pattern), ...)
-    specs = [
-        (lay.kind, lay.units, lay.activation, lay.recurrent_activation, lay.reset_after)
-        for lay in stack.layers
-    ]
     output = acts[stack.output_activation]
 
     def cell(spec, weights, xp, h, c):
@@ -148,7 +149,7 @@ def _program(stack, structure):
         return jax.lax.scan(step, state, (xs, masked, patterns))
 
     program = jax.jit(run)
-    programs[structure] = program
+    _PROGRAMS[key] = program
     return program
 
 
