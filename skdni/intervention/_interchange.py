@@ -41,7 +41,9 @@ def _share_interval(hits):
     p, z = hits.mean(), 1.96
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(p), float(centre - half), float(centre + half)
+    # at p = 0 or 1 one end equals p up to rounding: keep p inside, ends in [0, 1]
+    low, high = max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
+    return float(p), float(low), float(high)
 
 
 class InterchangeScorer(BaseEstimator):
