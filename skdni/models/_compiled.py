@@ -203,6 +203,8 @@ def scan_probs(stack, ids, lengths, items, n_conditions: int):
     _, jnp = _jax()
     ids = np.asarray(ids)
     n_texts, time = ids.shape
+    if time == 0:
+        return
     valid = np.arange(time)[None, :] < np.asarray(lengths)[:, None]
     chunk = min(_CHUNK, -(-time // _ROUND) * _ROUND)
     padded_time = -(-time // chunk) * chunk
@@ -236,7 +238,7 @@ def scan_probs(stack, ids, lengths, items, n_conditions: int):
             for lay in stack.layers
         ],
     )
-    for start in range(0, min(time, padded_time), chunk):
+    for start in range(0, time, chunk):
         part = slice(start, start + chunk)
         state, probs = program(
             state,
