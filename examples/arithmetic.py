@@ -12,8 +12,12 @@ grammar, rules ``add sub mul div paren digit``), e.g. ``(3*(4+1))/7``. The scrip
    them to the feature's labels mapped to [-1, 1] (``oracle``, Oracle_k) and measures
    how well the model still predicts the *class* of the next character, against
    random-k units (Figure 5);
-4. generates text with the top-k digit (and ``+``) units clamped to 1, against
-   random-k units, and counts digits (and ``+``) in the output (Figure 4).
+4. generates text with the top-k ``next:digit`` units clamped (the paper's 1, and
+   each unit's own "on" / "off" level; k up to 40), against random-k units, and
+   counts digits in the output (Figure 4);
+5. sweeps the clamp of the top-40 ``next:digit`` units from their "off" level
+   (dose 0) through their "on" level (dose 1) and beyond: digit share, valid
+   grammar prefixes and held-out cross-entropy (dose-response with damage).
 
 Run ``python examples/arithmetic.py --help`` for the options.
 """
@@ -50,6 +54,7 @@ from skdni.features import ParseTreeFeaturizer  # noqa: E402
 from skdni.intervention import (  # noqa: E402
     NeuronAblationScorer,
     count_class_in_generations,
+    dose_response,
 )
 from skdni.models import CharLanguageModel  # noqa: E402
 from skdni.probing import NeuronProbeSearch  # noqa: E402
@@ -57,6 +62,10 @@ from skdni.probing import NeuronProbeSearch  # noqa: E402
 RULES = ["digit", "paren", "add", "sub", "mul", "div"]
 DIGITS = "0123456789"
 KS = [1, 5, 10]
+# Figure 4 also at k = 20 and 40 (as far as the layer allows): "the next character
+# is a digit" is spread over many units, and clamping 5 or 10 of them is not
+# enough to move generation (examples/arithmetic_figure4.py tries other rankings)
+FIGURE4_KS = [1, 5, 10, 20, 40]
 NEXT_DIGIT = "next:digit"
 DEPTH = "depth:paren"
 # (feature, mode, oracle_range, metric): Figure 5 with class-mass metrics; the
@@ -72,6 +81,8 @@ FIGURE5 = [
 ]
 # (feature, clamp value): Figure 4, the paper's +1 and sign-aware levels
 FIGURE4 = [(NEXT_DIGIT, 1.0), (NEXT_DIGIT, "on"), (NEXT_DIGIT, "off")]
+# the dose-response sweep: unit value = off + dose * (on - off), clipped to [-1, 1]
+DOSES = (0.0, 0.5, 1.0, 1.5, 2.0)
 
 SIZES = {
     "full": {
@@ -82,6 +93,7 @@ SIZES = {
         "n_random": 10,
         "gen_chars": 100,
         "gen_samples": 40,
+        "dose_texts": 500,
     },
     "quick": {
         "n_chars": 4_000,
@@ -91,6 +103,7 @@ SIZES = {
         "n_random": 3,
         "gen_chars": 20,
         "gen_samples": 4,
+        "dose_texts": 20,
     },
 }
 
@@ -144,14 +157,15 @@ def verdicts(ablation: pd.DataFrame, generation: pd.DataFrame) -> list[str]:
             f"{row['random_mean']:.3f}, baseline {row['baseline']:.3f} (the paper: "
             "the oracle neither helps nor hurts)"
         )
-    for value in ("1", "on", "off"):
-        row = generation[(generation["value"] == value) & (generation["k"] == k)].iloc[
+    figure4_ks = sorted({k, int(generation["k"].max())})
+    for value, kk in ((v, kk) for kk in figure4_ks for v in ("1", "on", "off")):
+        row = generation[(generation["value"] == value) & (generation["k"] == kk)].iloc[
             0
         ]
         up = row["diff_low"] > 0
         down = row["diff_high"] < 0
         lines.append(
-            f"Figure 4, top-{k} next:digit units clamped {value!r}: digits "
+            f"Figure 4, top-{kk} next:digit units clamped {value!r}: digits "
             f"{row['top_rate']:.3f} vs random {row['random_mean']:.3f}, top - random "
             f"{row['top_minus_random']:+.3f} [{row['diff_low']:+.3f}, "
             f"{row['diff_high']:+.3f}]: "
@@ -164,6 +178,54 @@ def verdicts(ablation: pd.DataFrame, generation: pd.DataFrame) -> list[str]:
             )
         )
     return lines
+
+
+DOSE_COLUMNS = [
+    "target_share",
+    "share_low",
+    "share_high",
+    "valid_prefix",
+    "valid_low",
+    "valid_high",
+    "held_out_cross_entropy",
+]
+
+
+def dose_table(lm, search, probe, args, sizes) -> pd.DataFrame:
+    """:func:`dose_response` over :data:`DOSES`, one value per unit, a ``dose``
+    column first ("none": no clamp)."""
+    levels = search.unit_levels_[NEXT_DIGIT]
+    off, on = levels["off"], levels["on"]
+    # a unit with no "on" (or "off") row keeps the other level
+    on, off = np.where(np.isnan(on), off, on), np.where(np.isnan(off), on, off)
+    values = [
+        np.nan_to_num(np.clip(off + dose * (on - off), -1.0, 1.0)) for dose in DOSES
+    ]
+    frame = dose_response(
+        lm,
+        figure4_units(search),
+        values=values,
+        chars=DIGITS,
+        grammar="arithmetic",
+        held_out=probe[: sizes["dose_texts"]],
+        seeds=(args.gen_seed,),
+        k=figure4_ks(sizes)[-1],
+        n_chars=sizes["gen_chars"],
+        n_samples=sizes["gen_samples"],
+        random_state=args.seed,
+    )
+    frame.insert(0, "dose", ["none"] + [f"{dose:g}" for dose in DOSES])
+    return frame
+
+
+def figure4_ks(sizes) -> list[int]:
+    """The k of the Figure 4 clamps that the layer has."""
+    return [k for k in FIGURE4_KS if k <= sizes["units"]]
+
+
+def figure4_units(search) -> np.ndarray:
+    """The ranked units of the Figure 4 clamps."""
+    return units_by_score(search, NEXT_DIGIT)
 
 
 def rule_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -309,11 +371,11 @@ def main(argv=None) -> int:
         for feature, value in FIGURE4:
             frame = count_class_in_generations(
                 lm,
-                units_by_score(search, feature),
+                figure4_units(search),
                 DIGITS,
                 seed=args.gen_seed,
                 n_chars=sizes["gen_chars"],
-                k=KS,
+                k=figure4_ks(sizes),
                 value=value,
                 n_random=sizes["n_random"],
                 n_samples=sizes["gen_samples"],
@@ -322,9 +384,7 @@ def main(argv=None) -> int:
                 feature=feature,
             )
             frame.insert(0, "feature", feature)
-            signs = search.unit_levels_[feature]["sign"][
-                units_by_score(search, feature)
-            ]
+            signs = search.unit_levels_[feature]["sign"][figure4_units(search)]
             frame.insert(1, "negative_top10", int(np.sum(signs[: max(KS)] < 0)))
             generations.append(frame)
     generation = pd.concat(generations, ignore_index=True)
@@ -335,12 +395,24 @@ def main(argv=None) -> int:
         "95% interval over samples; diff = top - random, paired per sample)",
         generation.set_index(["feature", "value"])[GENERATION_COLUMNS],
     )
-    print("\nsamples (top-10 next:digit units clamped 'on'):")
+    print("\nsamples (top-k next:digit units clamped 'on'):")
     on_rows = generation[
         (generation["feature"] == NEXT_DIGIT) & (generation["value"] == "on")
     ]
     for k, text in zip(on_rows["k"], on_rows["top_example"], strict=True):
         print(f"  k={k:>2}: {text[:70]!r}")
+
+    top_k = figure4_ks(sizes)[-1]
+    with step(f"dose-response of the top-{top_k} next:digit clamp (with damage)"):
+        dose = dose_table(lm, search, probe, args, sizes)
+    print_table(
+        f"Dose-response: top-{top_k} next:digit units set to off + dose * (on - off) "
+        "(dose 0 = each unit's 'off' level, 1 = its 'on' level; clipped to [-1, 1]); "
+        "digit share of generated characters, share of samples that are valid "
+        "prefixes of the grammar, held-out cross-entropy (teacher-forced, "
+        f"{sizes['dose_texts']} texts) under the same clamp",
+        dose.set_index("dose")[DOSE_COLUMNS],
+    )
 
     print(f"\nWhat reproduces (seed {args.seed}):")
     lines = verdicts(ablation, generation)

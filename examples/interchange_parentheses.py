@@ -43,8 +43,32 @@ SIZES = {
 }
 
 
+def interleaved_level_units(search) -> np.ndarray:
+    """Every unit once: each nesting level's best unit (range features, by score),
+    then each level's second best, and so on."""
+    levels = [name for name in search.scores_.index if name.startswith("range:")]
+    orders = [
+        np.argsort(-search.scores_.loc[name].to_numpy(), kind="stable")
+        for name in levels
+    ]
+    ranked = []
+    for rank in range(len(orders[0])):
+        for order in orders:
+            if int(order[rank]) not in ranked:
+                ranked.append(int(order[rank]))
+    return np.array(ranked)
+
+
 def main(argv=None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument(
+        "--ranking",
+        choices=["depth", "levels"],
+        default="depth",
+        help="units to patch: the best depth:paren units (OLS), or the best units of "
+        "each nesting level's range feature, interleaved (level 1's best, level 2's "
+        "best, ..., then each level's second best, ...)",
+    )
     args = parser.parse_args(argv)
     sizes = SIZES["quick" if args.quick else "full"]
     print_settings("Interchange on parentheses", args, sizes)
@@ -61,23 +85,30 @@ def main(argv=None) -> int:
         ).fit(texts)
     held_out = make_parentheses_corpus(n_chars=10_000, random_state=args.seed + 1000)
     with step("depth units (NeuronProbeSearch, OLS)"):
-        featurizer = ParseTreeFeaturizer("parentheses", representations=("depth",))
+        featurizer = ParseTreeFeaturizer(
+            "parentheses", representations=("depth", "range")
+        )
         Y = pd.DataFrame(
             np.asarray(featurizer.fit_transform(held_out)),
             columns=featurizer.get_feature_names_out(),
         )
         H = LSTMActivationTransformer(lm).fit_transform(held_out)
         search = NeuronProbeSearch(cv=5, top_k=max(ks)).fit(
-            H, Y[[FEATURE]], groups=skdni.sequence_ids(held_out)
+            H, Y, groups=skdni.sequence_ids(held_out)
         )
     print(f"   top depth units: {search.top_units_[FEATURE].tolist()}")
+    units = None
+    if args.ranking == "levels":
+        units = interleaved_level_units(search)
+        print(f"   interleaved per-level range units: {units[:10].tolist()} ...")
     pairs = make_interchange_pairs(
         "parentheses", sizes["n_pairs"], random_state=args.seed + 2000
     )
     with step(f"interchange: {sizes['n_pairs']} pairs, k={ks}, 10 random draws"):
         scorer = InterchangeScorer(
             lm,
-            search=search,
+            units,
+            search=None if units is not None else search,
             feature=FEATURE,
             k=ks,
             n_random=10,
@@ -108,8 +139,8 @@ def main(argv=None) -> int:
     )
     row = frame.set_index("k").loc[max(ks)]
     print(
-        f"\nheadline: patching the top-{max(ks)} depth units makes the predicted "
-        f"digit follow the source in {row['top']:.3f} of cases "
+        f"\nheadline: patching the top-{max(ks)} units ({args.ranking} ranking) "
+        f"makes the predicted digit follow the source in {row['top']:.3f} of cases "
         f"[{row['top_low']:.3f}, {row['top_high']:.3f}] vs {row['random_mean']:.3f} "
         f"for {max(ks)} random units (no patch: {row['baseline']:.3f}; all "
         f"{sizes['units']} units: {row['all']:.3f})"

@@ -109,6 +109,16 @@ def test_arithmetic_example():
     assert [row[1] for row in generation] == ["1", "5", "10"] * 3
     for *_, baseline, top in generation:
         assert 0.0 <= float(baseline) <= 1.0 and 0.0 <= float(top) <= 1.0
+    # dose-response: no clamp, then doses 0..2, each with share, validity and loss
+    dose = re.findall(
+        rf"^(none|0|0\.5|1|1\.5|2)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+"
+        rf"{NUMBER}\s+{NUMBER}\s+{NUMBER}$",
+        out,
+        flags=re.MULTILINE,
+    )
+    assert [row[0] for row in dose] == ["none", "0", "0.5", "1", "1.5", "2"]
+    for _, share, _, _, valid, _, _, loss in dose:
+        assert 0 <= float(share) <= 1 and 0 <= float(valid) <= 1 and float(loss) > 0
     # what reproduces, said plainly
     verdicts = re.findall(r"^  Figure (4|5), .*: (.*)$", out, flags=re.MULTILINE)
     assert len(verdicts) == 7

@@ -6,6 +6,7 @@ import pandas as pd
 
 from .._errors import InputError
 from ._generation import _mean_interval, _run_conditions
+from ._interchange import _share_interval
 from ._scorer import NeuronAblationScorer
 from ._values import describe_value
 
@@ -99,7 +100,7 @@ def dose_response(
     DataFrame
         One row for no clamp (``value`` "none") and one per value: ``value``,
         ``target_share`` with its 95% interval over samples (``share_low`` /
-        ``share_high``), ``valid_prefix`` with its interval (``valid_low`` /
+        ``share_high``), ``valid_prefix`` with its 95% Wilson interval (``valid_low`` /
         ``valid_high``), ``held_out_cross_entropy`` (nats per character,
         teacher-forced), ``k``, ``n_samples``.
     """
@@ -162,7 +163,8 @@ def dose_response(
                     vocabulary=vocabulary,
                 ).score(held_out)
             mean, low, high = _mean_interval(share)
-            vmean, vlow, vhigh = _mean_interval(np.asarray(valid, dtype=float))
+            # a share of samples: Wilson's interval stays inside [0, 1]
+            vmean, vlow, vhigh = _share_interval(valid)
             records.append(
                 {
                     "value": "none" if label is None else describe_value(value),

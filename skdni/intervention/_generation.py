@@ -18,7 +18,12 @@ from sklearn.utils.parallel import Parallel, delayed
 
 from .._errors import InputError
 from ..models._conditions import ConditionSet, step_conditions
-from ..models._interventions import top_and_random_units
+from ..models._interventions import (
+    check_units,
+    condition_rows,
+    random_summary,
+    top_and_random_units,
+)
 from ..models._runtime import ModelRuntime
 from ..models._sampling import check_generation_args, generate_texts, sample_classes
 from ._values import describe_value, search_levels, state_range, unit_values
@@ -56,14 +61,7 @@ def _ranked_units(runtime, layer, units, ks):
     """The layer index, the ranked units and the list of k, checked."""
     index = runtime.layer_index(layer)
     n_units = runtime.layer_units[index]
-    ranked = np.asarray(units, dtype=np.int64).reshape(-1)
-    bad = ranked[(ranked < 0) | (ranked >= n_units)]
-    if bad.size:
-        raise InputError(
-            f"Unit {int(bad[0])} is out of range for layer "
-            f"{runtime.layer_names[index]!r} with {n_units} units "
-            f"(valid: 0..{n_units - 1})."
-        )
+    ranked = check_units(units, n_units, runtime.layer_names[index])
     ks = [ks] if np.isscalar(ks) else list(ks)
     for k in ks:
         if not isinstance(k, Integral) or k < 1:
@@ -262,6 +260,42 @@ def _run_conditions(
     return conditions, np.concatenate(blocks, axis=1), runtime, n_samples
 
 
+#: the arguments both public helpers pass on to :func:`_run_conditions` as given
+_SHARED = (
+    "n_chars",
+    "n_random",
+    "value",
+    "layer",
+    "state",
+    "temperature",
+    "random_state",
+    "n_jobs",
+    "vocabulary",
+    "n_samples",
+    "search",
+    "feature",
+)
+
+
+def _shared(arguments: dict) -> dict:
+    """The :data:`_SHARED` entries of a helper's ``locals()``."""
+    return {name: arguments[name] for name in _SHARED}
+
+
+def _class_test(chars):
+    """``char -> bool`` of a class given as characters or a predicate."""
+    if callable(chars):
+        return chars
+    if isinstance(chars, str | set | frozenset | list | tuple):
+        members = frozenset(chars)
+        if members and all(isinstance(c, str) and len(c) == 1 for c in members):
+            return members.__contains__
+    raise InputError(
+        f"chars must be a non-empty string (or set) of single characters, or a "
+        f"predicate char -> bool; got {chars!r}."
+    )
+
+
 def _class_codes(runtime, classify):
     """The class label of every output class of the model."""
     return [
@@ -364,32 +398,16 @@ def count_class_in_generations(
         ``top_example`` and ``random_example`` (one generated text each, without
         the seed).
     """
-    in_class = chars if callable(chars) else frozenset(chars).__contains__
+    in_class = _class_test(chars)
     conditions, generated, runtime, n_samples = _run_conditions(
-        lm,
-        units,
-        seeds=[seed],
-        n_chars=n_chars,
-        ks=k,
-        n_random=n_random,
-        value=value,
-        layer=layer,
-        state=state,
-        temperature=temperature,
-        random_state=random_state,
-        n_jobs=n_jobs,
-        vocabulary=vocabulary,
-        n_samples=n_samples,
-        search=search,
-        feature=feature,
+        lm, units, seeds=[seed], ks=k, **_shared(locals())
     )
     codes = _class_codes(runtime, lambda c: "in" if in_class(c) else "out")
     shares = _shares(generated, codes, "in")  # (n_conditions, n_samples)
     records = []
+    tasks = [(kk, draw) for kk, _, draw in conditions[1:]]
     for kk in [c[0] for c in conditions if c[1] == "top"]:
-        top = next(i for i, c in enumerate(conditions) if c[:2] == (kk, "top"))
-        draws = [i for i, c in enumerate(conditions) if c[:2] == (kk, "random")]
-        rates = shares[draws].mean(axis=1)
+        top, draws = condition_rows(tasks, kk)
         top_rate, top_low, top_high = _mean_interval(shares[top])
         if draws:
             diff, diff_low, diff_high = _mean_interval(
@@ -397,6 +415,7 @@ def count_class_in_generations(
             )
         else:
             diff = diff_low = diff_high = np.nan
+        summary = random_summary(shares[draws].mean(axis=1))
         records.append(
             {
                 "k": kk,
@@ -404,10 +423,10 @@ def count_class_in_generations(
                 "top_rate": float(top_rate),
                 "top_low": float(top_low),
                 "top_high": float(top_high),
-                "random_mean": rates.mean() if rates.size else np.nan,
-                "random_std": rates.std(ddof=1) if rates.size > 1 else np.nan,
-                "random_low": np.percentile(rates, 2.5) if rates.size else np.nan,
-                "random_high": np.percentile(rates, 97.5) if rates.size else np.nan,
+                "random_mean": summary["random_mean"],
+                "random_std": summary["random_std"],
+                "random_low": summary["random_low"],
+                "random_high": summary["random_high"],
                 "top_minus_random": float(diff),
                 "diff_low": float(diff_low),
                 "diff_high": float(diff_high),
@@ -519,22 +538,7 @@ def clamped_generation(
     mapping = class_map if class_map is not None else char_class
     classify = mapping if callable(mapping) else (lambda c: mapping.get(c, c))
     conditions, generated, runtime, n_samples = _run_conditions(
-        lm,
-        units,
-        seeds=seeds,
-        n_chars=n_chars,
-        ks=ks,
-        n_random=n_random,
-        value=value,
-        layer=layer,
-        state=state,
-        temperature=temperature,
-        random_state=random_state,
-        n_jobs=n_jobs,
-        vocabulary=vocabulary,
-        n_samples=n_samples,
-        search=search,
-        feature=feature,
+        lm, units, seeds=seeds, ks=ks, **_shared(locals())
     )
     codes = _class_codes(runtime, classify)
     observed = sorted({codes[c] for c in np.unique(generated)})

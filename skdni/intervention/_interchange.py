@@ -21,7 +21,11 @@ from .._compat import Interval, StrOptions
 from .._errors import InputError
 from .._texts import check_texts
 from ..models._conditions import ConditionSet, scan_conditions
-from ..models._interventions import top_and_random_units
+from ..models._interventions import (
+    condition_rows,
+    random_summary,
+    top_and_random_units,
+)
 from ..models._keras_inspect import clone_sharing
 from ..models._runtime import ModelRuntime
 
@@ -37,7 +41,9 @@ def _share_interval(hits):
     p, z = hits.mean(), 1.96
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(p), float(centre - half), float(centre + half)
+    # at p = 0 or 1 one end equals p up to rounding: keep p inside, ends in [0, 1]
+    low, high = max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
+    return float(p), float(low), float(high)
 
 
 class InterchangeScorer(BaseEstimator):
@@ -278,10 +284,9 @@ class InterchangeScorer(BaseEstimator):
         off_target = loss - loss[0]
         records = []
         for k in ks:
-            top = next(i for i, t in enumerate(tasks, 1) if t[:2] == (k, -1))
-            draws = [i for i, t in enumerate(tasks, 1) if t[0] == k and t[1] >= 0]
+            top, draws = condition_rows(tasks, k)
             share, low, high = _share_interval(follows[top])
-            random = follows[draws].mean(axis=1) if draws else np.array([])
+            summary = random_summary(follows[draws].mean(axis=1))
             records.append(
                 {
                     "k": k,
@@ -289,11 +294,10 @@ class InterchangeScorer(BaseEstimator):
                     "top": share,
                     "top_low": low,
                     "top_high": high,
-                    "random_mean": random.mean() if random.size else np.nan,
-                    "random_low": np.percentile(random, 2.5) if random.size else np.nan,
-                    "random_high": np.percentile(random, 97.5)
-                    if random.size
-                    else np.nan,
+                    "random_mean": summary["random_mean"],
+                    "random_std": summary["random_std"],
+                    "random_low": summary["random_low"],
+                    "random_high": summary["random_high"],
                     "all": float(follows[-1].mean()),
                     "off_target_top": float(off_target[top]),
                     "off_target_random": float(off_target[draws].mean())

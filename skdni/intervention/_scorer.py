@@ -13,11 +13,18 @@ from tqdm.auto import tqdm
 
 from .._chars import char_class
 from .._compat import Interval, StrOptions, validate_params
-from .._errors import InputError, InputTypeError
+from .._errors import InputError
 from .._texts import check_texts, text_lengths
+from ..models._compiled import scan_probs
+from ..models._compiled import supports as supports_compiled
 from ..models._conditions import ConditionSet, scan_conditions
 from ..models._gates import GATES, check_state, run_gates, state_letter
-from ..models._interventions import Intervention, top_and_random_units
+from ..models._interventions import (
+    Intervention,
+    check_units,
+    random_summary,
+    top_and_random_units,
+)
 from ..models._keras_inspect import clone_sharing
 from ..models._runtime import ModelRuntime
 from ._values import describe_value, search_levels, state_range, unit_values
@@ -239,12 +246,18 @@ def _score_each(stack, batches, item, scoring):
     return np.array(results)
 
 
-def _score_batch(stack, ids, lengths, targets, scored, item, scoring):
+def _score_batch(stack, ids, lengths, targets, scored, item, scoring, compiled=True):
     """Metric sums of every condition of ``item`` on one batch of texts, all
-    conditions in one batched recurrence (:func:`scan_conditions`).
+    conditions in one batched recurrence: the compiled one
+    (:func:`~skdni.models._compiled.scan_probs`) when it supports the site, else
+    (or with ``compiled=False``, the reference) :func:`scan_conditions`.
 
     ``targets`` / ``scored`` and ``item.pattern`` hold the batch's rows only.
     """
+    if compiled and supports_compiled(stack, [item], time=ids.shape[1]):
+        return _score_batch_compiled(
+            stack, ids, lengths, targets, scored, item, scoring
+        )
     n_texts, time = ids.shape
     valid = np.arange(time)[None, :] < lengths[:, None]
     keep = np.zeros((n_texts, time), dtype=bool)
@@ -257,6 +270,26 @@ def _score_batch(stack, ids, lengths, targets, scored, item, scoring):
         if rows.any():
             probs = stack._output(h[:, rows])
             sums += _metric_sums(probs, target[rows, t], scoring)
+    return sums
+
+
+def _score_batch_compiled(stack, ids, lengths, targets, scored, item, scoring):
+    """:func:`_score_batch` through the compiled recurrence (float32 throughout;
+    agrees with the NumPy scan to float32 rounding, tested)."""
+    n_texts, time = ids.shape
+    valid = np.arange(time)[None, :] < lengths[:, None]
+    keep = np.zeros((time, n_texts), dtype=bool)
+    keep.T[valid] = scored
+    target = np.full((time, n_texts), -1, dtype=np.int64)
+    target.T[valid] = targets
+    sums = np.zeros(item.n_conditions)
+    for start, probs in scan_probs(stack, ids, lengths, [item], item.n_conditions):
+        rows = keep[start : start + len(probs)]
+        if rows.any():
+            chosen = probs.transpose(1, 0, 2, 3)[:, rows]
+            sums += _metric_sums(
+                chosen, target[start : start + len(probs)][rows], scoring
+            )
     return sums
 
 
@@ -540,10 +573,7 @@ class NeuronAblationScorer(BaseEstimator):
     # ------------------------------------------------------------ preparation
     def _ranked_units(self, n_units, layer_name):
         if self.units is not None:
-            ranked = np.asarray(self.units)
-            if ranked.size and not np.issubdtype(ranked.dtype, np.integer):
-                raise InputTypeError(f"units must be integers, got {ranked.dtype}.")
-            ranked = ranked.astype(np.int64).reshape(-1)
+            ranked = self.units
         elif self.search is not None:
             if self.feature is None:
                 raise InputError("search= needs feature= (whose top units to use).")
@@ -568,20 +598,12 @@ class NeuronAblationScorer(BaseEstimator):
                     "units of layer= and state= (LSTMActivationTransformer with one "
                     "layer and one state)."
                 )
-            ranked = np.asarray(top[self.feature], dtype=np.int64).reshape(-1)
+            ranked = np.asarray(top[self.feature], dtype=np.int64)
             if self.k is None:
                 raise InputError("search= needs k= (how many top units).")
         else:
             raise InputError("Give units=, or search= with feature= and k=.")
-        bad = ranked[(ranked < 0) | (ranked >= n_units)]
-        if bad.size:
-            raise InputError(
-                f"Unit {int(bad[0])} is out of range for layer {layer_name!r} with "
-                f"{n_units} units (valid: 0..{n_units - 1})."
-            )
-        if len(np.unique(ranked)) != ranked.size:
-            raise InputError("units lists a unit twice.")
-        return ranked
+        return check_units(ranked, n_units, layer_name)
 
     def _ks(self, ranked, n_units, layer_name):
         ks = [len(ranked)] if self.k is None else self.k
@@ -925,20 +947,20 @@ class NeuronAblationScorer(BaseEstimator):
         for k in ks:
             top, draws = tops[k], np.array(by_k[k])
             raw[k] = tuple(draws.tolist())  # tuples: pd.concat compares attrs
-            mean = draws.mean() if draws.size else np.nan
-            std = draws.std(ddof=1) if draws.size > 1 else np.nan
-            effect = (top - mean) / std if std > 0 else np.nan
+            summary = random_summary(draws)
+            std = summary["random_std"]
+            effect = (top - summary["random_mean"]) / std if std > 0 else np.nan
             records.append(
                 {
                     "k": k,
                     "baseline": baseline,
                     "top": top,
-                    "random_mean": mean,
+                    "random_mean": summary["random_mean"],
                     "random_std": std,
-                    "random_low": np.percentile(draws, 2.5) if draws.size else np.nan,
-                    "random_high": np.percentile(draws, 97.5) if draws.size else np.nan,
+                    "random_low": summary["random_low"],
+                    "random_high": summary["random_high"],
                     "effect_size": effect,
-                    "n_random": int(draws.size),
+                    "n_random": summary["n_random"],
                     "metric": self.metric,
                     "mode": self.mode,
                     "value": label,

@@ -6,7 +6,14 @@ import numpy as np
 
 from .._errors import InputError
 
-__all__ = ["Intervention", "check_values", "top_and_random_units"]
+__all__ = [
+    "Intervention",
+    "check_units",
+    "check_values",
+    "condition_rows",
+    "random_summary",
+    "top_and_random_units",
+]
 
 _MODES = ("zero", "clamp", "mean", "oracle", "pattern")
 _STATES = (
@@ -78,13 +85,7 @@ class Intervention:
     oracle_range: tuple = (-1.0, 1.0)
 
     def __post_init__(self):
-        units = np.asarray(self.units)
-        if units.size and not np.issubdtype(units.dtype, np.integer):
-            raise InputError(f"units must be integers, got {units.dtype} {units!r}.")
-        units = units.astype(np.int64).reshape(-1)
-        if len(np.unique(units)) != units.size:
-            raise InputError(f"units lists a unit twice: {units.tolist()}.")
-        object.__setattr__(self, "units", units)
+        object.__setattr__(self, "units", check_units(self.units))
         if self.state not in _STATES:
             raise InputError(f"state must be one of {_STATES}, got {self.state!r}.")
         if self.mode not in _MODES:
@@ -165,3 +166,54 @@ def top_and_random_units(ranked, ks, n_units: int, n_random: int, rng) -> list:
             for draw in range(n_random)
         )
     return sets
+
+
+def check_units(units, n_units=None, layer_name=None, where="Unit") -> np.ndarray:
+    """The one validator of unit indices: ``units`` as a 1-D int64 array.
+
+    Integers (an empty list is fine), no unit twice, and with ``n_units`` each in
+    ``0..n_units - 1`` of the layer ``layer_name``; otherwise an
+    :class:`~skdni.InputError` naming the bad unit (``where`` starts the range
+    message, e.g. ``"Intervention 0: unit"``).
+    """
+    array = np.asarray(units)
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise InputError(f"units must be integers, got {array.dtype} {array!r}.")
+    array = array.astype(np.int64).reshape(-1)
+    if n_units is not None:
+        bad = array[(array < 0) | (array >= n_units)]
+        if bad.size:
+            raise InputError(
+                f"{where} {int(bad[0])} is out of range for layer {layer_name!r} with "
+                f"{n_units} units (valid: 0..{n_units - 1})."
+            )
+    if len(np.unique(array)) != array.size:
+        raise InputError(f"units lists a unit twice: {array.tolist()}.")
+    return array
+
+
+def random_summary(draws) -> dict:
+    """The one summary of random-k results for top-vs-random tables.
+
+    Returns ``random_mean``, ``random_std`` (ddof=1; NaN with fewer than two
+    draws), ``random_low`` / ``random_high`` (2.5 / 97.5 percentiles) and
+    ``n_random``; NaN where there are no draws.
+    """
+    draws = np.asarray(draws, dtype=np.float64).reshape(-1)
+    n = draws.size
+    return {
+        "random_mean": float(draws.mean()) if n else np.nan,
+        "random_std": float(draws.std(ddof=1)) if n > 1 else np.nan,
+        "random_low": float(np.percentile(draws, 2.5)) if n else np.nan,
+        "random_high": float(np.percentile(draws, 97.5)) if n else np.nan,
+        "n_random": int(n),
+    }
+
+
+def condition_rows(tasks, k, start=1):
+    """Rows of the top-``k`` condition and of its random draws, for ``tasks`` from
+    :func:`top_and_random_units` laid out from row ``start`` (row 0 is usually no
+    intervention)."""
+    top = next(i for i, t in enumerate(tasks, start) if t[:2] == (k, -1))
+    draws = [i for i, t in enumerate(tasks, start) if t[0] == k and t[1] >= 0]
+    return top, draws

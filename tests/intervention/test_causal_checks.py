@@ -1,6 +1,8 @@
 """Causal checks 2.0: class-mass metrics, input-side positions, values per unit,
 resampling, and every condition in one batched recurrence (issue 12)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from skdni.intervention import (
     next_char_in,
 )
 from skdni.intervention._scorer import (
+    _score_batch,
     _score_conditions,
     _score_each,
     resample_rows,
@@ -363,3 +366,50 @@ def test_calibrated_oracle_reproduces_the_units_own_means(
     assert calibrated.score(texts, y) != literal.score(texts, y)
     frame = calibrated.set_params(k=[32], n_random=0).evaluate(texts, y)
     assert frame["value"].iloc[0] == "labels->calibrated"
+
+
+def test_compiled_conditions_on_long_texts_equal_the_numpy_scan(trained_lm, texts, rng):
+    """Texts of >= 256 steps take the compiled (JAX) scan: it agrees with the NumPy
+    reference scan to float32 rounding, constants and per-character patterns."""
+    stack = trained_lm.runtime_.stack  # float32: the compiled path's dtype
+    runtime = trained_lm.runtime_
+    ids_list = runtime.encode(["".join(texts[:30]), "".join(texts[30:])])
+    assert min(map(len, ids_list)) >= 256
+    targets, has_next = runtime.next_classes(ids_list)
+    n_rows = len(targets)
+    classes = np.array([DIGITS.find(c) >= 0 for c in trained_lm.vocabulary_], int)
+    batches = [
+        (ids, lengths, rows) for _, ids, lengths, rows in runtime.batches(ids_list, 2)
+    ]
+    mask = np.zeros((5, 32), dtype=bool)
+    for row in range(1, 5):
+        mask[row, rng.choice(32, size=row * 4, replace=False)] = True
+    labels = rng.uniform(0, 1, (n_rows, 1))
+    for metric in ("cross_entropy", "class_cross_entropy"):
+        scoring = {
+            "targets": targets,
+            "scored": has_next,
+            "classes": classes,
+            "class_onehot": np.eye(2)[classes],
+            "metric": metric,
+        }
+        for scale, pattern in ((None, None), (rng.uniform(-1, 1, 32), labels)):
+            item = ConditionSet(
+                0, "hidden", mask, rng.uniform(-1, 1, 32), scale, pattern
+            )
+            fast = _score_conditions(stack, batches, item, scoring)
+            exact = sum(
+                _score_batch(
+                    stack,
+                    ids,
+                    lengths,
+                    targets[rows],
+                    has_next[rows],
+                    item if pattern is None else replace(item, pattern=pattern[rows]),
+                    scoring,
+                    compiled=False,
+                )
+                for ids, lengths, rows in batches
+            ) / int(has_next.sum())
+            np.testing.assert_allclose(fast, exact, rtol=1e-5, atol=1e-6)
+            assert np.ptp(fast) > 1e-3

@@ -38,6 +38,10 @@ def test_dose_response_reports_share_and_damage(trained_lm, arithmetic_texts):
     assert frame["value"].tolist() == ["none", "-1", "1"]
     assert ((frame["target_share"] >= 0) & (frame["target_share"] <= 1)).all()
     assert ((frame["valid_prefix"] >= 0) & (frame["valid_prefix"] <= 1)).all()
+    # Wilson intervals of a share stay inside [0, 1] and hold the share
+    assert (frame["valid_low"] >= 0).all() and (frame["valid_high"] <= 1).all()
+    assert (frame["valid_low"] <= frame["valid_prefix"]).all()
+    assert (frame["valid_prefix"] <= frame["valid_high"]).all()
     plain = NeuronAblationScorer(trained_lm, [], metric="cross_entropy")
     assert frame["held_out_cross_entropy"].iloc[0] == pytest.approx(
         plain.score(held_out), abs=1e-9

@@ -200,3 +200,19 @@ def test_clamp_values_are_checked(trained_lm):
     count_class_in_generations(
         trained_lm, np.arange(32), DIGITS, value=3.0, state="cell", **kwargs
     )
+
+
+def test_empty_or_bad_character_class_is_an_input_error(trained_lm):
+    for bad in ("", set(), ["12"], 5):
+        with pytest.raises(InputError, match="chars must be a non-empty"):
+            count_class_in_generations(
+                trained_lm, np.arange(32), bad, seed="(", n_chars=3, k=1
+            )
+
+
+def test_units_twice_or_not_integers_are_errors(trained_lm):
+    kwargs = dict(seed="(", n_chars=3, k=1, n_random=1, n_samples=1)
+    with pytest.raises(InputError, match="twice"):
+        count_class_in_generations(trained_lm, [3, 3, 4], DIGITS, **kwargs)
+    with pytest.raises(InputError, match="integers"):
+        count_class_in_generations(trained_lm, [0.5, 1.0], DIGITS, **kwargs)

@@ -450,3 +450,15 @@ def test_cross_entropy_needs_probabilities():
         ).score(["abcab"])
     accuracy = NeuronAblationScorer(logits, [0], vocabulary="abc").score(["abcab"])
     assert 0.0 <= accuracy <= 1.0
+
+
+def test_n_jobs_zero_after_set_params_is_an_invalid_parameter(trained_lm, texts):
+    from skdni import InvalidParameterError
+
+    scorer = NeuronAblationScorer(trained_lm, [0, 1], k=1)
+    scorer.score(texts[:3])
+    scorer.set_params(n_jobs=0)
+    with pytest.raises(InvalidParameterError, match="n_jobs"):
+        scorer.score(texts[:3])
+    with pytest.raises(InvalidParameterError, match="n_jobs"):
+        scorer.evaluate(texts[:3])

@@ -1,0 +1,126 @@
+"""The compiled condition scan (JAX) agrees with the NumPy reference scan."""
+
+import numpy as np
+import pytest
+
+from skdni._backend import import_keras
+from skdni.models._compiled import scan_probs, supports
+from skdni.models._conditions import ConditionSet, scan_conditions
+from skdni.models._recurrence import RecurrentStack
+
+TOL = 2e-5  # float32 XLA vs float32 NumPy
+N_VOCAB = 6
+
+
+def build_model(cells, seed=0, units=8):
+    keras = import_keras()
+    keras.utils.set_random_seed(seed)
+    layers = [
+        keras.Input(shape=(None,), dtype="int32"),
+        keras.layers.Embedding(N_VOCAB + 1, 4),
+    ]
+    for cell in cells:
+        kind, _, option = cell.partition(":")
+        if kind == "lstm":
+            layers.append(keras.layers.LSTM(units, return_sequences=True))
+        elif kind == "gru":
+            layers.append(
+                keras.layers.GRU(
+                    units, return_sequences=True, reset_after=option != "before"
+                )
+            )
+        else:
+            layers.append(keras.layers.SimpleRNN(units, return_sequences=True))
+    layers.append(keras.layers.Dense(N_VOCAB, activation="softmax"))
+    model = keras.Sequential(layers)
+    rng = np.random.default_rng(seed)
+    model.set_weights(
+        [w + rng.normal(0, 0.3, w.shape).astype(w.dtype) for w in model.get_weights()]
+    )
+    return model
+
+
+def reference_probs(stack, ids, lengths, items, n_conditions):
+    steps = [
+        stack._output(h.reshape(-1, h.shape[-1])).reshape(h.shape[:2] + (-1,))
+        for _, h in scan_conditions(stack, ids, lengths, items, n_conditions)
+    ]
+    return np.stack(steps)  # (time, n_conditions, n_texts, n_vocab)
+
+
+def compiled_probs(stack, ids, lengths, items, n_conditions):
+    return np.concatenate(
+        [p for _, p in scan_probs(stack, ids, lengths, items, n_conditions)]
+    )
+
+
+def conditions(rng, units, n_conditions, n_rows, state, with_pattern):
+    mask = rng.random((n_conditions, units)) < 0.4
+    mask[0] = False  # the baseline
+    offset = rng.normal(size=units)
+    if not with_pattern:
+        return ConditionSet(layer=0, state=state, mask=mask, offset=offset)
+    pattern = rng.normal(size=(n_rows, units))
+    pattern[rng.random(pattern.shape) < 0.2] = np.nan  # NaN keeps the unit's value
+    return ConditionSet(
+        layer=0,
+        state=state,
+        mask=mask,
+        offset=offset,
+        scale=rng.normal(size=units),
+        pattern=pattern,
+    )
+
+
+@pytest.mark.parametrize("case", ["lstm", "gru", "gru:before", "simple", "lstm,gru"])
+@pytest.mark.parametrize("with_pattern", [False, True])
+def test_compiled_scan_equals_numpy_scan(case, with_pattern, rng):
+    stack = RecurrentStack.from_keras(build_model(case.split(",")))
+    lengths = np.array([40, 23, 1, 37])
+    ids = rng.integers(1, N_VOCAB + 1, size=(4, 40)).astype("int32")
+    item = conditions(rng, 8, 5, int(lengths.sum()), "hidden", with_pattern)
+    assert supports(stack, [item])
+    want = reference_probs(stack, ids, lengths, [item], 5)
+    got = compiled_probs(stack, ids, lengths, [item], 5)
+    assert got.shape == want.shape
+    valid = (np.arange(40)[:, None] < lengths[None, :])[:, None, :]
+    diff = np.abs(got - want).max(axis=-1)
+    assert np.max(np.where(valid, diff, 0.0)) < TOL
+    # the conditions really differ (the test can fail)
+    assert np.abs(want[:, 1:] - want[:, :1]).max() > 1e-2
+
+
+def test_compiled_scan_cell_state_long_text_and_mask(rng):
+    keras = import_keras()
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(None,), dtype="int32"),
+            keras.layers.Embedding(N_VOCAB + 1, 4, mask_zero=True),
+            keras.layers.LSTM(8, return_sequences=True),
+            keras.layers.Dense(N_VOCAB, activation="softmax"),
+        ]
+    )
+    stack = RecurrentStack.from_keras(model)
+    # longer than one compiled chunk: the state carries over between chunks
+    lengths = np.array([1300, 700])
+    ids = rng.integers(1, N_VOCAB + 1, size=(2, 1300)).astype("int32")
+    ids[0, 5:9] = 0  # masked steps keep the state
+    ids[1, 700:] = 0
+    item = conditions(rng, 8, 4, int(lengths.sum()), "cell", False)
+    want = reference_probs(stack, ids, lengths, [item], 4)
+    got = compiled_probs(stack, ids, lengths, [item], 4)
+    assert np.abs(got[:, :, 0] - want[:, :, 0]).max() < TOL
+    assert np.abs(got[:700, :, 1] - want[:700, :, 1]).max() < TOL
+
+
+def test_gate_sites_and_short_texts_take_the_numpy_path():
+    stack = RecurrentStack.from_keras(build_model(["lstm"]))
+    mask = np.zeros((2, 8), dtype=bool)
+    gate = ConditionSet(layer=0, state="forget", mask=mask, offset=np.zeros(8))
+    hidden = ConditionSet(layer=0, state="hidden", mask=mask, offset=np.zeros(8))
+    assert not supports(stack, [gate])
+    assert supports(stack, [hidden]) and not supports(stack, [hidden], time=20)
+    assert not supports(
+        RecurrentStack.from_keras(build_model(["lstm"]), dtype=np.float64), [hidden]
+    )
