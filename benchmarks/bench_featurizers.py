@@ -16,11 +16,12 @@ side by side, every node type / rule seen in fit, on the same texts: the first 1
 files of the standard library (``load_python_source``, path order) and the C files
 that numpy, scikit-learn and numba ship (``load_c_source``); goal >= 1M chars/s and
 >= 8x lark for fit + transform, the ``out=`` memmap path within 1.5x of that. Wall
-and CPU seconds (``time.process_time``: less sensitive to other processes on a
-shared machine) of the best of ``--repeat`` runs after a warm-up run, with two
-reference rows: one tree-sitter parse + walk of the texts (``fit + transform``
-needs two) and the memory floor of the output (allocating the ``(n_chars,
-n_features)`` float64 array and touching its pages).
+and CPU seconds (user + system, ``getrusage``: less sensitive to other processes on
+a shared machine; system time is mostly the kernel zeroing the output's fresh
+pages) of the best of ``--repeat`` runs after a warm-up run, with two reference
+rows: one tree-sitter parse + walk of the texts (``fit + transform`` needs two) and
+the memory floor of the output (allocating the ``(n_chars, n_features)`` float64
+array and touching its pages).
 
 Run: ``python benchmarks/bench_featurizers.py [--section lark|tree-sitter|all]``.
 Threads are pinned to 1 (OMP/OPENBLAS/MKL), as in the tests.
@@ -29,6 +30,7 @@ Threads are pinned to 1 (OMP/OPENBLAS/MKL), as in the tests.
 import argparse
 import functools
 import os
+import resource
 import tempfile
 import time
 import warnings
@@ -149,16 +151,25 @@ def parsable(grammar, texts):
 
 
 def best_of_cpu(func, repeat, warm_up=None):
-    """Like :func:`best_of`, also returning the CPU seconds of this process in the
-    best run (on a shared machine wall time includes waiting for a core; CPU time
-    does not, but it leaves out worker processes). ``warm_up`` (default ``func``)
-    runs once untimed first."""
+    """Like :func:`best_of`, returning wall, user CPU and system CPU seconds of this
+    process in the best run. On a shared machine wall time includes waiting for a
+    core; CPU time does not (but it leaves out worker processes). System time is
+    mostly the kernel zeroing the output's fresh pages, which varies with what
+    else runs. ``warm_up`` (default ``func``) runs once untimed first."""
     (warm_up or func)()
-    best = (float("inf"), float("inf"))
+    best = (float("inf"),) * 3
     for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         func()
-        best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        best = min(
+            best,
+            (
+                time.perf_counter() - wall,
+                after.ru_utime - before.ru_utime,
+                after.ru_stime - before.ru_stime,
+            ),
+        )
     return best
 
 
@@ -225,10 +236,10 @@ def bench_tree_sitter(label, language, texts, repeat):
             warm = None
             if isinstance(est, ParseTreeFeaturizer):
                 warm = functools.partial(est.fit_transform, texts[:3])
-            seconds, cpu = best_of_cpu(run, repeat, warm)
+            seconds, user, system = best_of_cpu(run, repeat, warm)
             failed = len(est.failed_texts_)
             what = f"{what} [{len(est.get_feature_names_out())} feats]"
-            rows.append((what, seconds, cpu, failed))
+            rows.append((what, seconds, user, system, failed))
             if isinstance(est, TreeSitterFeaturizer) and not notes:
                 fraction = est.unlabelled_fraction_
                 labelled = 1 - (fraction * [len(t) for t in texts]).sum() / n
@@ -236,18 +247,21 @@ def bench_tree_sitter(label, language, texts, repeat):
                     f"tree-sitter: {labelled:.2%} of characters labelled; texts with "
                     f"errors {failed}; median unlabelled share {median(fraction):.2%}"
                 )
-    lark, lark_cpu = rows[-1][1], rows[-1][2]
+    lark, lark_cpu = rows[-1][1], rows[-1][2] + rows[-1][3]
     print(f"\n== {label}: {len(texts)} texts, {n:,} chars")
     for note in notes:
         print(note)
     print(
         f"{'what':58s} {'wall s':>7s} {'chars/s':>10s} {'vs lark':>8s} "
-        f"{'CPU s':>7s} {'chars/CPU s':>11s} {'vs lark':>8s} {'errors':>6s}"
+        f"{'CPU s':>6s} {'(user':>6s} {'sys)':>5s} {'chars/CPU s':>11s} "
+        f"{'vs lark':>8s} {'chars/user s':>12s} {'errors':>6s}"
     )
-    for what, t, cpu, *failed in rows:
+    for what, t, user, system, *failed in rows:
+        cpu = user + system
         print(
             f"{what:58s} {t:7.2f} {n / t:10,.0f} {lark / t:7.1f}x "
-            f"{cpu:7.2f} {n / cpu:11,.0f} {lark_cpu / cpu:7.1f}x "
+            f"{cpu:6.2f} {user:6.2f} {system:5.2f} {n / cpu:11,.0f} "
+            f"{lark_cpu / cpu:7.1f}x {n / user:12,.0f} "
             f"{failed[0] if failed else '':>6}"
         )
 

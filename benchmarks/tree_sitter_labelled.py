@@ -49,3 +49,15 @@ for cplusplus in (False, True):
             f"  {f.unlabelled_fraction_[i]:.1%} of {len(texts[i]):,} chars "
             f"unlabelled: {Path(*files[i].parts[-3:])}"
         )
+
+# what the C++ rule removes: the files that lose the most characters
+shipped = load_c_source(packages=PACKAGES, cplusplus=True)
+read = load_c_source(packages=PACKAGES)
+print("characters removed as C++-only (#ifdef __cplusplus regions):")
+removed = np.array([len(a) - len(b) for a, b in zip(shipped, read, strict=True)])
+print(f"  all files: {removed.sum():,} of {sum(map(len, shipped)):,}")
+for i in np.argsort(-removed)[:3]:
+    print(
+        f"  {removed[i] / len(shipped[i]):.1%} of {len(shipped[i]):,} chars: "
+        f"{Path(*files[i].parts[-3:])}"
+    )
