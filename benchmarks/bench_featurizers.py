@@ -261,7 +261,7 @@ def bench_tree_sitter(label, language, texts, repeat):
         print(
             f"{what:58s} {t:7.2f} {n / t:10,.0f} {lark / t:7.1f}x "
             f"{cpu:6.2f} {user:6.2f} {system:5.2f} {n / cpu:11,.0f} "
-            f"{lark_cpu / cpu:7.1f}x {n / user:12,.0f} "
+            f"{lark_cpu / cpu:7.1f}x {n / max(user, 1e-3):12,.0f} "
             f"{failed[0] if failed else '':>6}"
         )
 
