@@ -15,7 +15,13 @@ with n_jobs=1 and n_jobs=2. The ratio column is featurizer time / bare-parse tim
 side by side, every node type / rule seen in fit, on the same texts: the first 100
 files of the standard library (``load_python_source``, path order) and the C files
 that numpy, scikit-learn and numba ship (``load_c_source``); goal >= 1M chars/s and
->= 8x lark for fit + transform, the ``out=`` memmap path within 1.5x of that.
+>= 8x lark for fit + transform, the ``out=`` memmap path within 1.5x of that. Wall
+and CPU seconds (user + system, ``getrusage``: less sensitive to other processes on
+a shared machine; system time is mostly the kernel zeroing the output's fresh
+pages) of the best of ``--repeat`` runs after a warm-up run, with two reference
+rows: one tree-sitter parse + walk of the texts (``fit + transform`` needs two) and
+the memory floor of the output (allocating the ``(n_chars, n_features)`` float64
+array and touching its pages).
 
 Run: ``python benchmarks/bench_featurizers.py [--section lark|tree-sitter|all]``.
 Threads are pinned to 1 (OMP/OPENBLAS/MKL), as in the tests.
@@ -24,6 +30,7 @@ Threads are pinned to 1 (OMP/OPENBLAS/MKL), as in the tests.
 import argparse
 import functools
 import os
+import resource
 import tempfile
 import time
 import warnings
@@ -33,6 +40,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import lark  # noqa: E402
+import numpy as np  # noqa: E402
 
 from skdni.datasets import (  # noqa: E402
     compile_grammar,
@@ -47,6 +55,7 @@ from skdni.features import (  # noqa: E402
     TreeSitterFeaturizer,
 )
 from skdni.features._lark_runtime import span_parser  # noqa: E402
+from skdni.features._tree_sitter import _parse_chunk  # noqa: E402
 
 print = functools.partial(print, flush=True)  # noqa: A001 - progress shows when piped
 DATA = Path(__file__).resolve().parent.parent / "tests" / "features" / "data"
@@ -141,16 +150,26 @@ def parsable(grammar, texts):
     return good
 
 
-def best_of_cpu(func, repeat):
-    """Like :func:`best_of`, also returning the CPU seconds of this process in the
-    best run (on a shared machine wall time includes waiting for a core; CPU time
-    does not, but it leaves out worker processes)."""
-    func()
-    best = (float("inf"), float("inf"))
+def best_of_cpu(func, repeat, warm_up=None):
+    """Like :func:`best_of`, returning wall, user CPU and system CPU seconds of this
+    process in the best run. On a shared machine wall time includes waiting for a
+    core; CPU time does not (but it leaves out worker processes). System time is
+    mostly the kernel zeroing the output's fresh pages, which varies with what
+    else runs. ``warm_up`` (default ``func``) runs once untimed first."""
+    (warm_up or func)()
+    best = (float("inf"),) * 3
     for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         func()
-        best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        best = min(
+            best,
+            (
+                time.perf_counter() - wall,
+                after.ru_utime - before.ru_utime,
+                after.ru_stime - before.ru_stime,
+            ),
+        )
     return best
 
 
@@ -159,10 +178,27 @@ def fit_then_transform(est, texts):
     return est.transform(texts)
 
 
+def output_floor(n_rows, n_columns, dtype):
+    """Allocate the labels' array and write one value per 4 KB page: what any
+    featurizer returning an (n_chars, n_features) array pays in memory traffic."""
+    out = np.zeros((n_rows, n_columns), dtype=dtype)
+    out.reshape(-1)[:: 4096 // out.itemsize] = 1
+    return out
+
+
 def bench_tree_sitter(label, language, texts, repeat):
     """TreeSitterFeaturizer vs ParseTreeFeaturizer (lark) on the same texts."""
     n = sum(map(len, texts))
     rows, notes = [], []
+    width = len(TreeSitterFeaturizer(language).fit(texts).get_feature_names_out())
+    one_pass = functools.partial(_parse_chunk, texts, 0, language, "nan")
+    rows.append(("tree-sitter parse + walk, one pass", *best_of_cpu(one_pass, repeat)))
+    rows.append(
+        (
+            f"output floor: zeros({n:,}, {width}) float64, touch pages",
+            *best_of_cpu(lambda: output_floor(n, width, np.float64), repeat),
+        )
+    )
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "Y.npy"
         cases = [
@@ -179,7 +215,7 @@ def bench_tree_sitter(label, language, texts, repeat):
                 "ft",
             ),
             (
-                "tree-sitter fit_transform n_jobs=2",
+                "tree-sitter fit_transform n_jobs=2 (CPU: parent only)",
                 TreeSitterFeaturizer(language, n_jobs=2),
                 "ft",
             ),
@@ -195,10 +231,15 @@ def bench_tree_sitter(label, language, texts, repeat):
                 if how == "ft"
                 else (lambda est=est: fit_then_transform(est, texts))
             )
-            seconds, cpu = best_of_cpu(run, repeat)
-            width = len(est.get_feature_names_out())
+            # lark's warm-up (grammar compilation) on a few texts: a full extra run
+            # of the slow path measures nothing more
+            warm = None
+            if isinstance(est, ParseTreeFeaturizer):
+                warm = functools.partial(est.fit_transform, texts[:3])
+            seconds, user, system = best_of_cpu(run, repeat, warm)
             failed = len(est.failed_texts_)
-            rows.append((f"{what} [{width} feats]", seconds, cpu, failed))
+            what = f"{what} [{len(est.get_feature_names_out())} feats]"
+            rows.append((what, seconds, user, system, failed))
             if isinstance(est, TreeSitterFeaturizer) and not notes:
                 fraction = est.unlabelled_fraction_
                 labelled = 1 - (fraction * [len(t) for t in texts]).sum() / n
@@ -206,18 +247,22 @@ def bench_tree_sitter(label, language, texts, repeat):
                     f"tree-sitter: {labelled:.2%} of characters labelled; texts with "
                     f"errors {failed}; median unlabelled share {median(fraction):.2%}"
                 )
-    lark, lark_cpu = rows[-1][1], rows[-1][2]
+    lark, lark_cpu = rows[-1][1], rows[-1][2] + rows[-1][3]
     print(f"\n== {label}: {len(texts)} texts, {n:,} chars")
     for note in notes:
         print(note)
     print(
-        f"{'what':50s} {'wall s':>7s} {'chars/s':>10s} {'vs lark':>8s} "
-        f"{'CPU s':>7s} {'chars/CPU s':>11s} {'vs lark':>8s} {'errors':>6s}"
+        f"{'what':58s} {'wall s':>7s} {'chars/s':>10s} {'vs lark':>8s} "
+        f"{'CPU s':>6s} {'(user':>6s} {'sys)':>5s} {'chars/CPU s':>11s} "
+        f"{'vs lark':>8s} {'chars/user s':>12s} {'errors':>6s}"
     )
-    for what, t, cpu, failed in rows:
+    for what, t, user, system, *failed in rows:
+        cpu = user + system
         print(
-            f"{what:50s} {t:7.2f} {n / t:10,.0f} {lark / t:7.1f}x "
-            f"{cpu:7.2f} {n / cpu:11,.0f} {lark_cpu / cpu:7.1f}x {failed:6d}"
+            f"{what:58s} {t:7.2f} {n / t:10,.0f} {lark / t:7.1f}x "
+            f"{cpu:6.2f} {user:6.2f} {system:5.2f} {n / cpu:11,.0f} "
+            f"{lark_cpu / cpu:7.1f}x {n / max(user, 1e-3):12,.0f} "
+            f"{failed[0] if failed else '':>6}"
         )
 
 
@@ -239,7 +284,8 @@ def main():
     warnings.simplefilter("ignore")
     if args.section in ("tree-sitter", "all"):
         if args.python_files:
-            python = load_python_source()[: args.python_files]
+            # whole files, as the issue measured (not cut into texts)
+            python = load_python_source(max_text_chars=None)[: args.python_files]
             bench_tree_sitter("Python stdlib files", "python", python, args.repeat)
         c_files = load_c_source(packages=["numpy", "sklearn", "numba"])
         bench_tree_sitter("C files of numpy, sklearn, numba", "c", c_files, args.repeat)

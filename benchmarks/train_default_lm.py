@@ -62,7 +62,12 @@ def python_split(train_chars: int, held_out_chars: int, max_file_chars: int, see
     """Whole stdlib files, shuffled; training files first, then held-out files."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the stdlib's deliberately undecodable files
-        files = [t for t in load_python_source() if len(t) <= max_file_chars]
+        # whole files (max_text_chars=None): the split is by file
+        files = [
+            t
+            for t in load_python_source(max_text_chars=None)
+            if len(t) <= max_file_chars
+        ]
     order = np.random.RandomState(seed).permutation(len(files))
     train, test = [], []
     for i in order:

@@ -3,6 +3,7 @@
 import argparse
 import os
 import sys
+from collections import Counter
 
 from ._errors import SkdniError
 from ._study import FEATURE_SETS, StudyConfig, check_study_options
@@ -384,6 +385,16 @@ def _unexpected(exc: BaseException, stage: str) -> str:
     return f"skdni: error: {what} ({where})"
 
 
+def _majority_rate(texts) -> float:
+    """Share of the most frequent next character among the characters ``score``
+    counts (all but each text's first): the accuracy of always predicting it, the
+    chance level of next-character accuracy. Computed on the scored texts, it is
+    known for any model (a loaded one has no training texts: ``majority_rate_`` is
+    NaN)."""
+    counts = Counter(char for text in texts for char in text[1:])
+    return max(counts.values()) / counts.total() if counts else float("nan")
+
+
 def _print_summary(result, rows: int = 10) -> None:
     """Model accuracy, the top ``rows`` findings by skill, and where the rest is."""
     model = result.model
@@ -391,7 +402,7 @@ def _print_summary(result, rows: int = 10) -> None:
     print(
         f"model: next-character accuracy {model.score(result.inspect_texts):.3f} on "
         f"{sum(map(len, result.inspect_texts))} held-out characters "
-        f"(majority-class rate {model.majority_rate_:.3f})"
+        f"(majority-class rate {_majority_rate(result.inspect_texts):.3f})"
     )
     n_features = len(search.target_names_)
     print(

@@ -1,6 +1,7 @@
 """`skdni run` and `run_study` end to end on a tiny configuration; bad input."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -160,6 +161,11 @@ def test_run_on_a_users_own_keras_model(tmp_path, capsys):
     argv += ["--n-chars", "3000", "--cv", "3", "--top-k", "2", "--out", str(out)]
     assert main(argv + ["--quiet"]) == 0, capsys.readouterr().err
     assert (out / "report.html").is_file()
+    # a loaded model has no training texts (majority_rate_ is NaN): the chance
+    # level printed is the majority rate of the scored held-out characters
+    printed = capsys.readouterr().out
+    rate = re.search(r"majority-class rate (\S+)\)", printed)
+    assert rate and 0.05 < float(rate.group(1)) < 0.5, printed
     from skdni.models import CharLanguageModel
 
     saved = CharLanguageModel.load(out / "model.keras")  # skdni's file: ids kept

@@ -179,7 +179,7 @@ class CharLanguageModel(BaseEstimator):
     ----------
     cell : {"lstm", "gru", "simple"}, default="lstm"
         Recurrent layer type: ``keras.layers.LSTM``, ``GRU`` or ``SimpleRNN``.
-    units : int, default=128
+    units : int, default=192
         Units per recurrent layer.
     n_layers : int, default=1
         Number of stacked recurrent layers.
@@ -200,7 +200,7 @@ class CharLanguageModel(BaseEstimator):
         comes long before the cap; pass a small ``epochs`` for a quick model.
     batch_size : int, default=64
         Windows per training step.
-    learning_rate : float, default=0.01
+    learning_rate : float, default=0.005
         Adam's initial learning rate (gradients are clipped to norm 1).
     lr_schedule : {"plateau", "constant"}, default="plateau"
         ``"plateau"`` halves the learning rate after every epoch in which the
@@ -221,10 +221,11 @@ class CharLanguageModel(BaseEstimator):
         restored either way. With ``False`` training runs all ``epochs``.
     patience : int, default=3
         Epochs without improvement before stopping.
-    dropout : float, default=0.0
+    dropout : float, default=0.1
         Training-time dropout rate of the recurrent layers' inputs and recurrent
-        state (their ``dropout`` and ``recurrent_dropout``): a regularizer for small
-        corpora. Predictions, activations and interventions never drop units.
+        state (their ``dropout`` and ``recurrent_dropout``): a regularizer, chosen
+        with the other defaults on stdlib Python source (README). Predictions,
+        activations and interventions never drop units.
     unknown : {"error", "ignore"}, default="error"
         What ``predict_proba``, ``score``, ``encode`` and ``generate`` do with a
         character outside ``vocabulary_``: raise :class:`~skdni.UnknownCharacterError`
@@ -307,19 +308,19 @@ class CharLanguageModel(BaseEstimator):
         self,
         *,
         cell="lstm",
-        units=128,
+        units=192,
         n_layers=1,
         embedding="embedding",
         embedding_dim=32,
         window=64,
         epochs=100,
         batch_size=64,
-        learning_rate=0.01,
+        learning_rate=0.005,
         lr_schedule="plateau",
         validation_fraction=0.1,
         early_stopping=True,
         patience=3,
-        dropout=0.0,
+        dropout=0.1,
         unknown="error",
         random_state=None,
         verbose=0,
