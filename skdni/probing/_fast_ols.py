@@ -18,6 +18,8 @@ fold gets ``r2_score``'s ``force_finite`` value (1.0 if predicted exactly, else
 
 import numpy as np
 
+from ._folds import fold_order
+
 __all__ = ["fold_moments", "merge_moments", "moment_scores", "ols_fold_scores"]
 
 
@@ -39,9 +41,8 @@ def fold_moments(X, Y, fold_id, n_folds):
     n_units, n_feats = X.shape[1], Y.shape[1]
     shape = (n_folds, n_units, n_feats)
     out = {k: np.zeros(shape) for k in ("n", "mx", "my", "cxx", "cxy", "cyy")}
-    by_fold = np.argsort(fold_id, kind="stable")
-    bounds = np.searchsorted(fold_id[by_fold], np.arange(n_folds + 1))
-    if not np.array_equal(by_fold, np.arange(fold_id.size)):
+    by_fold, bounds = fold_order(fold_id, n_folds)
+    if by_fold is not None:
         X, Y = X[by_fold], Y[by_fold]  # one copy, then every fold is a slice
     for k in range(n_folds):
         lo, hi = bounds[k], bounds[k + 1]

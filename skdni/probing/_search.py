@@ -1,19 +1,18 @@
 """NeuronProbeSearch: cross-validated 1-D probes for every (feature, unit) pair."""
 
 import warnings
-from collections.abc import Sequence
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone, is_regressor
+from sklearn.base import BaseEstimator, MetaEstimatorMixin
 from sklearn.feature_selection import SelectorMixin
-from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.metrics import get_scorer
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.model_selection import GroupKFold, check_cv
-from sklearn.svm import LinearSVC
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.parallel import Parallel
 from tqdm.auto import tqdm
 
 from .._compat import (
@@ -26,55 +25,31 @@ from .._compat import (
     validate_params,
 )
 from .._errors import InputError, InputTypeError
-from ._exact import exact_fold_scores
-from ._fast_logistic import logistic_unit_scores
-from ._fast_ols import ols_fold_scores
-from ._fast_rank import RANK_METRICS, svm_rank_scores
-from ._fast_svm import svm_fit_1d, svm_unit_scores
-from ._fast_threshold import ThresholdClassifier, threshold_unit_scores
+from ._engines import NAMED_PROBES, plan_engines
+from ._folds import Folds
 from ._levels import unit_levels
-from ._sorted import binary_fold_scores
 from ._stats import (
     above_chance,
     benjamini_hochberg,
-    chance_fold_scores,
     control_labels,
-    default_chance_scores,
     finding_ranks,
-    fold_label_stats,
     permutation_index,
     rank_units,
     skill_kind,
     skill_scores,
 )
 from ._streaming import (
+    ActivationSource,
+    StreamingOLSState,
     _read_rows,
     check_finite_blocks,
+    fold_of_groups,
     is_out_of_core,
-    partial_fit_search,
     refit_columns,
     source_of,
-    stream_binary_fold_scores,
-    stream_label_stats,
-    stream_ols_fold_scores,
 )
 
 __all__ = ["NeuronProbeSearch"]
-
-_LOGISTIC_BINS = 512
-# Named probes → the engine used for binary features.
-_NAMED = {
-    "auto": "svm",
-    "svm": "svm",
-    "logistic": "logistic",
-    "threshold": "threshold",
-    "ols": "ols",
-}
-
-
-# Binary engines with a fast exact balanced-accuracy / ROC AUC kernel
-# (skdni.probing._fast_rank); other probes score these metrics on the exact path.
-_RANK_ENGINES = {"svm": svm_rank_scores}
 
 
 # Rows of Y checked at a time: the checks' boolean temporaries stay a few MB.
@@ -104,89 +79,30 @@ def _label_range(Y):
     return lo, hi, two_valued
 
 
-class _Folds(Sequence):
-    """The ``(train, test)`` index pairs of the CV splits, kept compactly.
-
-    A fold whose test rows are sorted, new and whose training rows are exactly the
-    others is stored as ``None`` and rebuilt from the one small ``fold_id`` array on
-    access (``np.flatnonzero``: the same sorted indices the splitter gave); other
-    folds keep their index arrays. So K-fold style CV holds ``n_chars`` small ints,
-    not ``K × n_chars`` int64 indices.
-    """
-
-    def __init__(self, pairs, fold_id):
-        self._pairs = pairs
-        self._fold_id = fold_id
-
-    def __len__(self):
-        return len(self._pairs)
-
-    def __getitem__(self, k):
-        if self._pairs[k] is not None:
-            return self._pairs[k]
-        test = self._fold_id == k
-        return np.flatnonzero(~test), np.flatnonzero(test)
-
-
-def _fold_dtype(n_folds):
-    for dtype in (np.int8, np.int16, np.int32):
-        if n_folds <= np.iinfo(dtype).max:
-            return dtype
-    return np.int64
+def _feature_kinds(Y, names):
+    """Per feature, its kind (``"binary"``: exactly two label values, else
+    ``"continuous"``) and label values (the two classes, low first; or the range);
+    a feature without a label or with a single value is refused."""
+    kinds, classes = [], []
+    lows, highs, two_valued = _label_range(Y)
+    for j, name in enumerate(names):
+        lo, hi = lows[j], highs[j]
+        if np.isnan(lo):
+            raise InputError(
+                f"Feature column {name!r} (index {j}) has no label: every row is NaN."
+            )
+        if lo == hi:
+            raise InputError(
+                f"Feature column {name!r} (index {j}) has a single label value "
+                f"{float(lo)!r} (one class only): there is nothing to probe."
+            )
+        # Only the two classes of a binary feature are used later.
+        kinds.append("binary" if two_valued[j] else "continuous")
+        classes.append(np.array([lo, hi] if two_valued[j] else [lo, np.nan, hi]))
+    return kinds, classes
 
 
-def _fitted_linear_svc(template, x, y, classes):
-    """``clone(template)`` (a ``LinearSVC()``, class-balanced or not) set to the
-    exact minimiser of its objective on the labelled rows of ``x``, from the fast
-    engine's solver.
-
-    A liblinear refit takes ~10 ms per 50k rows to stop near that minimiser; this
-    takes a few passes over ``x`` and predicts as ``LinearSVC().fit`` does (tested).
-    """
-    codes = np.where(np.isnan(y), -1, y == classes[-1]).astype(np.int8)
-    c1 = c0 = 1.0
-    if template.class_weight == "balanced":  # sklearn's n / (2 · count) per class
-        n_pos, n_neg = float(np.sum(codes == 1)), float(np.sum(codes == 0))
-        c1, c0 = (n_pos + n_neg) / (2.0 * n_pos), (n_pos + n_neg) / (2.0 * n_neg)
-    w, b, n_iter = svm_fit_1d(
-        np.ascontiguousarray(x, dtype=np.float64), codes, 100, c1, c0
-    )
-    estimator = clone(template)
-    estimator.coef_ = np.array([[w]])
-    estimator.intercept_ = np.array([b])
-    estimator.classes_ = np.asarray(classes, dtype=np.float64)
-    estimator.n_features_in_ = 1
-    estimator.n_iter_ = int(n_iter)
-    return estimator
-
-
-def _owning_arrays(estimator):
-    """``estimator`` with every fitted array attribute that is a view made a copy.
-
-    ``LinearRegression().fit`` on one column keeps ``coef_`` as a 1-element view of
-    scipy's ``lstsq`` work array, which has one entry per training row: 50 refitted
-    probes on 2M rows would pin 800 MB. The copies hold the same values.
-    """
-    for name, value in list(vars(estimator).items()):
-        if (
-            name.endswith("_")
-            and isinstance(value, np.ndarray)
-            and value.base is not None
-        ):
-            setattr(estimator, name, value.copy())
-    return estimator
-
-
-def _named_estimator(name):
-    return {
-        "svm": LinearSVC(),
-        "logistic": LogisticRegression(),
-        "threshold": ThresholdClassifier(),
-        "ols": LinearRegression(),
-    }[name]
-
-
-class NeuronProbeSearch(SelectorMixin, BaseEstimator):
+class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
     """Cross-validated 1-D probes of every (feature, unit) pair, ranked per feature.
 
     For each feature (a column of ``Y``) and each unit (a column of ``X``) a probe
@@ -366,9 +282,9 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "probe": [StrOptions(set(_NAMED)), HasMethods(["fit"])],
+        "probe": [StrOptions(set(NAMED_PROBES)), HasMethods(["fit"])],
         "cv": ["cv_object"],
-        "scoring": [None, str, callable, dict],
+        "scoring": [None, StrOptions(set(get_scorer_names())), callable, dict],
         "top_k": [Interval(Integral, 1, None, closed="left")],
         "min_score": [None, Interval(Real, None, None, closed="neither")],
         "method": [StrOptions({"auto", "exact", "fast"})],
@@ -377,6 +293,7 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         "n_jobs": [None, Integral],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "error_score": [StrOptions({"raise"}), Real],
     }
 
     def __init__(
@@ -393,6 +310,7 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         n_jobs=None,
         random_state=None,
         verbose=0,
+        error_score=np.nan,
     ):
         self.probe = probe
         self.cv = cv
@@ -405,6 +323,7 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.error_score = error_score
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -501,159 +420,106 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         return values, names, one_d
 
     def _splits(self, X, groups):
-        n_rows = X.shape[0]
+        """The CV folds: ``(folds, folds.fold_id)`` (the fold ids are None unless
+        the test sets partition the rows)."""
         cv = self.cv
         if isinstance(cv, Integral) and groups is not None:
             cv = GroupKFold(cv)
-        cv = check_cv(cv)
-        partition = True
-        pairs = []
         try:
-            fold_id = np.full(
-                n_rows, -1, dtype=_fold_dtype(cv.get_n_splits(X, None, groups))
-            )
-            for k, (tr, te) in enumerate(cv.split(X, None, groups)):
-                tr = np.asarray(tr, dtype=np.int64)
-                te = np.asarray(te, dtype=np.int64)
-                if k > np.iinfo(fold_id.dtype).max:  # a cv miscounting its splits
-                    fold_id = fold_id.astype(np.int64)
-                partition = (
-                    partition
-                    and tr.size + te.size == n_rows
-                    and bool((fold_id[te] == -1).all())
-                )
-                rebuilt = False
-                if partition:  # fold_id is frozen once the folds overlap
-                    fold_id[te] = k
-                    # Keep the indices unless fold_id rebuilds exactly these arrays.
-                    rebuilt = bool((np.diff(te) > 0).all()) and np.array_equal(
-                        tr, np.flatnonzero(fold_id != k)
-                    )
-                pairs.append(None if rebuilt else (tr, te))
+            folds = Folds.from_cv(check_cv(cv), X, groups)
         except ValueError as exc:
             n_groups = None if groups is None else np.unique(groups).size
             raise InputError(
-                f"Cannot make the cross-validation folds ({exc}); rows: {n_rows}"
+                f"Cannot make the cross-validation folds ({exc}); rows: {X.shape[0]}"
                 + ("" if n_groups is None else f", groups (texts): {n_groups}")
                 + "."
             ) from exc
-        partition = partition and not (fold_id == -1).any()
-        return _Folds(pairs, fold_id), (fold_id if partition else None)
+        return folds, folds.fold_id
 
-    def _plan(self, kinds, names):
-        """Per feature: (engine, probe, is classifier, scorer, default scoring?,
-        metric as given: None, a scorer name or a callable)."""
-        probe = self.probe
-        scoring = self.scoring
-        if isinstance(scoring, dict):
-            unknown = set(scoring) - {"binary", "continuous"}
+    def _validate_rows(self, X, groups, char_types):
+        """``groups`` and ``char_types`` as arrays of one entry per row of ``X``."""
+        n_rows = X.shape[0]
+        if n_rows < 2:
+            raise InputError(
+                f"NeuronProbeSearch needs at least 2 rows to cross-validate, got "
+                f"{n_rows} sample (n_samples = {n_rows})."
+            )
+        if isinstance(self.scoring, dict):
+            unknown = set(self.scoring) - {"binary", "continuous"}
             if unknown:
                 raise InputError(
                     f"scoring dict keys must be 'binary' and/or 'continuous', "
                     f"got {sorted(unknown)}."
                 )
-        plan = []
-        for name, kind in zip(names, kinds, strict=True):
-            metric = scoring.get(kind) if isinstance(scoring, dict) else scoring
-            if isinstance(probe, str):
-                engine = "ols" if kind == "continuous" else _NAMED[probe]
-                estimator = _named_estimator(engine)
-                classifier = engine != "ols"
-                if engine == "svm" and metric == "balanced_accuracy":
-                    # Fitted to plain accuracy, the SVM's threshold on an imbalanced
-                    # feature predicts the majority: balance the classes in the fit.
-                    estimator = LinearSVC(class_weight="balanced")
-            elif is_regressor(probe):
-                engine, estimator, classifier = "exact", probe, False
-            elif kind == "continuous":
-                engine, estimator, classifier = "ols", LinearRegression(), False
-            else:
-                engine, estimator, classifier = "exact", probe, True
-            default = "accuracy" if classifier else "r2"
-            rank_fast = (
-                isinstance(metric, str)
-                and metric in RANK_METRICS
-                and engine in _RANK_ENGINES
+        if self.control == "shuffle_types" and char_types is None:
+            raise InputError(
+                "control='shuffle_types' needs the character of every row: "
+                "fit(X, Y, char_types=list(''.join(texts)))."
             )
-            if metric is not None and metric != default and not rank_fast:
-                engine = "exact"
-            if self.method == "exact":
-                engine = "exact"
-            elif self.method == "fast" and engine == "exact":
-                raise InputError(
-                    f"method='fast' has no fast engine for feature {name!r} (probe "
-                    f"{probe!r}, scoring {metric!r}); use method='auto' or 'exact'."
-                )
-            try:
-                scorer = get_scorer(default if metric is None else metric)
-            except ValueError as exc:
-                raise InputError(f"scoring for feature {name!r}: {exc}") from exc
-            plan.append((engine, estimator, classifier, scorer, metric is None, metric))
-        return plan
-
-    # ------------------------------------------------------------------ scoring
-    def _fold_scores(self, X, Y, plan, splits, fold_id, binary_codes):
-        """Held-out scores, shape (q, p, K), each feature with its planned engine."""
-        n_folds = len(splits)
-        out = np.full((Y.shape[1], X.shape[1], n_folds), np.nan)
-        by_engine = {}
-        for j, (engine, *_rest) in enumerate(plan):
-            if engine != "exact" and fold_id is None:
-                engine = "exact"
-            metric = plan[j][5]
-            rank = RANK_METRICS.get(metric) if isinstance(metric, str) else None
-            by_engine.setdefault((engine, rank), []).append(j)
-        for (engine, rank), feats in by_engine.items():
-            if engine == "ols":
-                if is_out_of_core(X):
-                    # Labels read chunk by chunk: no copy of Y, fold-ordered or not.
-                    label_stats = stream_label_stats(Y, fold_id, n_folds, feats=feats)
-                    lo, hi = label_stats["min"], label_stats["max"]
-                    out[feats] = stream_ols_fold_scores(
-                        X, Y, fold_id, n_folds, lo, hi, feats=feats, n_jobs=self.n_jobs
+        arrays = []
+        for name, values in (("groups", groups), ("char_types", char_types)):
+            if values is not None:
+                values = np.asarray(values)
+                if values.shape[0] != n_rows:
+                    raise InputError(
+                        f"X has {n_rows} rows but {name} has {values.shape[0]} entries."
                     )
-                else:
-                    Yf = Y if len(feats) == Y.shape[1] else Y[:, feats]
-                    label_stats = fold_label_stats(Yf, fold_id, n_folds)
-                    lo, hi = label_stats["min"], label_stats["max"]
-                    out[feats] = ols_fold_scores(X, Yf, fold_id, n_folds, lo, hi)
-            elif engine == "exact":
-                out[feats] = exact_fold_scores(
-                    X,
-                    Y,
-                    feats,
-                    [plan[j][1] for j in feats],
-                    [plan[j][2] for j in feats],
-                    [plan[j][3] for j in feats],
-                    splits,
-                    n_jobs=self.n_jobs,
-                    verbose=self.verbose,
-                )
-            else:
-                if rank is not None:
-                    kernel, options = _RANK_ENGINES[engine], (rank,)
-                else:
-                    kernel, options = {
-                        "svm": (svm_unit_scores, ()),
-                        "logistic": (logistic_unit_scores, (_LOGISTIC_BINS,)),
-                        "threshold": (threshold_unit_scores, ()),
-                    }[engine]
-                Yb = np.ascontiguousarray(binary_codes(Y, feats))
-                scorer = (
-                    stream_binary_fold_scores
-                    if is_out_of_core(X)
-                    else binary_fold_scores
-                )
-                out[feats] = scorer(
-                    kernel,
-                    X,
-                    Yb,
-                    fold_id,
-                    n_folds,
-                    options=options,
-                    n_jobs=self.n_jobs,
-                    verbose=self.verbose,
-                )
+            arrays.append(values)
+        return arrays
+
+    def _labellings(self, Y, groups, char_types, rng):
+        """The labellings scored with the same engines and folds, drawn lazily in
+        this order from ``rng``: ``("observed", Y)``, one ``("null", ·)`` per
+        permutation, then ``("control", ·)``."""
+        yield "observed", Y
+        for _ in tqdm(
+            range(self.n_permutations), desc="permutations", disable=not self.verbose
+        ):
+            yield "null", Y[permutation_index(Y.shape[0], groups, rng)]
+        if self.control is None:
+            return
+        if self.control == "shuffle_types":
+            yield "control", control_labels(Y, char_types, rng)
+            return
+        Y_control = np.asarray(self.control(np.array(Y), rng), dtype=np.float64)
+        if Y_control.shape != Y.shape:
+            raise InputError(
+                f"The control callable returned shape {Y_control.shape}, "
+                f"expected {Y.shape}."
+            )
+        yield "control", Y_control
+
+    def _plan(self, names, kinds, classes, folds):
+        """The engines scoring the features (see ``skdni.probing._engines``)."""
+        if self.method == "fast" and not folds.is_partition:
+            raise InputError(
+                "method='fast' needs folds whose test sets partition the rows (K-fold "
+                "style); this cv does not. Use method='auto' or 'exact'."
+            )
+        return plan_engines(
+            self.probe,
+            self.scoring,
+            self.method,
+            names,
+            kinds,
+            classes,
+            folds,
+            self.error_score,
+        )
+
+    def _chance(self, engines, source, Y, folds):
+        """Mean chance score of every feature (q,), from its engine."""
+        chance = np.empty(Y.shape[1])
+        for engine in engines:
+            chance[engine.features] = self._mean(engine.chance(source, Y, folds))[0]
+        return chance
+
+    @staticmethod
+    def _score(engines, source, Y, folds, parallel):
+        """Held-out scores (q, p, K) of one labelling, each feature by its engine."""
+        out = np.full((Y.shape[1], source.shape[1], folds.n_folds), np.nan)
+        for engine in engines:
+            out[engine.features] = engine.fold_scores(source, Y, folds, parallel)
         return out
 
     @staticmethod
@@ -663,7 +529,7 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
             return np.nanmean(scores, axis=-1), np.nanstd(scores, axis=-1)
 
     # ------------------------------------------------------------------ fit
-    @_fit_context(prefer_skip_nested_validation=True)
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, groups=None, *, char_types=None):
         """Score every (feature, unit) probe by cross-validation and rank the units.
 
@@ -687,168 +553,31 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         """
         X = self._validate_X(X, reset=True)
         self.__dict__.pop("_ols_stream", None)  # fit starts over; partial_fit pools
-        n_rows, n_units = X.shape
-        if n_rows < 2:
-            raise InputError(
-                f"NeuronProbeSearch needs at least 2 rows to cross-validate, got "
-                f"{n_rows} sample (n_samples = {n_rows})."
-            )
-        Y, names, one_d = self._validate_Y(y, n_rows)
-        if groups is not None:
-            groups = np.asarray(groups)
-            if groups.shape[0] != n_rows:
-                raise InputError(
-                    f"X has {n_rows} rows but groups has {groups.shape[0]} entries."
-                )
-        kinds, classes = [], []
-        lows, highs, two_valued = _label_range(Y)
-        for j, name in enumerate(names):
-            lo, hi = lows[j], highs[j]
-            if np.isnan(lo):
-                values = np.empty(0)
-            elif lo == hi:
-                values = np.array([lo])
-            else:
-                # Only the two classes of a binary feature are used later.
-                values = np.array([lo, hi] if two_valued[j] else [lo, np.nan, hi])
-            if values.size == 0:
-                raise InputError(
-                    f"Feature column {name!r} (index {j}) has no label: every row is "
-                    "NaN."
-                )
-            if values.size == 1:
-                raise InputError(
-                    f"Feature column {name!r} (index {j}) has a single label value "
-                    f"{float(values[0])!r} (one class only): there is nothing to probe."
-                )
-            kinds.append("binary" if values.size == 2 else "continuous")
-            classes.append(values)
-        splits, fold_id = self._splits(X, groups)
-        plan = self._plan(kinds, names)
-        if self.method == "fast" and fold_id is None:
-            raise InputError(
-                "method='fast' needs folds whose test sets partition the rows (K-fold "
-                "style); this cv does not. Use method='auto' or 'exact'."
-            )
-
-        def binary_codes(Ys, feats):
-            sub = Ys if len(feats) == Ys.shape[1] else Ys[:, feats]
-            top = np.array([classes[j][-1] for j in feats])
-            return np.where(np.isnan(sub), np.nan, sub == top)
-
+        Y, names, one_d = self._validate_Y(y, X.shape[0])
+        groups, char_types = self._validate_rows(X, groups, char_types)
+        kinds, classes = _feature_kinds(Y, names)
+        folds, _ = self._splits(X, groups)
+        engines = self._plan(names, kinds, classes, folds)
         rng = check_random_state(self.random_state)
-        scores = self._fold_scores(X, Y, plan, splits, fold_id, binary_codes)
-        mean, std = self._mean(scores)
-        unit_names = self._unit_names(n_units)
-        self.target_names_ = names
-        self._y_1d = one_d
-        self.n_splits_ = len(splits)
-        self.feature_kinds_ = pd.Series(kinds, index=names, name="kind")
-        self.methods_ = pd.Series(
-            [p[0] if fold_id is not None else "exact" for p in plan],
-            index=names,
-            name="method",
+        exceed, control = np.zeros((len(names), X.shape[1])), None
+        parallel = Parallel(
+            self.n_jobs, verbose=max(0, self.verbose - 1), return_as="generator"
         )
-        self.scores_ = pd.DataFrame(mean, index=names, columns=unit_names)
-        self.scores_std_ = pd.DataFrame(std, index=names, columns=unit_names)
-
-        chance = np.empty(len(names))
-        # Default metrics on K-fold style folds: closed forms, all features at once.
-        closed = [j for j in range(len(names)) if plan[j][4] and fold_id is not None]
-        if closed:
-            top = np.array([classes[j][-1] for j in closed])
-            if is_out_of_core(X):
-                stats = stream_label_stats(Y, fold_id, len(splits), top, feats=closed)
-            else:
-                Yc = Y if len(closed) == Y.shape[1] else Y[:, closed]
-                stats = fold_label_stats(Yc, fold_id, len(splits), top)
-            per_fold = default_chance_scores(stats, [plan[j][2] for j in closed])
-            chance[closed] = self._mean(per_fold.T)[0]
-        for j in sorted(set(range(len(names))) - set(closed)):
-            if (
-                plan[j][2]
-                and isinstance(plan[j][5], str)
-                and plan[j][5] in RANK_METRICS
-            ):
-                # Balanced accuracy and ROC AUC are 0.5 for any constant predictor
-                # (whatever the class balance): that is their chance level.
-                chance[j] = 0.5
-                continue
-            per_fold = chance_fold_scores(
-                Y[:, j], splits, fold_id, binary=plan[j][2], scorer=plan[j][3]
-            )
-            chance[j] = self._mean(per_fold)[0]
-        self.chance_scores_ = pd.Series(chance, index=names, name="chance")
+        with ActivationSource(X) as source, parallel:
+            for role, labels in self._labellings(Y, groups, char_types, rng):
+                fold_scores = self._score(engines, source, labels, folds, parallel)
+                mean = self._mean(fold_scores)[0]
+                if role == "observed":
+                    scores, observed = fold_scores, mean
+                elif role == "null":  # p-value counts: null mean ≥ observed mean
+                    exceed += mean >= observed
+                else:
+                    control = mean
+        chance = self._chance(engines, source, Y, folds)
+        self._set_results(scores, names, one_d, kinds, engines, chance)
         self.unit_levels_ = unit_levels(X, Y, names, kinds, classes)
-
-        self._set_findings(
-            mean, names, unit_names, [skill_kind(p[5], p[2]) for p in plan]
-        )
-        self.cv_results_ = self._cv_results(scores, mean, std, names, unit_names)
-        best = self.best_units_
-        self.best_estimators_ = {}
-        # Out of core, a few features' columns at a time, not all best units at once.
-        for j, column, labels in refit_columns(X, Y, best):
-            name = names[j]
-            if self.methods_.iloc[j] == "svm":
-                self.best_estimators_[name] = _fitted_linear_svc(
-                    plan[j][1], column[:, 0], labels, classes[j]
-                )
-                continue
-            labelled = ~np.isnan(labels)
-            if not labelled.all():  # boolean indexing copies: only when needed
-                column, labels = column[labelled], labels[labelled]
-            self.best_estimators_[name] = _owning_arrays(
-                clone(plan[j][1]).fit(column, labels)
-            )
-        self._scorers = [p[3] for p in plan]
-
-        if self.n_permutations:
-            exceed = np.zeros_like(mean)
-            for _ in tqdm(
-                range(self.n_permutations),
-                desc="permutations",
-                disable=not self.verbose,
-            ):
-                index = permutation_index(n_rows, groups, rng)
-                null = self._mean(
-                    self._fold_scores(X, Y[index], plan, splits, fold_id, binary_codes)
-                )[0]
-                exceed += null >= mean
-            pvalues = (1.0 + exceed) / (1.0 + self.n_permutations)
-            pvalues[np.isnan(mean)] = np.nan
-            self.pvalues_ = pd.DataFrame(pvalues, index=names, columns=unit_names)
-            self.qvalues_ = pd.DataFrame(
-                benjamini_hochberg(pvalues), index=names, columns=unit_names
-            )
-        if self.control is not None:
-            if self.control == "shuffle_types":
-                if char_types is None:
-                    raise InputError(
-                        "control='shuffle_types' needs the character of every row: "
-                        "fit(X, Y, char_types=list(''.join(texts)))."
-                    )
-                char_types = np.asarray(char_types)
-                if char_types.shape[0] != n_rows:
-                    raise InputError(
-                        f"X has {n_rows} rows but char_types has "
-                        f"{char_types.shape[0]} entries."
-                    )
-                Y_control = control_labels(Y, char_types, rng)
-            else:
-                Y_control = np.asarray(self.control(Y.copy(), rng), dtype=np.float64)
-                if Y_control.shape != Y.shape:
-                    raise InputError(
-                        f"The control callable returned shape {Y_control.shape}, "
-                        f"expected {Y.shape}."
-                    )
-            control = self._mean(
-                self._fold_scores(X, Y_control, plan, splits, fold_id, binary_codes)
-            )[0]
-            self.control_scores_ = pd.DataFrame(
-                control, index=names, columns=unit_names
-            )
-            self.selectivity_ = self.scores_ - self.control_scores_
+        self._set_refits(X, Y, engines)
+        self._set_tests(observed, exceed, control)
         return self
 
     @available_if(lambda self: isinstance(self.probe, str) and self.probe == "ols")
@@ -883,9 +612,117 @@ class NeuronProbeSearch(SelectorMixin, BaseEstimator):
         -------
         self : NeuronProbeSearch
         """
-        if not hasattr(self, "_ols_stream"):
+        first = not hasattr(self, "_ols_stream")
+        if first:
             validate_params(self)
-        return partial_fit_search(self, X, y, groups_chunk)
+        self._check_streaming()
+        X = self._validate_X(X, reset=first)
+        Y, names, one_d = self._validate_Y(y, X.shape[0])
+        if first:
+            self._ols_stream = StreamingOLSState(self.cv, X.shape[1], Y.shape[1])
+            self._ols_stream.names = names
+            self._ols_stream.calls = 0
+        state = self._ols_stream
+        if list(names) != list(state.names):
+            raise InputError(
+                f"Y of this partial_fit call has feature columns {list(names)}, "
+                f"earlier calls had {list(state.names)}."
+            )
+        if groups_chunk is None:
+            fold = np.full(X.shape[0], state.calls % self.cv, dtype=np.int64)
+        else:
+            if np.shape(groups_chunk)[0] != X.shape[0]:
+                raise InputError(
+                    f"X has {X.shape[0]} rows but groups_chunk has "
+                    f"{np.shape(groups_chunk)[0]} entries."
+                )
+            fold = fold_of_groups(groups_chunk, self.cv, "groups_chunk")
+        # A chunk is meant to fit in memory, memmapped or not.
+        state.update(np.asarray(X, dtype=np.float64), Y, fold)
+        state.calls += 1
+        scores, chance = state.scores()
+        kinds = ["continuous" if d.size > 2 else "binary" for d in state.distinct]
+        self._set_results(scores, names, one_d, kinds, None, self._mean(chance)[0])
+        self.best_estimators_ = {}
+        for j, name in enumerate(names):
+            # The least-squares fit on all rows seen, from the pooled moments.
+            slope, intercept = state.coefficients(self.best_units_[j])
+            probe = LinearRegression()
+            probe.coef_ = np.array([slope[j]])
+            probe.intercept_ = float(intercept[j])
+            probe.n_features_in_ = 1
+            probe.rank_ = 1
+            self.best_estimators_[name] = probe
+        return self
+
+    def _check_streaming(self):
+        """Refuse the parameters ``partial_fit`` cannot stream."""
+        if not isinstance(self.cv, Integral) or isinstance(self.cv, bool):
+            raise InputError(
+                f"partial_fit needs cv to be an int (the number of folds), got "
+                f"{self.cv!r}: folds are assigned as group id % cv."
+            )
+        if self.method == "exact" or self.n_permutations or self.control is not None:
+            raise InputError(
+                "partial_fit supports neither method='exact', n_permutations nor "
+                "control: they need all rows at once; use fit."
+            )
+
+    # ------------------------------------------------------------------ results
+    def _set_results(self, scores, names, one_d, kinds, engines, chance):
+        """The fitted attributes ``fit`` and ``partial_fit`` share, from the fold
+        scores (q, p, K) and the chance levels (q,); ``engines=None``: OLS probes
+        with the default scoring (``partial_fit``)."""
+        mean, std = self._mean(scores)
+        unit_names = self._unit_names(scores.shape[1])
+        methods, skill_kinds, scorers = (
+            ["ols"] * len(names),
+            ["r2"] * len(names),
+            [get_scorer("r2")] * len(names),
+        )
+        for engine in engines or ():
+            for i, j in enumerate(engine.features):
+                methods[j] = engine.name
+                skill_kinds[j] = skill_kind(engine.scoring, engine.classifiers[i])
+                scorers[j] = engine.scorers[i]
+        self.target_names_ = names
+        self._y_1d = one_d
+        self.n_splits_ = scores.shape[2]
+        self.feature_kinds_ = pd.Series(kinds, index=names, name="kind")
+        self.methods_ = pd.Series(methods, index=names, name="method")
+        self.scores_ = pd.DataFrame(mean, index=names, columns=unit_names)
+        self.scores_std_ = pd.DataFrame(std, index=names, columns=unit_names)
+        self.chance_scores_ = pd.Series(chance, index=names, name="chance")
+        self._set_findings(mean, names, unit_names, skill_kinds)
+        self.cv_results_ = self._cv_results(scores, mean, std, names, unit_names)
+        self._scorers = scorers
+
+    def _set_refits(self, X, Y, engines):
+        """``best_estimators_``: every feature's probe refitted on its best unit."""
+        owner = {j: (e, i) for e in engines for i, j in enumerate(e.features)}
+        self.best_estimators_ = {}
+        # Out of core, a few features' columns at a time, not all best units at once.
+        for j, column, labels in refit_columns(X, Y, self.best_units_):
+            engine, i = owner[j]
+            self.best_estimators_[self.target_names_[j]] = engine.refit(
+                i, column, labels
+            )
+
+    def _set_tests(self, observed, exceed, control):
+        """``pvalues_``/``qvalues_`` from the permutation counts ``exceed`` (null
+        mean ≥ ``observed`` mean), ``control_scores_``/``selectivity_`` from the
+        control's mean scores."""
+        index, columns = self.scores_.index, self.scores_.columns
+        if self.n_permutations:
+            pvalues = (1.0 + exceed) / (1.0 + self.n_permutations)
+            pvalues[np.isnan(observed)] = np.nan
+            self.pvalues_ = pd.DataFrame(pvalues, index=index, columns=columns)
+            self.qvalues_ = pd.DataFrame(
+                benjamini_hochberg(pvalues), index=index, columns=columns
+            )
+        if self.control is not None:
+            self.control_scores_ = pd.DataFrame(control, index=index, columns=columns)
+            self.selectivity_ = self.scores_ - self.control_scores_
 
     def _cv_results(self, scores, mean, std, names, unit_names):
         q, p, n_folds = scores.shape

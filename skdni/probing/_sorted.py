@@ -10,8 +10,9 @@ worker processes and come back as arrays.
 """
 
 import numpy as np
+from joblib import effective_n_jobs
 from numba import njit
-from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.parallel import delayed
 
 __all__ = ["binary_fold_scores", "label_codes", "sorted_unit"]
 
@@ -62,7 +63,10 @@ def sorted_unit(xf, ff, cf):
     return xf[order], ff[order], _gather_columns(cf, order)
 
 
-def _chunk_scores(kernel, XfT, ff, cf, fold_off, n_folds, options):
+def _chunk_scores(kernel, part, ff, cf, fold_off, n_folds, options):
+    """Fold scores of a block of units, shape (n_units_block, q, n_folds); ``part``
+    is the unit-major block or a deferred read of it (see ``ActivationSource``)."""
+    XfT = part() if callable(part) else part
     out = np.empty((XfT.shape[0], cf.shape[0], n_folds))
     for i, xf in enumerate(XfT):
         xs, fs, cs = sorted_unit(xf, ff, cf)
@@ -70,35 +74,43 @@ def _chunk_scores(kernel, XfT, ff, cf, fold_off, n_folds, options):
     return out
 
 
-def binary_fold_scores(
-    kernel, X, Yb, fold_id, n_folds, *, options=(), n_jobs=None, verbose=0
-):
-    """Held-out accuracy of a sort-based probe for every (feature, unit, fold).
+def binary_fold_scores(kernel, source, Yb, folds, parallel, *, options=()):
+    """Held-out scores of a sort-based probe for every (feature, unit, fold).
 
-    ``Yb`` holds 0/1 labels (1 = the larger class, ``classes_[1]``) and NaN. Returns an
-    array of shape (q, p, n_folds).
+    Parameters
+    ----------
+    kernel : numba function
+        ``kernel(xs, fs, cs, xf, cf, fold_off, n_folds, *options)`` → (q, n_folds)
+        scores of one unit (see :func:`sorted_unit` for its arguments).
+    source : ActivationSource
+        The activations (in memory or out of core).
+    Yb : ndarray of shape (n_rows, q)
+        0/1 labels (1 = the larger class, ``classes_[1]``) and NaN.
+    folds : Folds
+        K-fold style folds (``folds.is_partition``).
+    parallel : sklearn.utils.parallel.Parallel
+        Runs one task per block of units.
+    options : tuple, default=()
+        Extra arguments of ``kernel``.
+
+    Returns
+    -------
+    scores : ndarray of shape (q, n_units, n_folds)
     """
-    by_fold = np.argsort(fold_id, kind="stable")
-    in_order = np.array_equal(by_fold, np.arange(fold_id.size))
-    ff = fold_id if in_order else fold_id[by_fold]
-    cf = label_codes(Yb if in_order else Yb[by_fold])
-    fold_off = np.zeros(n_folds + 1, dtype=np.int64)
-    np.cumsum(np.bincount(ff, minlength=n_folds), out=fold_off[1:])
-    n_units = X.shape[1]
-    n_chunks = max(1, min(n_units, 4 * max(1, abs(n_jobs or 1))))
-    chunks = [c for c in np.array_split(np.arange(n_units), n_chunks) if c.size]
-    rows = np.arange(fold_id.size) if in_order else by_fold
-    parts = Parallel(n_jobs=n_jobs, verbose=max(0, verbose - 1))(
+    ff = folds.sorted_fold_id
+    cf = label_codes(folds.in_fold_order(Yb))
+    n_tasks = 4 * effective_n_jobs(parallel.n_jobs)
+    parts = parallel(
         delayed(_chunk_scores)(
             kernel,
             # unit-major rows: each unit's column is contiguous for its sort
-            _unit_major(X, rows, c[0], c[-1] + 1),
+            source.units_part(u0, u1, folds.order),
             ff,
             cf,
-            fold_off,
-            n_folds,
+            folds.offsets,
+            folds.n_folds,
             options,
         )
-        for c in chunks
+        for u0, u1 in source.unit_ranges(n_tasks)
     )
-    return np.concatenate(parts, axis=0).transpose(1, 0, 2)
+    return np.concatenate(list(parts), axis=0).transpose(1, 0, 2)

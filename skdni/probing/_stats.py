@@ -5,6 +5,8 @@ from scipy.stats import rankdata
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier, DummyRegressor
 
+from ._folds import fold_order
+
 __all__ = [
     "benjamini_hochberg",
     "chance_fold_scores",
@@ -59,10 +61,9 @@ def fold_label_stats(Y, fold_id, n_folds, top=None):
     feature's larger class, whose per-fold count is returned as ``pos``. Statistics of
     a fold without labels are 0 (count, sums) or NaN (mean, min, max).
     """
-    by_fold = np.argsort(fold_id, kind="stable")
-    if not np.array_equal(by_fold, np.arange(fold_id.size)):
-        Y, fold_id = Y[by_fold], fold_id[by_fold]
-    bounds = np.searchsorted(fold_id, np.arange(n_folds + 1))
+    by_fold, bounds = fold_order(fold_id, n_folds)
+    if by_fold is not None:
+        Y = Y[by_fold]
     shape = (n_folds, Y.shape[1])
     out = {key: np.zeros(shape) for key in ("n", "pos", "css")}
     out.update({key: np.full(shape, np.nan) for key in ("mean", "min", "max")})

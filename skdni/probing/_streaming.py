@@ -22,33 +22,31 @@ Task boundaries depend only on the data's shape, never on ``n_jobs``, and partia
 results are pooled in task order, so every backend gives bit-identical results.
 """
 
+import functools
 import mmap
 import os
 import tempfile
 import warnings
-from numbers import Integral
 
 import numpy as np
-import pandas as pd
-from sklearn.linear_model import LinearRegression
-from sklearn.metrics import get_scorer
-from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.parallel import delayed
 
 from .._errors import InputError
 from ._fast_ols import fold_moments, merge_moments, moment_scores
-from ._sorted import _chunk_scores, label_codes
+from ._sorted import _unit_major
 from ._stats import fold_label_stats
 
 __all__ = [
+    "ActivationSource",
     "check_finite_blocks",
     "file_source",
     "fold_of_groups",
-    "partial_fit_search",
+    "is_out_of_core",
+    "load",
     "refit_columns",
+    "row_part",
     "source_of",
     "stream_label_stats",
-    "is_out_of_core",
-    "stream_binary_fold_scores",
     "stream_ols_fold_scores",
     "StreamingOLSState",
 ]
@@ -127,15 +125,16 @@ def _empty_moments(n_folds, n_units, n_feats):
     return {k: np.zeros(shape) for k in ("n", "mx", "my", "cxx", "cxy", "cyy")}
 
 
-def _moments_task(source, lo, hi, step, ysource, ylo, feats, fold, n_folds, n_units):
-    """Pooled per-fold moments of rows ``lo:hi``; the labels are rows
-    ``ylo:ylo + hi - lo`` of ``ysource`` (columns ``feats``), ``fold`` those rows'."""
+def _moments_task(xpart, ypart, feats, fold, step, n_folds, n_units):
+    """Pooled per-fold moments of one row range: ``xpart`` and ``ypart`` are what
+    :func:`row_part` gives for it (read from row 0), ``fold`` those rows' folds."""
     total = _empty_moments(n_folds, n_units, len(feats))
-    for start in range(lo, hi, step):
-        stop = min(start + step, hi)
-        rows = slice(start - lo, stop - lo)
-        Y = _read_rows(ysource, ylo + start - lo, ylo + stop - lo, feats)
-        part = fold_moments(_read_rows(source, start, stop), Y, fold[rows], n_folds)
+    for start in range(0, fold.size, step):
+        stop = min(start + step, fold.size)
+        Y = _read_rows(ypart, start, stop, feats)
+        part = fold_moments(
+            _read_rows(xpart, start, stop), Y, fold[start:stop], n_folds
+        )
         total = merge_moments(total, part)
     return total
 
@@ -154,33 +153,48 @@ def _fold_ranges(Y, fold_id, n_folds):
     return lo, hi
 
 
-def stream_ols_fold_scores(
-    X, Y, fold_id, n_folds, y_min, y_max, *, feats=None, n_jobs=None, verbose=0
-):
+def stream_ols_fold_scores(source, Y, fold_id, n_folds, y_min, y_max, feats, parallel):
     """:func:`~._fast_ols.ols_fold_scores` over row chunks of an out-of-core ``X``.
 
-    ``Y`` may be in memory or a memmap (read by path like ``X``); only its columns
-    ``feats`` (default all) are scored, sliced chunk by chunk, never copied whole.
+    Parameters
+    ----------
+    source : ActivationSource
+        The activations.
+    Y : ndarray or memmap of shape (n_rows, q)
+        Labels (a memmap is read by path like ``X``); only the columns ``feats``
+        are scored, sliced chunk by chunk, never copied whole.
+    fold_id : ndarray of shape (n_rows,)
+        The test fold of every row.
+    n_folds : int
+        Number of folds.
+    y_min, y_max : ndarray of shape (n_folds, len(feats))
+        Label range of every test fold (see :func:`~._fast_ols.ols_fold_scores`).
+    feats : list of int
+        The columns of ``Y`` to score.
+    parallel : sklearn.utils.parallel.Parallel
+        Runs the tasks (a generator-returning ``Parallel``, or any).
+
+    Returns
+    -------
+    scores : ndarray of shape (len(feats), n_units, n_folds)
+        Held-out R² of every (feature, unit, fold).
+
+    Notes
+    -----
     Each task pools the moments of ``_CHUNKS_PER_TASK`` row chunks; the parent pools
-    the tasks' moments in row order.
+    the tasks' moments in row order, so the result does not depend on ``n_jobs``.
     """
-    n_rows, n_units = X.shape
-    feats = list(range(Y.shape[1])) if feats is None else list(feats)
-    source = file_source(X)
-    ysource = source_of(Y)
+    n_rows, n_units = source.shape
     step = _row_chunk(n_units)
     span = step * _CHUNKS_PER_TASK
     bounds = [(lo, min(lo + span, n_rows)) for lo in range(0, n_rows, span)]
-    parts = Parallel(n_jobs=n_jobs, return_as="generator", verbose=max(0, verbose - 1))(
+    parts = parallel(
         delayed(_moments_task)(
-            source if source is not None else X[lo:hi],
-            lo if source is not None else 0,
-            hi if source is not None else hi - lo,
-            step,
-            ysource if isinstance(ysource, tuple) else Y[lo:hi],
-            lo if isinstance(ysource, tuple) else 0,
+            source.rows_part(lo, hi),
+            row_part(Y, lo, hi),
             feats,
             fold_id[lo:hi],
+            step,
             n_folds,
             n_units,
         )
@@ -264,63 +278,149 @@ def _transpose_to_file(X, path):
         os.close(fd)
 
 
-def _unit_block_task(
-    kernel, path, dtype, n_rows, u0, u1, by_fold, ff, cf, fold_off, n_folds, options
-):
+def _read_unit_file(path, dtype, n_rows, u0, u1, rows):
+    """Units ``u0:u1`` of a unit-major raw file as float64 (u1 - u0, n_rows), their
+    rows in the order ``rows`` (all, in file order, if None)."""
     itemsize = np.dtype(dtype).itemsize
     block = np.fromfile(
         path, dtype=dtype, count=(u1 - u0) * n_rows, offset=u0 * n_rows * itemsize
     ).reshape(u1 - u0, n_rows)
-    if by_fold is not None:
-        block = block[:, by_fold]
-    block = np.ascontiguousarray(block, dtype=np.float64)
-    return _chunk_scores(kernel, block, ff, cf, fold_off, n_folds, options)
+    if rows is not None:
+        block = block[:, rows]
+    return np.ascontiguousarray(block, dtype=np.float64)
 
 
-def stream_binary_fold_scores(
-    kernel, X, Yb, fold_id, n_folds, *, options=(), n_jobs=None, verbose=0
-):
-    """:func:`~._sorted.binary_fold_scores` reading blocks of units from disk.
+def row_part(A, lo, hi):
+    """What a task reads rows ``lo:hi`` of ``A`` (2-D, or 1-D seen as one column)
+    from, indexed from 0: for a whole-file memmap a file source whose offset starts
+    at row ``lo`` (workers read by path), else the slice ``A[lo:hi]``."""
+    source = source_of(A)
+    if not isinstance(source, tuple):
+        return A[lo:hi]
+    path, offset, (_, p), dtype = source
+    start = offset + lo * p * np.dtype(dtype).itemsize
+    return (path, start, (hi - lo, p), dtype)
 
-    ``X`` is transposed once into a unit-major scratch file (deleted afterwards) next
-    to the activation file, or in the temporary directory for a memmap without one.
+
+def load(part):
+    """A block handed to a task: the array itself, or a deferred read to run."""
+    return part() if callable(part) else part
+
+
+class ActivationSource:
+    """The activations ``X`` of a search as the engines read them.
+
+    ``X`` is an in-memory array or a ``numpy.memmap`` (out of core, never loaded
+    whole). Engines read *rows* (the OLS moments, refits) or *units* (the sort-based
+    probes, which need each unit's whole column); for tasks they get a *part*: the
+    block itself when ``X`` is in memory (sliced in the parent), or a small
+    picklable reference that the worker reads by path (a whole-file memmap), so
+    neither the parent nor a Dask scheduler ships activation blocks.
+
+    A source is a context manager: an out-of-core source writes a unit-major
+    scratch copy of ``X`` next to its file on the first unit read (one pass over
+    rows) and deletes it on exit, so all labellings of one fit share it.
+
+    Parameters
+    ----------
+    X : ndarray or numpy.memmap of shape (n_rows, n_units)
+        The activations (finite; validated by the search).
+
+    Attributes
+    ----------
+    X : ndarray or numpy.memmap
+        The activations as given.
+    shape : tuple of int
+        ``(n_rows, n_units)``.
+    out_of_core : bool
+        Whether ``X`` is a memmap.
     """
-    n_rows, n_units = X.shape
-    by_fold = np.argsort(fold_id, kind="stable")
-    in_order = np.array_equal(by_fold, np.arange(n_rows))
-    ff = fold_id if in_order else fold_id[by_fold]
-    cf = label_codes(Yb if in_order else Yb[by_fold])
-    fold_off = np.zeros(n_folds + 1, dtype=np.int64)
-    np.cumsum(np.bincount(ff, minlength=n_folds), out=fold_off[1:])
-    # Two float64 copies of a block while it is put in fold order.
-    block = max(1, _BLOCK_BYTES // (16 * n_rows))
-    source = file_source(X)
-    folder = os.path.dirname(source[0]) if source is not None else None
-    fd, path = tempfile.mkstemp(prefix="skdni-units-", suffix=".raw", dir=folder)
-    os.close(fd)
-    try:
-        _transpose_to_file(X, path)
-        ranges = [(u, min(u + block, n_units)) for u in range(0, n_units, block)]
-        parts = Parallel(n_jobs=n_jobs, verbose=max(0, verbose - 1))(
-            delayed(_unit_block_task)(
-                kernel,
-                path,
-                X.dtype.str,
-                n_rows,
-                u0,
-                u1,
-                None if in_order else by_fold,
-                ff,
-                cf,
-                fold_off,
-                n_folds,
-                options,
+
+    def __init__(self, X):
+        self.X = X
+        self.shape = X.shape
+        self.out_of_core = is_out_of_core(X)
+        self._units_path = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        """Delete the unit-major scratch file, if one was written."""
+        if self._units_path is not None:
+            os.unlink(self._units_path)
+            self._units_path = None
+
+    def read_rows(self, lo, hi, cols=None):
+        """Rows ``lo:hi`` (columns ``cols``, default all) as float64.
+
+        Parameters
+        ----------
+        lo, hi : int
+            Row range.
+        cols : list of int, default=None
+            Columns to read (all if None).
+
+        Returns
+        -------
+        block : ndarray of shape (hi - lo, n_cols)
+        """
+        return _read_rows(self.rows_part(lo, hi), 0, hi - lo, cols)
+
+    def rows_part(self, lo, hi):
+        """What a task reads rows ``lo:hi`` from (see :func:`row_part`)."""
+        return row_part(self.X, lo, hi)
+
+    def read_units(self, u0, u1, rows=None):
+        """Units ``u0:u1`` as a unit-major float64 block.
+
+        Parameters
+        ----------
+        u0, u1 : int
+            Unit range.
+        rows : ndarray of int, default=None
+            Row order of the block (e.g. fold order); all rows in order if None.
+
+        Returns
+        -------
+        block : ndarray of shape (u1 - u0, n_rows), C-ordered
+            Each unit's column is one contiguous row.
+        """
+        return load(self.units_part(u0, u1, rows))
+
+    def units_part(self, u0, u1, rows=None):
+        """What a task reads units ``u0:u1`` from: the block (in memory) or a
+        deferred read of the scratch file (out of core). See :meth:`read_units`."""
+        n_rows = self.shape[0]
+        if not self.out_of_core:
+            order = np.arange(n_rows) if rows is None else rows
+            return _unit_major(self.X, order, u0, u1)
+        if self._units_path is None:
+            source = file_source(self.X)
+            folder = os.path.dirname(source[0]) if source is not None else None
+            fd, path = tempfile.mkstemp(
+                prefix="skdni-units-", suffix=".raw", dir=folder
             )
-            for u0, u1 in ranges
+            os.close(fd)
+            self._units_path = path
+            _transpose_to_file(self.X, path)
+        return functools.partial(
+            _read_unit_file, self._units_path, self.X.dtype.str, n_rows, u0, u1, rows
         )
-    finally:
-        os.unlink(path)
-    return np.concatenate(parts, axis=0).transpose(1, 0, 2)
+
+    def unit_ranges(self, n_tasks):
+        """Unit ranges ``(u0, u1)`` for tasks: ``n_tasks`` near-equal ones in memory;
+        out of core, as many units as two float64 copies of ``_BLOCK_BYTES`` hold
+        (boundaries then depend on the shape only)."""
+        n_rows, n_units = self.shape
+        if self.out_of_core:
+            step = max(1, _BLOCK_BYTES // (16 * n_rows))
+        else:
+            step = max(1, -(-n_units // max(1, min(n_units, n_tasks))))
+        return [(u, min(u + step, n_units)) for u in range(0, n_units, step)]
 
 
 # ---------------------------------------------------------------- partial_fit state
@@ -450,83 +550,3 @@ def fold_of_groups(groups, n_splits, where):
     if groups.size and groups.min() < 0:
         raise InputError(f"partial_fit needs non-negative group ids in {where}.")
     return (groups % n_splits).astype(np.int64)
-
-
-def partial_fit_search(search, X, y, groups_chunk):
-    """The body of :meth:`NeuronProbeSearch.partial_fit` (OLS probes only)."""
-    first = not hasattr(search, "_ols_stream")
-    if not (isinstance(search.probe, str) and search.probe == "ols"):
-        raise InputError(
-            f"partial_fit streams OLS probes only (probe='ols'), got probe="
-            f"{search.probe!r}: the SVM, logistic and threshold probes need each "
-            "unit's whole column. Write the activations to a .npy file and call fit "
-            "on np.load(path, mmap_mode='r') instead."
-        )
-    if not isinstance(search.cv, Integral) or isinstance(search.cv, bool):
-        raise InputError(
-            f"partial_fit needs cv to be an int (the number of folds), got "
-            f"{search.cv!r}: folds are assigned as group id % cv."
-        )
-    if search.method == "exact" or search.n_permutations or search.control is not None:
-        raise InputError(
-            "partial_fit supports neither method='exact', n_permutations nor control: "
-            "they need all rows at once; use fit."
-        )
-    X = search._validate_X(X, reset=first)
-    Y, names, one_d = search._validate_Y(y, X.shape[0])
-    if first:
-        search._ols_stream = StreamingOLSState(search.cv, X.shape[1], Y.shape[1])
-        search._ols_stream.names = names
-        search._ols_stream.calls = 0
-    state = search._ols_stream
-    if list(names) != list(state.names):
-        raise InputError(
-            f"Y of this partial_fit call has feature columns {list(names)}, earlier "
-            f"calls had {list(state.names)}."
-        )
-    if groups_chunk is None:
-        fold = np.full(X.shape[0], state.calls % search.cv, dtype=np.int64)
-    else:
-        if np.shape(groups_chunk)[0] != X.shape[0]:
-            raise InputError(
-                f"X has {X.shape[0]} rows but groups_chunk has "
-                f"{np.shape(groups_chunk)[0]} entries."
-            )
-        fold = fold_of_groups(groups_chunk, search.cv, "groups_chunk")
-    # A chunk is meant to fit in memory, memmapped or not.
-    state.update(np.asarray(X, dtype=np.float64), Y, fold)
-    state.calls += 1
-    _finish(search, state, names, one_d, X.shape[1])
-    return search
-
-
-def _finish(search, state, names, one_d, n_units):
-    """Set the fitted attributes of ``fit`` from the pooled statistics."""
-    scores, chance = state.scores()
-    mean, std = search._mean(scores)
-    unit_names = search._unit_names(n_units)
-    kinds = ["continuous" if d.size > 2 else "binary" for d in state.distinct]
-    search.target_names_ = names
-    search._y_1d = one_d
-    search.n_splits_ = state.n_folds
-    search.feature_kinds_ = pd.Series(kinds, index=names, name="kind")
-    search.methods_ = pd.Series(["ols"] * len(names), index=names, name="method")
-    search.scores_ = pd.DataFrame(mean, index=names, columns=unit_names)
-    search.scores_std_ = pd.DataFrame(std, index=names, columns=unit_names)
-    search.chance_scores_ = pd.Series(
-        search._mean(chance)[0], index=names, name="chance"
-    )
-    search._set_findings(mean, names, unit_names, ["r2"] * len(names))
-    search.cv_results_ = search._cv_results(scores, mean, std, names, unit_names)
-    best = search.best_units_
-    search.best_estimators_ = {}
-    for j, name in enumerate(names):
-        slope, intercept = state.coefficients(best[j])
-        # The least-squares fit on all rows seen, from the pooled moments.
-        probe = LinearRegression()
-        probe.coef_ = np.array([slope[j]])
-        probe.intercept_ = float(intercept[j])
-        probe.n_features_in_ = 1
-        probe.rank_ = 1
-        search.best_estimators_[name] = probe
-    search._scorers = [get_scorer("r2")] * len(names)
