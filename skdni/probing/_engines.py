@@ -14,7 +14,7 @@ from sklearn.base import clone, is_regressor
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import get_scorer
-from sklearn.svm import LinearSVC
+from sklearn.svm import SVC, LinearSVC
 
 from .._compat import validate_params
 from .._errors import InputError
@@ -22,6 +22,7 @@ from ._exact import exact_fold_scores
 from ._fast_logistic import logistic_unit_scores
 from ._fast_ols import ols_fold_scores
 from ._fast_rank import RANK_METRICS, svm_rank_scores
+from ._fast_svc import svc_sorted_scores
 from ._fast_svm import svm_fit_1d, svm_unit_scores
 from ._fast_threshold import ThresholdClassifier, threshold_unit_scores
 from ._sorted import binary_fold_scores
@@ -36,6 +37,7 @@ __all__ = [
     "ProbeEngine",
     "SVMEngine",
     "SVMRankEngine",
+    "SVCEngine",
     "SortedEngine",
     "ThresholdEngine",
     "plan_engines",
@@ -46,6 +48,7 @@ __all__ = [
 NAMED_PROBES = {
     "auto": "svm",
     "svm": "svm",
+    "svc": "svc",
     "logistic": "logistic",
     "threshold": "threshold",
     "ols": "ols",
@@ -434,6 +437,20 @@ class SVMRankEngine(SVMEngine):
         return LinearSVC()
 
 
+class SVCEngine(SortedEngine):
+    """The paper's probe, ``SVC(kernel="linear")`` (hinge loss, unregularised
+    intercept, C = 1): its exact 1-D minimiser, held-out accuracy
+    (``skdni.probing._fast_svc``). The refit is sklearn's own ``SVC`` fit."""
+
+    name = "svc"
+    probe = "svc"
+    kernel = staticmethod(svc_sorted_scores)
+
+    @classmethod
+    def estimator(cls, kind, scoring):
+        return SVC(kernel="linear")
+
+
 class LogisticEngine(SortedEngine):
     """``LogisticRegression()`` from a binned second-order approximation
     (``skdni.probing._fast_logistic``)."""
@@ -467,11 +484,19 @@ class ThresholdEngine(SortedEngine):
 
 
 # The fast engines, in the order they are tried; ExactEngine scores the rest.
-ENGINES = [OLSEngine, SVMEngine, SVMRankEngine, LogisticEngine, ThresholdEngine]
+ENGINES = [
+    OLSEngine,
+    SVMEngine,
+    SVMRankEngine,
+    SVCEngine,
+    LogisticEngine,
+    ThresholdEngine,
+]
 
 # The estimator of a named probe no fast engine supports with the scoring asked.
 _NAMED_ESTIMATORS = {
     "svm": LinearSVC,
+    "svc": lambda: SVC(kernel="linear"),
     "logistic": LogisticRegression,
     "threshold": ThresholdClassifier,
     "ols": LinearRegression,

@@ -413,3 +413,21 @@ def svc_fit_1d(x, codes):
     D = _class_runs(xs, codes[order], fs, 1)
     scale = max(abs(xs[0]), abs(xs[-1])) if xs.size else 1.0
     return svc_fit(D, -1, scale)
+
+
+@njit(cache=True)
+def svc_sorted_scores(xs, fs, cs, xf, cf, fold_off, n_folds):
+    """The sorted-engine kernel (``skdni.probing._sorted``): held-out accuracy of
+    ``SVC(kernel="linear")`` of one unit for every feature and fold, shape
+    (q, n_folds). ``xs``, ``fs``, ``cs`` are the unit's sorted values, their folds and
+    label codes; ``xf``, ``cf``, ``fold_off`` are unused (the class runs are built
+    from the sorted order)."""
+    q = cs.shape[0]
+    out = np.full((q, n_folds), np.nan)
+    if xs.size == 0:
+        return out
+    scale = max(abs(xs[0]), abs(xs[-1]))
+    for f in range(q):
+        D = _class_runs(xs, cs[f], fs, n_folds)
+        out[f] = _fold_accuracies(D, n_folds, scale)
+    return out

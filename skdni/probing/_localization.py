@@ -39,8 +39,13 @@ import pandas as pd
 from sklearn.base import clone, is_classifier
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LinearRegression
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, r2_score
-from sklearn.metrics import get_scorer, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    get_scorer,
+    r2_score,
+    roc_auc_score,
+)
 from sklearn.model_selection import GroupKFold, KFold, check_cv
 from sklearn.neighbors import NearestCentroid
 from sklearn.utils import check_random_state
@@ -164,8 +169,10 @@ class _FoldStats:
         self.train = []
         # Units constant on a training fold get coefficient 0: their centred moments
         # are rounding noise (so is sklearn's result there), not information.
-        self.const = [np.ptp(X[tr], axis=0) == 0 if tr.size else np.ones(X.shape[1], bool)
-                      for tr, _ in splits]
+        self.const = [
+            np.ptp(X[tr], axis=0) == 0 if tr.size else np.ones(X.shape[1], bool)
+            for tr, _ in splits
+        ]
         if classifier:
             self.classes = np.unique(y[~np.isnan(y)])
         for tr, _ in splits:
@@ -386,7 +393,10 @@ def localization_curve(
     splits = _splits(X, y, cv, groups)
     rng = check_random_state(random_state)
     n_units = X.shape[1]
-    draws = [[rng.choice(n_units, size=k, replace=False) for _ in range(n_random)] for k in ks]
+    draws = [
+        [rng.choice(n_units, size=k, replace=False) for _ in range(n_random)]
+        for k in ks
+    ]
     classifier = kind == "lda" or (kind == "estimator" and is_classifier(estimator))
     stats = None if exact else _FoldStats(X, y, splits, classifier)
 
@@ -410,7 +420,9 @@ def localization_curve(
             {
                 "k": int(k),
                 "top_k": _mean(top),
-                "top_k_std": float(np.nanstd(top)) if not np.isnan(top).all() else np.nan,
+                "top_k_std": float(np.nanstd(top))
+                if not np.isnan(top).all()
+                else np.nan,
                 "diff_means": diff,
                 "random_mean": float(ok.mean()) if ok.size else np.nan,
                 "random_low": float(np.percentile(ok, 2.5)) if ok.size else np.nan,
@@ -482,7 +494,9 @@ def forward_selection(
     X, y = _check_inputs(X, y, groups)
     n_units = X.shape[1]
     if not isinstance(n_select, Integral) or n_select < 1:
-        raise InvalidParameterError(f"n_select must be a positive int, got {n_select!r}.")
+        raise InvalidParameterError(
+            f"n_select must be a positive int, got {n_select!r}."
+        )
     if n_select > n_units:
         raise InputError(
             f"n_select = {n_select} is larger than the {n_units} units of X."
@@ -503,7 +517,9 @@ def forward_selection(
                 if j in selected:
                     continue
                 units = selected + [j]
-                s = _mean(_exact_fold_scores(estimator, X[:, units], y, splits, scoring))
+                s = _mean(
+                    _exact_fold_scores(estimator, X[:, units], y, splits, scoring)
+                )
                 if s > best_score:  # first best, as SequentialFeatureSelector
                     best, best_score = j, s
             selected.append(best)
@@ -519,10 +535,14 @@ def forward_selection(
             ]
         )
         with np.errstate(invalid="ignore"):
-            means = np.nanmean(np.where(np.isnan(fold_scores), np.nan, fold_scores), axis=0)
+            means = np.nanmean(
+                np.where(np.isnan(fold_scores), np.nan, fold_scores), axis=0
+            )
         i = int(np.argmax(np.where(np.isnan(means), -np.inf, means)))
         selected.append(int(candidates[i]))
-        rows.append({"step": step + 1, "unit": int(candidates[i]), "score": float(means[i])})
+        rows.append(
+            {"step": step + 1, "unit": int(candidates[i]), "score": float(means[i])}
+        )
     return pd.DataFrame(rows)
 
 
@@ -549,11 +569,14 @@ def _candidate_scores(stats, k, selected, candidates, kind, scoring):
         m0, m1 = s0[sets] / n0, s1[sets] / n1
         outer0 = m0[:, :, None] * m0[:, None, :]
         outer1 = m1[:, :, None] * m1[:, None, :]
-        cov = (g0[idx_r, idx_c] - n0 * outer0 + g1[idx_r, idx_c] - n1 * outer1) / (n0 + n1)
+        cov = (g0[idx_r, idx_c] - n0 * outer0 + g1[idx_r, idx_c] - n1 * outer1) / (
+            n0 + n1
+        )
         a = _batched_solve(*_pin(cov, np.stack([m0, m1], axis=2), const))
         coef = a[:, :, 1] - a[:, :, 0]
         intercept = -0.5 * (
-            np.einsum("ms,ms->m", m1, a[:, :, 1]) - np.einsum("ms,ms->m", m0, a[:, :, 0])
+            np.einsum("ms,ms->m", m1, a[:, :, 1])
+            - np.einsum("ms,ms->m", m0, a[:, :, 0])
         ) + np.log(n1 / n0)
     Xt = stats.test_X[k]
     d = intercept[None, :] + Xt[:, candidates] * coef[:, -1][None, :]

@@ -112,8 +112,11 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
 
     Parameters
     ----------
-    probe : {"auto", "svm", "logistic", "threshold", "ols"} or estimator, default="auto"
-        ``"auto"``/``"svm"``: ``LinearSVC()`` for binary features; ``"logistic"``:
+    probe : {"auto", "svm", "svc", "logistic", "threshold", "ols"} or estimator, \
+default="auto"
+        ``"auto"``/``"svm"``: ``LinearSVC()`` for binary features; ``"svc"``: the
+        paper's ``SVC(kernel="linear")`` (exact 1-D solver, accuracy;
+        ``skdni.probing._fast_svc``); ``"logistic"``:
         ``LogisticRegression()``; ``"threshold"``: :class:`ThresholdClassifier`;
         continuous features always get ``LinearRegression()`` with these.
         ``"ols"``: ``LinearRegression()`` for every feature. An sklearn classifier is
