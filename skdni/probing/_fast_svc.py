@@ -5,9 +5,10 @@ intercept b that is *not* regularised,
 
     F(w, b) = ½ w² + C Σᵢ max(0, 1 − yᵢ (w xᵢ + b)),     yᵢ ∈ {−1, +1},
 
-(+1 for ``classes_[1]``, C = 1 as in the paper, hinge loss, not squared as in ``LinearSVC``). F is
-convex and piecewise quadratic; on a fixed set of points inside the margin it is a
-quadratic in w and linear in b, so the minimiser lies where the subgradient set in w
+(+1 for ``classes_[1]``; C = 1 as in the paper; the hinge is not squared as in
+``LinearSVC``). F is convex and piecewise quadratic; on a fixed set of points
+inside the margin it is a quadratic in w and linear in b, so the minimiser lies
+where the subgradient set in w
 contains 0, with b at a kink of the hinge sum.
 
 Algorithm. Write the decision in orientation s = sign(w) and put t = (1 − b) / |w|:

@@ -134,7 +134,8 @@ def _resolve_probe(probe, y, scoring):
                 )
             return "ols", LinearRegression(), scoring
         raise InvalidParameterError(
-            f"probe must be 'auto', 'lda', 'ols' or an sklearn estimator, got {probe!r}."
+            "probe must be 'auto', 'lda', 'ols' or an sklearn estimator, "
+            f"got {probe!r}."
         )
     if not hasattr(probe, "fit"):
         raise InvalidParameterError(f"probe {probe!r} has no fit method.")
@@ -610,7 +611,9 @@ def _batched_solve(A, B):
             return out
     except np.linalg.LinAlgError:
         pass
-    return np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(A, B)])
+    return np.stack(
+        [np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(A, B, strict=True)]
+    )
 
 
 def _column_scores(d, y, classes, scoring):
