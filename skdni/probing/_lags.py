@@ -4,7 +4,8 @@ Objective. For every (feature, unit, lag) the cross-validated score of the 1-D p
 that predicts the label at character t from the unit's activation at t + lag, within
 texts only: a label whose partner t + lag falls outside its text is left out (never
 padded). At a positive lag the unit is read after the character it is scored
-for (it remembers the feature), at a negative lag before it (it anticipates it). MNE-Python's ``ReceptiveField`` is the sklearn-native relative (it
+for (it remembers the feature), at a negative lag before it (it anticipates it).
+MNE-Python's ``ReceptiveField`` is the sklearn-native relative (it
 fits all lags jointly; here each lag is scored alone, as the paper scores units).
 
 Folds are ``GroupKFold(cv)`` on the texts, made once on all rows, so every lag is
