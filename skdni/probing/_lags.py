@@ -82,7 +82,7 @@ def _check(X, Y, groups, lags, units):
         seen = pd.Series(run_groups).duplicated()
         g = run_groups[np.argmax(seen.to_numpy())]
         raise InputError(
-            f"text {g!r} is not one contiguous run of rows in groups: the rows of a "
+            f"text {g.item()!r} is not one contiguous run of rows in groups: the rows of a "
             "text must be consecutive (in reading order) for lags to mean anything."
         )
     lengths = np.diff(np.r_[starts, X.shape[0]])
@@ -95,7 +95,7 @@ def _check(X, Y, groups, lags, units):
         which = int(np.argmin(lengths))
         raise InputError(
             f"lag {int(too_far[0])} is as long as or longer than the shortest text "
-            f"(text {run_groups[which]!r}, row {int(starts[which])}, {shortest} "
+            f"(text {run_groups[which].item()!r}, row {int(starts[which])}, {shortest} "
             f"characters): no character of it has a partner at that lag. Use lags "
             f"within ±{shortest - 1}, or leave out short texts."
         )
