@@ -82,7 +82,8 @@ def _check(X, Y, groups, lags, units):
         seen = pd.Series(run_groups).duplicated()
         g = run_groups[np.argmax(seen.to_numpy())]
         raise InputError(
-            f"text {g.item()!r} is not one contiguous run of rows in groups: the rows of a "
+            f"text {g.item()!r} is not one contiguous run of rows in groups: the "
+            "rows of a "
             "text must be consecutive (in reading order) for lags to mean anything."
         )
     lengths = np.diff(np.r_[starts, X.shape[0]])
