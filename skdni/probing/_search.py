@@ -510,10 +510,11 @@ default="auto"
         arrays = []
         for name, values in (("groups", groups), ("char_types", char_types)):
             if values is not None:
-                values = np.asarray(values)
-                if values.shape[0] != n_rows:
+                # A string is a sequence of characters, not one value.
+                values = np.asarray(list(values) if isinstance(values, str) else values)
+                if values.ndim != 1 or values.shape[0] != n_rows:
                     raise InputError(
-                        f"X has {n_rows} rows but {name} has {values.shape[0]} entries."
+                        f"X has {n_rows} rows but {name} has {values.size} entries."
                     )
             arrays.append(values)
         return arrays
