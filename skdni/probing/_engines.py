@@ -22,7 +22,7 @@ from ._exact import exact_fold_scores
 from ._fast_logistic import logistic_unit_scores
 from ._fast_ols import ols_fold_scores
 from ._fast_rank import RANK_METRICS, svm_rank_scores
-from ._fast_svc import svc_sorted_scores
+from ._fast_svc import svc_fit_1d, svc_sorted_scores
 from ._fast_svm import svm_fit_1d, svm_unit_scores
 from ._fast_threshold import ThresholdClassifier, threshold_unit_scores
 from ._sorted import binary_fold_scores
@@ -398,6 +398,34 @@ def _fitted_linear_svc(template, x, y, classes):
     return estimator
 
 
+def _fitted_svc(template, x, y, classes):
+    """``clone(template)`` (``SVC(kernel="linear")``) holding the exact minimiser
+    (w, b) of its objective on the labelled rows of ``x``, from the fast solver.
+
+    libsvm needs minutes on a 200k-row column. A linear SVC is fixed by its two
+    margin points: fitted on x₁ = (1 − b)/w (``classes_[1]``) and x₀ = (−1 − b)/w
+    (``classes_[0]``) with sample weights ≥ w²/2 (so the hard-margin dual weight
+    w²/2 fits under C·weight), libsvm returns exactly that separator, whose
+    ``coef_``, ``intercept_`` and predictions are the minimiser's; its
+    ``support_vectors_`` are those two points, not rows of ``x``. A zero slope
+    (no orientation lowers the objective) is fitted by libsvm on the rows.
+    """
+    codes = np.where(np.isnan(y), -1, y == classes[-1]).astype(np.int8)
+    w, b = svc_fit_1d(np.ascontiguousarray(x, dtype=np.float64), codes)
+    estimator = clone(template)
+    if w == 0:
+        labelled = codes >= 0
+        return _owning_arrays(estimator.fit(x[labelled, None], y[labelled]))
+    points = np.array([[(-1.0 - b) / w], [(1.0 - b) / w]])
+    weight = max(1.0, w * w)
+    estimator.fit(
+        points,
+        np.asarray(classes[:2], dtype=np.float64),
+        sample_weight=np.full(2, weight),
+    )
+    return estimator
+
+
 class SVMEngine(SortedEngine):
     """``LinearSVC()``'s exact 1-D minimiser, held-out accuracy
     (``skdni.probing._fast_svm``); the refit holds the same exact minimiser."""
@@ -440,7 +468,7 @@ class SVMRankEngine(SVMEngine):
 class SVCEngine(SortedEngine):
     """The paper's probe, ``SVC(kernel="linear")`` (hinge loss, unregularised
     intercept, C = 1): its exact 1-D minimiser, held-out accuracy
-    (``skdni.probing._fast_svc``). The refit is sklearn's own ``SVC`` fit."""
+    (``skdni.probing._fast_svc``); the refit holds the same minimiser."""
 
     name = "svc"
     probe = "svc"
@@ -449,6 +477,9 @@ class SVCEngine(SortedEngine):
     @classmethod
     def estimator(cls, kind, scoring):
         return SVC(kernel="linear")
+
+    def refit(self, i, x, y):
+        return _fitted_svc(self.estimators[i], x[:, 0], y, self.classes[i])
 
 
 class LogisticEngine(SortedEngine):
