@@ -87,3 +87,17 @@ def test_one_class_training_fold_predicts_that_class():
     fold_id = np.r_[np.zeros(10), np.ones(10)].astype(np.int64)
     # Fold 0 trains on class 0 only and predicts 0 for its (class 1) rows.
     assert svc_fold_scores(x, codes, fold_id, 2).tolist() == [0.0, 0.0]
+
+
+def test_refit_holds_the_exact_minimiser_and_predicts_as_svc():
+    X, Y = planted(n=600)
+    y = Y[:, 0]
+    search = NeuronProbeSearch("svc", cv=3).fit(X, y)
+    best = search.best_units_[0]
+    refit = search.best_estimators_["y"]
+    w, b = svc_fit_1d(X[:, best].copy(), (y == 1).astype(np.int8))
+    assert refit.coef_[0, 0] == pytest.approx(w, rel=1e-6)  # libsvm on 2 points
+    assert refit.intercept_[0] == pytest.approx(b, rel=1e-6, abs=1e-9)
+    ref = SVC(kernel="linear").fit(X[:, [best]], y)
+    agree = (refit.predict(X[:, [best]]) == ref.predict(X[:, [best]])).mean()
+    assert agree >= 0.995
