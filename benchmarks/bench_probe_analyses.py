@@ -4,8 +4,9 @@ At 200k characters (texts of 100–300 characters, 5-fold GroupKFold), one run:
 
 * ``probe="svc"`` (the paper's ``SVC(kernel="linear")``): the fast engine on 16 units ×
   2 binary features against ``cross_val_score(SVC(kernel="linear"), ...)`` per pair.
-  libsvm needs seconds per fit already at 10k rows, so the naive time is *one fit at
-  10k rows, scaled linearly* to 200k rows × 5 folds (a lower bound: SMO is
+  libsvm needs seconds per fit already at a few thousand rows, so the naive time is
+  *one fit at 4k rows, scaled linearly* to 160k training rows × 5 folds (a lower
+  bound: SMO is
   superlinear in the rows), printed as such.
 * ``lag_profile``: 128 units × 21 lags × 10 features, against one OLS
   ``NeuronProbeSearch`` of the same size (goal: within 10x) and against the naive
@@ -18,7 +19,7 @@ At 200k characters (texts of 100–300 characters, 5-fold GroupKFold), one run:
   the sklearn one-hot pipeline per pair (timed on 2 pairs, extrapolated).
 
 Timings on a shared machine are noisy; threads pinned to 1.
-Run: ``python benchmarks/bench_probe_analyses.py``.
+Run: ``python benchmarks/bench_probe_analyses.py [all|svc|rest]``.
 """
 
 import os
@@ -71,7 +72,7 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - t
 
 
-def main():
+def main(part):
     warnings.simplefilter("ignore")
     X, Y, groups, chars = make_data()
     n, p = X.shape
@@ -79,21 +80,30 @@ def main():
     print(f"rows {n}, units {p}, features {Y.shape[1]}, 5-fold GroupKFold; threads 1")
     print("timings are noisy (shared machine)\n")
 
-    # --- SVC engine --------------------------------------------------------------
+    if part in ("all", "svc"):
+        svc_part(X, Y, groups)
+    if part in ("all", "rest"):
+        rest_part(X, Y, groups, chars, splits)
+
+
+def svc_part(X, Y, groups):
+    n = X.shape[0]
     yb = Y[:, [0, 2]]
     NeuronProbeSearch("svc", cv=5).fit(X[:2000, :2], yb[:2000], groups[:2000])
     fast, t_fast = timed(NeuronProbeSearch("svc", cv=5).fit, X[:, :16], yb, groups)
-    x10, y10 = X[:10_000, :1], yb[:10_000, 0]
-    _, t_one = timed(SVC(kernel="linear").fit, x10, y10)
-    naive_pair = t_one * (n * 0.8 / 10_000) * 5
+    m = 4000
+    _, t_one = timed(SVC(kernel="linear").fit, X[:m, :1], yb[:m, 0])
+    naive_pair = t_one * (n * 0.8 / m) * 5
     print(
         f"svc engine: {t_fast:.2f} s for 32 pairs ({t_fast / 32 * 1e3:.1f} ms/pair); "
-        f"naive SVC one fit at 10k rows {t_one:.2f} s -> >= {naive_pair:.0f} s/pair "
+        f"naive SVC one fit at {m} rows {t_one:.2f} s -> >= {naive_pair:.0f} s/pair "
         f"at 200k x 5 folds (linear lower bound); speed-up >= "
         f"{naive_pair / (t_fast / 32):.0f}x"
     )
 
-    # --- lag profile ---------------------------------------------------------------
+
+def rest_part(X, Y, groups, chars, splits):
+    n, p = X.shape
     lag_profile(X[:3000, :2], Y[:3000], groups[:3000], lags=range(-2, 3))
     _, t_ols = timed(NeuronProbeSearch("ols", cv=5).fit, X, Y, groups)
     prof, t_lag = timed(lag_profile, X, Y, groups, lags=range(-10, 11))
@@ -177,4 +187,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1] if len(sys.argv) > 1 else "all")

@@ -176,9 +176,20 @@ class _FoldStats:
         ]
         if classifier:
             self.classes = np.unique(y[~np.isnan(y)])
+        labelled = np.flatnonzero(~np.isnan(y))
+        tests = np.concatenate([te for _, te in splits]) if splits else labelled
+        partition = tests.size == labelled.size and np.unique(tests).size == tests.size
+        partition = partition and all(
+            tr.size + te.size == labelled.size for tr, te in splits
+        )
+        if partition:
+            # K-fold style: one Gram per held-out fold (n·p² in all); a training
+            # fold's statistics are the totals minus its own (centred data: no
+            # cancellation to speak of; the agreement tests hold to 1e-9).
+            self.train = self._complements(Xc, y, splits, classifier)
+            return
         for tr, _ in splits:
-            # Training statistics directly from the training rows' Gram: one product
-            # per fold (n·p² each); exact, and no cancellation of totals minus fold.
+            # Other splitters: the training rows' own Gram, one product per fold.
             xt, yt = Xc[tr], y[tr]
             if classifier:
                 stats = []
@@ -191,6 +202,44 @@ class _FoldStats:
                 mx, my = xt.mean(axis=0), yt.mean()
                 d = xt - mx
                 self.train.append((n, mx, my, d.T @ d, d.T @ (yt - my)))
+
+    def _complements(self, Xc, y, splits, classifier):
+        """Training statistics of every fold as totals minus the fold's own."""
+        if classifier:
+            parts = []
+            for _, te in splits:
+                xt, yt = Xc[te], y[te]
+                per_class = []
+                for c in self.classes:
+                    xc = xt[yt == c]
+                    per_class.append((float(xc.shape[0]), xc.sum(axis=0), xc.T @ xc))
+                parts.append(per_class)
+            total = [
+                tuple(sum(part[i][j] for part in parts) for j in range(3))
+                for i in range(len(self.classes))
+            ]
+            return [
+                [
+                    tuple(total[i][j] - part[i][j] for j in range(3))
+                    for i in range(len(self.classes))
+                ]
+                for part in parts
+            ]
+        y_mean = float(np.nanmean(y))
+        parts = []
+        for _, te in splits:
+            xt, yt = Xc[te], y[te] - y_mean
+            parts.append((float(te.size), xt.sum(0), yt.sum(), xt.T @ xt, xt.T @ yt))
+        total = tuple(sum(part[j] for part in parts) for j in range(5))
+        out = []
+        for part in parts:
+            n, sx, sy, g, gxy = (total[j] - part[j] for j in range(5))
+            safe = n if n > 0 else 1.0
+            mx, my = sx / safe, sy / safe
+            cxx = g - n * np.outer(mx, mx)
+            cxy = gxy - n * mx * my
+            out.append((n, mx, my + y_mean, cxx, cxy))
+        return out
 
     def fit(self, k, units, kind):
         """(coef, intercept) of ``kind`` ("lda", "ols", "centroid") on fold k's
