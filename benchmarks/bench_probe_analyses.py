@@ -19,7 +19,7 @@ At 200k characters (texts of 100–300 characters, 5-fold GroupKFold), one run:
   the sklearn one-hot pipeline per pair (timed on 2 pairs, extrapolated).
 
 Timings on a shared machine are noisy; threads pinned to 1.
-Run: ``python benchmarks/bench_probe_analyses.py [all|svc|rest]``.
+Run: ``python benchmarks/bench_probe_analyses.py [all|svc|rest|loc]``.
 """
 
 import os
@@ -82,8 +82,8 @@ def main(part):
 
     if part in ("all", "svc"):
         svc_part(X, Y, groups)
-    if part in ("all", "rest"):
-        rest_part(X, Y, groups, chars, splits)
+    if part in ("all", "rest", "loc"):
+        rest_part(X, Y, groups, chars, splits, part)
 
 
 def svc_part(X, Y, groups):
@@ -102,7 +102,16 @@ def svc_part(X, Y, groups):
     )
 
 
-def rest_part(X, Y, groups, chars, splits):
+def rest_part(X, Y, groups, chars, splits, part):
+    n, p = X.shape
+    if part != "loc":
+        lag_part(X, Y, groups, splits)
+    loc_part(X, Y, groups, splits)
+    if part != "loc":
+        cond_part(X, Y, chars, splits)
+
+
+def lag_part(X, Y, groups, splits):
     n, p = X.shape
     lag_profile(X[:3000, :2], Y[:3000], groups[:3000], lags=range(-2, 3))
     _, t_ols = timed(NeuronProbeSearch("ols", cv=5).fit, X, Y, groups)
@@ -134,7 +143,9 @@ def rest_part(X, Y, groups, chars, splits):
         f"{t_naive * n_triples / t_lag:.0f}x"
     )
 
-    # --- localization curve and forward selection ------------------------------------
+
+def loc_part(X, Y, groups, splits):
+    p = X.shape[1]
     y0 = Y[:, 0]
     ranking = np.argsort(-np.abs(np.corrcoef(X.T, y0)[-1, :-1]))
     kw = dict(ks=(1, 2, 4, 8, 16, 32), groups=groups, n_random=5, random_state=0)
@@ -164,7 +175,9 @@ def rest_part(X, Y, groups, chars, splits):
         f"{t_fit * n_fits / t_fast:.0f}x (units {sel.unit.tolist()})"
     )
 
-    # --- conditional probing -------------------------------------------------------
+
+def cond_part(X, Y, chars, splits):
+    p = X.shape[1]
     codes = char_codes(chars)
     _, t_fast = timed(conditional_fold_scores, X, Y, codes, splits)
     t_pair = 0.0

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 from sklearn.base import clone, is_regressor
+from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import get_scorer
@@ -408,14 +409,19 @@ def _fitted_svc(template, x, y, classes):
     w²/2 fits under C·weight), libsvm returns exactly that separator, whose
     ``coef_``, ``intercept_`` and predictions are the minimiser's; its
     ``support_vectors_`` are those two points, not rows of ``x``. A zero slope
-    (no orientation lowers the objective) is fitted by libsvm on the rows.
+    (no orientation lowers the objective: a weak unit with an imbalanced feature)
+    predicts one class for every row, the sign of b; that refit is a
+    ``DummyClassifier(strategy="constant")`` predicting it (an ``SVC`` cannot hold
+    w = 0 without a minutes-long libsvm fit on every row).
     """
     codes = np.where(np.isnan(y), -1, y == classes[-1]).astype(np.int8)
     w, b = svc_fit_1d(np.ascontiguousarray(x, dtype=np.float64), codes)
     estimator = clone(template)
     if w == 0:
-        labelled = codes >= 0
-        return _owning_arrays(estimator.fit(x[labelled, None], y[labelled]))
+        constant = classes[-1] if b > 0 else classes[0]
+        return DummyClassifier(strategy="constant", constant=np.array([constant])).fit(
+            np.zeros((2, 1)), np.asarray(classes[:2], dtype=np.float64)
+        )
     points = np.array([[(-1.0 - b) / w], [(1.0 - b) / w]])
     weight = max(1.0, w * w)
     estimator.fit(

@@ -101,3 +101,16 @@ def test_refit_holds_the_exact_minimiser_and_predicts_as_svc():
     ref = SVC(kernel="linear").fit(X[:, [best]], y)
     agree = (refit.predict(X[:, [best]]) == ref.predict(X[:, [best]])).mean()
     assert agree >= 0.995
+
+
+def test_zero_slope_refit_predicts_the_majority_like_svc():
+    rng = np.random.default_rng(5)
+    n = 1500
+    y = (rng.random(n) < 0.2).astype(float)
+    X = np.c_[rng.normal(size=n) + 0.3 * y]  # weak unit, imbalanced: w* = 0
+    w, _ = svc_fit_1d(X[:, 0].copy(), y.astype(np.int8))
+    assert w == 0.0
+    refit = NeuronProbeSearch("svc", cv=3).fit(X, y).best_estimators_["y"]
+    ref = SVC(kernel="linear").fit(X, y)
+    assert (refit.predict(X) == ref.predict(X)).all()
+    assert (refit.predict(X) == 0.0).all()
