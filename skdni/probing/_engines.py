@@ -11,10 +11,11 @@ import warnings
 
 import numpy as np
 from sklearn.base import clone, is_regressor
+from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import get_scorer
-from sklearn.svm import LinearSVC
+from sklearn.svm import SVC, LinearSVC
 
 from .._compat import validate_params
 from .._errors import InputError
@@ -22,6 +23,7 @@ from ._exact import exact_fold_scores
 from ._fast_logistic import logistic_unit_scores
 from ._fast_ols import ols_fold_scores
 from ._fast_rank import RANK_METRICS, svm_rank_scores
+from ._fast_svc import svc_fit_1d, svc_sorted_scores
 from ._fast_svm import svm_fit_1d, svm_unit_scores
 from ._fast_threshold import ThresholdClassifier, threshold_unit_scores
 from ._sorted import binary_fold_scores
@@ -36,6 +38,7 @@ __all__ = [
     "ProbeEngine",
     "SVMEngine",
     "SVMRankEngine",
+    "SVCEngine",
     "SortedEngine",
     "ThresholdEngine",
     "plan_engines",
@@ -388,6 +391,39 @@ def _fitted_linear_svc(template, x, y, classes):
     return estimator
 
 
+def _fitted_svc(template, x, y, classes):
+    """``clone(template)`` (``SVC(kernel="linear")``) holding the exact minimiser
+    (w, b) of its objective on the labelled rows of ``x``, from the fast solver.
+
+    libsvm needs minutes on a 200k-row column. A linear SVC is fixed by its two
+    margin points: fitted on x₁ = (1 − b)/w (``classes_[1]``) and x₀ = (−1 − b)/w
+    (``classes_[0]``) with sample weights ≥ w²/2 (so the hard-margin dual weight
+    w²/2 fits under C·weight), libsvm returns exactly that separator, whose
+    ``coef_``, ``intercept_`` and predictions are the minimiser's; its
+    ``support_vectors_`` are those two points, not rows of ``x``. A zero slope
+    (no orientation lowers the objective: a weak unit with an imbalanced feature)
+    predicts one class for every row, the sign of b; that refit is a
+    ``DummyClassifier(strategy="constant")`` predicting it (an ``SVC`` cannot hold
+    w = 0 without a minutes-long libsvm fit on every row).
+    """
+    codes = np.where(np.isnan(y), -1, y == classes[-1]).astype(np.int8)
+    w, b = svc_fit_1d(np.ascontiguousarray(x, dtype=np.float64), codes)
+    estimator = clone(template)
+    if w == 0:
+        constant = classes[-1] if b > 0 else classes[0]
+        return DummyClassifier(strategy="constant", constant=np.array([constant])).fit(
+            np.zeros((2, 1)), np.asarray(classes[:2], dtype=np.float64)
+        )
+    points = np.array([[(-1.0 - b) / w], [(1.0 - b) / w]])
+    weight = max(1.0, w * w)
+    estimator.fit(
+        points,
+        np.asarray(classes[:2], dtype=np.float64),
+        sample_weight=np.full(2, weight),
+    )
+    return estimator
+
+
 class SVMEngine(SortedEngine):
     """``LinearSVC()``'s exact 1-D minimiser, held-out accuracy
     (``skdni.probing._fast_svm``); the refit holds the same exact minimiser."""
@@ -427,6 +463,23 @@ class SVMRankEngine(SVMEngine):
         return LinearSVC()
 
 
+class SVCEngine(SortedEngine):
+    """The paper's probe, ``SVC(kernel="linear")`` (hinge loss, unregularised
+    intercept, C = 1): its exact 1-D minimiser, held-out accuracy
+    (``skdni.probing._fast_svc``); the refit holds the same minimiser."""
+
+    name = "svc"
+    probe = "svc"
+    kernel = staticmethod(svc_sorted_scores)
+
+    @classmethod
+    def estimator(cls, kind, scoring):
+        return SVC(kernel="linear")
+
+    def refit(self, i, x, y):
+        return _fitted_svc(self.estimators[i], x[:, 0], y, self.classes[i])
+
+
 class LogisticEngine(SortedEngine):
     """``LogisticRegression()`` from a binned second-order approximation
     (``skdni.probing._fast_logistic``)."""
@@ -460,7 +513,14 @@ class ThresholdEngine(SortedEngine):
 
 
 # The fast engines, in the order they are tried; ExactEngine scores the rest.
-ENGINES = [OLSEngine, SVMEngine, SVMRankEngine, LogisticEngine, ThresholdEngine]
+ENGINES = [
+    OLSEngine,
+    SVMEngine,
+    SVMRankEngine,
+    SVCEngine,
+    LogisticEngine,
+    ThresholdEngine,
+]
 
 # The named probes: values of NeuronProbeSearch(probe=...).
 NAMED_PROBES = {"auto", *(engine.probe for engine in ENGINES)}

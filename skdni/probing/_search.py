@@ -25,9 +25,15 @@ from .._compat import (
     validate_params,
 )
 from .._errors import InputError, InputTypeError
+from ._conditional import (
+    char_codes,
+    conditional_fold_scores,
+    exact_conditional_fold_scores,
+)
 from ._engines import NAMED_PROBES, plan_engines
 from ._folds import Folds
 from ._levels import unit_levels
+from ._stability import ranking_stability
 from ._stats import (
     above_chance,
     benjamini_hochberg,
@@ -124,8 +130,11 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
 
     Parameters
     ----------
-    probe : {"auto", "svm", "logistic", "threshold", "ols"} or estimator, default="auto"
-        ``"auto"``/``"svm"``: ``LinearSVC()`` for binary features; ``"logistic"``:
+    probe : {"auto", "svm", "svc", "logistic", "threshold", "ols"} or estimator, \
+default="auto"
+        ``"auto"``/``"svm"``: ``LinearSVC()`` for binary features; ``"svc"``: the
+        paper's ``SVC(kernel="linear")`` (exact 1-D solver, accuracy;
+        ``skdni.probing._fast_svc``); ``"logistic"``:
         ``LogisticRegression()``; ``"threshold"``: :class:`ThresholdClassifier`;
         continuous features always get ``LinearRegression()`` with these.
         ``"ols"``: ``LinearRegression()`` for every feature. An sklearn classifier is
@@ -165,6 +174,16 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         character type (``char_types`` passed to ``fit``) one label drawn from the
         feature's labels. A callable ``control(Y, random_state) -> Y_control`` builds
         any other control labelling of the same shape.
+    condition : {"char"} or None, default=None
+        ``"char"`` (conditional probing, Hewitt et al. 2021): also score every unit
+        beyond the current character's identity, ``conditional_scores_`` = held-out
+        R² of ``LinearRegression`` on [one-hot character + unit] minus on [one-hot
+        character] (fast path: demeaning within character classes on the training
+        folds, ``skdni.probing._conditional``; ``method="exact"`` fits sklearn's
+        pipeline). Needs ``char_types`` in ``fit``.
+    n_bootstrap : int, default=0
+        Resamples of whole texts (``groups``) for ``stability_``: each refits the
+        search (without permutations or control) on texts drawn with replacement.
     n_jobs : int or None, default=None
         Worker processes (units are split between them; exact fits are chunked).
     random_state : int, RandomState or None, default=None
@@ -242,6 +261,16 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         Only with ``n_permutations > 0``.
     control_scores_, selectivity_ : DataFrame of shape (n_features, n_units)
         Only with ``control``.
+    conditional_scores_ : DataFrame of shape (n_features, n_units)
+        Only with ``condition="char"``: mean over folds of R²(character + unit) −
+        R²(character); about 0 for a unit that only encodes the current character.
+    char_scores_ : Series
+        Only with ``condition="char"``: per feature, the held-out R² of the
+        character alone.
+    stability_ : DataFrame
+        Only with ``n_bootstrap``: per (feature, unit), ``p_top_k`` (share of
+        resamples in which the unit is among the ``top_k`` by mean score) and its
+        rank's median and 95% interval (``rank_low``, ``rank_high``; 1 = best).
 
     Notes
     -----
@@ -312,6 +341,8 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         "method": [StrOptions({"auto", "exact", "fast"})],
         "n_permutations": [Interval(Integral, 0, None, closed="left")],
         "control": [None, StrOptions({"shuffle_types"}), callable],
+        "condition": [None, StrOptions({"char"})],
+        "n_bootstrap": [Interval(Integral, 0, None, closed="left")],
         "n_jobs": [None, Integral],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -329,6 +360,8 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         method="auto",
         n_permutations=0,
         control=None,
+        condition=None,
+        n_bootstrap=0,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -342,6 +375,8 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         self.method = method
         self.n_permutations = n_permutations
         self.control = control
+        self.condition = condition
+        self.n_bootstrap = n_bootstrap
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -456,6 +491,12 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
                 + ("" if n_groups is None else f", groups (texts): {n_groups}")
                 + "."
             ) from exc
+        if self.n_bootstrap and np.unique(groups).size < folds.n_folds:
+            raise InputError(
+                f"n_bootstrap resamples whole texts, and needs at least as many "
+                f"texts as folds: {np.unique(groups).size} text(s) in groups for "
+                f"{folds.n_folds} folds."
+            )
         return folds, folds.fold_id
 
     def _validate_rows(self, X, groups, char_types):
@@ -473,6 +514,16 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
                     f"scoring dict keys must be 'binary' and/or 'continuous', "
                     f"got {sorted(unknown)}."
                 )
+        if self.n_bootstrap and groups is None:
+            raise InputError(
+                "n_bootstrap resamples whole texts: pass groups (the text index of "
+                "every row) to fit."
+            )
+        if self.condition == "char" and char_types is None:
+            raise InputError(
+                "condition='char' needs the character of every row: "
+                "fit(X, Y, char_types=list(''.join(texts)))."
+            )
         if self.control == "shuffle_types" and char_types is None:
             raise InputError(
                 "control='shuffle_types' needs the character of every row: "
@@ -481,10 +532,11 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         arrays = []
         for name, values in (("groups", groups), ("char_types", char_types)):
             if values is not None:
-                values = np.asarray(values)
-                if values.shape[0] != n_rows:
+                # A string is a sequence of characters, not one value.
+                values = np.asarray(list(values) if isinstance(values, str) else values)
+                if values.ndim != 1 or values.shape[0] != n_rows:
                     raise InputError(
-                        f"X has {n_rows} rows but {name} has {values.shape[0]} entries."
+                        f"X has {n_rows} rows but {name} has {values.size} entries."
                     )
             arrays.append(values)
         return arrays
@@ -567,7 +619,8 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
             split a text, and permutations move whole texts' label blocks.
         char_types : array-like of shape (n_chars,), default=None
             The character of every row (e.g. ``list("".join(texts))``), needed by
-            ``control="shuffle_types"``. In a Pipeline: ``search__char_types=...``.
+            ``control="shuffle_types"`` and ``condition="char"``. In a Pipeline:
+            ``search__char_types=...``.
 
         Returns
         -------
@@ -601,6 +654,7 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         self.unit_levels_ = unit_levels(X, Y, names, kinds, classes)
         self._set_refits(X, Y, engines)
         self._set_tests(observed, exceed, control)
+        self._set_analyses(X, Y, groups, char_types, folds, rng)
         return self
 
     @available_if(lambda self: isinstance(self.probe, str) and self.probe == "ols")
@@ -748,6 +802,41 @@ class NeuronProbeSearch(MetaEstimatorMixin, SelectorMixin, BaseEstimator):
         if self.control is not None:
             self.control_scores_ = pd.DataFrame(control, index=index, columns=columns)
             self.selectivity_ = self.scores_ - self.control_scores_
+
+    def _set_analyses(self, X, Y, groups, char_types, folds, rng):
+        """``conditional_scores_`` / ``char_scores_`` (``condition="char"``) and
+        ``stability_`` (``n_bootstrap``)."""
+        index, columns = self.scores_.index, self.scores_.columns
+        if self.condition == "char":
+            score = (
+                exact_conditional_fold_scores
+                if self.method == "exact"
+                else conditional_fold_scores
+            )
+            delta, char_only = score(
+                np.asarray(X, dtype=np.float64),
+                np.asarray(Y, dtype=np.float64),
+                char_codes(char_types),
+                [folds[k] for k in range(folds.n_folds)],
+            )
+            mean_delta, _ = self._mean(delta)
+            self.conditional_scores_ = pd.DataFrame(
+                mean_delta, index=index, columns=columns
+            )
+            self.char_scores_ = pd.Series(
+                self._mean(char_only)[0], index=index, name="char_r2"
+            )
+        if self.n_bootstrap:
+            self.stability_ = ranking_stability(
+                self,
+                np.asarray(X, dtype=np.float64),
+                np.asarray(Y, dtype=np.float64),
+                groups,
+                self.n_bootstrap,
+                top_k=self.top_k,
+                random_state=rng,
+                n_splits=folds.n_folds,
+            )
 
     def _cv_results(self, scores, mean, std, names, unit_names):
         q, p, n_folds = scores.shape

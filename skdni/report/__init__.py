@@ -17,6 +17,7 @@ from ._html import (
     write_html_report,
     write_unit_page,
 )
+from ._probing_figures import plot_lag_profile, plot_localization_curve
 from ._textview import text_view_data
 from ._unit_figures import top_contexts, unit_histogram_svg
 
@@ -24,6 +25,8 @@ __all__ = [
     "figure_to_png_bytes",
     "plot_ablation_curves",
     "plot_generation_shares",
+    "plot_lag_profile",
+    "plot_localization_curve",
     "plot_score_heatmap",
     "plot_unit_over_text",
     "plot_unit_scores",
