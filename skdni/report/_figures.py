@@ -966,6 +966,9 @@ def plot_unit_windows(
             width=width,
             ax=ax,
         )
+        # one left-aligned title: the centred one of plot_unit_over_text would
+        # overlap it on a short window
+        ax.set_title("")
         ax.set_title(
             f"text {t}, characters {lo - starts[t]}-{hi - starts[t]} ({reason})",
             fontsize="small",
