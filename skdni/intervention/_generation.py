@@ -561,8 +561,9 @@ def clamped_generation(
                     "units": kind,
                     "class": name,
                     "rate": float(rate),
-                    "rate_low": float(low),
-                    "rate_high": float(high),
+                    # a share lies in [0, 1]; the normal interval may not
+                    "rate_low": float(max(low, 0.0)),
+                    "rate_high": float(min(high, 1.0)),
                     "rate_std": float(by_draw.std(ddof=1))
                     if len(picked) > 1
                     else np.nan,

@@ -118,6 +118,9 @@ def test_clamped_generation_table_and_samples(trained_lm):
     none = frame[(frame["units"] == "none") & (frame["class"] == "digit")]
     assert none["rate"].iloc[0] == pytest.approx(digits)
     assert none["vs_none"].iloc[0] == 0.0
+    # a share's interval stays in [0, 1] (rare classes sit near 0)
+    assert (frame["rate_low"] >= 0).all() and (frame["rate_high"] <= 1).all()
+    assert (frame["rate_low"] <= frame["rate"]).all()
 
 
 def test_samples_differ_within_a_condition_and_pair_across_conditions(trained_lm):
