@@ -301,6 +301,7 @@ def write_html_report(
     links: Mapping[str, str] | None = None,
     glossary: bool = True,
     max_findings: int = 20,
+    samples_caption: str = "",
 ) -> Path:
     """Write one self-contained HTML report: findings, figures, tables, samples.
 
@@ -358,6 +359,9 @@ def write_html_report(
         Explain the study's terms (range, impulse, depth, chance, ...).
     max_findings : int, default=20
         Finding sentences shown open; the others are folded (``<details>``).
+    samples_caption : str, default=""
+        Shown above the samples: how they were generated (which units were
+        clamped to what).
 
     Returns
     -------
@@ -417,6 +421,7 @@ def write_html_report(
                 samples.items(), _unique_slugs(samples), strict=True
             )
         ],
+        samples_caption=samples_caption,
         glossary=glossary,
         max_findings=max_findings,
         parameters={str(k): str(v) for k, v in parameters.items()},

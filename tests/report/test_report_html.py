@@ -196,3 +196,20 @@ def test_save_figures_and_tables(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(csv, index_col=0), table)
     with pytest.raises(InputTypeError, match="table 'x'"):
         save_tables({"x": "not a table"}, tmp_path)
+
+
+def test_samples_caption_says_how_the_samples_were_made(tmp_path):
+    kwargs = dict(title="t", parameters={}, tables={}, figures={})
+    samples = {"top-5": ["((1))"]}
+    path = write_html_report(
+        tmp_path / "a.html",
+        samples=samples,
+        samples_caption="top-5: the top 5 units of <e1> held at 'on'",
+        **kwargs,
+    )
+    page = path.read_text()
+    caption = page.index("the top 5 units of &lt;e1&gt; held at")
+    assert page.index('id="samples"') < caption < page.index("((1))")
+    # no caption given: none shown
+    plain = write_html_report(tmp_path / "b.html", samples=samples, **kwargs)
+    assert "samples-caption" not in plain.read_text()
