@@ -303,9 +303,10 @@ class StudyResult:
         which also write the report's findings).
     localization : DataFrame, default=empty
         :func:`skdni.probing.localization_curve` of the top binary and the top
-        continuous finding (column ``feature`` first): the CV score of one probe on
-        the feature's top-k units jointly, against random k units and the whole
-        layer. Empty when there is no finding.
+        continuous finding (column ``feature`` first): the CV score (ROC AUC for a
+        binary feature, R² for a continuous one) of one probe on the feature's
+        top-k units jointly, against random k units and the whole layer. Empty
+        when there is no finding.
     lags : DataFrame, default=empty
         :func:`skdni.probing.lag_profile` of the same features' best units (OLS,
         R²): the score of a unit read ``lag`` characters after (positive) or before
@@ -885,6 +886,13 @@ MAX_LAG = 8
 LAG_UNITS = 3
 
 
+#: The localization curve's LDA uses the class priors, so on a rare class its
+#: thresholded predictions fall to the majority (balanced accuracy near 0.5 even for
+#: a unit the search finds): ROC AUC scores its decision function without a
+#: threshold (chance 0.5, as balanced accuracy).
+_LOCALIZATION_SCORING = {"binary": "roc_auc"}
+
+
 def _analysis_features(summary: pd.DataFrame) -> list[str]:
     """The top binary and the top continuous finding (best skill first)."""
     found = summary[summary["skill"] > 0]
@@ -901,9 +909,9 @@ def _analyses(search, summary, activations, labels, groups, cfg):
 
     Both take their fast paths (LDA / OLS from moment matrices): a few seconds on
     the default study. The folds are ``GroupKFold`` over the inspected texts, as
-    the search's, with at most ``ANALYSIS_CV`` folds. Binary features are scored
-    as the search scores them (balanced accuracy) on the localization curve; the
-    lag profile is OLS R² (its fast path) for every feature.
+    the search's, with at most ``ANALYSIS_CV`` folds. The localization curve
+    scores binary features by ROC AUC (LDA's decision function), continuous ones
+    by R²; the lag profile is OLS R² (its fast path) for every feature.
     """
     from .probing import lag_profile, localization_curve
 
@@ -932,7 +940,7 @@ def _analyses(search, summary, activations, labels, groups, cfg):
             ks=ks,
             cv=cv,
             groups=groups,
-            scoring=_SCORING.get(kind, "r2"),
+            scoring=_LOCALIZATION_SCORING.get(kind, "r2"),
             n_random=LOCALIZATION_RANDOM,
             random_state=cfg.seed,
         )
@@ -1527,6 +1535,7 @@ _PROBE_NAMES = {"lda": "linear discriminant analysis", "ols": "linear regression
 def _analysis_figures(result) -> dict:
     """A localization curve and a lag profile per analysed feature (none when the
     study has no finding), ``{name: (figure, caption)}``."""
+    from ._study_report import _SCORING_NAMES
     from .report import plot_lag_profile, plot_localization_curve
 
     figures = {}
@@ -1536,7 +1545,8 @@ def _analysis_figures(result) -> dict:
     cv = min(result.config.cv, ANALYSIS_CV)
     for feature in features:
         curve = curves[curves["feature"] == feature]
-        scoring = str(curve["scoring"].iloc[0]).replace("_", " ")
+        scoring = str(curve["scoring"].iloc[0])
+        scoring = _SCORING_NAMES.get(scoring, scoring.replace("_", " "))
         probe = str(curve["probe"].iloc[0])
         n_random = LOCALIZATION_RANDOM
         figures[f"localization {feature}"] = (

@@ -237,9 +237,7 @@ def test_localization_and_lags_of_the_top_findings_are_in_the_report(tiny_study)
         assert list(curve["k"]) == [k for k in LOCALIZATION_KS if k <= n_units]
         assert curve["top_k"].between(-1, 1).all()
         kind = search.feature_kinds_[feature]
-        assert set(curve["scoring"]) == {
-            "balanced_accuracy" if kind == "binary" else "r2"
-        }
+        assert set(curve["scoring"]) == {"roc_auc" if kind == "binary" else "r2"}
         # all units jointly are the whole-layer probe
         if n_units in set(curve["k"]):
             last = curve[curve["k"] == n_units].iloc[0]
