@@ -308,9 +308,10 @@ class StudyResult:
         top-k units jointly, against random k units and the whole layer. Empty
         when there is no finding.
     lags : DataFrame, default=empty
-        :func:`skdni.probing.lag_profile` of the same features' best units (OLS,
-        R²): the score of a unit read ``lag`` characters after (positive) or before
-        (negative) the labelled one. Empty as ``localization``.
+        :func:`skdni.probing.lag_profile` of the same features' 3 best units,
+        scored as the search scores them (column ``scoring``): the score of a unit
+        read ``lag`` characters after (positive) or before (negative) the labelled
+        one. Empty as ``localization``.
     """
 
     config: StudyConfig
@@ -911,7 +912,9 @@ def _analyses(search, summary, activations, labels, groups, cfg):
     the default study. The folds are ``GroupKFold`` over the inspected texts, as
     the search's, with at most ``ANALYSIS_CV`` folds. The localization curve
     scores binary features by ROC AUC (LDA's decision function), continuous ones
-    by R²; the lag profile is OLS R² (its fast path) for every feature.
+    by R²; the lag profile scores each unit as the search does (balanced accuracy
+    of the search's probe for a binary feature, about a second; OLS R², its fast
+    path, for a continuous one).
     """
     from .probing import lag_profile, localization_curve
 
@@ -955,7 +958,14 @@ def _analyses(search, summary, activations, labels, groups, cfg):
                     lags=range(-max_lag, max_lag + 1),
                     units=units,
                     cv=cv,
-                )
+                    # the search's probe and score (R² of a 0/1 label says little
+                    # of a unit that separates it); OLS R², the fast path, otherwise
+                    **(
+                        {"probe": "auto", "scoring": _SCORING["binary"]}
+                        if kind == "binary"
+                        else {}
+                    ),
+                ).assign(scoring=_SCORING.get(kind, "r2"))
             )
     localization = pd.concat(curves, ignore_index=True)
     localization = localization[
@@ -1566,10 +1576,12 @@ def _analysis_figures(result) -> dict:
         if lags.empty or feature not in set(lags["feature"]):
             continue
         profile = lags[lags["feature"] == feature]
+        lag_scoring = str(profile["scoring"].iloc[0])
+        lag_scoring = _SCORING_NAMES.get(lag_scoring, lag_scoring)
         figures[f"lags {feature}"] = (
             plot_lag_profile(profile, feature=feature),
-            f"Does a unit anticipate or remember {feature}? The {cv}-fold CV R² "
-            "of a linear "
+            f"Does a unit anticipate or remember {feature}? The {cv}-fold CV "
+            f"{lag_scoring} of the search's 1-D "
             f"probe that predicts the feature at character t from one of its "
             f"{profile['unit'].nunique()} best units read at character t + lag, "
             "within each text (characters whose partner falls outside the text are "

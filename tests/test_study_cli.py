@@ -247,6 +247,14 @@ def test_localization_and_lags_of_the_top_findings_are_in_the_report(tiny_study)
     for feature, profile in lags.groupby("feature"):
         best = [str(search.scores_.columns[u]) for u in search.top_units_[feature]]
         assert set(profile["unit"]) == set(best[:3])
+        # scored as the search scores the feature: at lag 0, the search's scores
+        kind = search.feature_kinds_[feature]
+        assert set(profile["scoring"]) == {
+            "balanced_accuracy" if kind == "binary" else "r2"
+        }
+        at_zero = profile[profile["lag"] == 0].set_index("unit")["score"]
+        searched = search.scores_.loc[feature, at_zero.index]
+        np.testing.assert_allclose(at_zero, searched, atol=0.05)
     # figures and tables of the report, listed in the manifest
     out = tiny_study.out
     manifest = json.loads((out / "skdni-manifest.json").read_text())
