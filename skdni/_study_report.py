@@ -30,6 +30,22 @@ def _g(value) -> str:
     return "NaN" if value is None or not math.isfinite(value) else f"{value:.3g}"
 
 
+def _change(before, after) -> str:
+    """``before → after``, with more digits when 3 would print a change as none."""
+    digits = 3
+    while (
+        digits < 6
+        and before != after
+        and math.isfinite(before)
+        and math.isfinite(after)
+        and f"{before:.{digits}g}" == f"{after:.{digits}g}"
+    ):
+        digits += 1
+    if digits == 3:
+        return f"{_g(before)} → {_g(after)}"
+    return f"{before:.{digits}g} → {after:.{digits}g}"
+
+
 def _qtext(q) -> str:
     if q is None or not math.isfinite(q):
         return ""
@@ -144,7 +160,7 @@ def _ablation_sentence(row, mode) -> dict:
         "resample": f"resampling the top {units}",
     }.get(mode, f"intervening ({mode}) on the top {units}")
     verb = "lowers" if top < baseline else "raises" if top > baseline else "leaves"
-    text = f"{action} {verb} {metric} {_g(baseline)} → {_g(top)}"
+    text = f"{action} {verb} {metric} {_change(baseline, top)}"
     positions = row.get("positions")
     if isinstance(positions, str) and positions and positions != "all":
         text += f" (positions: {positions})"
