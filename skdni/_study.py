@@ -299,7 +299,19 @@ class StudyResult:
     causal_findings : list of str, default=[]
         One plain sentence per causal check (ablation and clamped generation)
         saying whether the top units did more than random ones, nothing more, or
-        the opposite.
+        the opposite (the rules of :func:`skdni._study_report.causal_findings`,
+        which also write the report's findings).
+    localization : DataFrame, default=empty
+        :func:`skdni.probing.localization_curve` of the top binary and the top
+        continuous finding (column ``feature`` first): the CV score (ROC AUC for a
+        binary feature, R² for a continuous one) of one probe on the feature's
+        top-k units jointly, against random k units and the whole layer. Empty
+        when there is no finding.
+    lags : DataFrame, default=empty
+        :func:`skdni.probing.lag_profile` of the same features' 3 best units,
+        scored as the search scores them (column ``scoring``): the score of a unit
+        read ``lag`` characters after (positive) or before (negative) the labelled
+        one. Empty as ``localization``.
     """
 
     config: StudyConfig
@@ -324,6 +336,8 @@ class StudyResult:
     generation_feature: str | None = None
     generation_classes: list = field(default_factory=list)
     causal_findings: list = field(default_factory=list)
+    localization: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lags: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # --------------------------------------------------------------------- stages
@@ -845,89 +859,120 @@ _CLASS_MAPS = {"char_class": _char_class, "chars": {}}
 
 
 def _moved_classes(generation: pd.DataFrame, n: int = 3) -> list[str]:
-    """The classes whose share top-k clamps moved most against random-k clamps (no
-    clamp without random draws) at the largest k, largest move first."""
-    if generation.empty:
-        return []
-    k = generation["k"].max()
-    rates = generation[generation["k"].isin([0, k])].pivot_table(
-        index="class", columns="units", values="rate"
-    )
-    against = "random" if "random" in rates.columns else "none"
-    moved = (rates["top"] - rates[against]).abs().fillna(-1.0)
-    return [str(c) for c in moved.sort_values(ascending=False, kind="stable").index[:n]]
+    """See :func:`skdni._study_report.moved_classes` (Figure 4's panels)."""
+    from ._study_report import moved_classes
 
-
-def _f(x) -> str:
-    return f"{x:.3f}"
+    return moved_classes(generation, n)
 
 
 def _causal_findings(ablation: pd.DataFrame, generation: pd.DataFrame, feature):
-    """Plain sentences, one per causal check at its largest k, that say plainly
-    whether the top units did more than random ones, nothing more, or the opposite."""
-    from .report._figures import metric_label
+    """The CLI's sentences: :func:`skdni._study_report.causal_findings`, the rules
+    the report's findings use too."""
+    from ._study_report import causal_findings
 
-    lines = []
-    if not ablation.empty:
-        zero = ablation[ablation["mode"] == "zero"]
-        for name, rows in zero.groupby("feature", sort=False):
-            row = rows.sort_values("k").iloc[-1]
-            k, metric = int(row["k"]), row["metric"]
-            lower_is_better = "cross_entropy" in metric
-            worse = row["top"] > row["random_high"]
-            better = row["top"] < row["random_low"]
-            if not lower_is_better:
-                worse, better = better, worse
-            where = row.get("positions", "all")
-            verdict = (
-                "no random draws to compare with (--n-random 0)"
-                if not row["n_random"]
-                else "worse than every random draw: the model uses these units"
-                if worse
-                else "better than every random draw: the opposite of an effect"
-                if better
-                else "within the random draws: no effect beyond random units"
+    return causal_findings(ablation, generation, feature)
+
+
+#: Unit counts of the study's localization curves (those the layer can fill).
+LOCALIZATION_KS = (1, 2, 4, 8, 16)
+#: Random k-unit sets per k of a localization curve (its floor and interval).
+LOCALIZATION_RANDOM = 10
+#: Folds (over whole texts) of the localization curves and lag profiles, at most:
+#: their cost grows with the folds (a metric call per fold and unit set); five
+#: whole-text folds hold out a fifth of the inspected characters each.
+ANALYSIS_CV = 5
+#: Lags of the lag profile (within ±, shortened to fit the shortest text).
+MAX_LAG = 8
+#: Best units of a feature whose lag profile is drawn.
+LAG_UNITS = 3
+
+
+#: The localization curve's LDA uses the class priors, so on a rare class its
+#: thresholded predictions fall to the majority (balanced accuracy near 0.5 even for
+#: a unit the search finds): ROC AUC scores its decision function without a
+#: threshold (chance 0.5, as balanced accuracy).
+_LOCALIZATION_SCORING = {"binary": "roc_auc"}
+
+
+def _analysis_features(summary: pd.DataFrame) -> list[str]:
+    """The top binary and the top continuous finding (best skill first)."""
+    found = summary[summary["skill"] > 0]
+    return [
+        str(rows["feature"].iloc[0])
+        for _, rows in found.groupby("kind", sort=False)
+        if len(rows)
+    ]
+
+
+def _analyses(search, summary, activations, labels, groups, cfg):
+    """Localization curves and lag profiles of the top binary and continuous
+    findings (empty DataFrames when there is none).
+
+    Both take their fast paths (LDA / OLS from moment matrices): a few seconds on
+    the default study. The folds are ``GroupKFold`` over the inspected texts, as
+    the search's, with at most ``ANALYSIS_CV`` folds. The localization curve
+    scores binary features by ROC AUC (LDA's decision function), continuous ones
+    by R²; the lag profile scores each unit as the search does (balanced accuracy
+    of the search's probe for a binary feature, about a second; OLS R², its fast
+    path, for a continuous one).
+    """
+    from .probing import lag_profile, localization_curve
+
+    features = _analysis_features(summary)
+    if not features:
+        return pd.DataFrame(), pd.DataFrame()
+    names = search.scores_.columns
+    X = pd.DataFrame(np.asarray(activations), columns=names)
+    groups = np.asarray(groups)
+    n_units = X.shape[1]
+    ks = [k for k in LOCALIZATION_KS if k <= n_units]
+    # a lag must be shorter than the shortest text (no partner otherwise)
+    _, lengths = np.unique(groups, return_counts=True)
+    max_lag = min(MAX_LAG, int(lengths.min()) - 1)
+    cv = min(cfg.cv, ANALYSIS_CV)
+    curves, profiles = [], []
+    for feature in features:
+        y = labels[feature]
+        scores = search.scores_.loc[feature].to_numpy(dtype=np.float64)
+        ranking = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
+        kind = search.feature_kinds_[feature]
+        curve = localization_curve(
+            X.to_numpy(),
+            y.to_numpy(dtype=np.float64),
+            ranking,
+            ks=ks,
+            cv=cv,
+            groups=groups,
+            scoring=_LOCALIZATION_SCORING.get(kind, "r2"),
+            n_random=LOCALIZATION_RANDOM,
+            random_state=cfg.seed,
+        )
+        curves.append(curve.assign(feature=feature))
+        units = [int(u) for u in search.top_units_[feature][:LAG_UNITS]]
+        if max_lag >= 1 and units:
+            profiles.append(
+                lag_profile(
+                    X,
+                    labels[[feature]],
+                    groups,
+                    lags=range(-max_lag, max_lag + 1),
+                    units=units,
+                    cv=cv,
+                    # the search's probe and score (R² of a 0/1 label says little
+                    # of a unit that separates it); OLS R², the fast path, otherwise
+                    **(
+                        {"probe": "auto", "scoring": _SCORING["binary"]}
+                        if kind == "binary"
+                        else {}
+                    ),
+                ).assign(scoring=_SCORING.get(kind, "r2"))
             )
-            lines.append(
-                f"Zeroing the top {k} units of {name} changes the "
-                f"{metric_label(metric)} (positions: {where}) "
-                f"{_f(row['baseline'])} -> {_f(row['top'])}; zeroing {k} random "
-                f"units: {_f(row['random_mean'])} [{_f(row['random_low'])}, "
-                f"{_f(row['random_high'])}] ({int(row['n_random'])} draws): {verdict}."
-            )
-    if not generation.empty and feature is not None:
-        k = int(generation["k"].max())
-        for name in _moved_classes(generation, 1):
-            rows = generation[generation["class"] == name].set_index(["k", "units"])
-            none, top = rows.loc[(0, "none")], rows.loc[(k, "top")]
-            if (k, "random") not in rows.index:
-                lines.append(
-                    f"Clamping the top {k} units of {feature} to {top['value']!r} "
-                    f"while generating: share of {name!r} {_f(none['rate'])} (no "
-                    f"clamp) -> {_f(top['rate'])} [{_f(top['rate_low'])}, "
-                    f"{_f(top['rate_high'])}]; no random units to compare with "
-                    "(--n-random 0)."
-                )
-                continue
-            random = rows.loc[(k, "random")]
-            apart = top["rate_low"] > random["rate_high"] or (
-                top["rate_high"] < random["rate_low"]
-            )
-            direction = "more" if top["rate"] > random["rate"] else "less"
-            lines.append(
-                f"Clamping the top {k} units of {feature} to {top['value']!r} while "
-                f"generating: share of {name!r} {_f(none['rate'])} (no clamp) -> "
-                f"{_f(top['rate'])} [{_f(top['rate_low'])}, {_f(top['rate_high'])}]; "
-                f"{k} random units clamped: {_f(random['rate'])} "
-                f"[{_f(random['rate_low'])}, {_f(random['rate_high'])}] "
-                f"({int(top['n_samples'])} samples): "
-                + (
-                    f"the top units make the model write {direction} {name!r}."
-                    if apart
-                    else "the intervals overlap: no clear effect."
-                )
-            )
-    return lines
+    localization = pd.concat(curves, ignore_index=True)
+    localization = localization[
+        ["feature"] + [c for c in localization.columns if c != "feature"]
+    ]
+    lags = pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame()
+    return localization, lags
 
 
 # ---------------------------------------------------------------- the study
@@ -1145,6 +1190,14 @@ def run_study(**options) -> StudyResult:
         groups=sequence_ids(inspect_texts),
     )
     summary = _summary(search)
+    localization, lags = _analyses(
+        search, summary, H, labels, sequence_ids(inspect_texts), cfg
+    )
+    if not localization.empty:
+        say.detail(
+            "localization curves and lag profiles of "
+            + ", ".join(pd.unique(localization["feature"]))
+        )
     chosen = [
         f
         for f in _ablation_features(summary, cfg.ablation_features, search)
@@ -1184,6 +1237,8 @@ def run_study(**options) -> StudyResult:
         generation_feature=generation_feature,
         generation_classes=_moved_classes(generation),
         causal_findings=_causal_findings(ablation, generation, generation_feature),
+        localization=localization,
+        lags=lags,
     )
     if out is not None:
         say(f"report ({out})")
@@ -1259,6 +1314,14 @@ def _write_report(result: StudyResult, out: Path) -> None:
         "scores": search.to_frame(),
         "ablation": result.ablation,
         "generation": result.generation,
+        "localization": result.localization,
+        "lags": result.lags,
+    }
+    # tables the study did not compute (no finding: no localization) are not files
+    tables = {
+        name: table
+        for name, table in tables.items()
+        if name not in ("localization", "lags") or not table.empty
     }
     written = ["report.html", "model.keras", _MANIFEST]
     # rendered once, for the files and the page; each image <= 4,000 px a side
@@ -1325,6 +1388,10 @@ def _write_report(result: StudyResult, out: Path) -> None:
             "versus random-k units (95% interval of the random draws).",
             "generation": "Shares of generated character classes with the top-k "
             "units clamped, random-k units clamped and no clamp.",
+            "localization": "The CV score of one probe on each feature's top-k "
+            "units jointly, against random k units and the whole layer.",
+            "lags": "The CV R² of each best unit read lag characters after "
+            "(positive) or before (negative) the labelled character.",
         },
     )
     (out / _MANIFEST).write_text(json.dumps(sorted(written), indent=1))
@@ -1448,6 +1515,7 @@ def _report_figures(result) -> dict:
             "dashed line and grey band: no clamp. Top bars outside the random bars' "
             "intervals mean the units steer what the model writes.",
         )
+    figures.update(_analysis_figures(result))
     feature = drawn[0] if drawn else None
     if feature is not None and len(search.top_units_[feature]):
         unit = int(search.top_units_[feature][0])
@@ -1467,5 +1535,58 @@ def _report_figures(result) -> dict:
             "shows the feature's label (green where it is on, grey where the "
             "feature cannot label the character). A unit that encodes the feature "
             "changes colour where the strip does.",
+        )
+    return figures
+
+
+_PROBE_NAMES = {"lda": "linear discriminant analysis", "ols": "linear regression"}
+
+
+def _analysis_figures(result) -> dict:
+    """A localization curve and a lag profile per analysed feature (none when the
+    study has no finding), ``{name: (figure, caption)}``."""
+    from ._study_report import _SCORING_NAMES
+    from .report import plot_lag_profile, plot_localization_curve
+
+    figures = {}
+    curves, lags = result.localization, result.lags
+    features = list(pd.unique(curves["feature"])) if not curves.empty else []
+    n_units = result.search.scores_.shape[1]
+    cv = min(result.config.cv, ANALYSIS_CV)
+    for feature in features:
+        curve = curves[curves["feature"] == feature]
+        scoring = str(curve["scoring"].iloc[0])
+        scoring = _SCORING_NAMES.get(scoring, scoring.replace("_", " "))
+        probe = str(curve["probe"].iloc[0])
+        n_random = LOCALIZATION_RANDOM
+        figures[f"localization {feature}"] = (
+            plot_localization_curve(curve, title=feature),
+            f"How many units carry {feature}? The {cv}-fold (whole texts) CV "
+            f"{scoring} of one probe "
+            f"({_PROBE_NAMES.get(probe, probe)}) fitted on the feature's k best units "
+            "jointly (solid, best first by the search's ranking), against k units "
+            f"drawn at random (dashed: mean; band: 2.5-97.5 percentiles of "
+            f"{n_random} draws), the difference of class means on the same k units "
+            "(dotted, binary features) and the probe on all "
+            f"{n_units} units (grey line, the ceiling). A top-k curve that reaches "
+            "the ceiling at small k while the random band stays low means the "
+            "feature is localized in a few units; one that climbs with k as the "
+            "random units do means it is spread over the layer.",
+        )
+        if lags.empty or feature not in set(lags["feature"]):
+            continue
+        profile = lags[lags["feature"] == feature]
+        lag_scoring = str(profile["scoring"].iloc[0])
+        lag_scoring = _SCORING_NAMES.get(lag_scoring, lag_scoring)
+        figures[f"lags {feature}"] = (
+            plot_lag_profile(profile, feature=feature),
+            f"Does a unit anticipate or remember {feature}? The {cv}-fold CV "
+            f"{lag_scoring} of the search's 1-D "
+            f"probe that predicts the feature at character t from one of its "
+            f"{profile['unit'].nunique()} best units read at character t + lag, "
+            "within each text (characters whose partner falls outside the text are "
+            "left out). A peak at lag 0 means the unit tracks the feature as it is "
+            "read; a peak at a positive lag, that it remembers it for that many "
+            "characters; at a negative lag, that it anticipates it.",
         )
     return figures

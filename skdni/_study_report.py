@@ -30,6 +30,22 @@ def _g(value) -> str:
     return "NaN" if value is None or not math.isfinite(value) else f"{value:.3g}"
 
 
+def _change(before, after) -> str:
+    """``before → after``, with more digits when 3 would print a change as none."""
+    digits = 3
+    while (
+        digits < 6
+        and before != after
+        and math.isfinite(before)
+        and math.isfinite(after)
+        and f"{before:.{digits}g}" == f"{after:.{digits}g}"
+    ):
+        digits += 1
+    if digits == 3:
+        return f"{_g(before)} → {_g(after)}"
+    return f"{before:.{digits}g} → {after:.{digits}g}"
+
+
 def _qtext(q) -> str:
     if q is None or not math.isfinite(q):
         return ""
@@ -84,10 +100,14 @@ def _metric(row) -> tuple[str, bool]:
 
 
 def ablation_sentences(ablation: pd.DataFrame, feature: str) -> list[dict]:
-    """One sentence per intervention mode of ``feature`` (at its largest k).
+    """One sentence per intervention mode (and metric) of ``feature``, at its
+    largest k.
 
-    Read defensively: only ``feature``, ``k``, ``baseline`` and ``top`` are
-    required; ``mode``, ``metric``, ``random_mean``/``random_low``/``random_high``
+    These rules, with :func:`generation_sentence`, are the study's only causal
+    verdicts: the report's findings and unit pages show them and
+    :func:`causal_findings` prints them. Read defensively: only ``feature``,
+    ``k``, ``baseline`` and ``top`` are required; ``mode``, ``metric``,
+    ``positions``, ``random_mean``/``random_low``/``random_high`` and ``n_random``
     are used when present.
     """
     needed = {"feature", "k", "baseline", "top"}
@@ -110,14 +130,21 @@ def ablation_sentences(ablation: pd.DataFrame, feature: str) -> list[dict]:
     return out
 
 
+def _finite(row, name) -> float:
+    value = row.get(name, np.nan)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return np.nan
+
+
 def _ablation_sentence(row, mode) -> dict:
-    """One intervention at one k, judged against random units (or, with no random
-    draws, against no intervention): ``effect`` is ``found``, ``none`` or
-    ``opposite``."""
+    """One intervention at one k, judged against random units (the 2.5-97.5
+    percentiles of the random draws) or, with no random draws, against no
+    intervention: ``effect`` is ``found``, ``none`` or ``opposite``."""
     k, top, baseline = int(row["k"]), float(row["top"]), float(row["baseline"])
-    low = float(row.get("random_low", np.nan))
-    high = float(row.get("random_high", np.nan))
-    mean = float(row.get("random_mean", np.nan))
+    low, high = _finite(row, "random_low"), _finite(row, "random_high")
+    mean = _finite(row, "random_mean")
     metric, higher_is_better = _metric(row)
     # removing units should make the model worse; the oracle should not
     expect_worse = mode != "oracle"
@@ -133,62 +160,141 @@ def _ablation_sentence(row, mode) -> dict:
         "resample": f"resampling the top {units}",
     }.get(mode, f"intervening ({mode}) on the top {units}")
     verb = "lowers" if top < baseline else "raises" if top > baseline else "leaves"
-    text = f"{action} {verb} {metric} {_g(baseline)} → {_g(top)}"
+    text = f"{action} {verb} {metric} {_change(baseline, top)}"
+    positions = row.get("positions")
+    if isinstance(positions, str) and positions and positions != "all":
+        text += f" (positions: {positions})"
     if math.isfinite(mean):
-        text += f" (random {k}: {_g(mean)} [{_g(low)}, {_g(high)}])"
+        draws = _finite(row, "n_random")
+        draws = f", {int(draws)} draws" if math.isfinite(draws) else ""
+        text += f" (random {k}: {_g(mean)} [{_g(low)}, {_g(high)}]{draws})"
     band = math.isfinite(low) and math.isfinite(high)
     if band and low <= top <= high:
         effect, words = "none", "no more than random units do"
     elif band and worse(top, low if higher_is_better else high) == expect_worse:
-        effect, words = "found", ""
+        effect = "found"
+        words = "more than random units do" + (
+            ": the model uses these units" if expect_worse else ""
+        )
     elif band and not worse(top, baseline) and top != baseline and expect_worse:
         effect, words = "opposite", "the opposite of the expected effect"
     elif band:
         effect, words = "none", "less than random units do"
     elif top == baseline:
         effect, words = "none", "no change"
-    elif worse(top, baseline) == expect_worse:
-        effect, words = "found", ""
-    elif expect_worse:
-        effect, words = "opposite", "the opposite of the expected effect"
-    else:  # the labels do not stand in for what the units carry: no evidence
-        effect, words = "none", "the feature's labels do not replace what they carry"
+    elif not expect_worse:  # the oracle, compared with no intervention
+        if worse(top, baseline):
+            effect = "none"
+            words = "the feature's labels do not replace what they carry"
+        else:
+            effect, words = "found", "the feature's labels stand in for them"
+    else:
+        no_draws = "no random draws to compare with (--n-random 0)"
+        if worse(top, baseline):
+            effect, words = "found", no_draws
+        else:
+            effect, words = (
+                "opposite",
+                f"the opposite of the expected effect; {no_draws}",
+            )
     text += f": {words}" if words else ""
     return {"effect": effect, "text": text, "k": k, "mode": mode}
 
 
+def moved_classes(generation: pd.DataFrame, n: int = 3) -> list[str]:
+    """The classes whose share top-k clamps moved most against random-k clamps (no
+    clamp without random draws) at the largest k, largest move first."""
+    if generation is None or generation.empty:
+        return []
+    k = generation["k"].max()
+    rates = generation[generation["k"].isin([0, k])].pivot_table(
+        index="class", columns="units", values="rate"
+    )
+    if "top" not in rates.columns:
+        return []
+    against = "random" if "random" in rates.columns else "none"
+    moved = (rates["top"] - rates[against]).abs().fillna(-1.0)
+    return [str(c) for c in moved.sort_values(ascending=False, kind="stable").index[:n]]
+
+
+def _interval(row, name="rate") -> tuple[float, float]:
+    """A share's 95% interval, the share itself when there is none."""
+    value = float(row[name])
+    low, high = _finite(row, f"{name}_low"), _finite(row, f"{name}_high")
+    return (low, high) if math.isfinite(low) and math.isfinite(high) else (value, value)
+
+
 def generation_sentence(generation: pd.DataFrame) -> dict | None:
-    """The clamped generation's strongest change of a class share (largest k)."""
+    """The clamped generation's verdict at its largest k, on the class whose share
+    the top-k clamp moved most against random-k clamps (:func:`moved_classes`):
+    ``found`` when the 95% intervals of the top and random clamps do not overlap.
+    """
     needed = {"k", "units", "class", "rate"}
     if generation is None or generation.empty or not needed <= set(generation.columns):
         return None
-    k = int(generation.loc[generation["units"] == "top", "k"].max())
-    none = generation[generation["units"] == "none"].set_index("class")["rate"]
-    at_k = generation[generation["k"] == k]
-    top = at_k[at_k["units"] == "top"].set_index("class")
-    random = at_k[at_k["units"] == "random"].set_index("class")
-    if top.empty or none.empty:
+    classes = moved_classes(generation, 1)
+    none = generation[generation["units"] == "none"].set_index("class")
+    if not classes or none.empty:
         return None
-    change = (top["rate"] - none.reindex(top.index)).abs()
-    cls = change.idxmax()
-    rate, base = float(top.loc[cls, "rate"]), float(none.get(cls, np.nan))
+    cls = classes[0]
+    k = int(generation.loc[generation["units"] == "top", "k"].max())
+    at_k = generation[(generation["k"] == k) & (generation["class"] == cls)]
+    top = at_k[at_k["units"] == "top"].iloc[0]
+    random = at_k[at_k["units"] == "random"]
+    rate, base = float(top["rate"]), float(none["rate"].get(cls, np.nan))
+    top_low, top_high = _interval(top)
+    value = f" to {top['value']!r}" if "value" in top and pd.notna(top["value"]) else ""
+    # a class of one character (every character its own class) is quoted
+    name = repr(cls) if len(cls) == 1 else cls
     text = (
-        f"clamping the top {k} units changes the share of generated "
-        f"{cls} characters {_g(base)} → {_g(rate)}"
+        f"clamping the top {k} units{value} changes the share of generated "
+        f"{name} characters {_g(base)} → {_g(rate)}"
     )
-    effect = "found"
-    if cls in random.index:
-        r = random.loc[cls]
-        low = float(r.get("rate_low", np.nan))
-        high = float(r.get("rate_high", np.nan))
-        text += f" (random {k}: {_g(float(r['rate']))}"
-        text += f" [{_g(low)}, {_g(high)}])" if math.isfinite(low) else ")"
-        if math.isfinite(low) and low <= rate <= high:
-            effect, text = "none", text + ": no more than random units do"
+    if (top_low, top_high) != (rate, rate):
+        text += f" [{_g(top_low)}, {_g(top_high)}]"
+    notes = []
+    if "n_samples" in top and pd.notna(top["n_samples"]):
+        notes.append(f"{int(top['n_samples'])} samples")
+    if random.empty:
+        effect = "none" if top_low <= base <= top_high else "found"
+        words = "no random units to compare with (--n-random 0)"
+    else:
+        r = random.iloc[0]
+        low, high = _interval(r)
+        band = f" [{_g(low)}, {_g(high)}]" if low != high else ""
+        notes.append(f"random {k}: {_g(float(r['rate']))}{band}")
+        if top_low > high or top_high < low:
+            direction = "more" if rate > float(r["rate"]) else "less"
+            effect = "found"
+            words = f"the top units make the model write {direction} {name}"
+        else:
+            effect, words = "none", "no more than random units do"
+    if notes:
+        text += f" ({'; '.join(notes)})"
+    text += f": {words}"
     return {"effect": effect, "text": text, "k": k, "mode": "clamp"}
 
 
+def causal_findings(
+    ablation: pd.DataFrame, generation: pd.DataFrame, feature: str | None
+) -> list[str]:
+    """The causal verdicts as plain sentences (what ``skdni run`` prints): every
+    ablated feature's :func:`ablation_sentences`, then :func:`generation_sentence`
+    of the clamped ``feature``, each led by its feature's name."""
+    lines = []
+    if ablation is not None and not ablation.empty and "feature" in ablation:
+        for name in dict.fromkeys(ablation["feature"]):
+            for sentence in ablation_sentences(ablation, name):
+                lines.append(f"{name}: {sentence['text']}.")
+    gen = generation_sentence(generation) if feature is not None else None
+    if gen is not None:
+        lines.append(f"{feature}: {gen['text']}.")
+    return lines
+
+
 def _generation_feature(result):
+    if getattr(result, "generation_feature", None) is not None:
+        return str(result.generation_feature)
     if "feature" in result.generation:
         return str(result.generation["feature"].iloc[0])
     if not result.ablation.empty and "feature" in result.ablation:

@@ -223,6 +223,63 @@ def test_help_documents_every_option():
 
 
 @pytest.mark.slow
+def test_localization_and_lags_of_the_top_findings_are_in_the_report(tiny_study):
+    from skdni._study import LOCALIZATION_KS, MAX_LAG
+
+    summary, search = tiny_study.summary, tiny_study.search
+    curves, lags = tiny_study.localization, tiny_study.lags
+    # the top binary and the top continuous finding (this study has both)
+    found = summary[summary["skill"] > 0]
+    features = [found[found["kind"] == k]["feature"].iloc[0] for k in found["kind"]]
+    assert set(curves["feature"]) == set(features) and len(set(features)) == 2
+    n_units = search.scores_.shape[1]
+    for feature, curve in curves.groupby("feature"):
+        assert list(curve["k"]) == [k for k in LOCALIZATION_KS if k <= n_units]
+        assert curve["top_k"].between(-1, 1).all()
+        kind = search.feature_kinds_[feature]
+        assert set(curve["scoring"]) == {"roc_auc" if kind == "binary" else "r2"}
+        # all units jointly are the whole-layer probe
+        if n_units in set(curve["k"]):
+            last = curve[curve["k"] == n_units].iloc[0]
+            assert last["top_k"] == pytest.approx(last["whole_layer"])
+    assert set(lags["feature"]) == set(features)
+    assert set(lags["lag"]) == set(range(-MAX_LAG, MAX_LAG + 1))
+    for feature, profile in lags.groupby("feature"):
+        best = [str(search.scores_.columns[u]) for u in search.top_units_[feature]]
+        assert set(profile["unit"]) == set(best[:3])
+        # scored as the search scores the feature: at lag 0, the search's scores
+        kind = search.feature_kinds_[feature]
+        assert set(profile["scoring"]) == {
+            "balanced_accuracy" if kind == "binary" else "r2"
+        }
+        at_zero = profile[profile["lag"] == 0].set_index("unit")["score"]
+        searched = search.scores_.loc[feature, at_zero.index]
+        np.testing.assert_allclose(at_zero, searched, atol=0.05)
+    # figures and tables of the report, listed in the manifest
+    out = tiny_study.out
+    manifest = json.loads((out / "skdni-manifest.json").read_text())
+    assert {"tables/localization.csv", "tables/lags.csv"} <= set(manifest)
+    pngs = {p for p in manifest if p.startswith("figures/")}
+    assert len([p for p in pngs if p.startswith("figures/localization-")]) == 2
+    assert len([p for p in pngs if p.startswith("figures/lags-")]) == 2
+    saved = pd.read_csv(out / "tables" / "localization.csv", index_col=0)
+    assert list(saved["feature"]) == list(curves["feature"])
+    html = (out / "report.html").read_text()
+    assert "How many units carry" in html and "anticipate or remember" in html
+
+
+def test_no_finding_means_no_localization_or_lags():
+    from skdni._study import _SUMMARY_COLUMNS, _analyses
+
+    class Search:  # every feature at chance: the summary has no row
+        scores_ = pd.DataFrame([[0.5, 0.5]], index=["f"], columns=["h0", "h1"])
+
+    summary = pd.DataFrame(columns=_SUMMARY_COLUMNS)
+    localization, lags = _analyses(Search, summary, None, None, None, None)
+    assert localization.empty and lags.empty
+
+
+@pytest.mark.slow
 def test_rerun_with_other_probing_options_does_not_retrain(tmp_path, monkeypatch):
     from skdni.models import CharLanguageModel
 
@@ -480,19 +537,29 @@ def test_causal_checks_name_their_metric_and_say_what_they_found(tiny_study):
     assert (generation["rate"] <= generation["rate_high"] + 1e-12).all()
     classes = tiny_study.generation_classes
     assert 0 < len(classes) <= 3 and set(classes) <= set(generation["class"])
-    # one sentence per ablated feature and one for the generation, with its numbers
+    # one sentence per ablated feature and mode, one for the generation: the
+    # report's findings' sentences, led by the feature
+    from skdni._study_report import ablation_sentences, generation_sentence
+
     lines = tiny_study.causal_findings
-    assert len(lines) == len(chosen) + 1
+    expected = [
+        f"{f}: {sentence['text']}."
+        for f in chosen
+        for sentence in ablation_sentences(ablation, f)
+    ]
+    expected.append(f"{chosen[0]}: {generation_sentence(generation)['text']}.")
+    assert lines == expected
+    assert len(lines) == len(ablation.groupby(["feature", "mode"])) + 1
     k = max(cfg.ks)
     row = ablation[(ablation["feature"] == chosen[0]) & (ablation["mode"] == "zero")]
     row = row[row["k"] == k].iloc[0]
-    assert lines[0].startswith(f"Zeroing the top {k} units of {chosen[0]}")
-    assert f"{row['baseline']:.3f} -> {row['top']:.3f}" in lines[0]
+    assert lines[0].startswith(f"{chosen[0]}: zeroing the top {k} units")
+    assert f"{row['baseline']:.3g} → {row['top']:.3g}" in lines[0]
     assert any(
         v in lines[0]
-        for v in ("no effect beyond", "the model uses these", "the opposite")
+        for v in ("no more than random", "the model uses these", "the opposite")
     )
-    assert lines[-1].startswith(f"Clamping the top {k} units of {chosen[0]}")
+    assert lines[-1].startswith(f"{chosen[0]}: clamping the top {k} units")
 
 
 @pytest.mark.slow
@@ -506,6 +573,11 @@ def test_report_figures_in_display_order_with_captions(tiny_study):
         "features x top units",
         "ablation curves",
         "generation shares",
+        *[
+            f"{what} {feature}"
+            for feature in pd.unique(tiny_study.localization["feature"])
+            for what in ("localization", "lags")
+        ],
         "unit over text",
     ]
     for name, (fig, caption) in figures.items():
@@ -716,6 +788,7 @@ def _ablation_row(feature, top, low, high, metric="class_accuracy", n_random=10)
 
 def test_causal_findings_say_effect_no_effect_and_the_opposite():
     from skdni._study import _causal_findings
+    from skdni._study_report import ablation_sentences
 
     ablation = pd.DataFrame(
         [
@@ -729,19 +802,21 @@ def test_causal_findings_say_effect_no_effect_and_the_opposite():
     )
     lines = _causal_findings(ablation, pd.DataFrame(), None)
     assert lines[0] == (
-        "Zeroing the top 10 units of depth changes the next-char class accuracy "
-        "(class mass) (positions: all) 0.800 -> 0.700; zeroing 10 random units: "
-        "0.790 [0.780, 0.800] (10 draws): worse than every random draw: the model "
-        "uses these units."
+        "depth: zeroing the top 10 units lowers next-character class accuracy "
+        "0.8 → 0.7 (random 10: 0.79 [0.78, 0.8], 10 draws): more than random units "
+        "do: the model uses these units."
     )
-    assert lines[1].endswith("within the random draws: no effect beyond random units.")
-    assert lines[2].endswith(
-        "better than every random draw: the opposite of an effect."
-    )
-    assert lines[3].endswith(
-        "worse than every random draw: the model uses these units."
-    )
+    assert lines[1].endswith("no more than random units do.")
+    assert lines[2].endswith("the opposite of the expected effect.")
+    assert lines[3].startswith("loss: zeroing the top 10 units raises class cross")
+    assert lines[3].endswith("the model uses these units.")
     assert lines[4].endswith("no random draws to compare with (--n-random 0).")
+    # the report's findings are the same sentences (one set of rules)
+    for line, feature in zip(lines, ablation["feature"], strict=True):
+        (sentence,) = ablation_sentences(ablation, feature)
+        assert line == f"{feature}: {sentence['text']}."
+    effects = [ablation_sentences(ablation, f)[0]["effect"] for f in ablation.feature]
+    assert effects == ["found", "none", "opposite", "found", "found"]
 
 
 def _generation_rows(with_random=True):
@@ -762,17 +837,26 @@ def _generation_rows(with_random=True):
 
 def test_generation_finding_names_the_class_moved_most():
     from skdni._study import _causal_findings, _moved_classes
+    from skdni._study_report import generation_sentence
 
     generation = _generation_rows()
     assert _moved_classes(generation) == [")", "("]
     (line,) = _causal_findings(pd.DataFrame(), generation, "depth")
     assert line == (
-        "Clamping the top 10 units of depth to 'on' while generating: share of ')' "
-        "0.330 (no clamp) -> 0.520 [0.510, 0.530]; 10 random units clamped: 0.420 "
-        "[0.410, 0.430] (40 samples): the top units make the model write more ')'."
+        "depth: clamping the top 10 units to 'on' changes the share of generated "
+        "')' characters 0.33 → 0.52 [0.51, 0.53] (40 samples; random 10: 0.42 "
+        "[0.41, 0.43]): the top units make the model write more ')'."
     )
+    assert line == f"depth: {generation_sentence(generation)['text']}."
     # without random draws: the class moved most from no clamp, said plainly
     alone = _generation_rows(with_random=False)
     assert _moved_classes(alone) == [")", "("]
     (line,) = _causal_findings(pd.DataFrame(), alone, "depth")
     assert line.endswith("no random units to compare with (--n-random 0).")
+    # overlapping intervals: no effect
+    overlap = generation.assign(
+        rate_low=generation["rate"] - 0.2, rate_high=generation["rate"] + 0.2
+    )
+    (line,) = _causal_findings(pd.DataFrame(), overlap, "depth")
+    assert line.endswith("no more than random units do.")
+    assert generation_sentence(overlap)["effect"] == "none"

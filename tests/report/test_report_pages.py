@@ -83,6 +83,13 @@ def test_oracle_without_random_draws_compares_with_no_intervention():
     assert "random" not in sentence["text"]
 
 
+def test_a_change_too_small_for_three_digits_is_printed_with_more():
+    frame = _ablation(0.84012, low=np.nan, high=np.nan, mode="oracle")
+    frame["random_mean"] = np.nan
+    (sentence,) = ablation_sentences(frame, "range:digit")
+    assert "raises next-character class accuracy 0.84 → 0.8401" in sentence["text"]
+
+
 def test_ablation_sentences_read_missing_columns_defensively():
     assert ablation_sentences(pd.DataFrame(), "x") == []
     bare = pd.DataFrame({"feature": ["x"], "k": [3], "baseline": [0.5], "top": [0.4]})
