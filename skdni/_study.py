@@ -1282,6 +1282,24 @@ def _figures_and_captions(figures: dict) -> tuple[dict, dict]:
     return plain, captions
 
 
+def _samples_caption(result: StudyResult) -> str:
+    """How the generated samples were made: which units were clamped to what."""
+    feature = result.generation_feature
+    if not result.samples or feature is None:
+        return ""
+    value = result.config.clamp_value
+    held = (
+        f"at their own {value!r} level (each unit's mean where the feature is {value})"
+        if isinstance(value, str)
+        else f"at {value}"
+    )
+    return (
+        "Texts the model wrote freely from the same seed characters. 'none': no "
+        f"clamp; 'top-k': the k best units of {feature} held {held} at every step; "
+        "'random-k': k random units held the same way (the first random draw)."
+    )
+
+
 def _write_report(result: StudyResult, out: Path) -> None:
     from ._study_report import (
         findings_context,
@@ -1376,6 +1394,7 @@ def _write_report(result: StudyResult, out: Path) -> None:
         figures=figures,
         captions=captions,
         samples=result.samples,
+        samples_caption=_samples_caption(result),
         findings=findings,
         text_view=text_view_context(result),
         links=linked,

@@ -51,6 +51,10 @@ def test_report_folder_has_every_expected_file(tiny_study):
     assert "report.html" in manifest and "tables/summary.csv" in manifest
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(figures)
+    # the samples say which units were clamped to what
+    assert tiny_study.samples
+    feature = tiny_study.generation_feature
+    assert f"the k best units of {feature} held at their own" in html
 
 
 @pytest.mark.slow
