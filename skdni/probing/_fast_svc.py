@@ -52,6 +52,8 @@ Held-out predictions use sklearn's rule ``x * w + b > 0`` → ``classes_[1]``
 import numpy as np
 from numba import njit
 
+from ._fast_svm import _first_positive, _last_positive
+
 __all__ = ["svc_fit_1d", "svc_fold_scores", "svc_unit_scores"]
 
 # Half-open runs: a[lo:hi] sorted ascending; c is the cumulative sum over the whole
@@ -219,36 +221,12 @@ def svc_fit(D, k, scale):
 
 
 @njit(cache=True)
-def _first_positive(xs, lo, hi, w, b):
-    """In ascending xs[lo:hi], the first index with x * w + b > 0 (w > 0)."""
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if xs[mid] * w + b > 0:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-@njit(cache=True)
-def _last_positive(xs, lo, hi, w, b):
-    """In ascending xs[lo:hi], one past the last index with x * w + b > 0 (w < 0)."""
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if xs[mid] * w + b > 0:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@njit(cache=True)
 def _n_predicted_positive(a, lo, hi, w, b):
     """How many of ascending a[lo:hi] get ``x * w + b > 0``."""
     if w > 0:
-        return hi - _first_positive(a, lo, hi, w, b)
+        return hi - lo - _first_positive(a[lo:hi], w, b)
     if w < 0:
-        return _last_positive(a, lo, hi, w, b) - lo
+        return _last_positive(a[lo:hi], w, b)
     return (hi - lo) if b > 0 else 0
 
 
