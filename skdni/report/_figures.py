@@ -231,24 +231,35 @@ def metric_label(metric) -> str:
     return METRIC_LABELS.get(str(metric), str(metric).replace("_", " "))
 
 
-def _check_ablation_frame(frame):
+def _check_frame(frame, columns, what="frame", *, needs="", numeric=()):
+    """Refuse a table a plot cannot draw: not a DataFrame, a column missing, no
+    rows, or a non-numeric column among ``numeric``."""
     if not isinstance(frame, pd.DataFrame):
         raise InputTypeError(
-            f"frame must be a pandas DataFrame, got {type(frame).__name__}."
+            f"{what} must be a pandas DataFrame, got {type(frame).__name__}."
         )
-    missing = [c for c in ABLATION_COLUMNS if c not in frame.columns]
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InputError(
-            f"frame is missing column(s) {missing}; plot_ablation_curves needs "
-            f"{list(ABLATION_COLUMNS)} (optional: 'mode', 'feature')."
+            f"{what} lacks the columns it needs: missing column(s) {missing}{needs}."
         )
     if len(frame) == 0:
-        raise InputError("frame has no rows: nothing to plot.")
-    for column in ABLATION_COLUMNS:
+        raise InputError(f"{what} has no rows: nothing to plot.")
+    for column in numeric:
         try:
             frame[column].to_numpy(dtype=float)
         except (TypeError, ValueError):
-            raise InputError(f"frame column {column!r} must be numeric.") from None
+            raise InputError(f"{what} column {column!r} must be numeric.") from None
+
+
+def _check_ablation_frame(frame):
+    _check_frame(
+        frame,
+        ABLATION_COLUMNS,
+        needs=f"; plot_ablation_curves needs {list(ABLATION_COLUMNS)} "
+        "(optional: 'mode', 'feature')",
+        numeric=ABLATION_COLUMNS,
+    )
 
 
 def plot_ablation_curves(
@@ -465,23 +476,13 @@ GENERATION_COLUMNS = ("k", "units", "class", "rate", "rate_low", "rate_high")
 
 
 def _check_generation_frame(frame):
-    if not isinstance(frame, pd.DataFrame):
-        raise InputTypeError(
-            f"frame must be a pandas DataFrame, got {type(frame).__name__}."
-        )
-    missing = [c for c in GENERATION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise InputError(
-            f"frame is missing column(s) {missing}; plot_generation_shares needs "
-            f"{list(GENERATION_COLUMNS)} (clamped_generation's table)."
-        )
-    if len(frame) == 0:
-        raise InputError("frame has no rows: nothing to plot.")
-    for column in ("k", "rate", "rate_low", "rate_high"):
-        try:
-            frame[column].to_numpy(dtype=float)
-        except (TypeError, ValueError):
-            raise InputError(f"frame column {column!r} must be numeric.") from None
+    _check_frame(
+        frame,
+        GENERATION_COLUMNS,
+        needs=f"; plot_generation_shares needs {list(GENERATION_COLUMNS)} "
+        "(clamped_generation's table)",
+        numeric=("k", "rate", "rate_low", "rate_high"),
+    )
     unknown = sorted(set(frame["units"]) - {"none", "top", "random"})
     if unknown:
         raise InputError(

@@ -10,25 +10,13 @@ every figure of :mod:`skdni.report`. Lines carry ``gid``\\ s (``"top_k"``,
 import numpy as np
 import pandas as pd
 
-from .._errors import InputError, InputTypeError
-from ._figures import _figure_and_axes, _palette
+from .._errors import InputError
+from ._figures import _check_frame, _figure_and_axes, _palette
 
 __all__ = ["plot_lag_profile", "plot_localization_curve"]
 
 LOCALIZATION_COLUMNS = ("k", "top_k", "random_mean", "random_low", "random_high")
 LAG_COLUMNS = ("feature", "unit", "lag", "score")
-
-
-def _check_frame(frame, columns, what):
-    if not isinstance(frame, pd.DataFrame):
-        raise InputTypeError(
-            f"{what} must be a pandas DataFrame, got {type(frame).__name__}."
-        )
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"{what} lacks the column(s) {missing}.")
-    if frame.empty:
-        raise InputError(f"{what} has no rows.")
 
 
 def plot_localization_curve(curve, *, ax=None, title=None, figsize=(5.5, 3.6)):
