@@ -38,6 +38,7 @@ from sklearn.model_selection import GroupKFold
 
 from .._errors import InputError, InvalidParameterError
 from ._fast_ols import moment_scores
+from ._localization import check_activations, check_same_rows
 
 __all__ = ["lag_profile"]
 
@@ -46,9 +47,7 @@ def _check(X, Y, groups, lags, units):
     unit_names = None
     if isinstance(X, pd.DataFrame):
         unit_names = [str(c) for c in X.columns]
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise InputError(f"X must be 2-D (rows × units), got {X.ndim} dimensions.")
+    X = check_activations(X)
     if isinstance(Y, pd.DataFrame):
         names = [str(c) for c in Y.columns]
     elif isinstance(Y, pd.Series):
@@ -60,14 +59,7 @@ def _check(X, Y, groups, lags, units):
         Y = Y[:, None]
         names = names or ["y"]
     names = names or [f"y{i}" for i in range(Y.shape[1])]
-    if Y.shape[0] != X.shape[0]:
-        raise InputError(
-            f"X has {X.shape[0]} rows (characters) but y has {Y.shape[0]}: they must "
-            "describe the same characters."
-        )
-    if not np.isfinite(X).all():
-        row, col = np.argwhere(~np.isfinite(X))[0]
-        raise InputError(f"X contains NaN or infinity: unit {col}, row {row}.")
+    check_same_rows(X, Y.shape[0])
     if groups is None:
         raise InputError(
             "lag_profile needs groups (the text index of every row): lags are taken "

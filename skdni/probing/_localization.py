@@ -62,19 +62,30 @@ _CLASSIFIER_SCORES = {
 
 
 # --------------------------------------------------------------------- validation
-def _check_inputs(X, y, groups):
+def check_activations(X):
+    """``X`` as a finite 2-D float array (rows x units), or a clear error."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise InputError(f"X must be 2-D (rows × units), got {X.ndim} dimensions.")
-    y = np.asarray(y, dtype=np.float64).ravel()
-    if y.size != X.shape[0]:
-        raise InputError(
-            f"X has {X.shape[0]} rows (characters) but y has {y.size}: they must "
-            "describe the same characters."
-        )
     if not np.isfinite(X).all():
         row, col = np.argwhere(~np.isfinite(X))[0]
         raise InputError(f"X contains NaN or infinity: unit {col}, row {row}.")
+    return X
+
+
+def check_same_rows(X, n_labels):
+    """Refuse labels that do not describe the rows of ``X``."""
+    if n_labels != X.shape[0]:
+        raise InputError(
+            f"X has {X.shape[0]} rows (characters) but y has {n_labels}: they must "
+            "describe the same characters."
+        )
+
+
+def _check_inputs(X, y, groups):
+    X = check_activations(X)
+    y = np.asarray(y, dtype=np.float64).ravel()
+    check_same_rows(X, y.size)
     if groups is not None and len(groups) != X.shape[0]:
         raise InputError(
             f"groups has {len(groups)} entries but X has {X.shape[0]} rows."
