@@ -22,6 +22,7 @@ from ._errors import (  # noqa: E402
 )
 from ._study import StudyConfig, StudyResult, run_study  # noqa: E402
 from ._texts import char_offsets, sequence_ids  # noqa: E402
+from ._warm_up import warm_up  # noqa: E402
 from .activations import LSTMActivationTransformer  # noqa: E402
 from .features import (  # noqa: E402
     FunctionFeaturizer,
@@ -75,4 +76,5 @@ __all__ = [
     "char_offsets",
     "run_study",
     "sequence_ids",
+    "warm_up",
 ]

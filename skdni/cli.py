@@ -306,11 +306,43 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show the full traceback of an unexpected error",
     )
+    warm = commands.add_parser(
+        "warm-up",
+        help="compile the numba kernels into numba's cache (once, after install)",
+        description=(
+            "Compile every numba kernel of skdni into numba's on-disk cache, in "
+            "parallel processes, so that the first fit of a new process loads them "
+            "instead of compiling. Running it again only loads them."
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    warm.add_argument(
+        "--n-jobs",
+        type=_positive_int,
+        default=None,
+        help="worker processes (default: one per CPU, at most one per task)",
+    )
     return parser
+
+
+def _warm_up(args) -> int:
+    import time
+
+    from ._warm_up import warm_up
+
+    start = time.perf_counter()
+    kernels = warm_up(n_jobs=args.n_jobs)
+    print(
+        f"skdni: {len(kernels)} numba kernels compiled or loaded from the cache in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
+    return 0
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "warm-up":
+        return _warm_up(args)
     from ._study import current_stage, run_study
 
     current_stage.set("setup")

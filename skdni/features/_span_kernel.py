@@ -9,10 +9,10 @@ per row instead of 300 — the output stays zero (fresh pages) elsewhere.
 """
 
 import numpy as np
-from numba import njit
+from .._numba import kernel
 
 
-@njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _fill(
     out, start, end, col, by_end, n_cols, range_at, depth_at, scale, tree, tree_scale
 ):

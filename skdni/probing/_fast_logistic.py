@@ -14,12 +14,12 @@ path does.
 """
 
 import numpy as np
-from numba import njit
+from .._numba import kernel
 
 __all__ = ["logistic_unit_scores"]
 
 
-@njit(cache=True)
+@kernel
 def _sigmoid(u):
     if u >= 0:
         return 1.0 / (1.0 + np.exp(-u))
@@ -27,7 +27,7 @@ def _sigmoid(u):
     return e / (1.0 + e)
 
 
-@njit(cache=True)
+@kernel
 def _gradient(tr, centres, w, b):
     gw, gb = w, 0.0
     hww, hwb, hbb = 1.0, 0.0, 0.0
@@ -49,7 +49,7 @@ def _gradient(tr, centres, w, b):
     return gw, gb, hww, hwb, hbb
 
 
-@njit(cache=True)
+@kernel
 def solve_logistic(tr, centres, w, b, max_iter=100):
     """Newton's method with step halving on the gradient norm."""
     gw, gb, hww, hwb, hbb = _gradient(tr, centres, w, b)
@@ -74,7 +74,7 @@ def solve_logistic(tr, centres, w, b, max_iter=100):
     return w, b
 
 
-@njit(cache=True)
+@kernel
 def logistic_unit_scores(xs, fs, cs, xf, cf, fold_off, n_folds, n_bins):
     """Held-out accuracy of the 1-D logistic probe, shape (q, n_folds)."""
     q, n = cs.shape

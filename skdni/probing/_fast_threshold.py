@@ -11,7 +11,7 @@ The model (both paths implement exactly this):
 """
 
 import numpy as np
-from numba import njit
+from .._numba import kernel
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -175,7 +175,7 @@ class ThresholdClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[positive.astype(int)]
 
 
-@njit(cache=True)
+@kernel
 def threshold_unit_scores(xs, fs, cs, xf, cf, fold_off, n_folds):
     """Held-out accuracy of :class:`ThresholdClassifier` per feature and fold."""
     q, n = cs.shape

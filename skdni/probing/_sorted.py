@@ -11,7 +11,7 @@ worker processes and come back as arrays.
 
 import numpy as np
 from joblib import effective_n_jobs
-from numba import njit
+from .._numba import kernel
 from sklearn.utils.parallel import delayed
 
 __all__ = ["binary_fold_scores", "label_codes", "sorted_unit"]
@@ -26,7 +26,7 @@ def label_codes(Yb):
     return np.ascontiguousarray(codes.T)
 
 
-@njit(cache=True)
+@kernel
 def _gather_columns(codes, order):
     out = np.empty((codes.shape[0], order.size), dtype=codes.dtype)
     for j in range(codes.shape[0]):
@@ -37,7 +37,7 @@ def _gather_columns(codes, order):
     return out
 
 
-@njit(cache=True)
+@kernel
 def _unit_major(X, rows, lo, hi):
     """``X[rows, lo:hi].T`` as a C-ordered copy, in row blocks: a plain transposed
     copy of a row-major (n, p) array misses the cache on almost every element."""

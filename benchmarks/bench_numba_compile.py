@@ -1,0 +1,147 @@
+"""What the first call after install pays to compile skdni's numba kernels.
+
+Each case runs in a fresh subprocess: setup (imports, data) untimed, then the CPU
+time (``time.process_time``) of the first call and of a second, identical call;
+first − second is what compiling (or loading compiled code) cost. Two settings:
+
+* ``cold``: a fresh, empty ``NUMBA_CACHE_DIR`` (a new install, nothing cached),
+* ``warm``: the same directory again, filled by the cold run (on-disk cache).
+
+The cases are small fits (2k rows, 8 units, 2 binary features, ``cv=5``) of every
+probe / scoring with a numba engine, ``TreeSitterFeaturizer("c").fit_transform``,
+and ``load_c_source`` (no kernel; a check). ``import`` reports whether ``import
+skdni`` / ``import skdni.probing`` compile anything (compiled signatures after
+import) and their CPU time. ``warm-up`` times ``skdni.warm_up()`` into an empty
+cache (CPU of this process plus its worker processes) and then a cold-process
+``svm`` fit from the cache it filled.
+
+Threads pinned to 1. Run: ``python benchmarks/bench_numba_compile.py [case ...]``.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Per case: setup code (defines ``run``), untimed.
+_SEARCH = """
+import numpy as np
+from skdni.probing import NeuronProbeSearch
+rng = np.random.default_rng(0)
+X = rng.normal(size=(2000, 8))
+Y = np.column_stack([X[:, 0] + rng.normal(size=2000) > 1.0,
+                     X[:, 3] - rng.normal(size=2000) > 0.0]).astype(float)
+def run():
+    NeuronProbeSearch({probe!r}, cv=5, scoring={scoring!r}).fit(X, Y)
+"""
+CASES = {
+    "svm": _SEARCH.format(probe="svm", scoring=None),
+    "svm/balanced_accuracy": _SEARCH.format(probe="svm", scoring="balanced_accuracy"),
+    "svm/roc_auc": _SEARCH.format(probe="svm", scoring="roc_auc"),
+    "svc": _SEARCH.format(probe="svc", scoring=None),
+    "logistic": _SEARCH.format(probe="logistic", scoring=None),
+    "threshold": _SEARCH.format(probe="threshold", scoring=None),
+    "tree_sitter": """
+from skdni import TreeSitterFeaturizer
+texts = ["int main(void) { int x = 1; if (x) { return x + 2; } return 0; }\\n" * 20]
+def run():
+    TreeSitterFeaturizer("c").fit_transform(texts)
+""",
+    "load_c_source": """
+from skdni.datasets import load_c_source
+def run():
+    load_c_source(20_000, packages=["numpy"])
+""",
+}
+
+_CHILD = """
+import json, time
+{setup}
+t0 = time.process_time()
+run()
+t1 = time.process_time()
+run()
+t2 = time.process_time()
+print(json.dumps({{"first": t1 - t0, "second": t2 - t1}}))
+"""
+
+_IMPORT = """
+import json, time
+t0 = time.process_time()
+import skdni
+t1 = time.process_time()
+import skdni.probing
+t2 = time.process_time()
+from skdni._numba import compiled_signatures
+print(json.dumps({"skdni": t1 - t0, "skdni.probing": t2 - t1,
+                  "compiled": compiled_signatures()}))
+"""
+
+_WARM_UP = """
+import json, resource, time
+import skdni
+t0 = time.process_time()
+status = skdni.warm_up()
+t1 = time.process_time()
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"first": t1 - t0, "children": children.ru_utime + children.ru_stime,
+                  "compiled": sum(s == "compiled" for s in status.values()),
+                  "cached": sum(s == "cached" for s in status.values())}))
+"""
+
+
+def _child(code, cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(names):
+    print(f"numba compile cost, CPU seconds; load average {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        res = _child(_IMPORT, os.path.join(tmp, "import"))
+        print(
+            f"import skdni {res['skdni']:.2f} s, + skdni.probing "
+            f"{res['skdni.probing']:.2f} s; compiled signatures after import: "
+            f"{res['compiled']}"
+        )
+        print(f"{'case':24s} {'cold 1st':>9s} {'2nd':>6s} {'warm 1st':>9s} {'2nd':>6s}")
+        for name in names:
+            cache = os.path.join(tmp, name.replace("/", "_"))
+            cold = _child(_CHILD.format(setup=CASES[name]), cache)
+            warm = _child(_CHILD.format(setup=CASES[name]), cache)
+            print(
+                f"{name:24s} {cold['first']:9.2f} {cold['second']:6.2f} "
+                f"{warm['first']:9.2f} {warm['second']:6.2f}",
+                flush=True,
+            )
+        cache = os.path.join(tmp, "warm-up")
+        res = _child(_WARM_UP, cache)
+        again = _child(_WARM_UP, cache)
+        svm = _child(_CHILD.format(setup=CASES["svm"]), cache)
+        print(
+            f"skdni.warm_up() into an empty cache: {res['first']:.2f} s here + "
+            f"{res['children']:.2f} s in its workers ({res['compiled']} kernels "
+            f"compiled); again: {again['first']:.2f} s + {again['children']:.2f} s "
+            f"({again['cached']} loaded, {again['compiled']} compiled); then an svm "
+            f"fit in a new process: 1st {svm['first']:.2f} s, 2nd {svm['second']:.2f} s"
+        )
+    print(f"load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or list(CASES))

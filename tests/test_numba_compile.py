@@ -1,0 +1,130 @@
+"""How the numba kernels compile: lazily, once per plain argument type, and into a
+cache that ``skdni.warm_up()`` fills ahead of time with the same kernels."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from numba.core import types
+
+from skdni import InvalidParameterError, warm_up
+from skdni._numba import kernel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _python(code, cache_dir):
+    """Run ``code`` in a fresh interpreter with numba's cache in ``cache_dir``;
+    return the JSON its last printed line holds."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_compiles_nothing(tmp_path):
+    """``import skdni`` does not even import numba; importing every module with a
+    kernel defines the kernels but compiles none."""
+    found = _python(
+        "import json, sys\n"
+        "import skdni\n"
+        "bare = 'numba' in sys.modules\n"
+        "import skdni.probing, skdni.features._span_kernel\n"
+        "from skdni._numba import _dispatchers, compiled_signatures\n"
+        "print(json.dumps([bare, len(_dispatchers()), compiled_signatures()]))",
+        tmp_path,
+    )
+    bare, n_kernels, compiled = found
+    assert not bare
+    assert n_kernels >= 40  # the check sees the kernels
+    assert compiled == {}
+
+
+@kernel
+def _add(x, c):
+    return x + c
+
+
+def test_constant_arguments_do_not_specialise():
+    """A kernel called with a constant is typed for the constant's plain type
+    (numba's njit would compile ``Literal[int](1)``, then ``Literal[int](2)``)."""
+    for value in (1, 2):
+        _add.get_call_template((types.float64, types.IntegerLiteral(value)), {})
+    assert _add.signatures == [(types.float64, types.int64)]
+    assert _add(1.5, 2) == 3.5
+
+
+_FITS = """
+import json
+import numpy as np
+from skdni import TreeSitterFeaturizer
+from skdni.probing import NeuronProbeSearch
+from skdni._numba import compiled_signatures, kernel_status
+rng = np.random.default_rng(0)
+X = rng.normal(size=(600, 4))
+Y = np.column_stack([X[:, 0] + rng.normal(size=600) > 0.5,
+                     X[:, 2] - rng.normal(size=600) > 0.0]).astype(float)
+out = {}
+for probe, scoring in [("threshold", None), ("logistic", None)]:
+    search = NeuronProbeSearch(probe, cv=4, scoring=scoring).fit(X, Y)
+    out[probe] = search.cv_results_["split0_test_score"].tolist()
+labels = TreeSitterFeaturizer("c").fit_transform(["int f(int x) { return x + 1; }"])
+out["tree_sitter"] = np.asarray(labels).tolist()
+print(json.dumps([out, kernel_status(), compiled_signatures()]))
+"""
+
+_WARM_UP = """
+import json
+import skdni
+print(json.dumps(skdni.warm_up(n_jobs=2, tasks=["threshold", "logistic",
+                                               "tree_sitter"])))
+"""
+
+
+@pytest.mark.slow
+def test_warm_up_route_gives_the_lazy_route_results(tmp_path):
+    """The same fits in a new process whose kernels compile lazily (empty cache)
+    and in one that loads them from a cache ``warm_up`` filled agree exactly;
+    ``warm_up`` compiles them once, and a second run only loads them."""
+    lazy, lazy_status, lazy_sigs = _python(_FITS, tmp_path / "lazy")
+    assert set(lazy_status.values()) == {"compiled"}
+    assert all(n == 1 for n in lazy_sigs.values()), lazy_sigs  # one type each
+
+    first = _python(_WARM_UP, tmp_path / "warm")
+    assert set(first.values()) == {"compiled"}
+    again = _python(_WARM_UP, tmp_path / "warm")
+    # idempotent: nothing compiles (kernels only called by kernels are not even
+    # loaded: the callers' cached code contains them)
+    assert set(again.values()) == {"cached"}
+    assert set(again) <= set(first)
+    for name in ("_fast_threshold.threshold_unit_scores", "_sorted._unit_major"):
+        assert f"skdni.probing.{name}" in again
+
+    cached, cached_status, _ = _python(_FITS, tmp_path / "warm")
+    assert set(cached_status.values()) == {"cached"}
+    # every kernel the lazy fits needed was warmed up
+    assert set(cached_status) <= set(first)
+    assert cached == lazy
+
+
+def test_warm_up_bad_input():
+    with pytest.raises(InvalidParameterError, match="unknown task"):
+        warm_up(tasks=["svm", "nope"])
+    with pytest.raises(InvalidParameterError, match="n_jobs"):
+        warm_up(n_jobs=0)
+
+
+def test_warm_up_in_process_returns_the_kernels():
+    """``n_jobs=1`` runs the tasks here; it reports each kernel it used."""
+    status = warm_up(n_jobs=1, tasks=["threshold"])
+    assert "skdni.probing._fast_threshold.threshold_unit_scores" in status
+    assert set(status.values()) <= {"compiled", "cached"}
