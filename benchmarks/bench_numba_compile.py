@@ -15,7 +15,9 @@ import) and their CPU time. ``warm-up`` times ``skdni.warm_up()`` into an empty
 cache (CPU of this process plus its worker processes) and then a cold-process
 ``svm`` fit from the cache it filled.
 
-Threads pinned to 1. Run: ``python benchmarks/bench_numba_compile.py [case ...]``.
+Threads pinned to 1. Run: ``python benchmarks/bench_numba_compile.py [case ...]``;
+copied into an older checkout's ``benchmarks/`` it measures that checkout (without
+the ``warm-up`` line when it has no ``skdni.warm_up``).
 """
 
 import json
@@ -79,7 +81,10 @@ import skdni
 t1 = time.process_time()
 import skdni.probing
 t2 = time.process_time()
-from skdni._numba import compiled_signatures
+try:
+    from skdni._numba import compiled_signatures
+except ImportError:  # a checkout from before skdni._numba
+    compiled_signatures = lambda: None  # noqa: E731
 print(json.dumps({"skdni": t1 - t0, "skdni.probing": t2 - t1,
                   "compiled": compiled_signatures()}))
 """
@@ -94,6 +99,12 @@ children = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"first": t1 - t0, "children": children.ru_utime + children.ru_stime,
                   "compiled": sum(s == "compiled" for s in status.values()),
                   "cached": sum(s == "cached" for s in status.values())}))
+"""
+
+
+_HAS_WARM_UP = """
+import json, skdni
+print(json.dumps({"yes": hasattr(skdni, "warm_up")}))
 """
 
 
@@ -129,18 +140,22 @@ def main(names):
                 f"{warm['first']:9.2f} {warm['second']:6.2f}",
                 flush=True,
             )
-        cache = os.path.join(tmp, "warm-up")
-        res = _child(_WARM_UP, cache)
-        again = _child(_WARM_UP, cache)
-        svm = _child(_CHILD.format(setup=CASES["svm"]), cache)
-        print(
-            f"skdni.warm_up() into an empty cache: {res['first']:.2f} s here + "
-            f"{res['children']:.2f} s in its workers ({res['compiled']} kernels "
-            f"compiled); again: {again['first']:.2f} s + {again['children']:.2f} s "
-            f"({again['cached']} loaded, {again['compiled']} compiled); then an svm "
-            f"fit in a new process: 1st {svm['first']:.2f} s, 2nd {svm['second']:.2f} s"
-        )
+        if _child(_HAS_WARM_UP, os.path.join(tmp, "import"))["yes"]:
+            _bench_warm_up(os.path.join(tmp, "warm-up"))
     print(f"load average {os.getloadavg()[0]:.2f}")
+
+
+def _bench_warm_up(cache):
+    res = _child(_WARM_UP, cache)
+    again = _child(_WARM_UP, cache)
+    svm = _child(_CHILD.format(setup=CASES["svm"]), cache)
+    print(
+        f"skdni.warm_up() into an empty cache: {res['first']:.2f} s here + "
+        f"{res['children']:.2f} s in its workers ({res['compiled']} kernels "
+        f"compiled); again: {again['first']:.2f} s + {again['children']:.2f} s "
+        f"({again['cached']} loaded, {again['compiled']} compiled); then an svm "
+        f"fit in a new process: 1st {svm['first']:.2f} s, 2nd {svm['second']:.2f} s"
+    )
 
 
 if __name__ == "__main__":

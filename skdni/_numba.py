@@ -1,12 +1,15 @@
 """How skdni's numba kernels are compiled (README, "First call and the numba cache").
 
-:func:`kernel` replaces ``numba.njit(cache=True)``: a kernel compiles lazily, on its
-first call, for the argument types of that call (nothing compiles at import), and is
-saved in numba's on-disk cache, which later processes load instead of compiling.
-Unlike ``njit``, a kernel is typed by its arguments' plain types when another kernel
-calls it: ``f(x, 1)`` and ``f(x, 0)`` share one ``int64`` compilation instead of one
-for ``Literal[int](1)`` and one for ``Literal[int](0)`` (the constants still fold
-once LLVM inlines the call). :func:`skdni.warm_up` fills the cache ahead of time.
+:func:`kernel` replaces ``numba.njit(cache=True)`` for a function called from Python,
+:func:`helper` for one called only from other kernels (no Python entry point is
+built for it: calling it from Python raises ``TypeError``; use ``.py_func``). Both
+compile lazily, on the first call, for the argument types of that call (nothing
+compiles at import), and are saved in numba's on-disk cache, which later processes
+load instead of compiling. Unlike ``njit``, a function is typed by its arguments'
+plain types when a kernel calls it: ``f(x, 1)`` and ``f(x, 0)`` share one ``int64``
+compilation instead of one for ``Literal[int](1)`` and one for ``Literal[int](0)``
+(the constants still fold once LLVM inlines the call). :func:`skdni.warm_up` fills
+the cache ahead of time.
 """
 
 import sys
@@ -14,7 +17,7 @@ import sys
 from numba.core import types
 from numba.core.registry import CPUDispatcher
 
-__all__ = ["compiled_signatures", "kernel", "kernel_status"]
+__all__ = ["compiled_signatures", "helper", "kernel", "kernel_status"]
 
 
 class _Dispatcher(CPUDispatcher):
@@ -26,10 +29,21 @@ class _Dispatcher(CPUDispatcher):
         return super().get_call_template(args, kws)
 
 
-def _make(func, options):
+class _HelperDispatcher(_Dispatcher):
+    """A dispatcher without a Python entry point (compiled with
+    ``no_cpython_wrapper``: calling its machine code from Python would crash)."""
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            f"{self.py_func.__qualname__} is a numba helper, callable only from "
+            "kernels; from Python call its .py_func"
+        )
+
+
+def _make(func, options, cls=_Dispatcher):
     # what numba.njit(cache=True, **options) builds, with the dispatcher above
     targetoptions = {"nopython": True, "boundscheck": None, **options}
-    disp = _Dispatcher(py_func=func, locals={}, targetoptions=targetoptions)
+    disp = cls(py_func=func, locals={}, targetoptions=targetoptions)
     disp.enable_caching()
     return disp
 
@@ -53,6 +67,24 @@ def kernel(func=None, *, nogil=False):
     if func is None:
         return lambda f: _make(f, options)
     return _make(func, options)
+
+
+def helper(func):
+    """:func:`kernel` for a function called only from other kernels.
+
+    It has no Python entry point (numba's ``no_cpython_wrapper``), which saves
+    compiling one: calling it from Python raises ``TypeError``.
+
+    Parameters
+    ----------
+    func : function
+        The Python function to compile.
+
+    Returns
+    -------
+    numba dispatcher
+    """
+    return _make(func, {"no_cpython_wrapper": True}, _HelperDispatcher)
 
 
 def _dispatchers():

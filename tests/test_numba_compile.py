@@ -128,3 +128,12 @@ def test_warm_up_in_process_returns_the_kernels():
     status = warm_up(n_jobs=1, tasks=["threshold"])
     assert "skdni.probing._fast_threshold.threshold_unit_scores" in status
     assert set(status.values()) <= {"compiled", "cached"}
+
+
+def test_helper_called_from_python_is_refused():
+    """A helper has no Python entry point: a clear error, not a crash."""
+    from skdni.probing._fast_svm import _margins
+
+    with pytest.raises(TypeError, match="numba helper"):
+        _margins(1.0, 0.5)
+    assert _margins.py_func(1.0, 0.5)[0] == 0.5

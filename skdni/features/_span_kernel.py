@@ -9,6 +9,7 @@ per row instead of 300 — the output stays zero (fresh pages) elsewhere.
 """
 
 import numpy as np
+
 from .._numba import kernel
 
 

@@ -14,12 +14,13 @@ path does.
 """
 
 import numpy as np
-from .._numba import kernel
+
+from .._numba import helper, kernel
 
 __all__ = ["logistic_unit_scores"]
 
 
-@kernel
+@helper
 def _sigmoid(u):
     if u >= 0:
         return 1.0 / (1.0 + np.exp(-u))
@@ -27,7 +28,7 @@ def _sigmoid(u):
     return e / (1.0 + e)
 
 
-@kernel
+@helper
 def _gradient(tr, centres, w, b):
     gw, gb = w, 0.0
     hww, hwb, hbb = 1.0, 0.0, 0.0
@@ -49,7 +50,7 @@ def _gradient(tr, centres, w, b):
     return gw, gb, hww, hwb, hbb
 
 
-@kernel
+@helper
 def solve_logistic(tr, centres, w, b, max_iter=100):
     """Newton's method with step halving on the gradient norm."""
     gw, gb, hww, hwb, hbb = _gradient(tr, centres, w, b)

@@ -41,8 +41,8 @@ balanced accuracy equal to that class's recall. Chance is 0.5 for both scores.
 """
 
 import numpy as np
-from .._numba import kernel
 
+from .._numba import helper, kernel
 from ._fast_svm import (
     _first_positive,
     _last_positive,
@@ -58,7 +58,7 @@ __all__ = ["RANK_METRICS", "fold_auc", "fold_balanced", "svm_rank_scores"]
 RANK_METRICS = {"balanced_accuracy": 0, "roc_auc": 1}
 
 
-@kernel
+@helper
 def _balanced(tp, fn, tn, fp):
     """Mean recall over the classes with held-out rows (sklearn's definition)."""
     n_pos, n_neg = tp + fn, tn + fp
@@ -69,7 +69,7 @@ def _balanced(tp, fn, tn, fp):
     return tn / n_neg
 
 
-@kernel
+@helper
 def fold_balanced(data, k, w, b):
     """Balanced accuracy of ``x * w + b > 0`` → class 1 on fold k's held-out rows.
 
@@ -96,7 +96,7 @@ def fold_balanced(data, k, w, b):
     return _balanced(tp, n_pos - tp, tn, n_neg - tn)
 
 
-@kernel
+@helper
 def fold_auc(fx, fc, w, b):
     """ROC AUC of the decisions ``x * w + b`` on one fold's sorted run (``fx``
     ascending, ``fc`` label codes): the Mann-Whitney count over groups of equal

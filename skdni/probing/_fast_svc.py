@@ -50,8 +50,8 @@ Held-out predictions use sklearn's rule ``x * w + b > 0`` → ``classes_[1]``
 """
 
 import numpy as np
-from .._numba import kernel
 
+from .._numba import helper, kernel
 from ._fast_svm import _first_positive, _last_positive
 
 __all__ = ["svc_fit_1d", "svc_fold_scores", "svc_unit_scores"]
@@ -60,7 +60,7 @@ __all__ = ["svc_fit_1d", "svc_fold_scores", "svc_unit_scores"]
 # concatenated array with a leading 0, so Σ a[lo:i] = c[i] − c[lo].
 
 
-@kernel
+@helper
 def _below(a, c, lo, hi, v, inclusive):
     """Count and sum of a[lo:hi] below v (``< v``, or ``≤ v`` if inclusive)."""
     seg = a[lo:hi]
@@ -71,7 +71,7 @@ def _below(a, c, lo, hi, v, inclusive):
     return float(i), c[lo + i] - c[lo]
 
 
-@kernel
+@helper
 def _train_below(D, cls, k, v, inclusive):
     """Count and sum of the training rows of class ``cls`` below v: all rows minus
     fold k's (k = −1: all rows are training rows)."""
@@ -87,7 +87,7 @@ def _train_below(D, cls, k, v, inclusive):
     return n, s
 
 
-@kernel
+@helper
 def _train_total(D, cls, k):
     if cls == 1:
         a, c, fc, fo = D[0], D[1], D[5], D[6]
@@ -100,7 +100,7 @@ def _train_total(D, cls, k):
     return n, s
 
 
-@kernel
+@helper
 def _pos_in(D, k, s, t, inclusive):
     """Training positives with s·x < t (≤ if inclusive): count, Σ s·x."""
     if s > 0:
@@ -110,7 +110,7 @@ def _pos_in(D, k, s, t, inclusive):
     return n_all - n, -(s_all - sm)
 
 
-@kernel
+@helper
 def _neg_in(D, k, s, u, inclusive):
     """Training negatives with s·x > u (≥ if inclusive): count, Σ s·x."""
     if s > 0:
@@ -121,13 +121,13 @@ def _neg_in(D, k, s, u, inclusive):
     return n, -sm
 
 
-@kernel
+@helper
 def _phi(D, k, s, t, u):
     """Slope of the hinge sum right of the breakpoint (t, u = t − δ)."""
     return _pos_in(D, k, s, t, True)[0] - _neg_in(D, k, s, u, False)[0]
 
 
-@kernel
+@helper
 def _first_breakpoint(D, k, s, delta, cls, strict):
     """The first candidate breakpoint of class ``cls`` (among all rows' values, a
     superset of the training rows') with φ ≥ 0 (> 0 if strict): (t, u), or inf."""
@@ -154,7 +154,7 @@ def _first_breakpoint(D, k, s, delta, cls, strict):
     return v + delta, v
 
 
-@kernel
+@helper
 def _best_b(D, k, s, w):
     """For slope |w| = w in orientation s: the optimal breakpoint (t, u), whether the
     hinge sum is flat there, and the derivative g'(w)."""
@@ -179,17 +179,17 @@ def _best_b(D, k, s, w):
     return t, u, flat, grad
 
 
-@kernel
+@helper
 def _f2i(x):
     return np.array([x]).view(np.int64)[0]
 
 
-@kernel
+@helper
 def _i2f(i):
     return np.array([i]).view(np.float64)[0]
 
 
-@kernel
+@helper
 def svc_fit(D, k, scale):
     """(w, b) of ``SVC(kernel="linear", C=1)`` on the training rows of fold k (k = −1:
     all rows). Both classes must have training rows."""
@@ -220,7 +220,7 @@ def svc_fit(D, k, scale):
     return 0.0, 0.0
 
 
-@kernel
+@helper
 def _n_predicted_positive(a, lo, hi, w, b):
     """How many of ascending a[lo:hi] get ``x * w + b > 0``."""
     if w > 0:
@@ -230,7 +230,7 @@ def _n_predicted_positive(a, lo, hi, w, b):
     return (hi - lo) if b > 0 else 0
 
 
-@kernel
+@helper
 def _class_runs(xs, codes, fs, n_folds):
     """From one unit's sorted values: the sorted values of each class over all rows
     and split by fold (stable), with cumulative sums. Returns the tuple D."""
@@ -283,7 +283,7 @@ def _class_runs(xs, codes, fs, n_folds):
     )
 
 
-@kernel
+@helper
 def _cumsum0(a):
     c = np.zeros(a.size + 1)
     for i in range(a.size):
@@ -291,7 +291,7 @@ def _cumsum0(a):
     return c
 
 
-@kernel
+@helper
 def _fold_accuracies(D, n_folds, scale):
     """Held-out accuracy of the exact SVC fit of every fold, shape (n_folds,)."""
     out = np.full(n_folds, np.nan)

@@ -19,8 +19,9 @@ A training fold with a single class predicts that class (what the exact path's
 """
 
 import numpy as np
-from .._numba import kernel
 from numba.extending import overload
+
+from .._numba import helper, kernel
 
 __all__ = [
     "class_weights",
@@ -37,12 +38,12 @@ __all__ = [
 _BLOCK = 32
 
 
-@kernel
+@helper
 def _n_checkpoints(n):
     return (n + _BLOCK - 1) // _BLOCK + 1
 
 
-@kernel
+@helper
 def fold_layout(fs, fold_off):
     """Where each sorted row goes when the sorted order is split by fold (stable), and
     where each fold's checkpoint rows start."""
@@ -58,13 +59,13 @@ def fold_layout(fs, fold_off):
     return fpos, cp_off
 
 
-@kernel
+@helper
 def _store(cp, r, acc):
     for c in range(6):
         cp[r, c] = acc[c]
 
 
-@kernel
+@helper
 def build_prefix(xs, codes, fs, fpos, fold_off, cp_off, prefix, fcodes, fprefix):
     """One pass over the sorted rows: checkpointed (count, Σx, Σx²) of class 1 then
     class 0, over all rows (``prefix``) and within each fold (``fprefix``), plus the
@@ -96,7 +97,7 @@ def build_prefix(xs, codes, fs, fpos, fold_off, cp_off, prefix, fcodes, fprefix)
         _store(fprefix, cp_off[k + 1] - 1, facc[k])
 
 
-@kernel
+@helper
 def _prefix_at(xs, codes, cp, i, cls):
     """(count, Σx, Σx²) of class ``cls`` over the first i rows of a sorted run."""
     if i == xs.size:
@@ -116,7 +117,7 @@ def _prefix_at(xs, codes, cp, i, cls):
     return a0, a1, a2
 
 
-@kernel
+@helper
 def _class_sums(xs, codes, cp, t, above, cls):
     """(count, Σx, Σx²) of class ``cls`` over the rows of a sorted run with x > t
     (``above``) or x < t."""
@@ -128,7 +129,7 @@ def _class_sums(xs, codes, cp, t, above, cls):
     return _prefix_at(xs, codes, cp, np.searchsorted(xs, t), cls)
 
 
-@kernel
+@helper
 def _margins(w, b):
     """Where each class's margin reaches 1 at (w, b): class 1 is active (margin < 1)
     where ``w x + b < 1`` and class 0 where ``w x + b > -1``, i.e. x beyond a
@@ -142,7 +143,7 @@ def _margins(w, b):
     return t_pos, False, t_neg, False
 
 
-@kernel
+@helper
 def _active(w, b, data, k):
     """Training sums over the active rows (margin < 1) of each class at (w, b).
 
@@ -170,7 +171,7 @@ def _active(w, b, data, k):
     return above_pos, above_neg, sums
 
 
-@kernel
+@helper
 def _objective(w, b, sums):
     p0, p1, p2, q0, q1, q2 = sums[0], sums[1], sums[2], sums[3], sums[4], sums[5]
     loss = (1 - b) ** 2 * p0 - 2 * (1 - b) * w * p1 + w * w * p2
@@ -178,7 +179,7 @@ def _objective(w, b, sums):
     return 0.5 * (w * w + b * b) + loss
 
 
-@kernel
+@helper
 def solve_svm(data, k, w, b, max_iter=100, c1=1.0, c0=1.0):
     """Exact minimiser of the squared-hinge objective on the rows outside fold k
     (``c1``, ``c0``: the per-class C of ``class_weight``)."""
@@ -186,7 +187,7 @@ def solve_svm(data, k, w, b, max_iter=100, c1=1.0, c0=1.0):
     return w, b
 
 
-@kernel
+@helper
 def _active_rows(w, b, data, k):
     """:func:`_active` over all labelled rows of an unsorted column, in one pass."""
     x, codes = data
@@ -229,7 +230,7 @@ def _active_sums_impl(w, b, data, k):
     return sorted_unit
 
 
-@kernel
+@helper
 def _weighted(sums, c1, c0):
     """Active-set sums with class 1's scaled by ``c1`` and class 0's by ``c0``: the
     squared hinge of ``class_weight`` (per-class C). Weights 1 leave them unchanged."""
@@ -239,7 +240,7 @@ def _weighted(sums, c1, c0):
     return sums
 
 
-@kernel
+@helper
 def _newton(data, k, w, b, max_iter, c1=1.0, c0=1.0):
     """Finite Newton on the squared-hinge objective, class 1's loss weighted by
     ``c1`` and class 0's by ``c0``. Returns (w, b, iterations)."""
@@ -283,7 +284,7 @@ def svm_fit_1d(x, codes, max_iter=100, c1=1.0, c0=1.0):
     return _newton((x, codes), -1, 0.0, 0.0, max_iter, c1, c0)
 
 
-@kernel
+@helper
 def _first_positive(xs, w, b):
     """In an ascending run, the first index whose ``x * w + b > 0`` (w > 0)."""
     lo, hi = 0, xs.size
@@ -296,7 +297,7 @@ def _first_positive(xs, w, b):
     return lo
 
 
-@kernel
+@helper
 def _last_positive(xs, w, b):
     """In an ascending run, one past the last index whose ``x * w + b > 0`` (w < 0)."""
     lo, hi = 0, xs.size
@@ -309,7 +310,7 @@ def _last_positive(xs, w, b):
     return lo
 
 
-@kernel
+@helper
 def fold_correct(data, k, w, b):
     """Held-out rows of fold k predicted right by ``x * w + b > 0`` → class 1.
 
@@ -338,7 +339,7 @@ def fold_correct(data, k, w, b):
     return n_pos if b > 0 else n_neg
 
 
-@kernel
+@helper
 def class_weights(balanced, n_pos, n_neg):
     """Per-class C of the probe: ``class_weight="balanced"`` (sklearn's
     ``n / (2 · count)``) if ``balanced``, else none (1, 1)."""
@@ -348,7 +349,7 @@ def class_weights(balanced, n_pos, n_neg):
     return n / (2.0 * n_pos), n / (2.0 * n_neg)
 
 
-@kernel
+@helper
 def svm_layout(xs, fs, fold_off):
     """The buffers of one sorted unit that every feature shares: where each sorted
     row goes in the fold-split order, the folds' checkpoint offsets, the activations
@@ -363,7 +364,7 @@ def svm_layout(xs, fs, fold_off):
     return fpos, cp_off, xfs, prefix, fprefix
 
 
-@kernel
+@helper
 def svm_feature(xs, fs, codes, fold_off, layout, fcodes):
     """The solver's ``data`` tuple for one feature's label ``codes`` on a sorted unit
     (prefix sums built in one pass into the ``layout`` buffers and ``fcodes``)."""
@@ -372,7 +373,7 @@ def svm_feature(xs, fs, codes, fold_off, layout, fcodes):
     return (xs, codes, prefix, xfs, fcodes, fprefix, fold_off, cp_off)
 
 
-@kernel
+@helper
 def svm_fold_fits(data, n_folds, balanced):
     """Per fold, the exact ``LinearSVC()`` (``class_weight="balanced"`` if
     ``balanced``) fit on the training rows, and the held-out labelled count.

@@ -11,13 +11,13 @@ The model (both paths implement exactly this):
 """
 
 import numpy as np
-from .._numba import kernel
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
 from .._compat import check_is_fitted, validate_data
 from .._errors import InputError
+from .._numba import kernel
 
 __all__ = ["ThresholdClassifier", "threshold_unit_scores"]
 

@@ -11,8 +11,9 @@ worker processes and come back as arrays.
 
 import numpy as np
 from joblib import effective_n_jobs
-from .._numba import kernel
 from sklearn.utils.parallel import delayed
+
+from .._numba import kernel
 
 __all__ = ["binary_fold_scores", "label_codes", "sorted_unit"]
 
