@@ -137,3 +137,14 @@ def test_helper_called_from_python_is_refused():
     with pytest.raises(TypeError, match="numba helper"):
         _margins(1.0, 0.5)
     assert _margins.py_func(1.0, 0.5)[0] == 0.5
+
+
+def test_warm_up_command_parses():
+    """``skdni warm-up [--n-jobs N]`` is a command of the CLI (run end to end by
+    the warm-up test through ``skdni.warm_up``)."""
+    from skdni.cli import build_parser
+
+    args = build_parser().parse_args(["warm-up", "--n-jobs", "2"])
+    assert (args.command, args.n_jobs) == ("warm-up", 2)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["warm-up", "--n-jobs", "0"])
