@@ -19,6 +19,7 @@ from sklearn.pipeline import FeatureUnion
 
 from ._errors import InputError, InvalidParameterError
 from ._texts import check_texts, sequence_ids
+from ._warm_up import finish_warm_up, start_warm_up
 
 FEATURE_SETS = ("range", "impulse", "depth", "parser", "regex")
 #: The grammar sampled when neither a grammar nor a corpus is given: balanced
@@ -1129,6 +1130,11 @@ def run_study(**options) -> StudyResult:
     memory = Memory(cfg.cache_dir or default_cache_dir(), verbose=0)
 
     say = _StagePrinter(cfg.verbose)
+    # A fresh install compiles the probe kernels while the model trains (the other
+    # core), so the search loads them from numba's cache instead of compiling.
+    warming = start_warm_up(
+        ["svm_rank"] + (["tree_sitter"] if cfg.language is not None else [])
+    )
     say("corpus" + (f" ({cfg.corpus})" if cfg.corpus else f" ({cfg.grammar})"))
     # GroupKFold needs an inspected text per fold: checked here, before training
     split = _load_corpus(cfg)
@@ -1173,6 +1179,7 @@ def run_study(**options) -> StudyResult:
             f"{len(parse_failures)} of {len(inspect_texts)} inspected texts did not "
             "parse: their grammar features are NaN (left out of the probe fits)"
         )
+    finish_warm_up(warming)
     say(
         f"probe search: {labels.shape[1]} features x {H.shape[1]} units, "
         f"{cfg.cv}-fold cross-validation"

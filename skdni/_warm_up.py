@@ -102,3 +102,107 @@ def warm_up(n_jobs=None, *, tasks=None):
             for found in pool.map(_run_task, tasks):
                 add(found)
     return dict(sorted(kernels.items()))
+
+
+# The module whose kernels a task compiles (checked for a filled cache by
+# :func:`start_warm_up`; a task not listed is always started).
+_TASK_MODULES = {
+    "svm_rank": "skdni.probing._fast_rank",
+    "tree_sitter": "skdni.features._span_kernel",
+}
+
+
+def _in_cache(task):
+    """Whether every kernel of ``task``'s module has an index file in numba's cache
+    (best effort: any doubt counts as not cached)."""
+    import importlib
+
+    name = _TASK_MODULES.get(task)
+    if name is None:
+        return False
+    try:
+        from numba.core.registry import CPUDispatcher
+
+        module = importlib.import_module(name)
+        kernels = [v for v in vars(module).values() if isinstance(v, CPUDispatcher)]
+        return bool(kernels) and all(
+            os.path.exists(k._cache._cache_file._index_path) for k in kernels
+        )
+    except Exception:  # noqa: BLE001 - a private numba API: doubt means compile
+        return False
+
+
+def start_warm_up(tasks):
+    """Compile the kernels of ``tasks`` in a background process, unless cached.
+
+    ``skdni run`` starts it before training, so that on a fresh install the probe
+    search loads its kernels instead of compiling them (the compilation runs on the
+    other core while the model trains). The child runs at a lower priority and
+    imports this same skdni (the cache is keyed to the source files).
+
+    Parameters
+    ----------
+    tasks : list of str
+        Names from ``WARM_UP_TASKS``.
+
+    Returns
+    -------
+    process : subprocess.Popen or None
+        The running warm-up, for :func:`finish_warm_up`; None when every task's
+        kernels are already in the cache.
+    """
+    import subprocess
+    import sys
+
+    missing = [task for task in tasks if not _in_cache(task)]
+    if not missing:
+        return None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    code = (
+        "import os\n"
+        "if hasattr(os, 'nice'): os.nice(10)\n"
+        "from skdni._warm_up import warm_up\n"
+        f"warm_up(n_jobs=1, tasks={missing!r})\n"
+    )
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:  # no process to spare: the search compiles its own kernels
+        return None
+
+
+def finish_warm_up(process, timeout=600.0):
+    """Wait for a warm-up :func:`start_warm_up` started (None: nothing to wait for).
+
+    A failed or hung warm-up costs nothing but time: the caller's first call then
+    compiles the kernels itself.
+
+    Parameters
+    ----------
+    process : subprocess.Popen or None
+        What :func:`start_warm_up` returned.
+    timeout : float, default=600.0
+        Seconds to wait before the warm-up is stopped.
+
+    Returns
+    -------
+    ok : bool
+        Whether the warm-up finished and succeeded (True when there was none).
+    """
+    import subprocess
+
+    if process is None:
+        return True
+    try:
+        return process.wait(timeout) == 0
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False

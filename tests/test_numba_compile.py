@@ -148,3 +148,32 @@ def test_warm_up_command_parses():
     assert (args.command, args.n_jobs) == ("warm-up", 2)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["warm-up", "--n-jobs", "0"])
+
+
+def test_start_warm_up_fills_an_empty_cache_in_the_background(tmp_path):
+    """``skdni run``'s background warm-up: with an empty cache it starts a process
+    that compiles the task's kernels; once they are cached it starts none."""
+    code = """
+import json, sys
+from skdni._warm_up import _in_cache, finish_warm_up, start_warm_up
+before = _in_cache("svm_rank")
+process = start_warm_up(["svm_rank"])
+ok = finish_warm_up(process)
+after = _in_cache("svm_rank")
+again = start_warm_up(["svm_rank"])
+print(json.dumps([before, process is not None, ok, after, again is None]))
+"""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [False, True, True, True, True]
+
+
+def test_finish_warm_up_without_a_process_and_after_a_failure():
+    from skdni._warm_up import finish_warm_up
+
+    assert finish_warm_up(None)
+    failed = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    assert not finish_warm_up(failed)
