@@ -70,6 +70,36 @@ def open_out(path, shape, dtype) -> np.memmap:
         raise
 
 
+class RowWriter:
+    """Writes blocks of consecutive rows into the file of an :func:`open_out`
+    memmap with ``pwrite``: the kernel copies them into the page cache, where
+    storing through the mapping would fault in (and zero) every page first."""
+
+    def __init__(self, memmap):
+        self.memmap = memmap
+        self.fd = os.open(memmap.filename, os.O_WRONLY)
+        self.row_bytes = memmap.itemsize * int(np.prod(memmap.shape[1:]))
+
+    def write(self, rows, block) -> bool:
+        """Write ``block`` at ``rows`` when they are a slice of consecutive rows
+        and ``block`` has their exact shape; False (nothing written) otherwise."""
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            return False
+        lo, hi, _ = rows.indices(self.memmap.shape[0])
+        if np.shape(block) != (max(hi - lo, 0),) + self.memmap.shape[1:]:
+            return False
+        data = np.ascontiguousarray(block, dtype=self.memmap.dtype)
+        view = memoryview(data).cast("B")
+        position = self.memmap.offset + lo * self.row_bytes
+        while view:
+            written = os.pwrite(self.fd, view, position)
+            view, position = view[written:], position + written
+        return True
+
+    def close(self):
+        os.close(self.fd)
+
+
 def close_out(memmap, path) -> np.memmap:
     """Flush ``memmap`` (from :func:`open_out`) and move its file onto ``path``."""
     path = os.path.abspath(os.fspath(path))
