@@ -184,13 +184,14 @@ class TextTransformerMixin(TransformerMixin):
                         writer = RowWriter(rows_out)
                 if writer is None or not writer.write(rows, block):
                     rows_out[rows] = block
+            if writer is not None:
+                writer.close()
         except BaseException:
+            if writer is not None:
+                writer.close(discard=True)
             if self.out is not None:
                 discard_out(rows_out)
             raise
-        finally:
-            if writer is not None:
-                writer.close()
         if self.out is None:
             return rows_out
         return close_out(rows_out, self.out)
