@@ -374,7 +374,10 @@ class TreeSitterFeaturizer(_ParsingFeaturizer):
         ``"raise"``: a :class:`~skdni.ParseFailure` names the first text with an
         error and the character position (line, column) of its first error.
     dtype : {np.float64, np.float32}, default=np.float64
-        Type of the output (float32 halves its memory).
+        Type of the output. float32 halves its memory and most of the time to
+        write it (the output is most of the cost: ~2.3 KB per character with 280
+        columns); range and impulse labels (0, 1) and NaN are the same in both,
+        depth values are the same ratios rounded to float32.
     %(n_jobs)s
     %(verbose)s
     %(out)s
