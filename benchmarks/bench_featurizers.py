@@ -15,13 +15,16 @@ with n_jobs=1 and n_jobs=2. The ratio column is featurizer time / bare-parse tim
 side by side, every node type / rule seen in fit, on the same texts: the first 100
 files of the standard library (``load_python_source``, path order) and the C files
 that numpy, scikit-learn and numba ship (``load_c_source``); goal >= 1M chars/s and
->= 8x lark for fit + transform, the ``out=`` memmap path within 1.5x of that. Wall
-and CPU seconds (user + system, ``getrusage``: less sensitive to other processes on
-a shared machine; system time is mostly the kernel zeroing the output's fresh
-pages) of the best of ``--repeat`` runs after a warm-up run, with two reference
-rows: one tree-sitter parse + walk of the texts (``fit + transform`` needs two) and
-the memory floor of the output (allocating the ``(n_chars, n_features)`` float64
-array and touching its pages).
+>= 8x lark for fit + transform, the ``out=`` memmap path within 1.5x of that. For
+each row: wall seconds and chars per wall second, CPU seconds (user + system of this
+process, ``getrusage``: less sensitive to other processes on a shared machine, but
+blind to ``n_jobs`` workers, so that row is wall only) and chars per CPU second,
+the ratios to lark's fit_transform, and minor page faults; the best of ``--repeat``
+runs by CPU time after a warm-up run. Reference rows split the cost: tree-sitter's
+parse alone, parse + walk, the label fill alone, and the floors of the output
+(fresh zeroed pages of the float64 array; every cell written once; for ``out=`` the
+same bytes written to a file with ``pwrite`` + ``fsync``), with the disk's speed
+(``dd``) in the same run. Goal lines print the ratios.
 
 Run: ``python benchmarks/bench_featurizers.py [--section lark|tree-sitter|all]``.
 Threads are pinned to 1 (OMP/OPENBLAS/MKL), as in the tests.
@@ -31,6 +34,7 @@ import argparse
 import functools
 import os
 import resource
+import subprocess
 import tempfile
 import time
 import warnings
@@ -41,6 +45,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import lark  # noqa: E402
 import numpy as np  # noqa: E402
+import tree_sitter  # noqa: E402
 
 from skdni.datasets import (  # noqa: E402
     compile_grammar,
@@ -150,26 +155,30 @@ def parsable(grammar, texts):
     return good
 
 
-def best_of_cpu(func, repeat, warm_up=None):
-    """Like :func:`best_of`, returning wall, user CPU and system CPU seconds of this
-    process in the best run. On a shared machine wall time includes waiting for a
-    core; CPU time does not (but it leaves out worker processes). System time is
-    mostly the kernel zeroing the output's fresh pages, which varies with what
-    else runs. ``warm_up`` (default ``func``) runs once untimed first."""
+def best_of_cpu(func, repeat, warm_up=None, before=None):
+    """Like :func:`best_of`, returning wall, user CPU, system CPU seconds and minor
+    page faults of this process in the run of least CPU time. On a shared machine
+    wall time includes waiting for a core; CPU time does not (but it leaves out
+    worker processes). System time is mostly the kernel giving the output fresh
+    pages, which varies with what else runs. ``warm_up`` (default ``func``) runs
+    once untimed first, ``before`` untimed before each run."""
     (warm_up or func)()
-    best = (float("inf"),) * 3
+    best = (float("inf"),) * 4
     for _ in range(repeat):
-        wall, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+        if before is not None:
+            before()
+        wall = time.perf_counter()
+        before_run = resource.getrusage(resource.RUSAGE_SELF)
         func()
         after = resource.getrusage(resource.RUSAGE_SELF)
-        best = min(
-            best,
-            (
-                time.perf_counter() - wall,
-                after.ru_utime - before.ru_utime,
-                after.ru_stime - before.ru_stime,
-            ),
+        run = (
+            time.perf_counter() - wall,
+            after.ru_utime - before_run.ru_utime,
+            after.ru_stime - before_run.ru_stime,
+            after.ru_minflt - before_run.ru_minflt,
         )
+        if run[1] + run[2] < best[1] + best[2]:
+            best = run
     return best
 
 
@@ -178,7 +187,7 @@ def fit_then_transform(est, texts):
     return est.transform(texts)
 
 
-def output_floor(n_rows, n_columns, dtype):
+def zeros_touched(n_rows, n_columns, dtype):
     """Allocate the labels' array and write one value per 4 KB page: what any
     featurizer returning an (n_chars, n_features) array pays in memory traffic."""
     out = np.zeros((n_rows, n_columns), dtype=dtype)
@@ -186,84 +195,162 @@ def output_floor(n_rows, n_columns, dtype):
     return out
 
 
-def bench_tree_sitter(label, language, texts, repeat):
+def empty_filled(n_rows, n_columns, dtype):
+    """``np.empty`` and every cell written once (instead of zeros + nonzeros)."""
+    out = np.empty((n_rows, n_columns), dtype=dtype)
+    out.fill(1)
+    return out
+
+
+def pwrite_file(path, n_bytes, block_bytes=1 << 21):
+    """The ``out=`` floor: ``n_bytes`` written from one reused block with ``pwrite``,
+    then ``fsync`` (what ``memmap.flush`` waits for)."""
+    block = memoryview(np.ones(block_bytes // 8)).cast("B")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        position = 0
+        while position < n_bytes:
+            position += os.pwrite(fd, block[: n_bytes - position], position)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        os.remove(path)
+
+
+def cold():
+    """Wait (untimed) until memory freed by the last run has been handed back by
+    the guest kernel's free page reporting (a virtual machine: the host then has
+    to fault it in again on first touch, which shows as system time)."""
+    time.sleep(4)
+
+
+def disk_mb_per_s(folder):
+    """``dd`` of 1 GiB of zeros to ``folder`` with ``conv=fdatasync``: its MB/s."""
+    path = Path(folder) / "dd.bin"
+    run = subprocess.run(
+        ["dd", "if=/dev/zero", f"of={path}", "bs=1M", "count=1024", "conv=fdatasync"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    path.unlink()
+    last = run.stderr.strip().splitlines()[-1]  # "... copied, 1.4 s, 767 MB/s"
+    return last.rsplit(",", 1)[-1].strip()
+
+
+def load():
+    return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def bench_tree_sitter(label, language, texts, repeat, folder):
     """TreeSitterFeaturizer vs ParseTreeFeaturizer (lark) on the same texts."""
     n = sum(map(len, texts))
-    rows, notes = [], []
-    width = len(TreeSitterFeaturizer(language).fit(texts).get_feature_names_out())
-    one_pass = functools.partial(_parse_chunk, texts, 0, language, "nan")
-    rows.append(("tree-sitter parse + walk, one pass", *best_of_cpu(one_pass, repeat)))
-    rows.append(
+    print(f"\n== {label}: {len(texts)} texts, {n:,} chars ({load()} at the start)")
+    fitted = TreeSitterFeaturizer(language).fit(texts)
+    width = len(fitted.get_feature_names_out())
+    grammar = fitted._grammar()
+    data = [t.encode("utf-8", "surrogatepass") for t in texts]
+    parser = tree_sitter.Parser(grammar.language)
+    parsed = fitted._parse(texts)
+    out = Path(folder) / "Y.npy"
+    rows = [
+        ("parse only (C library)", lambda: [parser.parse(d) for d in data]),
         (
-            f"output floor: zeros({n:,}, {width}) float64, touch pages",
-            *best_of_cpu(lambda: output_floor(n, width, np.float64), repeat),
+            "parse + TreeCursor walk (one pass)",
+            functools.partial(_parse_chunk, texts, 0, language, "nan"),
+        ),
+        ("label fill only (zeros + compiled sweep)", lambda: fitted._labels(parsed)),
+        (
+            f"floor: zeros({n:,}, {width}) float64, touch pages",
+            lambda: zeros_touched(n, width, np.float64),
+        ),
+        ("floor: empty, write every cell", lambda: empty_filled(n, width, np.float64)),
+        (
+            "floor: zeros, touch pages, 4 s after freeing [cold]",
+            lambda: zeros_touched(n, width, np.float64),
+            cold,
+        ),
+        (
+            "floor out=: pwrite the same bytes + fsync",
+            lambda: pwrite_file(Path(folder) / "floor.bin", n * width * 8),
+        ),
+    ]
+    cases = [
+        ("fit_transform (one parse)", {}, "ft"),
+        ("fit + transform (two parses)", {}, "f+t"),
+        ("fit_transform float32", {"dtype": "float32"}, "ft"),
+        ("fit_transform out= memmap", {"out": out}, "ft"),
+        ("fit + transform out= memmap", {"out": out}, "f+t"),
+        ("fit_transform n_jobs=2 [wall only]", {"n_jobs": 2}, "ft"),
+    ]
+    for what, params, how in cases:
+        est = TreeSitterFeaturizer(language, **params)
+        run = (
+            functools.partial(est.fit_transform, texts)
+            if how == "ft"
+            else functools.partial(fit_then_transform, est, texts)
         )
+        rows.append((f"tree-sitter {what}", run))
+    results = {}
+    for what, run, *before in rows:
+        results[what] = best_of_cpu(run, repeat, None, *before)
+    lark_est = ParseTreeFeaturizer(language, on_error="nan")
+    # lark's warm-up (grammar compilation) on a few texts; one timed run
+    lark = best_of_cpu(
+        functools.partial(lark_est.fit_transform, texts),
+        1,
+        functools.partial(lark_est.fit_transform, texts[:3]),
     )
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "Y.npy"
-        cases = [
-            ("tree-sitter fit_transform", TreeSitterFeaturizer(language), "ft"),
-            ("tree-sitter fit + transform", TreeSitterFeaturizer(language), "f+t"),
-            (
-                "tree-sitter fit_transform float32",
-                TreeSitterFeaturizer(language, dtype="float32"),
-                "ft",
-            ),
-            (
-                "tree-sitter fit_transform out= memmap",
-                TreeSitterFeaturizer(language, out=out),
-                "ft",
-            ),
-            (
-                "tree-sitter fit_transform n_jobs=2 (CPU: parent only)",
-                TreeSitterFeaturizer(language, n_jobs=2),
-                "ft",
-            ),
-            (
-                "lark ParseTreeFeaturizer fit_transform",
-                ParseTreeFeaturizer(language, on_error="nan"),
-                "ft",
-            ),
-        ]
-        for what, est, how in cases:
-            run = (
-                (lambda est=est: est.fit_transform(texts))
-                if how == "ft"
-                else (lambda est=est: fit_then_transform(est, texts))
-            )
-            # lark's warm-up (grammar compilation) on a few texts: a full extra run
-            # of the slow path measures nothing more
-            warm = None
-            if isinstance(est, ParseTreeFeaturizer):
-                warm = functools.partial(est.fit_transform, texts[:3])
-            seconds, user, system = best_of_cpu(run, repeat, warm)
-            failed = len(est.failed_texts_)
-            what = f"{what} [{len(est.get_feature_names_out())} feats]"
-            rows.append((what, seconds, user, system, failed))
-            if isinstance(est, TreeSitterFeaturizer) and not notes:
-                fraction = est.unlabelled_fraction_
-                labelled = 1 - (fraction * [len(t) for t in texts]).sum() / n
-                notes.append(
-                    f"tree-sitter: {labelled:.2%} of characters labelled; texts with "
-                    f"errors {failed}; median unlabelled share {median(fraction):.2%}"
-                )
-    lark, lark_cpu = rows[-1][1], rows[-1][2] + rows[-1][3]
-    print(f"\n== {label}: {len(texts)} texts, {n:,} chars")
-    for note in notes:
-        print(note)
+    lark_what = (
+        f"lark ParseTreeFeaturizer fit_transform [{len(lark_est.feature_names_)} "
+        f"feats, {len(lark_est.failed_texts_)} texts fail]"
+    )
+    results[lark_what] = lark
+    fraction = fitted.unlabelled_fraction_
+    labelled = 1 - (fraction * [len(t) for t in texts]).sum() / n
     print(
-        f"{'what':58s} {'wall s':>7s} {'chars/s':>10s} {'vs lark':>8s} "
-        f"{'CPU s':>6s} {'(user':>6s} {'sys)':>5s} {'chars/CPU s':>11s} "
-        f"{'vs lark':>8s} {'chars/user s':>12s} {'errors':>6s}"
+        f"tree-sitter: {width} feats; {labelled:.2%} of characters labelled; "
+        f"{len(fitted.failed_texts_)} texts with errors; disk: dd 1 GiB "
+        f"conv=fdatasync to the out= folder {disk_mb_per_s(folder)}; best of "
+        f"{repeat} by CPU after a warm-up run"
     )
-    for what, t, user, system, *failed in rows:
+    lark_wall, lark_cpu = lark[0], lark[1] + lark[2]
+    print(
+        f"{'what':56s} {'wall s':>7s} {'chars/wall s':>12s} {'CPU s':>6s} "
+        f"{'(user':>6s} {'sys)':>5s} {'chars/CPU s':>11s} {'vs lark':>7s} "
+        f"{'(wall)':>7s} {'minflt':>8s}"
+    )
+    for what, (wall, user, system, faults) in results.items():
         cpu = user + system
+        per_cpu = f"{n / cpu:11,.0f}" if "wall only" not in what else f"{'-':>11s}"
+        ratio = f"{lark_cpu / cpu:6.1f}x" if "wall only" not in what else f"{'-':>7s}"
         print(
-            f"{what:58s} {t:7.2f} {n / t:10,.0f} {lark / t:7.1f}x "
-            f"{cpu:6.2f} {user:6.2f} {system:5.2f} {n / cpu:11,.0f} "
-            f"{lark_cpu / cpu:7.1f}x {n / max(user, 1e-3):12,.0f} "
-            f"{failed[0] if failed else '':>6}"
+            f"{what:56s} {wall:7.2f} {n / wall:12,.0f} {cpu:6.2f} {user:6.2f} "
+            f"{system:5.2f} {per_cpu} {ratio} {lark_wall / wall:6.1f}x {faults:8,d}"
         )
+
+    def rate(what):
+        wall, user, system, _ = results[f"tree-sitter {what}"]
+        return n / (user + system), n / wall
+
+    for what in ("fit_transform (one parse)", "fit + transform (two parses)"):
+        cpu, wall = rate(what)
+        print(
+            f"goal >= 1M chars/CPU s and >= 8x lark, {what}: {cpu:,.0f} chars/CPU s "
+            f"({cpu / (n / lark_cpu):.1f}x lark), {wall:,.0f} chars/wall s"
+        )
+        short = what.split(" (")[0]
+        out_cpu, out_wall = rate(f"{short} out= memmap")
+        print(
+            f"goal out= within 1.5x, {short}: in-memory / out= = "
+            f"{cpu / out_cpu:.2f}x per CPU s, {wall / out_wall:.2f}x per wall s"
+        )
+    floor = results[f"floor: zeros({n:,}, {width}) float64, touch pages"]
+    print(
+        f"output: {width * 8:,} bytes per character (float64); fresh pages cost "
+        f"{(floor[1] + floor[2]) / (n * width * 8 / 1e9):.3f} CPU s per GB in this run "
+        f"({load()} at the end)"
+    )
 
 
 def median(values):
@@ -280,15 +367,23 @@ def main():
     ap.add_argument(
         "--python-files", type=int, default=100, help="stdlib files (tree-sitter)"
     )
+    ap.add_argument(
+        "--out-dir", default=None, help="folder for out= files (default: a temp dir)"
+    )
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     if args.section in ("tree-sitter", "all"):
-        if args.python_files:
-            # whole files, as the issue measured (not cut into texts)
-            python = load_python_source(max_text_chars=None)[: args.python_files]
-            bench_tree_sitter("Python stdlib files", "python", python, args.repeat)
-        c_files = load_c_source(packages=["numpy", "sklearn", "numba"])
-        bench_tree_sitter("C files of numpy, sklearn, numba", "c", c_files, args.repeat)
+        with tempfile.TemporaryDirectory(dir=args.out_dir) as folder:
+            if args.python_files:
+                # whole files, as the issue measured (not cut into texts)
+                python = load_python_source(max_text_chars=None)[: args.python_files]
+                bench_tree_sitter(
+                    "Python stdlib files", "python", python, args.repeat, folder
+                )
+            c_files = load_c_source(packages=["numpy", "sklearn", "numba"])
+            bench_tree_sitter(
+                "C files of numpy, sklearn, numba", "c", c_files, args.repeat, folder
+            )
     if args.section in ("lark", "all"):
         bench_lark(args)
 

@@ -33,7 +33,9 @@ out : str, path-like or None, default=None
     block by block into a ``.npy`` file at this path
     (``numpy.lib.format.open_memmap``, replaced if present, only once complete)
     of the output dtype, in corpus row order, and return that memmap, so peak
-    memory is one block, not ``n_chars × n_features``. Reopen it later with
+    memory is one block, not ``n_chars × n_features``; blocks in row order go
+    to the disk with ``O_DIRECT`` where the file system has it (not through the
+    page cache, so reading the memmap reads the disk). Reopen it later with
     ``np.load(out, mmap_mode="r")``. Pandas output (``set_output``) would load it
     whole and raises an :class:`~skdni.InputError`.""",
     "rows": """\

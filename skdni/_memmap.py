@@ -1,5 +1,6 @@
 """Out-of-core output shared by the text transformers: ``out=PATH`` memmaps."""
 
+import mmap
 import os
 import tempfile
 
@@ -68,6 +69,107 @@ def open_out(path, shape, dtype) -> np.memmap:
     except BaseException:
         os.remove(tmp)
         raise
+
+
+class RowWriter:
+    """Writes blocks of rows into the file of an :func:`open_out` memmap.
+
+    Storing through the mapping would fault in (and zero) every page of the file
+    first. Blocks of consecutive rows in file order are instead collected in an
+    aligned staging buffer and written with ``O_DIRECT`` (straight to the disk, no
+    page cache: the CPU cost of ``out=`` becomes a copy); other blocks, and
+    systems without ``O_DIRECT``, use plain ``pwrite``.
+    """
+
+    _ALIGN = 4096  # O_DIRECT offsets, lengths and addresses: sector multiples
+    _STAGE = 1 << 22
+
+    def __init__(self, memmap):
+        self.memmap = memmap
+        self.row_bytes = memmap.itemsize * int(np.prod(memmap.shape[1:]))
+        self.fd = os.open(memmap.filename, os.O_RDWR)
+        self.next_row = 0
+        self.direct = self.stage = None
+        direct = getattr(os, "O_DIRECT", 0)
+        if direct:
+            try:
+                self.direct = os.open(memmap.filename, os.O_WRONLY | direct)
+            except OSError:  # e.g. tmpfs
+                return
+            # the staging buffer holds the file from offset 0: the header first
+            self.stage = mmap.mmap(-1, self._STAGE)
+            header = os.pread(self.fd, memmap.offset, 0)
+            self.stage[: len(header)] = header
+            self.staged, self.stage_at = len(header), 0
+
+    def write(self, rows, block) -> bool:
+        """Write ``block`` at ``rows`` when they are a slice of consecutive rows
+        and ``block`` has their exact shape; False (nothing written) otherwise."""
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            self._stop_direct()
+            return False
+        lo, hi, _ = rows.indices(self.memmap.shape[0])
+        if np.shape(block) != (max(hi - lo, 0),) + self.memmap.shape[1:]:
+            self._stop_direct()
+            return False
+        data = memoryview(np.ascontiguousarray(block, self.memmap.dtype)).cast("B")
+        position = self.memmap.offset + lo * self.row_bytes
+        if self.stage is not None and lo != self.next_row:
+            self._stop_direct()
+        while data and self.stage is not None:
+            take = min(len(data), self._STAGE - self.staged)
+            self.stage[self.staged : self.staged + take] = data[:take]
+            self.staged += take
+            data, position = data[take:], position + take
+            if self.staged == self._STAGE:
+                self._flush_stage()
+        if data:
+            _write_all(self.fd, data, position)
+        self.next_row = hi
+        return True
+
+    def _flush_stage(self):
+        """Write the aligned part of the staged bytes; keep the rest staged."""
+        aligned = self.staged // self._ALIGN * self._ALIGN
+        if not aligned:
+            return
+        try:
+            _write_all(self.direct, memoryview(self.stage)[:aligned], self.stage_at)
+        except OSError:  # a file system that refuses this O_DIRECT write
+            self._stop_direct()
+            return
+        rest = self.staged - aligned
+        self.stage[:rest] = self.stage[aligned : self.staged]
+        self.staged, self.stage_at = rest, self.stage_at + aligned
+
+    def _stop_direct(self):
+        """Write what is staged with plain ``pwrite``; plain writes from now on."""
+        if self.stage is None:
+            return
+        _write_all(self.fd, memoryview(self.stage)[: self.staged], self.stage_at)
+        os.close(self.direct)
+        # the staging mmap is freed with its last reference
+        self.direct = self.stage = None
+
+    def close(self, discard=False):
+        """Write what is still staged (unless ``discard``) and close the file."""
+        if self.fd is None:
+            return
+        try:
+            if self.stage is not None and not discard:
+                self._flush_stage()
+                self._stop_direct()
+        finally:
+            if self.direct is not None:
+                os.close(self.direct)
+            os.close(self.fd)
+            self.fd = self.direct = self.stage = None
+
+
+def _write_all(fd, data, position):
+    while data:
+        written = os.pwrite(fd, data, position)
+        data, position = data[written:], position + written
 
 
 def close_out(memmap, path) -> np.memmap:

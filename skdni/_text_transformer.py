@@ -25,7 +25,7 @@ from sklearn.base import TransformerMixin
 
 from ._compat import _fit_context, check_is_fitted
 from ._docstring import fill_doc
-from ._memmap import check_out, close_out, discard_out, open_out
+from ._memmap import RowWriter, check_out, close_out, discard_out, open_out
 from ._texts import check_texts, text_lengths
 
 __all__ = ["TextTransformerMixin"]
@@ -172,7 +172,7 @@ class TextTransformerMixin(TransformerMixin):
         columns; a failure removes the partial file and leaves ``out`` as it was.
         """
         n_rows = int(text_lengths(texts).sum())
-        rows_out = None
+        rows_out = writer = None
         try:
             for rows, block in blocks:
                 if rows_out is None:
@@ -181,8 +181,14 @@ class TextTransformerMixin(TransformerMixin):
                         rows_out = np.empty(shape, self._out_dtype())
                     else:
                         rows_out = open_out(self.out, shape, self._out_dtype())
-                rows_out[rows] = block
+                        writer = RowWriter(rows_out)
+                if writer is None or not writer.write(rows, block):
+                    rows_out[rows] = block
+            if writer is not None:
+                writer.close()
         except BaseException:
+            if writer is not None:
+                writer.close(discard=True)
             if self.out is not None:
                 discard_out(rows_out)
             raise

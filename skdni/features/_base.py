@@ -145,6 +145,11 @@ class _ParsingFeaturizer(_TextFeaturizer):
         """Final labels (failed texts NaN, ``shift`` applied) of texts ``lo:hi``
         from their chunk's parse result ``res``, whose positions are chunk-local;
         texts never straddle chunks, so this equals those rows of ``_finish``."""
+        return self._finish(self._chunk_parsed(res, lo, hi, lengths))
+
+    def _chunk_parsed(self, res, lo, hi, lengths):
+        """The parse of texts ``lo:hi`` (``_finish``'s input) from their chunk's
+        parse result ``res``."""
         chunk_lengths = lengths[lo:hi]
         parsed = {k: v for k, v in res.items() if isinstance(v, np.ndarray)}
         parsed.update(
@@ -153,7 +158,7 @@ class _ParsingFeaturizer(_TextFeaturizer):
             lengths=chunk_lengths,
             offsets=np.concatenate([[0], np.cumsum(chunk_lengths)]),
         )
-        return self._finish(parsed)
+        return parsed
 
     def _stream(self, texts, chunks):
         """Write the labels of the parsed ``chunks`` to ``out``; return the memmap."""

@@ -124,6 +124,81 @@ def test_fast_fill_agrees_with_reference_path():
             np.testing.assert_array_equal(fast, exact)
 
 
+def reference_matrix(f, texts):
+    """The whole output from a per-node Python loop (:func:`reference_text`):
+    columns in ``feature_names_`` order, ERROR / MISSING characters NaN, then
+    row t of each text holding character t + shift (NaN past either end)."""
+    parser = tree_sitter.Parser(f._grammar().language)
+    blocks = []
+    for text in texts:
+        rng, imp, cnt, depth = reference_text(parser, text, f.node_types_, f.named_only)
+        scale = {t: max(f.max_depth_[t], 1) for t in f.node_types_}
+        by_rep = {
+            "range": [rng[t] for t in f.node_types_],
+            "impulse": [imp[t] for t in f.node_types_],
+            "depth": [np.minimum(cnt[t] / scale[t], 1) for t in f.node_types_],
+        }
+        cols = [c for rep in f.representations_ for c in by_rep[rep]]
+        if "depth" in f.representations_:
+            cols.append(np.minimum(depth / max(f.max_tree_depth_, 1), 1))
+        labels = np.stack(cols, axis=1)
+        data = text.encode("utf-8", "surrogatepass")
+        stack = [parser.parse(data).root_node]
+        while stack:
+            node = stack.pop()
+            if node.is_error or node.is_missing:
+                s = min(chars_of(data, node.start_byte), len(text) - 1)
+                e = max(chars_of(data, node.end_byte), s + 1)
+                labels[s:e] = np.nan
+            stack.extend(node.children)
+        shifted = np.full_like(labels, np.nan)
+        src = np.arange(len(text)) + f.shift
+        ok = (src >= 0) & (src < len(text))
+        shifted[ok] = labels[src[ok]]
+        blocks.append(shifted)
+    return np.concatenate(blocks)
+
+
+@pytest.mark.parametrize("shift", [-2, 0, 3])
+@pytest.mark.parametrize("block_cells", [1, 150, 1 << 18])
+def test_in_memory_and_out_blocks_equal_a_per_node_loop(
+    shift, block_cells, tmp_path, monkeypatch
+):
+    # non-ASCII at node edges, errors, MISSING tokens, texts shorter than a block
+    texts = C + ["int f(void) { return (1 + ; }\n", "x", "int é = 1\n"] + C[:1]
+    monkeypatch.setattr(TreeSitterFeaturizer, "_out_block_cells", block_cells)
+    for named_only in (True, False):
+        memory = TreeSitterFeaturizer("c", shift=shift, named_only=named_only)
+        on_disk = clone(memory).set_params(out=tmp_path / "Y.npy")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            Y = memory.fit_transform(texts)
+            mm = on_disk.fit_transform(texts)
+            again = np.asarray(on_disk.transform(texts))
+        expected = reference_matrix(memory, texts)
+        assert np.isnan(expected).any() and memory.max_tree_depth_ > 2
+        np.testing.assert_array_equal(Y, expected)
+        np.testing.assert_array_equal(np.asarray(mm), expected)
+        np.testing.assert_array_equal(again, expected)
+        np.testing.assert_array_equal(
+            on_disk.unlabelled_fraction_, memory.unlabelled_fraction_
+        )
+
+
+def test_out_float32_impulse_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(TreeSitterFeaturizer, "_out_block_cells", 64)
+    texts = PYTHON + ["def f(:\n    return é\n"]
+    params = dict(representations=("impulse", "depth"), dtype="float32", shift=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        Y = TreeSitterFeaturizer("python", **params).fit_transform(texts)
+        f = TreeSitterFeaturizer("python", out=tmp_path / "Y.npy", **params)
+        mm = f.fit_transform(texts)
+    assert mm.dtype == np.float32 and np.load(tmp_path / "Y.npy").dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(mm), Y)
+    np.testing.assert_array_equal(Y, reference_matrix(f, texts).astype(np.float32))
+
+
 def test_errors_are_nan_not_zero():
     good = "int f(void) { return 1; }\n"
     broken = "int g(void) { return 1 + ; }\nint h(void) { return 2; }\n"
