@@ -12,6 +12,7 @@ while it is hot, and the sweep can stop after any row and resume later: the
 """
 
 import numpy as np
+
 from .._numba import kernel
 
 # state slots: next span to open (by start), to close (by end), to mark its last
