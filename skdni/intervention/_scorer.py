@@ -254,7 +254,7 @@ def _score_batch(stack, ids, lengths, targets, scored, item, scoring, compiled=T
 
     ``targets`` / ``scored`` and ``item.pattern`` hold the batch's rows only.
     """
-    if compiled and supports_compiled(stack, [item], time=ids.shape[1]):
+    if compiled and supports_compiled(stack, [item]):
         return _score_batch_compiled(
             stack, ids, lengths, targets, scored, item, scoring
         )
