@@ -61,7 +61,7 @@ def supports(stack, items) -> bool:
 
 def _bucket(n: int) -> int:
     """``n`` rounded up to one of eight sizes per octave (at most 12.5% more):
-    1..8 stay, 9 -> 9, 209 -> 224, 256 -> 256."""
+    1..8 stay, 9 -> 10, 209 -> 224, 256 -> 256."""
     if n <= 8:
         return n
     step = (1 << (n - 1).bit_length()) // 8

@@ -123,3 +123,58 @@ def test_float64_stacks_take_the_numpy_path():
     assert not supports(
         RecurrentStack.from_keras(build_model(["lstm"]), dtype=np.float64), [hidden]
     )
+
+
+@pytest.mark.parametrize("case", ["lstm", "gru", "lstm,gru"])
+def test_compiled_stepper_equals_numpy_steps(case, rng):
+    """One compiled step per call, each condition reading its own ids (generation),
+    against step_conditions; 11 sequences per condition (a row bucket of 12)."""
+    from skdni.models._compiled import CompiledStepper
+    from skdni.models._conditions import step_conditions
+
+    stack = RecurrentStack.from_keras(build_model(case.split(",")))
+    item = conditions(rng, 8, 3, 0, "hidden", False)
+    stepper = CompiledStepper(stack, [item], 3, 11)
+    state = stack.initial_state(33)
+    for _ in range(6):
+        ids = rng.integers(1, N_VOCAB + 1, size=33)
+        want, state = step_conditions(stack, ids, state, [item], 3)
+        got = stepper.step(ids)
+        assert got.shape == want.shape == (33, N_VOCAB)
+        assert np.abs(got - want).max() < TOL
+
+
+@pytest.mark.parametrize("state", ["input", "forget", "candidate", "output", "cell"])
+def test_compiled_gate_sites_equal_numpy_scan(state, rng):
+    """Gate overwrites compile too: short texts, 11 of them (a row bucket of 12),
+    a length that is no multiple of the shortest chunk."""
+    stack = RecurrentStack.from_keras(build_model(["lstm", "lstm"]))
+    lengths = rng.integers(1, 30, size=11)
+    lengths[0] = 29
+    ids = rng.integers(1, N_VOCAB + 1, size=(11, 29)).astype("int32")
+    item = conditions(rng, 8, 4, int(lengths.sum()), state, True)
+    item = ConditionSet(
+        layer=1,
+        state=state,
+        mask=item.mask,
+        offset=np.abs(item.offset) / 4,
+        scale=np.abs(item.scale) / 4,
+        pattern=np.abs(item.pattern),
+    )
+    want = reference_probs(stack, ids, lengths, [item], 4)
+    got = compiled_probs(stack, ids, lengths, [item], 4)
+    valid = (np.arange(29)[:, None] < lengths[None, :])[:, None, :]
+    diff = np.abs(got - want).max(axis=-1)
+    assert np.max(np.where(valid, diff, 0.0)) < TOL
+    assert np.abs(want[:, 1:] - want[:, :1]).max() > 1e-3
+
+
+def test_shape_buckets():
+    from skdni.models._compiled import _bucket, _chunk_sizes
+
+    assert [_bucket(n) for n in (1, 5, 8, 9, 13, 209, 256, 257)] == [
+        1, 5, 8, 9, 14, 224, 256, 288
+    ]  # fmt: skip
+    assert _chunk_sizes(20_008) == [512] * 39 + [8] * 5
+    assert _chunk_sizes(600) == [512, 64, 8, 8, 8]
+    assert sum(_chunk_sizes(48)) == 48
