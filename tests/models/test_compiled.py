@@ -173,7 +173,7 @@ def test_shape_buckets():
     from skdni.models._compiled import _bucket, _chunk_sizes
 
     assert [_bucket(n) for n in (1, 5, 8, 9, 13, 209, 256, 257)] == [
-        1, 5, 8, 9, 14, 224, 256, 288
+        1, 5, 8, 10, 14, 224, 256, 288
     ]  # fmt: skip
     assert _chunk_sizes(20_008) == [512] * 39 + [8] * 5
     assert _chunk_sizes(600) == [512, 64, 8, 8, 8]
