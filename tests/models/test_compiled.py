@@ -173,8 +173,28 @@ def test_shape_buckets():
     from skdni.models._compiled import _bucket, _chunk_sizes
 
     assert [_bucket(n) for n in (1, 5, 8, 9, 13, 209, 256, 257)] == [
-        1, 5, 8, 10, 14, 224, 256, 288
+        1, 5, 8, 10, 14, 224, 256, 320
     ]  # fmt: skip
     assert _chunk_sizes(20_008) == [512] * 39 + [8] * 5
     assert _chunk_sizes(600) == [512, 64, 8, 8, 8]
     assert sum(_chunk_sizes(48)) == 48
+
+
+def test_conditions_in_groups_equal_one_batch(monkeypatch, rng):
+    """A batch of many conditions x texts runs as groups of conditions (the last
+    padded with conditions that overwrite nothing): the same probabilities."""
+    from skdni.models import _compiled
+
+    stack = RecurrentStack.from_keras(build_model(["lstm"]))
+    lengths = np.array([17, 9, 12, 3])
+    ids = rng.integers(1, N_VOCAB + 1, size=(4, 17)).astype("int32")
+    item = conditions(rng, 8, 5, int(lengths.sum()), "hidden", True)
+    whole = compiled_probs(stack, ids, lengths, [item], 5)
+    monkeypatch.setattr(_compiled, "_GROUP_ROWS", 8)
+    assert _compiled._groups(5, 4) == (2, 3)
+    grouped = compiled_probs(stack, ids, lengths, [item], 5)
+    assert grouped.shape == whole.shape == (17, 5, 4, N_VOCAB)
+    np.testing.assert_allclose(grouped, whole, rtol=0, atol=1e-6)
+    want = reference_probs(stack, ids, lengths, [item], 5)
+    valid = (np.arange(17)[:, None] < lengths[None, :])[:, None, :]
+    assert np.max(np.where(valid, np.abs(grouped - want).max(-1), 0)) < TOL
