@@ -207,10 +207,12 @@ def _program(stack, structure):
     return program
 
 
-def _weights(stack, items, rows=slice(None), n_slots=None):
-    """The program's weights as device arrays (moved once per call of the caller,
-    not once per chunk): the conditions ``rows`` of every item's mask, padded with
-    conditions that overwrite nothing to ``n_slots`` rows."""
+def _weights(stack, items, groups=((slice(None), None),)):
+    """The program's weights as device arrays, one dict per group of conditions
+    (moved once per call of the caller, not once per chunk; the model's weights
+    shared by the groups): ``groups`` are ``(rows, n_slots)``, the conditions
+    ``rows`` of every item's mask padded with conditions that overwrite nothing to
+    ``n_slots`` rows."""
     _, jnp = _jax()
 
     def gate_scale(lay):
@@ -224,7 +226,7 @@ def _weights(stack, items, rows=slice(None), n_slots=None):
     def dev(array):
         return None if array is None else jnp.asarray(array)
 
-    return {
+    model = {
         "table": dev(stack.table),
         "layers": [
             {
@@ -236,19 +238,30 @@ def _weights(stack, items, rows=slice(None), n_slots=None):
             }
             for lay in stack.layers
         ],
-        "items": [
-            {
-                "mask": dev(_mask_rows(item.mask, rows, n_slots)),
-                "offset": dev(np.asarray(item.offset, dtype=np.float32)),
-                "scale": None
-                if item.scale is None
-                else dev(np.asarray(item.scale, dtype=np.float32)),
-            }
-            for item in items
-        ],
         "output_kernel": dev(stack.output_kernel),
         "output_bias": dev(stack.output_bias),
     }
+    values = [
+        (
+            dev(np.asarray(item.offset, dtype=np.float32)),
+            None if item.scale is None else dev(np.asarray(item.scale, np.float32)),
+        )
+        for item in items
+    ]
+    return [
+        {
+            **model,
+            "items": [
+                {
+                    "mask": dev(_mask_rows(item.mask, rows, n_slots)),
+                    "offset": offset,
+                    "scale": scale,
+                }
+                for item, (offset, scale) in zip(items, values, strict=True)
+            ],
+        }
+        for rows, n_slots in groups
+    ]
 
 
 def _mask_rows(mask, rows, n_slots):
@@ -332,10 +345,11 @@ def scan_probs(stack, ids, lengths, items, n_conditions: int):
     # overwrite nothing): one compiled call per group and chunk
     size, n_groups = _groups(n_conditions, n_rows)
     program = _program(stack, _structure(items, size))
-    weights = [
-        _weights(stack, items, slice(g * size, (g + 1) * size), size)
-        for g in range(n_groups)
-    ]
+    weights = _weights(
+        stack,
+        items,
+        [(slice(g * size, (g + 1) * size), size) for g in range(n_groups)],
+    )
     states = [_zero_state(stack, (size, n_rows)) for _ in range(n_groups)]
     start = 0
     for length in _chunk_sizes(padded_time):
@@ -374,7 +388,7 @@ class CompiledStepper:
         self.n_conditions, self.n_sequences = n_conditions, n_sequences
         self.n_rows = _bucket(n_sequences)
         self._program = _program(stack, _structure(items, n_conditions))
-        self._weights = _weights(stack, items)
+        (self._weights,) = _weights(stack, items)
         self._patterns = [None] * len(items)
         self._pad = 0 if stack.mask_id is None else stack.mask_id
         self.state = _zero_state(stack, (n_conditions, self.n_rows))
