@@ -19,7 +19,7 @@ Programs are built once per (model shape, structure) and cached; XLA compiles ea
 once per input shape, so shapes are bucketed: texts are padded to a multiple of
 ``_ROUND`` steps and the time cut into chunks of ``_CHUNKS`` lengths (the state
 carries over from chunk to chunk; the memory of the returned probabilities stays at
-one chunk), and the number of sequences is rounded up to one of eight sizes per
+one chunk), and the number of sequences is rounded up to one of four sizes per
 octave (:func:`_bucket`). A batch of 256 texts of any length up to 512 thus compiles
 at most three programs.
 """
@@ -63,8 +63,8 @@ def supports(stack, items) -> bool:
 
 
 def _bucket(n: int) -> int:
-    """``n`` rounded up to one of eight sizes per octave (at most 12.5% more):
-    1..8 stay, 9 -> 10, 209 -> 224, 256 -> 256."""
+    """``n`` rounded up to one of four sizes per octave (fewer than ``n / 4``
+    more): 1..8 stay, 9 -> 10, 209 -> 224, 256 -> 256, 257 -> 320."""
     if n <= 8:
         return n
     step = (1 << (n - 1).bit_length()) // 8
