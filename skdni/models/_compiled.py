@@ -385,6 +385,8 @@ class CompiledStepper:
     """
 
     def __init__(self, stack, items, n_conditions: int, n_sequences: int):
+        if any(item.pattern is not None for item in items):
+            raise ValueError("CompiledStepper takes constant overwrites only.")
         self.n_conditions, self.n_sequences = n_conditions, n_sequences
         self.n_rows = _bucket(n_sequences)
         self._program = _program(stack, _structure(items, n_conditions))
