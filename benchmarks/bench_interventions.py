@@ -2,15 +2,22 @@
 
 An ``evaluate()`` with k in {1, 5, 10} x (top + 10 random draws) compares 34
 conditions (with the baseline). They run as one batched recurrence (conditions x
-texts in the batch dimension): the NumPy time loop for short texts, one compiled
-JAX ``lax.scan`` for texts of >= 256 characters (where the NumPy loop's per-step
-overhead dominates). For long texts the benchmark also times the compiled engine's
-own one-condition pass, the fair floor of that engine. Printed for
-short texts (the arithmetic corpus, texts <= 60 chars) and for one long text (the
-same characters joined into one text, like a long source file), per mode: evaluate
-seconds and their ratio to one plain NumPy forward pass over the same texts
-(``RecurrentStack.run``, no intervention; goal <= 3x), plus one Keras
-``model.predict`` for scale.
+texts in the batch dimension) through the compiled JAX ``lax.scan``
+(:mod:`skdni.models._compiled`), on short and long texts alike.
+
+Printed for short texts (the arithmetic corpus, texts <= 60 chars) and for one long
+text (the same characters joined into one text, like a long source file): CPU
+seconds (``time.process_time``: the machine may be shared) of three plain forward
+passes over the same texts, each warmed up first (JAX compiles once per shape) —
+skdni's NumPy recurrence (``RecurrentStack.run``, the activation transformer's
+default engine), the compiled scan with one condition that overwrites nothing (the
+evaluate's own engine), and the model's ``predict_proba`` (Keras) — and of
+``evaluate`` run twice (the first call includes compiling the programs of its
+shapes, the second reuses them), with the ratio of the warm evaluate to each plain
+pass (goal <= 3x the fastest). The floor of that ratio is arithmetic: every
+condition is a full recurrence, so 34 conditions are 34x the matrix products of a
+plain pass; a plain pass over 256 short texts is already bound by those products,
+a plain pass over one long text by per-step overhead.
 
 Run: ``python benchmarks/bench_interventions.py [--chars N] [--long-chars N]
 [--model PATH] [--n-jobs J] [--modes zero,oracle]``.
@@ -31,58 +38,62 @@ import numpy as np  # noqa: E402
 from _models import benchmark_model, corpus, thread_settings  # noqa: E402
 
 from skdni.intervention import NeuronAblationScorer  # noqa: E402
+from skdni.models._compiled import scan_probs  # noqa: E402
+from skdni.models._conditions import ConditionSet  # noqa: E402
 from skdni.models._keras_inspect import recurrent_layers  # noqa: E402
 
 
-def plain_pass(lm, texts, batch_size=256) -> float:
-    """Seconds of one NumPy forward pass (probabilities, no intervention)."""
-    runtime = lm.runtime_
-    ids_list = runtime.encode(texts)
-    start = time.perf_counter()
-    for _, ids, lengths, _ in runtime.batches(ids_list, batch_size):
-        runtime.run(ids, lengths, return_states=())
-    return time.perf_counter() - start
+def cpu_seconds(function) -> float:
+    start = time.process_time()
+    function()
+    return time.process_time() - start
 
 
-def compiled_plain_pass(lm, texts, batch_size=256) -> float | None:
-    """Seconds of one pass through the compiled (JAX) scan with a single condition
-    that overwrites nothing (``None`` where the scorer would not compile: texts
-    shorter than its threshold)."""
-    from skdni.models._compiled import scan_probs, supports
-    from skdni.models._conditions import ConditionSet
-
+def plain_passes(lm, texts, batch_size=256) -> dict:
+    """CPU seconds of one plain forward pass (probabilities, no intervention) per
+    engine, each timed after a warm-up call."""
     runtime = lm.runtime_
     stack = runtime.stack
-    n_units = stack.layers[0].units
-    item = ConditionSet(
+    batches = list(runtime.batches(runtime.encode(texts), batch_size))
+    nothing = ConditionSet(
         layer=0,
         state="hidden",
-        mask=np.zeros((1, n_units), dtype=bool),
-        offset=np.zeros(n_units),
+        mask=np.zeros((1, stack.layers[0].units), dtype=bool),
+        offset=np.zeros(stack.layers[0].units),
     )
-    ids_list = runtime.encode(texts)
-    if not supports(stack, [item], time=max(map(len, ids_list))):
-        return None
-    batches = list(runtime.batches(ids_list, batch_size))
-    for _, ids, lengths, _ in batches:  # compile first: timed once it is built
-        for _ in scan_probs(stack, ids[:, :1024], np.minimum(lengths, 1024), [item], 1):
-            pass
-    start = time.perf_counter()
-    for _, ids, lengths, _ in batches:
-        for _ in scan_probs(stack, ids, lengths, [item], 1):
-            pass
-    return time.perf_counter() - start
+
+    def numpy_pass():
+        for _, ids, lengths, _ in batches:
+            runtime.run(ids, lengths, return_states=())
+
+    def compiled_pass():
+        for _, ids, lengths, _ in batches:
+            for _ in scan_probs(stack, ids, lengths, [nothing], 1):
+                pass
+
+    def keras_pass():
+        lm.predict_proba(texts)
+
+    engines = {
+        "NumPy RecurrentStack.run": numpy_pass,
+        "compiled scan, 1 condition": compiled_pass,
+        "predict_proba (Keras)": keras_pass,
+    }
+    seconds = {}
+    for name, function in engines.items():
+        function()  # warm-up: compiles
+        seconds[name] = cpu_seconds(function)
+    return seconds
 
 
 def measure(lm, label, texts, modes, n_jobs):
     n_chars = sum(map(len, texts))
     y = np.array([c.isdigit() for t in texts for c in t], dtype=float)
     ranking = np.arange(recurrent_layers(lm.model_)[0].units)
-    plain_pass(lm, texts[:5])  # warm-up
     print(f"\n{label}: {len(texts)} texts, {n_chars} chars")
     for mode in modes:
-        # the machine may be shared: time a plain pass right before each mode
-        plain = plain_pass(lm, texts)
+        # the machine may be shared: time the plain passes right before each mode
+        plain = plain_passes(lm, texts)
         scorer = NeuronAblationScorer(
             lm,
             ranking,
@@ -92,19 +103,26 @@ def measure(lm, label, texts, modes, n_jobs):
             random_state=0,
             n_jobs=n_jobs,
         )
-        start = time.perf_counter()
-        frame = scorer.evaluate(texts, y if mode == "oracle" else None)
-        total = time.perf_counter() - start
+        target = y if mode == "oracle" else None
+        first = cpu_seconds(lambda s=scorer, t=target: s.evaluate(texts, t))
+        frame = None
+
+        def run(scorer=scorer, target=target):
+            nonlocal frame
+            frame = scorer.evaluate(texts, target)
+
+        warm = cpu_seconds(run)
+        fastest = min(plain, key=plain.get)
         print(
-            f"mode={mode:8s}: plain pass {plain:6.2f} s ({n_chars / plain:,.0f} "
-            f"chars/s); evaluate (34 conditions) {total:7.2f} s = "
-            f"{total / plain:.2f}x a plain pass"
+            f"mode={mode}: evaluate (34 conditions) {warm:.2f} CPU s warm "
+            f"({first:.2f} s first call, compiling included); "
+            f"{warm / plain[fastest]:.2f}x the fastest plain pass ({fastest})"
         )
-        compiled = compiled_plain_pass(lm, texts)
-        if compiled is not None:
+        for name, seconds in plain.items():
             print(
-                f"               compiled one-condition pass {compiled:6.2f} s: "
-                f"evaluate = {total / compiled:.2f}x that (the same engine)"
+                f"    plain pass {name:28s} {seconds:6.3f} CPU s "
+                f"({n_chars / seconds:>10,.0f} chars/s): evaluate = "
+                f"{warm / seconds:5.2f}x"
             )
         print(
             frame[["k", "baseline", "top", "random_mean", "random_std"]]
@@ -125,18 +143,12 @@ def main():
     texts, _ = corpus(args.chars)
     print(f"threads: {thread_settings()}; n_jobs={args.n_jobs}")
     print(f"model: {what}")
-    ids = np.zeros((256, max(map(len, texts))), dtype=np.int32)
-    for row, text_ids in enumerate(lm.encode(texts[:256])):
-        ids[row, : len(text_ids)] = text_ids
-    lm.model_.predict(ids, batch_size=256, verbose=0)
-    start = time.perf_counter()
-    lm.model_.predict(ids, batch_size=256, verbose=0)
-    seconds = time.perf_counter() - start
-    print(f"one Keras model.predict of 256 short texts: {seconds:.3f} s")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     modes = args.modes.split(",")
     measure(lm, "short texts", texts, modes, args.n_jobs)
     long_text = "".join(texts)[: args.long_chars]
     measure(lm, "one long text", [long_text], modes, args.n_jobs)
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

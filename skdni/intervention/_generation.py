@@ -17,6 +17,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 
 from .._errors import InputError
+from ..models._compiled import CompiledStepper
+from ..models._compiled import supports as supports_compiled
 from ..models._conditions import ConditionSet, step_conditions
 from ..models._interventions import (
     check_units,
@@ -146,21 +148,40 @@ def generate_with_interventions(
     return texts[0] if n_samples is None else texts
 
 
-def _generate_block(runtime, seed_ids, n_chars, item, temperature, streams):
+def _generate_block(
+    runtime, seed_ids, n_chars, item, temperature, streams, compiled=True
+):
     """Free-running generation from one seed under every condition at once.
 
     The batch holds ``n_conditions x len(streams)`` sequences, condition-major; the
-    sample ``s`` of every condition draws its characters from stream ``s``. Returns
-    the generated output classes, shape (n_conditions, n_samples, n_chars).
+    sample ``s`` of every condition draws its characters from stream ``s``. Each
+    step runs compiled (:class:`~skdni.models._compiled.CompiledStepper`) when the
+    model allows it, else (or with ``compiled=False``, the reference) through
+    :func:`~skdni.models._conditions.step_conditions`; sampling stays in NumPy
+    (float64) on the step's probabilities, so both paths draw the same characters
+    unless a draw falls within float32 rounding (~1e-7) of a class boundary.
+    Returns the generated output classes, shape (n_conditions, n_samples, n_chars).
     """
     stack = runtime.require_stack()
     n_cond, n = item.n_conditions, len(streams)
     generators = [np.random.default_rng(stream) for stream in streams]
-    state = stack.initial_state(n_cond * n)
+    if compiled and supports_compiled(stack, [item]):
+        stepper = CompiledStepper(stack, [item], n_cond, n)
+
+        def step(ids):
+            return stepper.step(ids)
+
+    else:
+        state = stack.initial_state(n_cond * n)
+
+        def step(ids):
+            nonlocal state
+            probs, state = step_conditions(stack, ids, state, [item], n_cond)
+            return probs
+
     probs = None
     for char_id in seed_ids:
-        ids = np.full(n_cond * n, char_id, dtype=np.int32)
-        probs, state = step_conditions(stack, ids, state, [item], n_cond)
+        probs = step(np.full(n_cond * n, char_id, dtype=np.int32))
     generated = np.empty((n_cond * n, n_chars), dtype=np.int64)
     for t in range(n_chars):
         draws = None
@@ -168,8 +189,7 @@ def _generate_block(runtime, seed_ids, n_chars, item, temperature, streams):
             draws = np.tile([g.random() for g in generators], n_cond)
         classes = sample_classes(probs, temperature, None, draws)
         generated[:, t] = classes
-        feed = runtime.class_ids[classes].astype(np.int32)
-        probs, state = step_conditions(stack, feed, state, [item], n_cond)
+        probs = step(runtime.class_ids[classes].astype(np.int32))
     return generated.reshape(n_cond, n, n_chars)
 
 

@@ -20,6 +20,8 @@ from sklearn.utils import check_random_state
 from .._compat import Interval, StrOptions
 from .._errors import InputError
 from .._texts import check_texts
+from ..models._compiled import scan_probs
+from ..models._compiled import supports as supports_compiled
 from ..models._conditions import ConditionSet, scan_conditions
 from ..models._interventions import (
     condition_rows,
@@ -30,6 +32,18 @@ from ..models._keras_inspect import clone_sharing
 from ..models._runtime import ModelRuntime
 
 __all__ = ["InterchangeScorer"]
+
+
+def _condition_probs(stack, ids, lengths, item, n_conditions, compiled=True):
+    """``(t, probs)`` of every step, probs of shape (n_conditions, n_texts, n_vocab):
+    the compiled scan (float32) when it supports the site, else the NumPy one."""
+    if compiled and supports_compiled(stack, [item]):
+        for start, probs in scan_probs(stack, ids, lengths, [item], n_conditions):
+            for offset, step in enumerate(probs):
+                yield start + offset, step
+        return
+    for t, h in scan_conditions(stack, ids, lengths, [item], n_conditions):
+        yield t, stack._output(h)
 
 
 def _share_interval(hits):
@@ -340,9 +354,12 @@ class InterchangeScorer(BaseEstimator):
         masks,
         target_mask,
         allowed,
+        compiled=True,
     ):
         """Every condition over every case, batched: ``follows`` (n_conditions,
-        n_cases) and the mean cross-entropy at the other positions per condition."""
+        n_cases) and the mean cross-entropy at the other positions per condition.
+        Through the compiled scan when the model allows it, else (or with
+        ``compiled=False``, the reference) the NumPy one."""
         n_cond = len(masks)
         ids_list = runtime.encode(texts)
         targets, has_next = runtime.next_classes(ids_list)
@@ -373,8 +390,9 @@ class InterchangeScorer(BaseEstimator):
                 next_grid[row, : lengths[row]] = targets[span]
                 scored[row, : lengths[row]] = has_next[span] & (targets[span] >= 0)
             scored &= ~at
-            for t, h in scan_conditions(stack, ids, lengths, [item], n_cond):
-                probs = stack._output(h).astype(np.float64)  # (C, n_texts, V)
+            steps = _condition_probs(stack, ids, lengths, item, n_cond, compiled)
+            for t, probs in steps:
+                probs = probs.astype(np.float64)  # (C, n_texts, V)
                 hit = at[:, t]
                 if hit.any():
                     choice = np.argmax(np.where(allowed, probs[:, hit], -1.0), axis=-1)

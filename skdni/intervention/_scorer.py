@@ -254,7 +254,7 @@ def _score_batch(stack, ids, lengths, targets, scored, item, scoring, compiled=T
 
     ``targets`` / ``scored`` and ``item.pattern`` hold the batch's rows only.
     """
-    if compiled and supports_compiled(stack, [item], time=ids.shape[1]):
+    if compiled and supports_compiled(stack, [item]):
         return _score_batch_compiled(
             stack, ids, lengths, targets, scored, item, scoring
         )
@@ -375,12 +375,14 @@ class NeuronAblationScorer(BaseEstimator):
     """Next-character performance while chosen units are overwritten at every step.
 
     The paper's §5.2 end-to-end check: a unit that *predicts* a feature need not be
-    *used* by the model. The model is re-run with skdni's NumPy recurrence
-    (:class:`~skdni.models.RecurrentStack`), and the top-k units (of a feature, or as
-    given) are set to 0 (``"zero"``, Rm-Neuron_k), to the feature's labels mapped to
-    ``oracle_range`` (``"oracle"``, Oracle_k), to a constant (``"clamp"``), to their
-    mean activation over the scored texts (``"mean"``) or to their activation in
-    another text of the corpus at the same step (``"resample"``). :meth:`evaluate`
+    *used* by the model. The model is re-run with skdni's own recurrence
+    (:class:`~skdni.models.RecurrentStack`'s weights; every condition in one compiled
+    JAX scan for a float32 model, the NumPy recurrence being the reference), and the
+    top-k units (of a feature, or as given) are set to 0 (``"zero"``, Rm-Neuron_k),
+    to the feature's labels mapped to ``oracle_range`` (``"oracle"``, Oracle_k), to a
+    constant (``"clamp"``), to their mean activation over the scored texts
+    (``"mean"``) or to their activation in another text of the corpus at the same
+    step (``"resample"``). :meth:`evaluate`
     compares the top-k units against ``n_random`` random draws of k other units
     (Figure 5 as data), all conditions in one batched recurrence. Scoring is
     *teacher-forced*: the model reads the true text at every step (generation,

@@ -369,8 +369,9 @@ def test_calibrated_oracle_reproduces_the_units_own_means(
 
 
 def test_compiled_conditions_on_long_texts_equal_the_numpy_scan(trained_lm, texts, rng):
-    """Texts of >= 256 steps take the compiled (JAX) scan: it agrees with the NumPy
-    reference scan to float32 rounding, constants and per-character patterns."""
+    """Long texts (two of >= 256 steps: 512-step chunks of the compiled scan and
+    a tail): it agrees with the NumPy reference scan to float32 rounding, constants
+    and per-character patterns."""
     stack = trained_lm.runtime_.stack  # float32: the compiled path's dtype
     runtime = trained_lm.runtime_
     ids_list = runtime.encode(["".join(texts[:30]), "".join(texts[30:])])
@@ -413,3 +414,48 @@ def test_compiled_conditions_on_long_texts_equal_the_numpy_scan(trained_lm, text
             ) / int(has_next.sum())
             np.testing.assert_allclose(fast, exact, rtol=1e-5, atol=1e-6)
             assert np.ptp(fast) > 1e-3
+
+
+@pytest.mark.parametrize("state", ["hidden", "cell", "forget"])
+def test_compiled_conditions_on_short_texts_equal_one_by_one_runs(
+    trained_lm, texts, rng, state
+):
+    """Short texts take the compiled (JAX) scan too: every condition in one compiled
+    batch (13 texts: padded to a row bucket of 14) against one NumPy pass per
+    condition, float32, constants and per-character patterns, a gate site too."""
+    from skdni.models._compiled import supports
+
+    stack = trained_lm.runtime_.stack  # float32: the compiled path's dtype
+    runtime = trained_lm.runtime_
+    ids_list = runtime.encode(texts)
+    targets, has_next = runtime.next_classes(ids_list)
+    n_rows = len(targets)
+    classes = np.array([DIGITS.find(c) >= 0 for c in trained_lm.vocabulary_], int)
+    batches = [
+        (ids, lengths, rows) for _, ids, lengths, rows in runtime.batches(ids_list, 13)
+    ]
+    assert max(ids.shape[1] for ids, _, _ in batches) < 256
+    mask = np.zeros((5, 32), dtype=bool)
+    for row in range(1, 5):
+        mask[row, rng.choice(32, size=row * 4, replace=False)] = True
+    low = 0.0 if state == "forget" else -1.0
+    labels = rng.uniform(0, 1, (n_rows, 1))
+    labels[rng.random(n_rows) < 0.2] = np.nan
+    for metric in ("cross_entropy", "class_accuracy"):
+        scoring = {
+            "targets": targets,
+            "scored": has_next,
+            "classes": classes,
+            "class_onehot": np.eye(2)[classes],
+            "metric": metric,
+        }
+        for scale, pattern in ((None, None), (rng.uniform(0, 1 - low, 32), labels)):
+            item = ConditionSet(
+                0, state, mask, rng.uniform(low, 0.5, 32), scale, pattern
+            )
+            assert supports(stack, [item])
+            fast = _score_conditions(stack, batches, item, scoring)
+            each = _score_each(stack, batches, item, scoring)
+            np.testing.assert_allclose(fast, each, rtol=1e-5, atol=1e-6)
+            if metric == "cross_entropy":
+                assert np.ptp(fast) > 1e-3  # the conditions do differ

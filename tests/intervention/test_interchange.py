@@ -1,6 +1,7 @@
 """InterchangeScorer and make_interchange_pairs (issue 12)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from skdni import InputError
@@ -95,3 +96,24 @@ def test_make_interchange_pairs():
         assert source[spos + 1] == pairs["targets"][i] != base[pos + 1]
     with pytest.raises(InputError, match="knows"):
         make_interchange_pairs("arithmetic", 3)
+
+
+def test_compiled_interchange_equals_the_numpy_scan(trained_lm, cases, monkeypatch):
+    """The patched runs go through the compiled scan; the NumPy scan (the
+    reference) gives the same shares and the same off-target losses to float32
+    rounding."""
+    from skdni.intervention import _interchange
+
+    base, source, base_pos, source_pos = cases
+    scorer = InterchangeScorer(
+        trained_lm, np.arange(32), k=[1, 4, 16], n_random=3, random_state=0
+    )
+    targets = ["1"] * len(base)
+    fast = scorer.evaluate(base, source, base_pos, source_pos, targets)
+    monkeypatch.setattr(_interchange, "supports_compiled", lambda *args: False)
+    exact = scorer.evaluate(base, source, base_pos, source_pos, targets)
+    shares = ["baseline", "top", "random_mean", "all"]
+    pd.testing.assert_frame_equal(fast[shares], exact[shares])
+    losses = ["off_target_top", "off_target_random", "off_target_all"]
+    np.testing.assert_allclose(fast[losses], exact[losses], rtol=1e-4, atol=1e-6)
+    assert fast["off_target_all"].iloc[0] > 1e-3

@@ -114,13 +114,87 @@ def test_compiled_scan_cell_state_long_text_and_mask(rng):
     assert np.abs(got[:700, :, 1] - want[:700, :, 1]).max() < TOL
 
 
-def test_gate_sites_and_short_texts_take_the_numpy_path():
+def test_float64_stacks_take_the_numpy_path():
     stack = RecurrentStack.from_keras(build_model(["lstm"]))
     mask = np.zeros((2, 8), dtype=bool)
     gate = ConditionSet(layer=0, state="forget", mask=mask, offset=np.zeros(8))
     hidden = ConditionSet(layer=0, state="hidden", mask=mask, offset=np.zeros(8))
-    assert not supports(stack, [gate])
-    assert supports(stack, [hidden]) and not supports(stack, [hidden], time=20)
+    assert supports(stack, [gate]) and supports(stack, [hidden])
     assert not supports(
         RecurrentStack.from_keras(build_model(["lstm"]), dtype=np.float64), [hidden]
     )
+
+
+@pytest.mark.parametrize("case", ["lstm", "gru", "lstm,gru"])
+def test_compiled_stepper_equals_numpy_steps(case, rng):
+    """One compiled step per call, each condition reading its own ids (generation),
+    against step_conditions; 11 sequences per condition (a row bucket of 12)."""
+    from skdni.models._compiled import CompiledStepper
+    from skdni.models._conditions import step_conditions
+
+    stack = RecurrentStack.from_keras(build_model(case.split(",")))
+    item = conditions(rng, 8, 3, 0, "hidden", False)
+    stepper = CompiledStepper(stack, [item], 3, 11)
+    state = stack.initial_state(33)
+    for _ in range(6):
+        ids = rng.integers(1, N_VOCAB + 1, size=33)
+        want, state = step_conditions(stack, ids, state, [item], 3)
+        got = stepper.step(ids)
+        assert got.shape == want.shape == (33, N_VOCAB)
+        assert np.abs(got - want).max() < TOL
+
+
+@pytest.mark.parametrize("state", ["input", "forget", "candidate", "output", "cell"])
+def test_compiled_gate_sites_equal_numpy_scan(state, rng):
+    """Gate overwrites compile too: short texts, 11 of them (a row bucket of 12),
+    a length that is no multiple of the shortest chunk."""
+    stack = RecurrentStack.from_keras(build_model(["lstm", "lstm"]))
+    lengths = rng.integers(1, 30, size=11)
+    lengths[0] = 29
+    ids = rng.integers(1, N_VOCAB + 1, size=(11, 29)).astype("int32")
+    item = conditions(rng, 8, 4, int(lengths.sum()), state, True)
+    item = ConditionSet(
+        layer=1,
+        state=state,
+        mask=item.mask,
+        offset=np.abs(item.offset) / 4,
+        scale=np.abs(item.scale) / 4,
+        pattern=np.abs(item.pattern),
+    )
+    want = reference_probs(stack, ids, lengths, [item], 4)
+    got = compiled_probs(stack, ids, lengths, [item], 4)
+    valid = (np.arange(29)[:, None] < lengths[None, :])[:, None, :]
+    diff = np.abs(got - want).max(axis=-1)
+    assert np.max(np.where(valid, diff, 0.0)) < TOL
+    assert np.abs(want[:, 1:] - want[:, :1]).max() > 1e-3
+
+
+def test_shape_buckets():
+    from skdni.models._compiled import _bucket, _chunk_sizes
+
+    assert [_bucket(n) for n in (1, 5, 8, 9, 13, 209, 256, 257)] == [
+        1, 5, 8, 10, 14, 224, 256, 320
+    ]  # fmt: skip
+    assert _chunk_sizes(20_008) == [512] * 39 + [8] * 5
+    assert _chunk_sizes(600) == [512, 64, 8, 8, 8]
+    assert sum(_chunk_sizes(48)) == 48
+
+
+def test_conditions_in_groups_equal_one_batch(monkeypatch, rng):
+    """A batch of many conditions x texts runs as groups of conditions (the last
+    padded with conditions that overwrite nothing): the same probabilities."""
+    from skdni.models import _compiled
+
+    stack = RecurrentStack.from_keras(build_model(["lstm"]))
+    lengths = np.array([17, 9, 12, 3])
+    ids = rng.integers(1, N_VOCAB + 1, size=(4, 17)).astype("int32")
+    item = conditions(rng, 8, 5, int(lengths.sum()), "hidden", True)
+    whole = compiled_probs(stack, ids, lengths, [item], 5)
+    monkeypatch.setattr(_compiled, "_GROUP_ROWS", 8)
+    assert _compiled._groups(5, 4) == (2, 3)
+    grouped = compiled_probs(stack, ids, lengths, [item], 5)
+    assert grouped.shape == whole.shape == (17, 5, 4, N_VOCAB)
+    np.testing.assert_allclose(grouped, whole, rtol=0, atol=1e-6)
+    want = reference_probs(stack, ids, lengths, [item], 5)
+    valid = (np.arange(17)[:, None] < lengths[None, :])[:, None, :]
+    assert np.max(np.where(valid, np.abs(grouped - want).max(-1), 0)) < TOL
