@@ -369,19 +369,35 @@ class _Split:
             else f"{_n(c['files'])} files"
         )
         head = (
-            f"{read} -> {_n(c['texts'])} texts (at most "
-            f"{_n(c['max_text_chars'])} characters each)"
+            f"{read} -> {_n(c['texts'])} texts ("
+            + (
+                "one per line: the grammar has no newline"
+                if c.get("lines_are_texts")
+                else f"at most {_n(c['max_text_chars'])} characters each"
+            )
+            + ")"
             if c["files_are_files"]
             else f"{_n(c['texts'])} sampled texts"
         )
-        line = (
-            f"{head}: {_n(c['train_texts'])} train ({_n(c['train_chars'])} chars"
-            + (f", {_n(c['train_files'])} {unit}" if c["files_are_files"] else "")
-            + f"), {_n(c['held_out_texts'])} held out"
-            + (f" ({_n(c['held_out_files'])} {unit})" if c["files_are_files"] else "")
-            + f"; {_n(c['inspected_chars'])} chars in {_n(c['inspected_texts'])} "
+        inspected = (
+            f"{_n(c['inspected_chars'])} chars in {_n(c['inspected_texts'])} "
             f"texts inspected (cap {_n(c['max_inspect_chars'])})"
         )
+        if not c.get("trained", True):
+            # a given model: nothing trained, every text read may be inspected
+            line = f"{head}: none trained on (a model is given); {inspected}"
+        else:
+            line = (
+                f"{head}: {_n(c['train_texts'])} train ({_n(c['train_chars'])} chars"
+                + (f", {_n(c['train_files'])} {unit}" if c["files_are_files"] else "")
+                + f"), {_n(c['held_out_texts'])} held out"
+                + (
+                    f" ({_n(c['held_out_files'])} {unit})"
+                    if c["files_are_files"]
+                    else ""
+                )
+                + f"; {inspected}"
+            )
         if c["unused_chars"]:
             line += (
                 f"; {_n(c['unused_chars'])} held-out chars past the cap are not used"
@@ -389,7 +405,15 @@ class _Split:
         return line
 
 
-def _split(groups, fraction, max_inspect_chars, seed, *, files_are_files=False):
+def _split(
+    groups,
+    fraction,
+    max_inspect_chars,
+    seed,
+    *,
+    files_are_files=False,
+    trains=True,
+):
     """Split by file: held-out files to inspect (never trained on), the rest to
     train on.
 
@@ -398,11 +422,15 @@ def _split(groups, fraction, max_inspect_chars, seed, *, files_are_files=False):
     characters (at least one file, and one file is left to train on), so no more
     is held out than is inspected; their texts are inspected in order up to
     exactly ``max_inspect_chars`` characters, the text that would cross the cap cut
-    to its lines that fit.
+    to its lines that fit. With ``trains=False`` (a given model: nothing is
+    trained) random files are inspected up to ``max_inspect_chars`` whatever
+    ``fraction``, and one file is enough.
     """
     from .datasets._split import split_lines
 
-    if len(groups) < 2:
+    if not groups:
+        raise InputError("The corpus has no text to inspect.")
+    if trains and len(groups) < 2:
         unit = "file" if files_are_files else "text"
         raise InputError(
             f"The corpus has {len(groups)} {unit}; a study needs at least 2 (some "
@@ -410,10 +438,10 @@ def _split(groups, fraction, max_inspect_chars, seed, *, files_are_files=False):
         )
     sizes = [sum(map(len, texts)) for texts in groups]
     total = sum(sizes)
-    target = min(max_inspect_chars, fraction * total)
+    target = min(max_inspect_chars, fraction * total) if trains else max_inspect_chars
     order = np.random.default_rng(seed).permutation(len(groups))
     held, held_chars = [], 0
-    for i in order[: len(groups) - 1]:
+    for i in order[: len(groups) - 1] if trains else order:
         if held and held_chars >= target:
             break
         held.append(int(i))
@@ -433,6 +461,7 @@ def _split(groups, fraction, max_inspect_chars, seed, *, files_are_files=False):
     train = [t for i, texts in enumerate(groups) if i not in held_set for t in texts]
     counts = {
         "files_are_files": files_are_files,
+        "trained": trains,
         "files": len(groups),
         "texts": sum(map(len, groups)),
         "chars": total,
@@ -552,9 +581,10 @@ def _vocabulary(cfg: StudyConfig):
 def _load_corpus(cfg: StudyConfig) -> _Split:
     """Read or sample the corpus and split it by file (see :func:`_split`)."""
     from .datasets import make_corpus
+    from .datasets._grammars import grammar_reads_newlines
     from .datasets._loaders import _collect_paths, read_text_files_by_file
 
-    n_found = None
+    n_found, lines_are_texts = None, False
     if cfg.corpus is None:
         texts = make_corpus(cfg.grammar, n_chars=cfg.n_chars, random_state=cfg.seed)
         groups = [[text] for text in texts]
@@ -568,7 +598,17 @@ def _load_corpus(cfg: StudyConfig) -> _Split:
             max_text_chars=cfg.max_text_chars,
         )
         groups = [check_texts(texts) for _, texts in per_file]
-        if len(groups) < 2:
+        if cfg.grammar is not None and not grammar_reads_newlines(cfg.grammar):
+            # one sentence per line: each line is a text (its newline dropped, as
+            # the grammar has none); a line is never cut
+            groups = [
+                lines
+                for texts in groups
+                if (lines := [x for x in "".join(texts).split("\n") if x.strip()])
+            ]
+            lines_are_texts = True
+        # a given model trains on nothing: one file is enough to inspect
+        if len(groups) < 2 and cfg.model is None:
             n_files = n_found
             raise InputError(
                 f"--corpus {cfg.corpus!r} gives {len(groups)} file to read: a study "
@@ -587,9 +627,13 @@ def _load_corpus(cfg: StudyConfig) -> _Split:
         cfg.max_inspect_chars,
         cfg.seed,
         files_are_files=cfg.corpus is not None,
+        trains=cfg.model is None,
     )
     split.counts.update(
-        max_text_chars=cfg.max_text_chars, n_chars=cfg.n_chars, files_found=n_found
+        max_text_chars=cfg.max_text_chars,
+        n_chars=cfg.n_chars,
+        files_found=n_found,
+        lines_are_texts=lines_are_texts,
     )
     _check_split(cfg, split)
     return split
