@@ -729,7 +729,30 @@ def _features(
     # Features that never vary carry no information to probe for, and a feature equal
     # to an earlier one (e.g. range:digit and impulse:digit) would only repeat its rows.
     labels = labels.loc[:, labels.nunique(dropna=True) > 1]
-    return featurizer, labels.loc[:, ~labels.T.duplicated()], sorted(failed)
+    return featurizer, labels.iloc[:, _distinct_columns(labels)], sorted(failed)
+
+
+def _distinct_columns(frame) -> list[int]:
+    """Positions of the columns not equal to an earlier one (NaN equal to NaN), as
+    ``~frame.T.duplicated()``, one column at a time: the transpose copied the whole
+    table and hashed each of its rows (the study's largest memory peak)."""
+    import hashlib
+
+    def column(j):
+        values = np.asarray(frame.iloc[:, j], dtype=np.float64) + 0.0  # -0.0 -> 0.0
+        values[np.isnan(values)] = np.nan  # one NaN bit pattern
+        return values
+
+    first, keep = {}, []
+    for j in range(frame.shape[1]):
+        values = column(j)
+        key = hashlib.blake2b(values.tobytes(), digest_size=16).digest()
+        kept = first.setdefault(key, [])
+        # equal hashes are compared value by value (a collision is not a duplicate)
+        if not any(np.array_equal(values, column(i), equal_nan=True) for i in kept):
+            kept.append(j)
+            keep.append(j)
+    return keep
 
 
 # Binary features are scored with balanced accuracy (chance 0.5 whatever the class

@@ -939,3 +939,19 @@ def test_generation_finding_names_the_class_moved_most():
     (line,) = _causal_findings(pd.DataFrame(), overlap, "depth")
     assert line.endswith("no more than random units do.")
     assert generation_sentence(overlap)["effect"] == "none"
+
+
+def test_distinct_columns_equals_pandas_duplicated(rng):
+    from skdni._study import _distinct_columns
+
+    values = rng.integers(0, 3, size=(50, 8)).astype(float)
+    values[rng.random(values.shape) < 0.2] = np.nan
+    values[:, 3] = values[:, 1]  # a duplicate, NaN in the same rows
+    values[:, 5] = values[:, 0]
+    values[7, 5] = -0.0 if values[7, 0] == 0 else values[7, 5]
+    values[:, 6] = values[:, 1]
+    values[0, 6] = 9.0  # differs in one row: kept
+    frame = pd.DataFrame(values, columns=list("abcdefgh"))
+    want = np.flatnonzero(~frame.T.duplicated()).tolist()
+    assert _distinct_columns(frame) == want
+    assert 3 not in want and 5 not in want and 6 in want

@@ -17,7 +17,7 @@ not compiled: :func:`supports` says so and the caller takes the NumPy path.
 Programs are built once per (model shape, structure) and cached; JAX compiles each once
 per input shape, so time is cut into chunks of a few fixed lengths (the state
 carries over from chunk to chunk) and the memory of the returned probabilities stays
-at one chunk.
+at one chunk, of at most ``_PROBS_CELLS`` values.
 """
 
 import numpy as np
@@ -29,6 +29,9 @@ _PROGRAMS = {}
 _CHUNK = 512  # time steps per compiled call (long texts)
 _ROUND = 16  # shorter texts: time padded to a multiple of this
 _MIN_TIME = 256  # the scorer compiles texts at least this long
+# A chunk's probabilities (steps x conditions x texts x classes, float32) hold at most
+# this many values (32 MB): many conditions of a large batch take shorter chunks.
+_PROBS_CELLS = 1 << 23
 
 
 def _jax():
@@ -207,6 +210,8 @@ def scan_probs(stack, ids, lengths, items, n_conditions: int):
         return
     valid = np.arange(time)[None, :] < np.asarray(lengths)[:, None]
     chunk = min(_CHUNK, -(-time // _ROUND) * _ROUND)
+    per_step = n_conditions * n_texts * stack.output_kernel.shape[1]
+    chunk = min(chunk, max(_ROUND, _PROBS_CELLS // per_step // _ROUND * _ROUND))
     padded_time = -(-time // chunk) * chunk
     # steps past the end read any row (padding follows the text), or the mask id
     pad = 0 if stack.mask_id is None else stack.mask_id
