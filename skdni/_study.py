@@ -366,7 +366,7 @@ class _Split:
             f"{_n(found)} files, the first {_n(c['files'])} read (--n-chars "
             f"{_n(c['n_chars'])})"
             if stopped
-            else f"{_n(c['files'])} files"
+            else f"{_n(c['files'])} file" + "s" * (c["files"] != 1)
         )
         head = (
             f"{read} -> {_n(c['texts'])} texts ("

@@ -386,6 +386,7 @@ def test_model_with_a_one_file_corpus_of_one_sentence_per_line(tmp_path, capsys)
     argv += ["--cache-dir", str(tmp_path / "cache")]
     assert main(argv) == 0
     printed = capsys.readouterr().err  # the stage lines
+    assert "1 file -> " in printed
     assert "one per line: the grammar has no newline" in printed
     assert "none trained on" in printed and "did not parse" not in printed
 
