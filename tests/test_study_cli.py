@@ -956,3 +956,13 @@ def test_distinct_columns_equals_pandas_duplicated(rng):
     want = np.flatnonzero(~frame.T.duplicated()).tolist()
     assert _distinct_columns(frame) == want
     assert 3 not in want and 5 not in want and 6 in want
+
+
+def test_which_grammars_read_newlines():
+    from skdni.datasets._grammars import grammar_reads_newlines
+
+    # no newline in the language: a corpus file is one sentence per line
+    for name in ("parentheses", "arithmetic", "dyck2"):
+        assert not grammar_reads_newlines(name), name
+    # newlines are tokens (Python) or ignored whitespace (C): texts keep them
+    assert grammar_reads_newlines("python") and grammar_reads_newlines("c")
