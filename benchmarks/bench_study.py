@@ -93,7 +93,11 @@ def run(name: str, args: list[str]) -> dict:
                 match = STAGE.match(piece.strip())
                 if match:
                     cpu = _cpu_seconds(child.pid) or 0.0
-                    stages.append((time.perf_counter() - start, cpu, match.group(2)))
+                    # the peak so far: the high-water mark through the stage before
+                    hwm = _vm_hwm_kb(child.pid) or 0
+                    stages.append(
+                        (time.perf_counter() - start, cpu, match.group(2), hwm)
+                    )
                     print(f"  {stages[-1][0]:7.1f} s  {piece.strip()}", flush=True)
                 elif piece.strip() and not piece.startswith("[skdni"):
                     if piece.startswith(" ") or piece.startswith("skdni:"):
@@ -110,12 +114,20 @@ def run(name: str, args: list[str]) -> dict:
     rss_mb = max(peak[0], after if after > before else 0) / 1024
     load = os.getloadavg()[0]
     print(f"  {total:7.1f} s wall, {cpu:.1f} s CPU, exit code {code}")
-    print("  stage times (wall, CPU of the child; before stage 1: imports):")
-    ends = [(t, c) for t, c, _ in stages[1:]] + [(total, cpu)]
-    first = stages[0] if stages else (total, cpu, "")
-    print(f"    {first[0]:7.1f} s {first[1]:7.1f} s  start-up (imports)")
-    for (t0, c0, what), (t1, c1) in zip(stages, ends, strict=True):
-        print(f"    {t1 - t0:7.1f} s {c1 - c0:7.1f} s  {what[:70]}")
+    print(
+        "  stage times (wall, CPU of the child; before stage 1: imports) and the "
+        "peak RSS at the stage's end (VmHWM so far):"
+    )
+    ends = [(t, c, m) for t, c, _, m in stages[1:]] + [(total, cpu, peak[0])]
+    first = stages[0] if stages else (total, cpu, "", peak[0])
+    print(
+        f"    {first[0]:7.1f} s {first[1]:7.1f} s {first[3] / 1024:7,.0f} MB  "
+        "start-up (imports)"
+    )
+    for (t0, c0, what, _), (t1, c1, m1) in zip(stages, ends, strict=True):
+        print(
+            f"    {t1 - t0:7.1f} s {c1 - c0:7.1f} s {m1 / 1024:7,.0f} MB  {what[:60]}"
+        )
     print(f"  peak RSS (child VmHWM): {rss_mb:,.0f} MB")
     print(f"  load average (1 min) at the end: {load:.1f} on {os.cpu_count()} CPUs")
     report = work / "report" / "report.html"

@@ -79,6 +79,7 @@ def main(argv=None) -> int:
                 units=sizes["units"],
                 epochs=sizes["epochs"],
                 window=64,
+                batch_size=64,  # the batch its numbers were measured with
                 random_state=args.seed,
             ).fit(train)
     ahead = ParseTreeFeaturizer(

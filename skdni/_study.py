@@ -367,22 +367,38 @@ class _Split:
             f"{_n(found)} files, the first {_n(c['files'])} read (--n-chars "
             f"{_n(c['n_chars'])})"
             if stopped
-            else f"{_n(c['files'])} files"
+            else f"{_n(c['files'])} file" + "s" * (c["files"] != 1)
         )
         head = (
-            f"{read} -> {_n(c['texts'])} texts (at most "
-            f"{_n(c['max_text_chars'])} characters each)"
+            f"{read} -> {_n(c['texts'])} texts ("
+            + (
+                "one per line: the grammar has no newline"
+                if c.get("lines_are_texts")
+                else f"at most {_n(c['max_text_chars'])} characters each"
+            )
+            + ")"
             if c["files_are_files"]
             else f"{_n(c['texts'])} sampled texts"
         )
-        line = (
-            f"{head}: {_n(c['train_texts'])} train ({_n(c['train_chars'])} chars"
-            + (f", {_n(c['train_files'])} {unit}" if c["files_are_files"] else "")
-            + f"), {_n(c['held_out_texts'])} held out"
-            + (f" ({_n(c['held_out_files'])} {unit})" if c["files_are_files"] else "")
-            + f"; {_n(c['inspected_chars'])} chars in {_n(c['inspected_texts'])} "
+        inspected = (
+            f"{_n(c['inspected_chars'])} chars in {_n(c['inspected_texts'])} "
             f"texts inspected (cap {_n(c['max_inspect_chars'])})"
         )
+        if not c.get("trained", True):
+            # a given model: nothing trained, every text read may be inspected
+            line = f"{head}: none trained on (a model is given); {inspected}"
+        else:
+            line = (
+                f"{head}: {_n(c['train_texts'])} train ({_n(c['train_chars'])} chars"
+                + (f", {_n(c['train_files'])} {unit}" if c["files_are_files"] else "")
+                + f"), {_n(c['held_out_texts'])} held out"
+                + (
+                    f" ({_n(c['held_out_files'])} {unit})"
+                    if c["files_are_files"]
+                    else ""
+                )
+                + f"; {inspected}"
+            )
         if c["unused_chars"]:
             line += (
                 f"; {_n(c['unused_chars'])} held-out chars past the cap are not used"
@@ -390,7 +406,15 @@ class _Split:
         return line
 
 
-def _split(groups, fraction, max_inspect_chars, seed, *, files_are_files=False):
+def _split(
+    groups,
+    fraction,
+    max_inspect_chars,
+    seed,
+    *,
+    files_are_files=False,
+    trains=True,
+):
     """Split by file: held-out files to inspect (never trained on), the rest to
     train on.
 
@@ -399,11 +423,15 @@ def _split(groups, fraction, max_inspect_chars, seed, *, files_are_files=False):
     characters (at least one file, and one file is left to train on), so no more
     is held out than is inspected; their texts are inspected in order up to
     exactly ``max_inspect_chars`` characters, the text that would cross the cap cut
-    to its lines that fit.
+    to its lines that fit. With ``trains=False`` (a given model: nothing is
+    trained) random files are inspected up to ``max_inspect_chars`` whatever
+    ``fraction``, and one file is enough.
     """
     from .datasets._split import split_lines
 
-    if len(groups) < 2:
+    if not groups:
+        raise InputError("The corpus has no text to inspect.")
+    if trains and len(groups) < 2:
         unit = "file" if files_are_files else "text"
         raise InputError(
             f"The corpus has {len(groups)} {unit}; a study needs at least 2 (some "
@@ -411,10 +439,10 @@ def _split(groups, fraction, max_inspect_chars, seed, *, files_are_files=False):
         )
     sizes = [sum(map(len, texts)) for texts in groups]
     total = sum(sizes)
-    target = min(max_inspect_chars, fraction * total)
+    target = min(max_inspect_chars, fraction * total) if trains else max_inspect_chars
     order = np.random.default_rng(seed).permutation(len(groups))
     held, held_chars = [], 0
-    for i in order[: len(groups) - 1]:
+    for i in order[: len(groups) - 1] if trains else order:
         if held and held_chars >= target:
             break
         held.append(int(i))
@@ -434,6 +462,7 @@ def _split(groups, fraction, max_inspect_chars, seed, *, files_are_files=False):
     train = [t for i, texts in enumerate(groups) if i not in held_set for t in texts]
     counts = {
         "files_are_files": files_are_files,
+        "trained": trains,
         "files": len(groups),
         "texts": sum(map(len, groups)),
         "chars": total,
@@ -553,9 +582,10 @@ def _vocabulary(cfg: StudyConfig):
 def _load_corpus(cfg: StudyConfig) -> _Split:
     """Read or sample the corpus and split it by file (see :func:`_split`)."""
     from .datasets import make_corpus
+    from .datasets._grammars import grammar_reads_newlines
     from .datasets._loaders import _collect_paths, read_text_files_by_file
 
-    n_found = None
+    n_found, lines_are_texts = None, False
     if cfg.corpus is None:
         texts = make_corpus(cfg.grammar, n_chars=cfg.n_chars, random_state=cfg.seed)
         groups = [[text] for text in texts]
@@ -569,7 +599,17 @@ def _load_corpus(cfg: StudyConfig) -> _Split:
             max_text_chars=cfg.max_text_chars,
         )
         groups = [check_texts(texts) for _, texts in per_file]
-        if len(groups) < 2:
+        if cfg.grammar is not None and not grammar_reads_newlines(cfg.grammar):
+            # one sentence per line: each line is a text (its newline dropped, as
+            # the grammar has none); a line is never cut
+            groups = [
+                lines
+                for texts in groups
+                if (lines := [x for x in "".join(texts).split("\n") if x.strip()])
+            ]
+            lines_are_texts = True
+        # a given model trains on nothing: one file is enough to inspect
+        if len(groups) < 2 and cfg.model is None:
             n_files = n_found
             raise InputError(
                 f"--corpus {cfg.corpus!r} gives {len(groups)} file to read: a study "
@@ -588,9 +628,13 @@ def _load_corpus(cfg: StudyConfig) -> _Split:
         cfg.max_inspect_chars,
         cfg.seed,
         files_are_files=cfg.corpus is not None,
+        trains=cfg.model is None,
     )
     split.counts.update(
-        max_text_chars=cfg.max_text_chars, n_chars=cfg.n_chars, files_found=n_found
+        max_text_chars=cfg.max_text_chars,
+        n_chars=cfg.n_chars,
+        files_found=n_found,
+        lines_are_texts=lines_are_texts,
     )
     _check_split(cfg, split)
     return split
@@ -600,14 +644,17 @@ def _train_model(train_texts, units, cell, epochs, seed, unknown, verbose):
     from .models import CharLanguageModel
 
     # The estimator's convergent recipe (Adam 0.005 halved on plateaus, dropout 0.1,
-    # early stopping on 10% of the training texts with patience 3): ``epochs`` is only
-    # its cap, and None keeps the estimator's own cap. joblib's cache key is this
-    # function's code and arguments, so a change of recipe must change this function.
+    # early stopping on 10% of the training texts with patience 3) with the batch of
+    # 64 windows the README's study numbers were measured with (the estimator's
+    # default is now 32): ``epochs`` is only its cap, and None keeps the estimator's
+    # own cap. joblib's cache key is this function's code and arguments, so a change
+    # of recipe must change this function.
     cap = {} if epochs is None else {"epochs": epochs}
     lm = CharLanguageModel(
         cell=cell,
         units=units,
         unknown=unknown,
+        batch_size=64,
         random_state=seed,
         verbose=verbose,
         **cap,
@@ -686,7 +733,30 @@ def _features(
     # Features that never vary carry no information to probe for, and a feature equal
     # to an earlier one (e.g. range:digit and impulse:digit) would only repeat its rows.
     labels = labels.loc[:, labels.nunique(dropna=True) > 1]
-    return featurizer, labels.loc[:, ~labels.T.duplicated()], sorted(failed)
+    return featurizer, labels.iloc[:, _distinct_columns(labels)], sorted(failed)
+
+
+def _distinct_columns(frame) -> list[int]:
+    """Positions of the columns not equal to an earlier one (NaN equal to NaN), as
+    ``~frame.T.duplicated()``, one column at a time: the transpose copied the whole
+    table and hashed each of its rows (the study's largest memory peak)."""
+    import hashlib
+
+    def column(j):
+        values = np.asarray(frame.iloc[:, j], dtype=np.float64) + 0.0  # -0.0 -> 0.0
+        values[np.isnan(values)] = np.nan  # one NaN bit pattern
+        return values
+
+    first, keep = {}, []
+    for j in range(frame.shape[1]):
+        values = column(j)
+        key = hashlib.blake2b(values.tobytes(), digest_size=16).digest()
+        kept = first.setdefault(key, [])
+        # equal hashes are compared value by value (a collision is not a duplicate)
+        if not any(np.array_equal(values, column(i), equal_nan=True) for i in kept):
+            kept.append(j)
+            keep.append(j)
+    return keep
 
 
 # Binary features are scored with balanced accuracy (chance 0.5 whatever the class

@@ -31,5 +31,10 @@ def trained_lm():
 
     texts = make_arithmetic_corpus(n_chars=30_000, random_state=0)
     return CharLanguageModel(
-        units=32, epochs=8, learning_rate=0.01, dropout=0.0, random_state=0
+        units=32,
+        epochs=8,
+        learning_rate=0.01,
+        dropout=0.0,
+        batch_size=64,
+        random_state=0,
     ).fit(texts)

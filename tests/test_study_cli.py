@@ -315,6 +315,82 @@ def test_split_holds_texts_out_and_refuses_a_single_text():
         _split([["only one"]], 0.2, 10**6, seed=0)
 
 
+def test_split_without_training_inspects_every_file_up_to_the_cap():
+    from skdni._study import _split
+
+    # a given model trains on nothing: one file is enough, and every file may be
+    # inspected (up to the cap), whatever the held-out fraction
+    split = _split([["only one"]], 0.2, 10**6, seed=0, trains=False)
+    assert split.inspect == ["only one"] and split.train == []
+    assert "none trained on" in split.describe()
+    texts = [[f"text {i}"] for i in range(10)]
+    split = _split(texts, 0.2, 10**6, seed=0, trains=False)
+    assert sorted(split.inspect) == sorted(t for [t] in texts) and not split.train
+    split = _split(texts, 0.2, 13, seed=0, trains=False)
+    assert split.counts["inspected_chars"] == 12 and len(split.inspect) == 2
+
+
+def _plain_keras_model(chars, units=8):
+    """Embedding(V) -> GRU -> Dense(V), ids from 0: a model skdni did not write."""
+    from skdni._backend import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input(shape=(None,), dtype="int32"),
+            keras.layers.Embedding(len(chars), 8),
+            keras.layers.GRU(units, return_sequences=True),
+            keras.layers.Dense(len(chars), activation="softmax"),
+        ]
+    )
+
+
+def test_model_with_a_one_file_corpus_of_one_sentence_per_line(tmp_path, capsys):
+    """--model with a one-file --corpus: nothing is trained, so one file is enough;
+    the parentheses grammar has no newline, so each line of the file is a text (a
+    sentence) and every text parses: tree features without NaN."""
+    from skdni.datasets import make_corpus
+    from skdni.models._vocabulary import build_vocabulary
+
+    sentences = make_corpus("parentheses", n_chars=4_000, random_state=0)
+    chars = build_vocabulary(sentences)
+    assert "\n" not in chars
+    path, vocabulary = tmp_path / "mine.keras", tmp_path / "vocab.json"
+    _plain_keras_model(chars).save(path)
+    vocabulary.write_text(json.dumps(chars))
+    corpus = tmp_path / "sentences.txt"
+    corpus.write_text("\n".join(sentences) + "\n")
+    options = dict(TINY, ablation_features=0, cache_dir=str(tmp_path / "cache"))
+    options.pop("units"), options.pop("epochs")
+    result = run_study(
+        model=str(path),
+        vocabulary=str(vocabulary),
+        corpus=str(corpus),
+        grammar="parentheses",
+        out=str(tmp_path / "o"),
+        **options,
+    )
+    assert not result.parse_failures
+    assert result.inspect_texts == sentences[: len(result.inspect_texts)]
+    counts = result.corpus_counts
+    assert counts["files"] == 1 and counts["train_texts"] == 0
+    assert counts["texts"] == len(sentences) and counts["lines_are_texts"]
+    assert counts["inspected_chars"] == sum(map(len, sentences))  # under the cap
+    tree = result.labels.filter(like="tree__")
+    assert tree.shape[1] > 0 and not tree.isna().any().any()
+    # the same through the command line, with the counts it prints
+    argv = ["run", "--model", str(path), "--vocabulary", str(vocabulary)]
+    argv += ["--corpus", str(corpus), "--grammar", "parentheses", "--cv", "3"]
+    argv += ["--ablation-features", "0", "--out", str(tmp_path / "o2")]
+    argv += ["--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().err  # the stage lines
+    assert "1 file -> " in printed
+    assert "one per line: the grammar has no newline" in printed
+    assert "none trained on" in printed and "did not parse" not in printed
+
+
 def _files(n_files, n_texts, lines_per_text=1):
     """Files of ``n_texts`` texts of 10-character lines, named by file and text."""
     return [
@@ -864,3 +940,29 @@ def test_generation_finding_names_the_class_moved_most():
     (line,) = _causal_findings(pd.DataFrame(), overlap, "depth")
     assert line.endswith("no more than random units do.")
     assert generation_sentence(overlap)["effect"] == "none"
+
+
+def test_distinct_columns_equals_pandas_duplicated(rng):
+    from skdni._study import _distinct_columns
+
+    values = rng.integers(0, 3, size=(50, 8)).astype(float)
+    values[rng.random(values.shape) < 0.2] = np.nan
+    values[:, 3] = values[:, 1]  # a duplicate, NaN in the same rows
+    values[:, 5] = values[:, 0]
+    values[7, 5] = -0.0 if values[7, 0] == 0 else values[7, 5]
+    values[:, 6] = values[:, 1]
+    values[0, 6] = 9.0  # differs in one row: kept
+    frame = pd.DataFrame(values, columns=list("abcdefgh"))
+    want = np.flatnonzero(~frame.T.duplicated()).tolist()
+    assert _distinct_columns(frame) == want
+    assert 3 not in want and 5 not in want and 6 in want
+
+
+def test_which_grammars_read_newlines():
+    from skdni.datasets._grammars import grammar_reads_newlines
+
+    # no newline in the language: a corpus file is one sentence per line
+    for name in ("parentheses", "arithmetic", "dyck2"):
+        assert not grammar_reads_newlines(name), name
+    # newlines are tokens (Python) or ignored whitespace (C): texts keep them
+    assert grammar_reads_newlines("python") and grammar_reads_newlines("c")

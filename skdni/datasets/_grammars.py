@@ -142,3 +142,24 @@ def compile_grammar(grammar, *, start="start", parser="lalr", **options) -> lark
         )
     except lark.exceptions.LarkError as exc:
         raise GrammarError(f"The grammar does not compile: {exc}") from exc
+
+
+def grammar_reads_newlines(grammar) -> bool:
+    """Whether a newline can be in a sentence of ``grammar``: some terminal (kept or
+    ``%ignore``-d) matches ``"\\n"`` whole or, as a literal, contains one.
+
+    A grammar without (the bundled ``parentheses``, ``arithmetic``, ...) has one
+    sentence per line in a corpus file: the study reads each line as a text.
+    """
+    import re
+
+    for terminal in compile_grammar(grammar).terminals:
+        pattern = terminal.pattern
+        if isinstance(pattern, lark.lexer.PatternStr):
+            if "\n" in pattern.value:
+                return True
+            continue
+        # to_regexp() carries the terminal's flags inline
+        if re.fullmatch(pattern.to_regexp(), "\n"):
+            return True
+    return False

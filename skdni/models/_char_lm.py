@@ -198,8 +198,9 @@ class CharLanguageModel(BaseEstimator):
         Maximum number of passes over the training windows: a cap. By default
         training runs until early stopping (see ``patience``), which on real corpora
         comes long before the cap; pass a small ``epochs`` for a quick model.
-    batch_size : int, default=64
-        Windows per training step.
+    batch_size : int, default=32
+        Windows per training step (32 converged in fewer epochs than 64 on stdlib
+        Python, at less CPU time per epoch: README).
     learning_rate : float, default=0.005
         Adam's initial learning rate (gradients are clipped to norm 1).
     lr_schedule : {"plateau", "constant"}, default="plateau"
@@ -314,7 +315,7 @@ class CharLanguageModel(BaseEstimator):
         embedding_dim=32,
         window=64,
         epochs=100,
-        batch_size=64,
+        batch_size=32,
         learning_rate=0.005,
         lr_schedule="plateau",
         validation_fraction=0.1,

@@ -34,6 +34,10 @@ _CHUNKS = (512, 64, 8)  # time steps per compiled call, longest first
 # conditions x sequences per compiled call: beyond this a step's arrays leave the
 # cache (measured: 2.5 us per row-step at 34 x 256 rows, 2.0 at 4 x 256)
 _GROUP_ROWS = 1024
+# A chunk's probabilities (steps x conditions x texts x classes, float32) hold at most
+# this many values (32 MB) where the shortest chunk allows: many conditions of a large
+# batch take shorter chunks (the corpus study's ablations peaked on them).
+_PROBS_CELLS = 1 << 23
 _ROUND = 8  # time is padded to a multiple of this (the shortest chunk)
 _STATES = ("hidden", "cell", "input", "forget", "candidate", "output")
 _STATES += ("update", "reset", "new")
@@ -71,10 +75,14 @@ def _bucket(n: int) -> int:
     return -(-n // step) * step
 
 
-def _chunk_sizes(time: int) -> list[int]:
-    """Chunk lengths covering ``time`` (a multiple of ``_ROUND``), longest first."""
+def _chunk_sizes(time: int, per_step: int = 0) -> list[int]:
+    """Chunk lengths covering ``time`` (a multiple of ``_ROUND``), longest first,
+    none longer than ``_PROBS_CELLS / per_step`` steps but the shortest."""
+    longest = _PROBS_CELLS // max(per_step, 1)
     sizes = []
     for size in _CHUNKS:
+        if size > longest and size != _CHUNKS[-1]:
+            continue
         count, time = divmod(time, size)
         sizes += [size] * count
     return sizes
@@ -352,7 +360,8 @@ def scan_probs(stack, ids, lengths, items, n_conditions: int):
     )
     states = [_zero_state(stack, (size, n_rows)) for _ in range(n_groups)]
     start = 0
-    for length in _chunk_sizes(padded_time):
+    per_step = n_conditions * n_texts * stack.output_kernel.shape[1]
+    for length in _chunk_sizes(padded_time, per_step):
         part = slice(start, start + length)
         chunk_patterns = [None if grid is None else grid[part] for grid in patterns]
         outputs = []

@@ -358,12 +358,21 @@ class SortedEngine(ProbeEngine):
         )
 
     def fold_scores(self, source, Y, folds, parallel):
+        return binary_fold_scores(
+            self.kernel,
+            source,
+            self._top_class(Y),
+            folds,
+            parallel,
+            options=self.options,
+        )
+
+    def _top_class(self, Y):
+        """1 where a feature's label is its top class, 0 elsewhere, NaN unlabelled
+        (a helper: its column copy of ``Y`` is freed before the kernel runs)."""
         sub = Y if len(self.features) == Y.shape[1] else Y[:, self.features]
         top = np.array([values[-1] for values in self.classes])
-        Yb = np.ascontiguousarray(np.where(np.isnan(sub), np.nan, sub == top))
-        return binary_fold_scores(
-            self.kernel, source, Yb, folds, parallel, options=self.options
-        )
+        return np.ascontiguousarray(np.where(np.isnan(sub), np.nan, sub == top))
 
 
 def _fitted_linear_svc(template, x, y, classes):

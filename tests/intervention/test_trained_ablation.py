@@ -41,7 +41,12 @@ FEATURE = "depth:paren"
 def parentheses_lm():
     texts = make_parentheses_corpus(n_chars=60_000, random_state=0)
     return CharLanguageModel(
-        units=128, epochs=10, learning_rate=0.01, dropout=0.0, random_state=0
+        units=128,
+        epochs=10,
+        learning_rate=0.01,
+        dropout=0.0,
+        batch_size=64,
+        random_state=0,
     ).fit(texts)
 
 

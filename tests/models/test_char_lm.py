@@ -217,6 +217,7 @@ def test_default_recipe_trains_until_early_stopping():
     assert params["learning_rate"] == 0.005 and params["lr_schedule"] == "plateau"
     # tuned on stdlib Python (benchmarks/train_default_lm.py): wider, regularized
     assert params["units"] == 192 and params["dropout"] == 0.1
+    assert params["batch_size"] == 32
     with pytest.raises(InvalidParameterError, match="lr_schedule"):
         CharLanguageModel(**{**TINY, "lr_schedule": "cosine"}).fit(TEXTS)
 

@@ -114,6 +114,29 @@ def test_compiled_scan_cell_state_long_text_and_mask(rng):
     assert np.abs(got[:700, :, 1] - want[:700, :, 1]).max() < TOL
 
 
+def test_many_conditions_take_shorter_chunks_with_the_same_probs(rng, monkeypatch):
+    from skdni.models import _compiled
+
+    stack = RecurrentStack.from_keras(build_model(["lstm"]))
+    lengths = np.array([300, 180, 77])
+    ids = rng.integers(1, N_VOCAB + 1, size=(3, 300)).astype("int32")
+    item = conditions(rng, 8, 6, int(lengths.sum()), "hidden", True)
+    want = compiled_probs(stack, ids, lengths, [item], 6)
+    # room for 40 steps of 6 conditions x 3 texts x 6 classes: chunks of 8 steps
+    # (the 64- and 512-step buckets do not fit)
+    monkeypatch.setattr(_compiled, "_PROBS_CELLS", 40 * 6 * 3 * N_VOCAB)
+    chunks = list(scan_probs(stack, ids, lengths, [item], 6))
+    assert [start for start, _ in chunks] == list(range(0, 300, 8))
+    assert max(p.size for _, p in chunks) <= 40 * 6 * 3 * N_VOCAB
+    got = np.concatenate([p for _, p in chunks])
+    valid = (np.arange(300)[:, None] < lengths[None, :])[:, None, :]
+    diff = np.abs(got - want).max(axis=-1)
+    assert np.max(np.where(valid, diff, 0.0)) < TOL
+    reference = reference_probs(stack, ids, lengths, [item], 6)
+    diff = np.abs(got - reference).max(axis=-1)
+    assert np.max(np.where(valid, diff, 0.0)) < TOL
+
+
 def test_float64_stacks_take_the_numpy_path():
     stack = RecurrentStack.from_keras(build_model(["lstm"]))
     mask = np.zeros((2, 8), dtype=bool)
