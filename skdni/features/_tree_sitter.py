@@ -24,7 +24,6 @@ from .._errors import InputError, InputTypeError, ParseFailure, UnknownGrammarEr
 from .._texts import char_offsets, check_texts, text_lengths
 from ._base import _ParsingFeaturizer, progress, shift_rows
 from ._parse_tree import REPRESENTATIONS, ParseTreeFeaturizer
-from ._span_kernel import SpanFill
 
 #: Name of the continuous feature: syntax-tree depth of every character.
 TREE_DEPTH = "tree_depth"
@@ -675,6 +674,9 @@ class TreeSitterFeaturizer(_ParsingFeaturizer):
         column = np.full(len(spans["names"]), -1, dtype=np.int64)
         column[ids] = np.arange(k)
         at = {rep: r * k for r, rep in enumerate(reps)}
+        # imported here: importing skdni does not import numba
+        from ._span_kernel import SpanFill
+
         fill = SpanFill(
             spans["start"],
             spans["end"],
