@@ -345,6 +345,8 @@ class SortedEngine(ProbeEngine):
     (``skdni.probing._sorted``). Subclasses set ``kernel`` (and ``options``)."""
 
     kernel = None
+    # Whether the kernel takes the label codes row by row, shape (n, q).
+    rows = False
 
     @property
     def options(self):
@@ -362,7 +364,13 @@ class SortedEngine(ProbeEngine):
         top = np.array([values[-1] for values in self.classes])
         Yb = np.ascontiguousarray(np.where(np.isnan(sub), np.nan, sub == top))
         return binary_fold_scores(
-            self.kernel, source, Yb, folds, parallel, options=self.options
+            self.kernel,
+            source,
+            Yb,
+            folds,
+            parallel,
+            options=self.options,
+            rows=self.rows,
         )
 
 
@@ -431,6 +439,7 @@ class SVMEngine(SortedEngine):
     name = "svm"
     probe = "svm"
     kernel = staticmethod(svm_unit_scores)
+    rows = True
 
     @classmethod
     def estimator(cls, kind, scoring):
