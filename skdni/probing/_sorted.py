@@ -6,9 +6,9 @@ order: global prefix sums minus the fold's own. Labels travel as int8 codes (1 =
 ``classes_[1]``, 0 = ``classes_[0]``, -1 = unlabelled), one contiguous row per
 feature, or (for kernels taking ``rows``) packed two bits a feature into one small
 array row per row, so putting them in a unit's sorted order reads a few bytes per
-row from an array that stays in cache. Rows are first put in fold order once for all units, so each fold's
-held-out rows are a contiguous slice. Units are independent: chunks of units go to
-worker processes and come back as arrays.
+row from an array that stays in cache. Rows are first put in fold order once for
+all units, so each fold's held-out rows are a contiguous slice. Units are
+independent: chunks of units go to worker processes and come back as arrays.
 """
 
 import numpy as np
