@@ -173,32 +173,31 @@ class _FoldStats:
 
     def __init__(self, X, y, splits, classifier):
         self.center = X.mean(axis=0)
-        Xc = X - self.center
         self.classifier = classifier
         self.splits = splits
+        if classifier:
+            self.classes = np.unique(y[~np.isnan(y)])
+        labelled = np.flatnonzero(~np.isnan(y))
+        tests = np.concatenate([te for _, te in splits]) if splits else labelled
+        partition = tests.size == labelled.size and bool(
+            (np.bincount(tests, minlength=y.size) <= 1).all()
+        )
+        partition = partition and all(
+            tr.size + te.size == labelled.size for tr, te in splits
+        )
+        if partition:
+            self._grouped(X, y, splits, labelled)
+            return
+        Xc = X - self.center
         self.test_X = [Xc[te] for _, te in splits]
         self.test_y = [y[te] for _, te in splits]
-        self.train = []
         # Units constant on a training fold get coefficient 0: their centred moments
         # are rounding noise (so is sklearn's result there), not information.
         self.const = [
             np.ptp(X[tr], axis=0) == 0 if tr.size else np.ones(X.shape[1], bool)
             for tr, _ in splits
         ]
-        if classifier:
-            self.classes = np.unique(y[~np.isnan(y)])
-        labelled = np.flatnonzero(~np.isnan(y))
-        tests = np.concatenate([te for _, te in splits]) if splits else labelled
-        partition = tests.size == labelled.size and np.unique(tests).size == tests.size
-        partition = partition and all(
-            tr.size + te.size == labelled.size for tr, te in splits
-        )
-        if partition:
-            # K-fold style: one Gram per held-out fold (n·p² in all); a training
-            # fold's statistics are the totals minus its own (centred data: no
-            # cancellation to speak of; the agreement tests hold to 1e-9).
-            self.train = self._complements(Xc, y, splits, classifier)
-            return
+        self.train = []
         for tr, _ in splits:
             # Other splitters: the training rows' own Gram, one product per fold.
             xt, yt = Xc[tr], y[tr]
@@ -214,43 +213,89 @@ class _FoldStats:
                 d = xt - mx
                 self.train.append((n, mx, my, d.T @ d, d.T @ (yt - my)))
 
-    def _complements(self, Xc, y, splits, classifier):
-        """Training statistics of every fold as totals minus the fold's own."""
-        if classifier:
+    def _grouped(self, X, y, splits, labelled):
+        """K-fold style: the labelled rows in one centred copy grouped by fold (and
+        class), so every fold's held-out rows and every (fold, class) Gram matrix is a
+        slice; a training fold's statistics are the totals minus the fold's own
+        (centred data: no cancellation to speak of; the agreement tests hold to
+        1e-9). Held-out rows are in that grouped order (scores do not depend on it).
+        """
+        n_folds = len(splits)
+        fold_of = np.empty(X.shape[0], dtype=np.int64)
+        for k, (_, te) in enumerate(splits):
+            fold_of[te] = k
+        n_cls = len(self.classes) if self.classifier else 1
+        key = fold_of[labelled] * n_cls
+        if self.classifier:
+            key += np.searchsorted(self.classes, y[labelled])
+        perm = labelled[np.argsort(key, kind="stable")]
+        bounds = np.zeros(n_folds * n_cls + 1, dtype=np.int64)
+        np.cumsum(np.bincount(key, minlength=n_folds * n_cls), out=bounds[1:])
+        Xs = X[perm]
+        ys = y[perm]
+        folds = [
+            slice(bounds[k * n_cls], bounds[(k + 1) * n_cls]) for k in range(n_folds)
+        ]
+        # Units constant on a training fold get coefficient 0: their centred moments
+        # are rounding noise (so is sklearn's result there), not information.
+        lo = np.array(
+            [
+                Xs[f].min(axis=0) if f.stop > f.start else np.full(X.shape[1], np.inf)
+                for f in folds
+            ]
+        )
+        hi = np.array(
+            [
+                Xs[f].max(axis=0) if f.stop > f.start else np.full(X.shape[1], -np.inf)
+                for f in folds
+            ]
+        )
+        self.const = []
+        for k in range(n_folds):
+            others = np.arange(n_folds) != k
+            if not (bounds[-1] - (folds[k].stop - folds[k].start)):
+                self.const.append(np.ones(X.shape[1], bool))
+                continue
+            self.const.append(lo[others].min(axis=0) == hi[others].max(axis=0))
+        Xs -= self.center
+        self.test_X = [Xs[f] for f in folds]
+        self.test_y = [ys[f] for f in folds]
+        groups = [slice(bounds[g], bounds[g + 1]) for g in range(n_folds * n_cls)]
+        if self.classifier:
             parts = []
-            for _, te in splits:
-                xt, yt = Xc[te], y[te]
+            for k in range(n_folds):
                 per_class = []
-                for c in self.classes:
-                    xc = xt[yt == c]
+                for c in range(n_cls):
+                    xc = Xs[groups[k * n_cls + c]]
                     per_class.append((float(xc.shape[0]), xc.sum(axis=0), xc.T @ xc))
                 parts.append(per_class)
             total = [
                 tuple(sum(part[i][j] for part in parts) for j in range(3))
-                for i in range(len(self.classes))
+                for i in range(n_cls)
             ]
-            return [
+            self.train = [
                 [
                     tuple(total[i][j] - part[i][j] for j in range(3))
-                    for i in range(len(self.classes))
+                    for i in range(n_cls)
                 ]
                 for part in parts
             ]
-        y_mean = float(np.nanmean(y))
+            return
+        y_mean = float(np.mean(ys))
         parts = []
-        for _, te in splits:
-            xt, yt = Xc[te], y[te] - y_mean
-            parts.append((float(te.size), xt.sum(0), yt.sum(), xt.T @ xt, xt.T @ yt))
+        for f in folds:
+            xt, yt = Xs[f], ys[f] - y_mean
+            n = float(f.stop - f.start)
+            parts.append((n, xt.sum(0), yt.sum(), xt.T @ xt, xt.T @ yt))
         total = tuple(sum(part[j] for part in parts) for j in range(5))
-        out = []
+        self.train = []
         for part in parts:
             n, sx, sy, g, gxy = (total[j] - part[j] for j in range(5))
             safe = n if n > 0 else 1.0
             mx, my = sx / safe, sy / safe
             cxx = g - n * np.outer(mx, mx)
             cxy = gxy - n * mx * my
-            out.append((n, mx, my + y_mean, cxx, cxy))
-        return out
+            self.train.append((n, mx, my + y_mean, cxx, cxy))
 
     def fit(self, k, units, kind):
         """(coef, intercept) of ``kind`` ("lda", "ols", "centroid") on fold k's
@@ -314,6 +359,41 @@ class _FoldStats:
             coef, intercept = fitted
             d = self.test_X[k][:, units] @ coef + intercept
         return _score(d, yt, self.classes if self.classifier else None, scoring)
+
+    def batch_scores(self, sets, scoring):
+        """Held-out scores of many probes, shape (len(sets), n_folds): per fold, every
+        ``(units, kind)`` of ``sets`` fitted on its block of the Gram matrices, then
+        all decisions in one product of the held-out rows with the coefficients
+        (zero outside each set's units)."""
+        n_units = self.center.size
+        out = np.full((len(sets), len(self.splits)), np.nan)
+        for k in range(len(self.splits)):
+            yt = self.test_y[k]
+            if yt.size == 0:
+                continue
+            coefs = np.zeros((n_units, len(sets)))
+            intercepts = np.zeros(len(sets))
+            unfitted = np.zeros(len(sets), dtype=bool)
+            for i, (units, kind) in enumerate(sets):
+                fitted = self.fit(k, units, kind)
+                if fitted is None:
+                    unfitted[i] = True
+                    if self.classifier:
+                        # One class to train on: predict it (decisions all tie).
+                        (n0, _, _), (n1, _, _) = self.train[k]
+                        intercepts[i] = 1.0 if n1 > 0 else -1.0
+                    continue
+                np.add.at(coefs[:, i], units, fitted[0])
+                intercepts[i] = fitted[1]
+            d = self.test_X[k] @ coefs + intercepts
+            if not self.classifier:
+                out[:, k] = _column_scores(d, yt, None, scoring)
+                out[unfitted, k] = np.nan
+            elif scoring == "roc_auc":
+                out[:, k] = [_score(col, yt, self.classes, scoring) for col in d.T]
+            else:
+                out[:, k] = _column_scores(d, yt, self.classes, scoring)
+        return out
 
 
 def _score(d, y, classes, scoring):
@@ -467,16 +547,22 @@ def localization_curve(
         for k in ks
     ]
     classifier = kind == "lda" or (kind == "estimator" and is_classifier(estimator))
-    stats = None if exact else _FoldStats(X, y, splits, classifier)
+    sets = [(np.arange(n_units), kind)]
+    for i, k in enumerate(ks):
+        sets += [(ranking[:k], kind)] + [(u, kind) for u in draws[i]]
+        if classifier:
+            sets.append((ranking[:k], "centroid"))
+    if not exact:
+        # every probe of the curve scored at once: one product per fold
+        table = _FoldStats(X, y, splits, classifier).batch_scores(sets, scoring)
+        fast = {(w, tuple(u)): row for (u, w), row in zip(sets, table, strict=True)}
 
     def scores(units, which):
         if exact:
             if which == "centroid":
                 return _exact_centroid_scores(X[:, units], y, splits, scoring)
             return _exact_fold_scores(estimator, X[:, units], y, splits, scoring)
-        return np.array(
-            [stats.fold_score(k, units, which, scoring) for k in range(len(splits))]
-        )
+        return fast[which, tuple(units)]
 
     whole = _mean(scores(np.arange(n_units), kind))
     rows = []
