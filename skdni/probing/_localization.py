@@ -36,6 +36,7 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
+from numba import njit
 from scipy.stats import rankdata
 from sklearn.base import clone, is_classifier
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -228,7 +229,9 @@ class _FoldStats:
         key = fold_of[labelled] * n_cls
         if self.classifier:
             key += np.searchsorted(self.classes, y[labelled])
-        perm = labelled[np.argsort(key, kind="stable")]
+        # few distinct keys: a stable sort of small ints is a radix sort
+        small = key.astype(np.int16) if n_folds * n_cls < 2**15 else key
+        perm = labelled[np.argsort(small, kind="stable")]
         bounds = np.zeros(n_folds * n_cls + 1, dtype=np.int64)
         np.cumsum(np.bincount(key, minlength=n_folds * n_cls), out=bounds[1:])
         Xs = X[perm]
@@ -733,13 +736,70 @@ def _candidate_scores(stats, k, selected, candidates, kind, scoring):
             np.einsum("ms,ms->m", m1, a[:, :, 1])
             - np.einsum("ms,ms->m", m0, a[:, :, 0])
         ) + np.log(n1 / n0)
-    Xt = stats.test_X[k]
-    d = intercept[None, :] + Xt[:, candidates] * coef[:, -1][None, :]
-    if selected:
-        d += np.einsum("ns,ms->nm", Xt[:, selected], coef[:, :-1])
-    if kind == "ols":
-        return _column_scores(d, yt, None, scoring)
-    return _column_scores(d, yt, stats.classes, scoring)
+    yt_code = yt if kind == "ols" else (yt == stats.classes[1]).astype(np.float64)
+    counts = _candidate_counts(
+        stats.test_X[k],
+        yt_code,
+        np.asarray(selected, dtype=np.int64),
+        candidates,
+        np.ascontiguousarray(coef[:, :-1].T),
+        np.ascontiguousarray(coef[:, -1]),
+        intercept,
+        kind == "ols",
+    )
+    return _count_scores(counts, yt_code, kind == "ols", scoring)
+
+
+@njit(cache=True)
+def _candidate_counts(Xt, target, selected, candidates, A, c, b, regression):
+    """Over the held-out rows ``Xt``, per candidate j the decision ``b[j] + Σ_s
+    Xt[:, selected[s]] A[s, j] + Xt[:, candidates[j]] c[j]`` scored against
+    ``target``: the sum of squared errors (``regression``), else the true positives
+    and true negatives of ``d > 0`` → class 1 (target 1.0 / 0.0). Shape (2, m); one
+    pass over the rows, no (rows × candidates) temporaries."""
+    m = candidates.size
+    out = np.zeros((2, m))
+    d = np.empty(m)
+    for i in range(Xt.shape[0]):
+        row = Xt[i]
+        for j in range(m):
+            d[j] = b[j]
+        for s in range(selected.size):
+            v = row[selected[s]]
+            for j in range(m):
+                d[j] += v * A[s, j]
+        t = target[i]
+        for j in range(m):
+            dj = d[j] + row[candidates[j]] * c[j]
+            if regression:
+                out[0, j] += (t - dj) * (t - dj)
+            elif t == 1.0:
+                out[0, j] += dj > 0
+            else:
+                out[1, j] += dj <= 0
+    return out
+
+
+def _count_scores(counts, target, regression, scoring):
+    """Scores from :func:`_candidate_counts` (as :func:`_column_scores` computes
+    them from the decisions)."""
+    if regression:
+        if target.size < 2:
+            return np.full(counts.shape[1], np.nan)
+        sst = ((target - target.mean()) ** 2).sum()
+        if sst == 0:
+            return np.where(counts[0] == 0, 1.0, 0.0)
+        return 1.0 - counts[0] / sst
+    n_pos = float(target.sum())
+    n_neg = target.size - n_pos
+    if scoring == "accuracy":
+        return (counts[0] + counts[1]) / target.size
+    recalls = []
+    if n_pos:
+        recalls.append(counts[0] / n_pos)
+    if n_neg:
+        recalls.append(counts[1] / n_neg)
+    return np.mean(recalls, axis=0)
 
 
 def _pin(A, B, const):
