@@ -370,6 +370,9 @@ class _FoldStats:
         (zero outside each set's units)."""
         n_units = self.center.size
         out = np.full((len(sets), len(self.splits)), np.nan)
+        batches = {}  # probes of one kind and size: one batched solve per fold
+        for i, (units, kind) in enumerate(sets):
+            batches.setdefault((kind, len(units)), []).append(i)
         for k in range(len(self.splits)):
             yt = self.test_y[k]
             if yt.size == 0:
@@ -377,7 +380,21 @@ class _FoldStats:
             coefs = np.zeros((n_units, len(sets)))
             intercepts = np.zeros(len(sets))
             unfitted = np.zeros(len(sets), dtype=bool)
-            for i, (units, kind) in enumerate(sets):
+            single = []
+            for (kind, _), rows in batches.items():
+                if kind == "centroid":
+                    single += rows
+                    continue
+                units = np.array([sets[i][0] for i in rows], dtype=np.int64)
+                fitted = _batched_fit(self, k, units, kind)
+                if fitted is None:
+                    single += rows
+                    continue
+                for i, u, c, b in zip(rows, units, *fitted, strict=True):
+                    np.add.at(coefs[:, i], u, c)
+                    intercepts[i] = b
+            for i in single:
+                units, kind = sets[i]
                 fitted = self.fit(k, units, kind)
                 if fitted is None:
                     unfitted[i] = True
@@ -712,30 +729,14 @@ def _candidate_scores(stats, k, selected, candidates, kind, scoring):
     if yt.size == 0:
         return np.full(m, np.nan)
     sets = np.column_stack([np.tile(selected, (m, 1)).astype(np.int64), candidates])
-    idx_r, idx_c = sets[:, :, None], sets[:, None, :]
-    const = stats.const[k][sets]  # (m, s): units constant on the training fold
-    if kind == "ols":
-        n, mx, my, cxx, cxy = stats.train[k]
-        A = cxx[idx_r, idx_c]
-        coef = _batched_solve(*_pin(A, cxy[sets][:, :, None], const))[:, :, 0]
-        intercept = my - np.einsum("ms,ms->m", mx[sets], coef)
-    else:
-        (n0, s0, g0), (n1, s1, g1) = stats.train[k]
-        if n0 == 0 or n1 == 0:
-            d = np.full((yt.size, m), 1.0 if n1 > 0 else -1.0)
-            return _column_scores(d, yt, stats.classes, scoring)
-        m0, m1 = s0[sets] / n0, s1[sets] / n1
-        outer0 = m0[:, :, None] * m0[:, None, :]
-        outer1 = m1[:, :, None] * m1[:, None, :]
-        cov = (g0[idx_r, idx_c] - n0 * outer0 + g1[idx_r, idx_c] - n1 * outer1) / (
-            n0 + n1
-        )
-        a = _batched_solve(*_pin(cov, np.stack([m0, m1], axis=2), const))
-        coef = a[:, :, 1] - a[:, :, 0]
-        intercept = -0.5 * (
-            np.einsum("ms,ms->m", m1, a[:, :, 1])
-            - np.einsum("ms,ms->m", m0, a[:, :, 0])
-        ) + np.log(n1 / n0)
+    fitted = _batched_fit(stats, k, sets, kind)
+    if fitted is None and kind == "ols":
+        return np.full(m, np.nan)  # no training row
+    if fitted is None:
+        (n0, _, _), (n1, _, _) = stats.train[k]
+        d = np.full((yt.size, m), 1.0 if n1 > 0 else -1.0)
+        return _column_scores(d, yt, stats.classes, scoring)
+    coef, intercept = fitted
     yt_code = yt if kind == "ols" else (yt == stats.classes[1]).astype(np.float64)
     counts = _candidate_counts(
         stats.test_X[k],
@@ -800,6 +801,35 @@ def _count_scores(counts, target, regression, scoring):
     if n_neg:
         recalls.append(counts[1] / n_neg)
     return np.mean(recalls, axis=0)
+
+
+def _batched_fit(stats, k, sets, kind):
+    """(coef (m, s), intercept (m,)) of ``kind`` ("lda" or "ols") on fold k's
+    training rows for every row of unit sets ``sets`` (m, s): one batched solve (as
+    :meth:`_FoldStats.fit` per set; constant units get 0). None when the training
+    fold has one class (or no row)."""
+    idx_r, idx_c = sets[:, :, None], sets[:, None, :]
+    const = stats.const[k][sets]  # (m, s): units constant on the training fold
+    if kind == "ols":
+        n, mx, my, cxx, cxy = stats.train[k]
+        if n < 1:
+            return None
+        A = cxx[idx_r, idx_c]
+        coef = _batched_solve(*_pin(A, cxy[sets][:, :, None], const))[:, :, 0]
+        return coef, my - np.einsum("ms,ms->m", mx[sets], coef)
+    (n0, s0, g0), (n1, s1, g1) = stats.train[k]
+    if n0 == 0 or n1 == 0:
+        return None
+    m0, m1 = s0[sets] / n0, s1[sets] / n1
+    outer0 = m0[:, :, None] * m0[:, None, :]
+    outer1 = m1[:, :, None] * m1[:, None, :]
+    cov = (g0[idx_r, idx_c] - n0 * outer0 + g1[idx_r, idx_c] - n1 * outer1) / (n0 + n1)
+    a = _batched_solve(*_pin(cov, np.stack([m0, m1], axis=2), const))
+    coef = a[:, :, 1] - a[:, :, 0]
+    intercept = -0.5 * (
+        np.einsum("ms,ms->m", m1, a[:, :, 1]) - np.einsum("ms,ms->m", m0, a[:, :, 0])
+    ) + np.log(n1 / n0)
+    return coef, intercept
 
 
 def _pin(A, B, const):
