@@ -12,9 +12,11 @@ At 200k characters (texts of 100–300 characters, 5-fold GroupKFold), one run:
   ``NeuronProbeSearch`` of the same size (goal: within 10x) and against the naive
   loop (``cross_val_score(LinearRegression())`` per (unit, lag, feature), timed on 3
   and extrapolated).
-* ``localization_curve`` (LDA, ks 1…32, 5 random draws) and ``forward_selection``
-  (4 steps over 128 units), fast against the exact path (sklearn fits; forward
-  selection's exact time is its per-fit time × its number of fits).
+* ``localization_curve`` (LDA, ks 1…32, 5 and 20 random draws) and
+  ``forward_selection`` (4 steps over 128 units), fast against the naive loops in CPU
+  seconds: the exact path (one sklearn fit per k, fold and draw), and
+  ``SequentialFeatureSelector``'s ``cross_val_score`` calls (one timed per step,
+  extrapolated to all of them).
 * ``condition="char"``: the conditional scores of 128 units × 10 features against
   the sklearn one-hot pipeline per pair (timed on 2 pairs, extrapolated).
 
@@ -144,35 +146,58 @@ def lag_part(X, Y, groups, splits):
     )
 
 
+def cpu_timed(fn, *args, **kwargs):
+    """``(result, CPU seconds)``: the machine is shared, so ratios use process time
+    for both sides."""
+    t = time.process_time()
+    out = fn(*args, **kwargs)
+    return out, time.process_time() - t
+
+
 def loc_part(X, Y, groups, splits):
     p = X.shape[1]
     y0 = Y[:, 0]
     ranking = np.argsort(-np.abs(np.corrcoef(X.T, y0)[-1, :-1]))
-    kw = dict(ks=(1, 2, 4, 8, 16, 32), groups=groups, n_random=5, random_state=0)
-    curve, t_fast = timed(localization_curve, X, y0, ranking, **kw)
-    curve_exact, t_exact = timed(
-        localization_curve, X, y0, ranking, method="exact", **kw
-    )
-    same = np.allclose(
-        curve.select_dtypes("number"), curve_exact.select_dtypes("number"), atol=1e-9
-    )
+    for n_random in (5, 20):  # 20 is the function's default
+        kw = dict(
+            ks=(1, 2, 4, 8, 16, 32), groups=groups, n_random=n_random, random_state=0
+        )
+        curve, t_fast = cpu_timed(localization_curve, X, y0, ranking, **kw)
+        curve_exact, t_exact = cpu_timed(
+            localization_curve, X, y0, ranking, method="exact", **kw
+        )
+        same = np.allclose(
+            curve.select_dtypes("number"),
+            curve_exact.select_dtypes("number"),
+            atol=1e-9,
+        )
+        n_fits = 5 * (1 + 6 * (1 + n_random + 1))  # whole + ks x (top, draws, means)
+        print(
+            f"localization_curve (LDA, 6 ks, {n_random} random draws; CPU s): fast "
+            f"{t_fast:.2f} s, exact (the naive loop: one sklearn fit per k, fold and "
+            f"draw, {n_fits} fits) {t_exact:.1f} s -> {t_exact / t_fast:.0f}x; same "
+            f"table: {same}"
+        )
+    sel, t_fast = cpu_timed(forward_selection, X, y0, 4, cv=splits)
+    # SequentialFeatureSelector's cost: a cross_val_score per candidate and step;
+    # timed on a few candidates (their fit cost grows with the step's size) and
+    # extrapolated linearly in the number of fits.
+    n_fits, t_naive = 0, 0.0
+    for step in range(4):
+        _, t_fit = cpu_timed(
+            cross_val_score,
+            LinearDiscriminantAnalysis(solver="lsqr"),
+            X[:, : step + 1],
+            y0,
+            cv=splits,
+        )
+        t_naive += t_fit * (p - step)
+        n_fits += p - step
     print(
-        f"localization_curve (LDA, 6 ks, 5 random draws): fast {t_fast:.2f} s, "
-        f"exact {t_exact:.1f} s -> {t_exact / t_fast:.0f}x; same table: {same}"
-    )
-    sel, t_fast = timed(forward_selection, X, y0, 4, cv=splits)
-    _, t_fit = timed(
-        cross_val_score,
-        LinearDiscriminantAnalysis(solver="lsqr"),
-        X[:, :3],
-        y0,
-        cv=splits,
-    )
-    n_fits = sum(p - s for s in range(4))  # cross_val_score calls of the exact path
-    print(
-        f"forward_selection 4 steps over 128 units: fast {t_fast:.2f} s; exact "
-        f"{t_fit:.2f} s per candidate x {n_fits} = {t_fit * n_fits:.0f} s -> "
-        f"{t_fit * n_fits / t_fast:.0f}x (units {sel.unit.tolist()})"
+        f"forward_selection 4 steps over 128 units (CPU s): fast {t_fast:.2f} s; "
+        f"naive SequentialFeatureSelector {n_fits} cross_val_score calls, one timed "
+        f"per step and EXTRAPOLATED: {t_naive:.0f} s -> {t_naive / t_fast:.0f}x "
+        f"(units {sel.unit.tolist()})"
     )
 
 

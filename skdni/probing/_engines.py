@@ -345,6 +345,8 @@ class SortedEngine(ProbeEngine):
     (``skdni.probing._sorted``). Subclasses set ``kernel`` (and ``options``)."""
 
     kernel = None
+    # Whether the kernel takes the label codes row by row, shape (n, q).
+    rows = False
 
     @property
     def options(self):
@@ -365,6 +367,7 @@ class SortedEngine(ProbeEngine):
             folds,
             parallel,
             options=self.options,
+            rows=self.rows,
         )
 
     def _top_class(self, Y):
@@ -440,6 +443,7 @@ class SVMEngine(SortedEngine):
     name = "svm"
     probe = "svm"
     kernel = staticmethod(svm_unit_scores)
+    rows = True
 
     @classmethod
     def estimator(cls, kind, scoring):

@@ -25,12 +25,15 @@ sort). Then, per feature:
   positives and negatives come from the fold's prefix counts (the SVM engine's own
   checkpoints). The score is the mean recall over the classes present in the fold, as
   :func:`sklearn.metrics.balanced_accuracy_score` computes it.
-* *ROC AUC* (:func:`fold_auc`): the Mann–Whitney statistic of the held-out decisions,
-  from ranks. ``d`` is monotone in ``x`` (floating-point products and sums are), so
-  the fold's rows in ascending ``x`` are in decision order: one pass over them counts,
-  for each positive, the negatives below it, ties (equal decisions) one half. With
-  ``w > 0`` the AUC is ``U / (P·N)``, with ``w < 0`` (the sign chosen on the training
-  rows) it is ``1 − U / (P·N)``.
+* *ROC AUC*: the Mann–Whitney statistic of the held-out decisions, from ranks.
+  ``d`` is monotone in ``x`` (floating-point products and sums are), so the fold's
+  rows in ascending ``x`` are in decision order, and while ``d`` keeps distinct
+  activations distinct (:func:`_distinct`, a bound on the rounding: all but
+  vanishing slopes) the count is the one over ``x`` — for each positive, the
+  negatives below it, ties one half — which the prefix pass keeps per fold for
+  every feature, whatever the fit. Otherwise :func:`fold_auc` counts over the
+  decisions themselves. With ``w > 0`` the AUC is ``U / (P·N)``, with ``w < 0``
+  (the sign chosen on the training rows) it is ``1 − U / (P·N)``.
 
 Degenerate cases, the same on the exact path: a fold without labelled held-out or
 training rows scores NaN; a training fold with one class predicts that class (``w =
@@ -44,12 +47,16 @@ import numpy as np
 
 from .._numba import helper, kernel
 from ._fast_svm import (
+    FEATURE_BLOCK,
     _first_positive,
     _last_positive,
     _prefix_at,
+    build_prefix_block,
+    svm_block,
     svm_feature,
     svm_fold_fits,
     svm_layout,
+    unpack_block,
 )
 
 __all__ = ["RANK_METRICS", "fold_auc", "fold_balanced", "svm_rank_scores"]
@@ -133,24 +140,75 @@ def fold_auc(fx, fc, w, b):
 
 
 @kernel
+def fold_gaps(xfs, fold_off):
+    """Per fold of a fold-split sorted unit: the smallest gap between distinct
+    activations and the largest |activation| (see :func:`_distinct`)."""
+    n_folds = fold_off.size - 1
+    gap = np.full(n_folds, np.inf)
+    top = np.zeros(n_folds)
+    for k in range(n_folds):
+        lo, hi = fold_off[k], fold_off[k + 1]
+        if hi > lo:
+            top[k] = max(abs(xfs[lo]), abs(xfs[hi - 1]))
+        for i in range(lo + 1, hi):
+            d = xfs[i] - xfs[i - 1]
+            if 0.0 < d < gap[k]:
+                gap[k] = d
+    return gap, top
+
+
+@kernel
+def _distinct(gap, top, w, b):
+    """Whether ``x * w + b`` (w ≠ 0), computed in float64, keeps every two distinct
+    activations of the fold distinct: the exact decisions differ by at least
+    |w|·gap, each computed one by at most ~2.01·2⁻⁵³·(|x w| + |b|)."""
+    return abs(w) * gap > 1e-15 * (top * abs(w) + abs(b))
+
+
+@kernel
 def svm_rank_scores(xs, fs, cs, xf, cf, fold_off, n_folds, metric):
     """Held-out balanced accuracy (``metric=0``) of the exact
     ``LinearSVC(class_weight="balanced")`` fit, or ROC AUC (``metric=1``) of the exact
-    ``LinearSVC()`` fit, per feature and fold, shape (q, n_folds)."""
-    q, n = cs.shape
-    out = np.full((q, n_folds), np.nan)
+    ``LinearSVC()`` fit, per feature and fold, shape (q, n_folds); ``cs`` holds the
+    sorted label codes packed per row (:func:`~._fast_svm.pack_codes`), shape
+    (n, q' / 16).
+
+    The AUC of a fold whose decisions keep distinct activations distinct (all but
+    vanishing slopes) is the Mann-Whitney count over x that the prefix pass keeps;
+    the others are counted over their decisions (:func:`fold_auc`)."""
+    n, n_blocks = cs.shape
+    nb = FEATURE_BLOCK
+    out = np.full((n_blocks * nb, n_folds), np.nan)
     layout = svm_layout(xs, fs, fold_off)
-    xfs = layout[2]
-    fcodes = np.empty(n, dtype=cs.dtype)
-    for j in range(q):
-        data = svm_feature(xs, fs, cs[j], fold_off, layout, fcodes)
-        w, b, n_test = svm_fold_fits(data, n_folds, metric == 0)
-        for k in range(n_folds):
-            if n_test[k] == 0:
-                continue
-            if metric == 0:
-                out[j, k] = fold_balanced(data, k, w[k], b[k])
-            else:
-                lo, hi = fold_off[k], fold_off[k + 1]
-                out[j, k] = fold_auc(xfs[lo:hi], fcodes[lo:hi], w[k], b[k])
+    fpos, cp_off, xfs = layout
+    gap, top = fold_gaps(xfs, fold_off)
+    block = svm_block(n, cp_off, n_folds, nb)
+    fcodes, fprefix, fmw = block[0], block[2], block[3]
+    cb = np.empty((n, nb), dtype=np.int8)
+    for blk in range(n_blocks):
+        unpack_block(cs, blk, cb)
+        build_prefix_block(xs, cb, fpos, xfs, fold_off, cp_off, block, metric == 1)
+        for jj in range(nb):
+            j = blk * nb + jj
+            data = svm_feature(xs, cb, fold_off, layout, block, jj)
+            w, b, n_test = svm_fold_fits(data, n_folds, metric == 0)
+            for k in range(n_folds):
+                if n_test[k] == 0:
+                    continue
+                if metric == 0:
+                    out[j, k] = fold_balanced(data, k, w[k], b[k])
+                    continue
+                last = fprefix[jj, cp_off[k + 1] - 1]
+                n_pos, n_neg = last[0], last[3]
+                if n_pos == 0 or n_neg == 0:
+                    continue  # undefined, as sklearn's NaN
+                if w[k] == 0:
+                    out[j, k] = 0.5  # every decision ties
+                elif _distinct(gap[k], top[k], w[k], b[k]):
+                    auc = fmw[k, jj] / (n_pos * n_neg)
+                    out[j, k] = 1.0 - auc if w[k] < 0 else auc
+                else:
+                    lo, hi = fold_off[k], fold_off[k + 1]
+                    fx, fc = xfs[lo:hi], fcodes[lo:hi, jj]
+                    out[j, k] = fold_auc(fx, fc, w[k], b[k])
     return out

@@ -6,7 +6,8 @@ liblinear minimises ``F(w, b) = ½(w² + b²) + C Σ max(0, 1 − yᵢ(w xᵢ + 
 strictly convex piecewise quadratic. Its active set (rows with margin < 1) is a
 prefix of one class and a suffix of the other in the unit's sorted order, so every
 sum over it is a binary search into the unit's prefix sums minus the same search in
-the fold's own sorted rows (one pass builds both). On a fixed active set the
+the fold's own sorted rows (two passes build both, for 16 features at once:
+:func:`build_prefix_block`). On a fixed active set the
 minimiser solves a 2×2 system; the finite Newton method (Mangasarian 2002) iterates
 that solve with an Armijo line search and stops when the active set of the solution
 is the one it was solved for: then the gradient is exactly zero and the solution is
@@ -24,18 +25,26 @@ from numba.extending import overload
 from .._numba import helper, kernel
 
 __all__ = [
+    "FEATURE_BLOCK",
+    "build_prefix_block",
     "class_weights",
+    "pack_codes",
     "svm_feature",
     "svm_fit_1d",
     "svm_fold_fits",
+    "svm_block",
     "svm_layout",
     "svm_unit_scores",
+    "unpack_block",
 ]
 
 
 # Prefix sums are kept every _BLOCK rows only (a full table per feature would not stay
 # in cache); a query adds the few rows between its checkpoint and its position.
 _BLOCK = 32
+# Features whose prefix sums one pass over a sorted unit builds together: their label
+# codes travel as one uint32 per row (bit jj: class 1, bit 16 + jj: class 0).
+FEATURE_BLOCK = 16
 
 
 @helper
@@ -59,42 +68,116 @@ def fold_layout(fs, fold_off):
     return fpos, cp_off
 
 
-@helper
-def _store(cp, r, acc):
-    for c in range(6):
-        cp[r, c] = acc[c]
+def pack_codes(codes):
+    """Label codes (n, q) int8 (1, 0, -1 unlabelled) packed per row and block of
+    ``FEATURE_BLOCK`` features, shape (n, ceil(q / FEATURE_BLOCK)) uint32: bit jj
+    is set where feature jj of the block is class 1, bit 16 + jj where class 0."""
+    n, q = codes.shape
+    n_blocks = -(-q // FEATURE_BLOCK)
+    out = np.zeros((n, n_blocks), dtype=np.uint32)
+    for j in range(q):
+        b, jj = divmod(j, FEATURE_BLOCK)
+        out[:, b] |= (codes[:, j] == 1).astype(np.uint32) << np.uint32(jj)
+        out[:, b] |= (codes[:, j] == 0).astype(np.uint32) << np.uint32(16 + jj)
+    return out
 
 
-@helper
-def build_prefix(xs, codes, fs, fpos, fold_off, cp_off, prefix, fcodes, fprefix):
-    """One pass over the sorted rows: checkpointed (count, Σx, Σx²) of class 1 then
-    class 0, over all rows (``prefix``) and within each fold (``fprefix``), plus the
-    labels in fold-split sorted order (``fcodes``)."""
-    n_folds = fold_off.size - 1
-    acc = np.zeros(6)
-    facc = np.zeros((n_folds, 6))
+@kernel
+def unpack_block(words, blk, cb):
+    """Column ``blk`` of packed codes (see :func:`pack_codes`) as int8 codes in
+    ``cb``, shape (n, FEATURE_BLOCK)."""
+    for i in range(words.shape[0]):
+        w = words[i, blk]
+        for jj in range(FEATURE_BLOCK):
+            pos = (w >> jj) & 1
+            neg = (w >> (16 + jj)) & 1
+            cb[i, jj] = np.int8(pos) - np.int8(1 - pos - neg)
+
+
+@kernel
+def _store_block(out, r, acc):
+    for jj in range(acc.shape[1]):
+        for c in range(6):
+            out[jj, r, c] = acc[c, jj]
+
+
+@kernel
+def build_prefix_block(xs, cb, fpos, xfs, fold_off, cp_off, block, mw):
+    """Two passes over a sorted unit for a block of features at once (``cb``: their
+    sorted label codes, shape (n, nb), one row per sorted row).
+
+    Fills ``block``: the labels in fold-split sorted order (``fcodes``, (n, nb));
+    per feature, checkpointed (count, Σx, Σx²) of class 1 then class 0 over all rows
+    (``prefix``) and within each fold (``fprefix``); and, if ``mw``, per fold and
+    feature the Mann-Whitney count of the fold's labelled rows ordered by x
+    (``fmw``: for every positive, the negatives with a smaller x plus half those
+    with an equal x), the ROC AUC's numerator for any slope that keeps distinct
+    activations distinct.
+
+    Every sum adds the same terms in the same order as a pass per feature would (a
+    term times 1.0 or 0.0), so the results are those of one feature at a time; the
+    features of a block share the row reads and vectorise.
+    """
+    fcodes, prefix, fprefix, fmw = block
+    nb = cb.shape[1]
+    acc = np.zeros((6, nb))
     for i in range(xs.size):
         if i % _BLOCK == 0:
-            _store(prefix, i // _BLOCK, acc)
-        k = fs[i]
-        local = fpos[i] - fold_off[k]
-        if local % _BLOCK == 0:
-            _store(fprefix, cp_off[k] + local // _BLOCK, facc[k])
-        v = codes[i]
-        fcodes[fpos[i]] = v
-        if v < 0:
-            continue
+            _store_block(prefix, i // _BLOCK, acc)
+        p = fpos[i]
+        for jj in range(nb):
+            fcodes[p, jj] = cb[i, jj]
         x = xs[i]
-        c = 0 if v == 1 else 3
-        acc[c] += 1.0
-        acc[c + 1] += x
-        acc[c + 2] += x * x
-        facc[k, c] += 1.0
-        facc[k, c + 1] += x
-        facc[k, c + 2] += x * x
-    _store(prefix, prefix.shape[0] - 1, acc)
-    for k in range(n_folds):
-        _store(fprefix, cp_off[k + 1] - 1, facc[k])
+        x2 = x * x
+        for jj in range(nb):
+            v = cb[i, jj]
+            m1 = np.float64(v == 1)
+            m0 = np.float64(v == 0)
+            acc[0, jj] += m1
+            acc[1, jj] += m1 * x
+            acc[2, jj] += m1 * x2
+            acc[3, jj] += m0
+            acc[4, jj] += m0 * x
+            acc[5, jj] += m0 * x2
+    _store_block(prefix, prefix.shape[1] - 1, acc)
+    # Each fold's rows are one run of the fold-split order (in ascending x).
+    start = np.zeros((2, nb))  # class counts where the current run of equal x began
+    for k in range(fold_off.size - 1):
+        lo, hi = fold_off[k], fold_off[k + 1]
+        acc[:, :] = 0.0
+        fmw[k, :] = 0.0
+        last = np.nan
+        for p in range(lo, hi):
+            if (p - lo) % _BLOCK == 0:
+                _store_block(fprefix, cp_off[k] + (p - lo) // _BLOCK, acc)
+            x = xfs[p]
+            if mw:
+                if x != last:
+                    last = x
+                    for jj in range(nb):
+                        start[0, jj] = acc[0, jj]
+                        start[1, jj] = acc[3, jj]
+                for jj in range(nb):
+                    v = fcodes[p, jj]
+                    m1 = np.float64(v == 1)
+                    m0 = np.float64(v == 0)
+                    # a positive: the negatives below its run and half those in it
+                    # so far; a negative: half the positives in its run so far
+                    below, run_neg = start[1, jj], acc[3, jj] - start[1, jj]
+                    fmw[k, jj] += m1 * (below + 0.5 * run_neg)
+                    fmw[k, jj] += m0 * (0.5 * (acc[0, jj] - start[0, jj]))
+            x2 = x * x
+            for jj in range(nb):
+                v = fcodes[p, jj]
+                m1 = np.float64(v == 1)
+                m0 = np.float64(v == 0)
+                acc[0, jj] += m1
+                acc[1, jj] += m1 * x
+                acc[2, jj] += m1 * x2
+                acc[3, jj] += m0
+                acc[4, jj] += m0 * x
+                acc[5, jj] += m0 * x2
+        _store_block(fprefix, cp_off[k + 1] - 1, acc)
 
 
 @helper
@@ -352,25 +435,43 @@ def class_weights(balanced, n_pos, n_neg):
 @helper
 def svm_layout(xs, fs, fold_off):
     """The buffers of one sorted unit that every feature shares: where each sorted
-    row goes in the fold-split order, the folds' checkpoint offsets, the activations
-    in that order, and room for the prefix sums (see :func:`svm_feature`)."""
+    row goes in the fold-split order, the folds' checkpoint offsets and the
+    activations in that order."""
     n = xs.size
     fpos, cp_off = fold_layout(fs, fold_off)
     xfs = np.empty(n)
     for i in range(n):
         xfs[fpos[i]] = xs[i]
-    prefix = np.empty((_n_checkpoints(n), 6))
-    fprefix = np.empty((cp_off[-1], 6))
-    return fpos, cp_off, xfs, prefix, fprefix
+    return fpos, cp_off, xfs
+
+
+@kernel
+def svm_block(n, cp_off, n_folds, nb):
+    """Buffers of :func:`build_prefix_block` for ``nb`` features of an n-row unit."""
+    return (
+        np.empty((n, nb), dtype=np.int8),
+        np.empty((nb, _n_checkpoints(n), 6)),
+        np.empty((nb, cp_off[-1], 6)),
+        np.empty((n_folds, nb)),
+    )
 
 
 @helper
-def svm_feature(xs, fs, codes, fold_off, layout, fcodes):
-    """The solver's ``data`` tuple for one feature's label ``codes`` on a sorted unit
-    (prefix sums built in one pass into the ``layout`` buffers and ``fcodes``)."""
-    fpos, cp_off, xfs, prefix, fprefix = layout
-    build_prefix(xs, codes, fs, fpos, fold_off, cp_off, prefix, fcodes, fprefix)
-    return (xs, codes, prefix, xfs, fcodes, fprefix, fold_off, cp_off)
+def svm_feature(xs, cb, fold_off, layout, block, jj):
+    """The solver's ``data`` tuple of feature ``jj`` of a block built by
+    :func:`build_prefix_block` from the block's sorted codes ``cb``."""
+    _, cp_off, xfs = layout
+    fcodes, prefix, fprefix, _ = block
+    return (
+        xs,
+        cb[:, jj],
+        prefix[jj],
+        xfs,
+        fcodes[:, jj],
+        fprefix[jj],
+        fold_off,
+        cp_off,
+    )
 
 
 @helper
@@ -410,15 +511,25 @@ def svm_fold_fits(data, n_folds, balanced):
 
 @kernel
 def svm_unit_scores(xs, fs, cs, xf, cf, fold_off, n_folds):
-    """Held-out accuracy of the exact LinearSVC() fit, shape (q, n_folds)."""
-    q, n = cs.shape
-    out = np.full((q, n_folds), np.nan)
+    """Held-out accuracy of the exact LinearSVC() fit, shape (q', n_folds); ``cs``
+    holds the sorted label codes packed per row (:func:`pack_codes`), q' = 16 ×
+    its columns."""
+    n, n_blocks = cs.shape
+    nb = FEATURE_BLOCK
+    out = np.full((n_blocks * nb, n_folds), np.nan)
     layout = svm_layout(xs, fs, fold_off)
-    fcodes = np.empty(n, dtype=cs.dtype)
-    for j in range(q):
-        data = svm_feature(xs, fs, cs[j], fold_off, layout, fcodes)
-        w, b, n_test = svm_fold_fits(data, n_folds, False)
-        for k in range(n_folds):
-            if n_test[k] > 0:
-                out[j, k] = fold_correct(data, k, w[k], b[k]) / n_test[k]
+    fpos, cp_off, xfs = layout
+    block = svm_block(n, cp_off, n_folds, nb)
+    cb = np.empty((n, nb), dtype=np.int8)
+    for blk in range(n_blocks):
+        unpack_block(cs, blk, cb)
+        build_prefix_block(xs, cb, fpos, xfs, fold_off, cp_off, block, False)
+        for jj in range(nb):
+            data = svm_feature(xs, cb, fold_off, layout, block, jj)
+            w, b, n_test = svm_fold_fits(data, n_folds, False)
+            for k in range(n_folds):
+                if n_test[k] > 0:
+                    out[blk * nb + jj, k] = (
+                        fold_correct(data, k, w[k], b[k]) / n_test[k]
+                    )
     return out

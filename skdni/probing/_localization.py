@@ -51,6 +51,7 @@ from sklearn.neighbors import NearestCentroid
 from sklearn.utils import check_random_state
 
 from .._errors import InputError, InvalidParameterError
+from .._numba import kernel
 
 __all__ = ["forward_selection", "localization_curve"]
 
@@ -173,32 +174,31 @@ class _FoldStats:
 
     def __init__(self, X, y, splits, classifier):
         self.center = X.mean(axis=0)
-        Xc = X - self.center
         self.classifier = classifier
         self.splits = splits
+        if classifier:
+            self.classes = np.unique(y[~np.isnan(y)])
+        labelled = np.flatnonzero(~np.isnan(y))
+        tests = np.concatenate([te for _, te in splits]) if splits else labelled
+        partition = tests.size == labelled.size and bool(
+            (np.bincount(tests, minlength=y.size) <= 1).all()
+        )
+        partition = partition and all(
+            tr.size + te.size == labelled.size for tr, te in splits
+        )
+        if partition:
+            self._grouped(X, y, splits, labelled)
+            return
+        Xc = X - self.center
         self.test_X = [Xc[te] for _, te in splits]
         self.test_y = [y[te] for _, te in splits]
-        self.train = []
         # Units constant on a training fold get coefficient 0: their centred moments
         # are rounding noise (so is sklearn's result there), not information.
         self.const = [
             np.ptp(X[tr], axis=0) == 0 if tr.size else np.ones(X.shape[1], bool)
             for tr, _ in splits
         ]
-        if classifier:
-            self.classes = np.unique(y[~np.isnan(y)])
-        labelled = np.flatnonzero(~np.isnan(y))
-        tests = np.concatenate([te for _, te in splits]) if splits else labelled
-        partition = tests.size == labelled.size and np.unique(tests).size == tests.size
-        partition = partition and all(
-            tr.size + te.size == labelled.size for tr, te in splits
-        )
-        if partition:
-            # K-fold style: one Gram per held-out fold (n·p² in all); a training
-            # fold's statistics are the totals minus its own (centred data: no
-            # cancellation to speak of; the agreement tests hold to 1e-9).
-            self.train = self._complements(Xc, y, splits, classifier)
-            return
+        self.train = []
         for tr, _ in splits:
             # Other splitters: the training rows' own Gram, one product per fold.
             xt, yt = Xc[tr], y[tr]
@@ -214,43 +214,91 @@ class _FoldStats:
                 d = xt - mx
                 self.train.append((n, mx, my, d.T @ d, d.T @ (yt - my)))
 
-    def _complements(self, Xc, y, splits, classifier):
-        """Training statistics of every fold as totals minus the fold's own."""
-        if classifier:
+    def _grouped(self, X, y, splits, labelled):
+        """K-fold style: the labelled rows in one centred copy grouped by fold (and
+        class), so every fold's held-out rows and every (fold, class) Gram matrix is a
+        slice; a training fold's statistics are the totals minus the fold's own
+        (centred data: no cancellation to speak of; the agreement tests hold to
+        1e-9). Held-out rows are in that grouped order (scores do not depend on it).
+        """
+        n_folds = len(splits)
+        fold_of = np.empty(X.shape[0], dtype=np.int64)
+        for k, (_, te) in enumerate(splits):
+            fold_of[te] = k
+        n_cls = len(self.classes) if self.classifier else 1
+        key = fold_of[labelled] * n_cls
+        if self.classifier:
+            key += np.searchsorted(self.classes, y[labelled])
+        # few distinct keys: a stable sort of small ints is a radix sort
+        small = key.astype(np.int16) if n_folds * n_cls < 2**15 else key
+        perm = labelled[np.argsort(small, kind="stable")]
+        bounds = np.zeros(n_folds * n_cls + 1, dtype=np.int64)
+        np.cumsum(np.bincount(key, minlength=n_folds * n_cls), out=bounds[1:])
+        Xs = X[perm]
+        ys = y[perm]
+        folds = [
+            slice(bounds[k * n_cls], bounds[(k + 1) * n_cls]) for k in range(n_folds)
+        ]
+        # Units constant on a training fold get coefficient 0: their centred moments
+        # are rounding noise (so is sklearn's result there), not information.
+        lo = np.array(
+            [
+                Xs[f].min(axis=0) if f.stop > f.start else np.full(X.shape[1], np.inf)
+                for f in folds
+            ]
+        )
+        hi = np.array(
+            [
+                Xs[f].max(axis=0) if f.stop > f.start else np.full(X.shape[1], -np.inf)
+                for f in folds
+            ]
+        )
+        self.const = []
+        for k in range(n_folds):
+            others = np.arange(n_folds) != k
+            if not (bounds[-1] - (folds[k].stop - folds[k].start)):
+                self.const.append(np.ones(X.shape[1], bool))
+                continue
+            self.const.append(lo[others].min(axis=0) == hi[others].max(axis=0))
+        Xs -= self.center
+        self.test_X = [Xs[f] for f in folds]
+        self.test_y = [ys[f] for f in folds]
+        groups = [slice(bounds[g], bounds[g + 1]) for g in range(n_folds * n_cls)]
+        if self.classifier:
             parts = []
-            for _, te in splits:
-                xt, yt = Xc[te], y[te]
+            for k in range(n_folds):
                 per_class = []
-                for c in self.classes:
-                    xc = xt[yt == c]
+                for c in range(n_cls):
+                    xc = Xs[groups[k * n_cls + c]]
                     per_class.append((float(xc.shape[0]), xc.sum(axis=0), xc.T @ xc))
                 parts.append(per_class)
             total = [
                 tuple(sum(part[i][j] for part in parts) for j in range(3))
-                for i in range(len(self.classes))
+                for i in range(n_cls)
             ]
-            return [
+            self.train = [
                 [
                     tuple(total[i][j] - part[i][j] for j in range(3))
-                    for i in range(len(self.classes))
+                    for i in range(n_cls)
                 ]
                 for part in parts
             ]
-        y_mean = float(np.nanmean(y))
+            return
+        y_mean = float(np.mean(ys))
         parts = []
-        for _, te in splits:
-            xt, yt = Xc[te], y[te] - y_mean
-            parts.append((float(te.size), xt.sum(0), yt.sum(), xt.T @ xt, xt.T @ yt))
+        for f in folds:
+            xt, yt = Xs[f], ys[f] - y_mean
+            n = float(f.stop - f.start)
+            parts.append((n, xt.sum(0), yt.sum(), xt.T @ xt, xt.T @ yt))
         total = tuple(sum(part[j] for part in parts) for j in range(5))
-        out = []
+        self.train = []
         for part in parts:
             n, sx, sy, g, gxy = (total[j] - part[j] for j in range(5))
             safe = n if n > 0 else 1.0
             mx, my = sx / safe, sy / safe
             cxx = g - n * np.outer(mx, mx)
             cxy = gxy - n * mx * my
-            out.append((n, mx, my + y_mean, cxx, cxy))
-        return out
+            self.train.append((n, mx, my + y_mean, cxx, cxy))
 
     def fit(self, k, units, kind):
         """(coef, intercept) of ``kind`` ("lda", "ols", "centroid") on fold k's
@@ -314,6 +362,58 @@ class _FoldStats:
             coef, intercept = fitted
             d = self.test_X[k][:, units] @ coef + intercept
         return _score(d, yt, self.classes if self.classifier else None, scoring)
+
+    def batch_scores(self, sets, scoring):
+        """Held-out scores of many probes, shape (len(sets), n_folds): per fold, every
+        ``(units, kind)`` of ``sets`` fitted on its block of the Gram matrices, then
+        all decisions in one product of the held-out rows with the coefficients
+        (zero outside each set's units)."""
+        n_units = self.center.size
+        out = np.full((len(sets), len(self.splits)), np.nan)
+        batches = {}  # probes of one kind and size: one batched solve per fold
+        for i, (units, kind) in enumerate(sets):
+            batches.setdefault((kind, len(units)), []).append(i)
+        for k in range(len(self.splits)):
+            yt = self.test_y[k]
+            if yt.size == 0:
+                continue
+            coefs = np.zeros((n_units, len(sets)))
+            intercepts = np.zeros(len(sets))
+            unfitted = np.zeros(len(sets), dtype=bool)
+            single = []
+            for (kind, _), rows in batches.items():
+                if kind == "centroid":
+                    single += rows
+                    continue
+                units = np.array([sets[i][0] for i in rows], dtype=np.int64)
+                fitted = _batched_fit(self, k, units, kind)
+                if fitted is None:
+                    single += rows
+                    continue
+                for i, u, c, b in zip(rows, units, *fitted, strict=True):
+                    np.add.at(coefs[:, i], u, c)
+                    intercepts[i] = b
+            for i in single:
+                units, kind = sets[i]
+                fitted = self.fit(k, units, kind)
+                if fitted is None:
+                    unfitted[i] = True
+                    if self.classifier:
+                        # One class to train on: predict it (decisions all tie).
+                        (n0, _, _), (n1, _, _) = self.train[k]
+                        intercepts[i] = 1.0 if n1 > 0 else -1.0
+                    continue
+                np.add.at(coefs[:, i], units, fitted[0])
+                intercepts[i] = fitted[1]
+            d = self.test_X[k] @ coefs + intercepts
+            if not self.classifier:
+                out[:, k] = _column_scores(d, yt, None, scoring)
+                out[unfitted, k] = np.nan
+            elif scoring == "roc_auc":
+                out[:, k] = [_score(col, yt, self.classes, scoring) for col in d.T]
+            else:
+                out[:, k] = _column_scores(d, yt, self.classes, scoring)
+        return out
 
 
 def _score(d, y, classes, scoring):
@@ -467,16 +567,22 @@ def localization_curve(
         for k in ks
     ]
     classifier = kind == "lda" or (kind == "estimator" and is_classifier(estimator))
-    stats = None if exact else _FoldStats(X, y, splits, classifier)
+    sets = [(np.arange(n_units), kind)]
+    for i, k in enumerate(ks):
+        sets += [(ranking[:k], kind)] + [(u, kind) for u in draws[i]]
+        if classifier:
+            sets.append((ranking[:k], "centroid"))
+    if not exact:
+        # every probe of the curve scored at once: one product per fold
+        table = _FoldStats(X, y, splits, classifier).batch_scores(sets, scoring)
+        fast = {(w, tuple(u)): row for (u, w), row in zip(sets, table, strict=True)}
 
     def scores(units, which):
         if exact:
             if which == "centroid":
                 return _exact_centroid_scores(X[:, units], y, splits, scoring)
             return _exact_fold_scores(estimator, X[:, units], y, splits, scoring)
-        return np.array(
-            [stats.fold_score(k, units, which, scoring) for k in range(len(splits))]
-        )
+        return fast[which, tuple(units)]
 
     whole = _mean(scores(np.arange(n_units), kind))
     rows = []
@@ -623,37 +729,107 @@ def _candidate_scores(stats, k, selected, candidates, kind, scoring):
     if yt.size == 0:
         return np.full(m, np.nan)
     sets = np.column_stack([np.tile(selected, (m, 1)).astype(np.int64), candidates])
+    fitted = _batched_fit(stats, k, sets, kind)
+    if fitted is None and kind == "ols":
+        return np.full(m, np.nan)  # no training row
+    if fitted is None:
+        (n0, _, _), (n1, _, _) = stats.train[k]
+        d = np.full((yt.size, m), 1.0 if n1 > 0 else -1.0)
+        return _column_scores(d, yt, stats.classes, scoring)
+    coef, intercept = fitted
+    yt_code = yt if kind == "ols" else (yt == stats.classes[1]).astype(np.float64)
+    counts = _candidate_counts(
+        stats.test_X[k],
+        yt_code,
+        np.asarray(selected, dtype=np.int64),
+        candidates,
+        np.ascontiguousarray(coef[:, :-1].T),
+        np.ascontiguousarray(coef[:, -1]),
+        intercept,
+        kind == "ols",
+    )
+    return _count_scores(counts, yt_code, kind == "ols", scoring)
+
+
+@kernel
+def _candidate_counts(Xt, target, selected, candidates, A, c, b, regression):
+    """Over the held-out rows ``Xt``, per candidate j the decision ``b[j] + Σ_s
+    Xt[:, selected[s]] A[s, j] + Xt[:, candidates[j]] c[j]`` scored against
+    ``target``: the sum of squared errors (``regression``), else the true positives
+    and true negatives of ``d > 0`` → class 1 (target 1.0 / 0.0). Shape (2, m); one
+    pass over the rows, no (rows × candidates) temporaries."""
+    m = candidates.size
+    out = np.zeros((2, m))
+    d = np.empty(m)
+    for i in range(Xt.shape[0]):
+        row = Xt[i]
+        for j in range(m):
+            d[j] = b[j]
+        for s in range(selected.size):
+            v = row[selected[s]]
+            for j in range(m):
+                d[j] += v * A[s, j]
+        t = target[i]
+        for j in range(m):
+            dj = d[j] + row[candidates[j]] * c[j]
+            if regression:
+                out[0, j] += (t - dj) * (t - dj)
+            elif t == 1.0:
+                out[0, j] += dj > 0
+            else:
+                out[1, j] += dj <= 0
+    return out
+
+
+def _count_scores(counts, target, regression, scoring):
+    """Scores from :func:`_candidate_counts` (as :func:`_column_scores` computes
+    them from the decisions)."""
+    if regression:
+        if target.size < 2:
+            return np.full(counts.shape[1], np.nan)
+        sst = ((target - target.mean()) ** 2).sum()
+        if sst == 0:
+            return np.where(counts[0] == 0, 1.0, 0.0)
+        return 1.0 - counts[0] / sst
+    n_pos = float(target.sum())
+    n_neg = target.size - n_pos
+    if scoring == "accuracy":
+        return (counts[0] + counts[1]) / target.size
+    recalls = []
+    if n_pos:
+        recalls.append(counts[0] / n_pos)
+    if n_neg:
+        recalls.append(counts[1] / n_neg)
+    return np.mean(recalls, axis=0)
+
+
+def _batched_fit(stats, k, sets, kind):
+    """(coef (m, s), intercept (m,)) of ``kind`` ("lda" or "ols") on fold k's
+    training rows for every row of unit sets ``sets`` (m, s): one batched solve (as
+    :meth:`_FoldStats.fit` per set; constant units get 0). None when the training
+    fold has one class (or no row)."""
     idx_r, idx_c = sets[:, :, None], sets[:, None, :]
     const = stats.const[k][sets]  # (m, s): units constant on the training fold
     if kind == "ols":
         n, mx, my, cxx, cxy = stats.train[k]
+        if n < 1:
+            return None
         A = cxx[idx_r, idx_c]
         coef = _batched_solve(*_pin(A, cxy[sets][:, :, None], const))[:, :, 0]
-        intercept = my - np.einsum("ms,ms->m", mx[sets], coef)
-    else:
-        (n0, s0, g0), (n1, s1, g1) = stats.train[k]
-        if n0 == 0 or n1 == 0:
-            d = np.full((yt.size, m), 1.0 if n1 > 0 else -1.0)
-            return _column_scores(d, yt, stats.classes, scoring)
-        m0, m1 = s0[sets] / n0, s1[sets] / n1
-        outer0 = m0[:, :, None] * m0[:, None, :]
-        outer1 = m1[:, :, None] * m1[:, None, :]
-        cov = (g0[idx_r, idx_c] - n0 * outer0 + g1[idx_r, idx_c] - n1 * outer1) / (
-            n0 + n1
-        )
-        a = _batched_solve(*_pin(cov, np.stack([m0, m1], axis=2), const))
-        coef = a[:, :, 1] - a[:, :, 0]
-        intercept = -0.5 * (
-            np.einsum("ms,ms->m", m1, a[:, :, 1])
-            - np.einsum("ms,ms->m", m0, a[:, :, 0])
-        ) + np.log(n1 / n0)
-    Xt = stats.test_X[k]
-    d = intercept[None, :] + Xt[:, candidates] * coef[:, -1][None, :]
-    if selected:
-        d += np.einsum("ns,ms->nm", Xt[:, selected], coef[:, :-1])
-    if kind == "ols":
-        return _column_scores(d, yt, None, scoring)
-    return _column_scores(d, yt, stats.classes, scoring)
+        return coef, my - np.einsum("ms,ms->m", mx[sets], coef)
+    (n0, s0, g0), (n1, s1, g1) = stats.train[k]
+    if n0 == 0 or n1 == 0:
+        return None
+    m0, m1 = s0[sets] / n0, s1[sets] / n1
+    outer0 = m0[:, :, None] * m0[:, None, :]
+    outer1 = m1[:, :, None] * m1[:, None, :]
+    cov = (g0[idx_r, idx_c] - n0 * outer0 + g1[idx_r, idx_c] - n1 * outer1) / (n0 + n1)
+    a = _batched_solve(*_pin(cov, np.stack([m0, m1], axis=2), const))
+    coef = a[:, :, 1] - a[:, :, 0]
+    intercept = -0.5 * (
+        np.einsum("ms,ms->m", m1, a[:, :, 1]) - np.einsum("ms,ms->m", m0, a[:, :, 0])
+    ) + np.log(n1 / n0)
+    return coef, intercept
 
 
 def _pin(A, B, const):

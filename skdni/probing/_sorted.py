@@ -4,9 +4,11 @@ Every 1-D linear classifier is a threshold rule on one unit, so each unit's colu
 is sorted once and every (feature, fold) question about it is answered from that
 order: global prefix sums minus the fold's own. Labels travel as int8 codes (1 =
 ``classes_[1]``, 0 = ``classes_[0]``, -1 = unlabelled), one contiguous row per
-feature. Rows are first put in fold order once for all units, so each fold's
-held-out rows are a contiguous slice. Units are independent: chunks of units go to
-worker processes and come back as arrays.
+feature, or (for kernels taking ``rows``) packed two bits a feature into one small
+array row per row, so putting them in a unit's sorted order reads a few bytes per
+row from an array that stays in cache. Rows are first put in fold order once for
+all units, so each fold's held-out rows are a contiguous slice. Units are
+independent: chunks of units go to worker processes and come back as arrays.
 """
 
 import numpy as np
@@ -14,17 +16,37 @@ from joblib import effective_n_jobs
 from sklearn.utils.parallel import delayed
 
 from .._numba import kernel
+from ._fast_svm import pack_codes
 
 __all__ = ["binary_fold_scores", "label_codes", "sorted_unit"]
 
 
-def label_codes(Yb):
-    """int8 codes, shape (q, n): 1 / 0 for the two classes, -1 where NaN."""
+def label_codes(Yb, rows=False):
+    """int8 codes, shape (q, n): 1 / 0 for the two classes, -1 where NaN; or if
+    ``rows``, the same packed per row (:func:`~._fast_svm.pack_codes`)."""
     codes = (Yb == 1).astype(np.int8)
     unlabelled = np.isnan(Yb)
     if unlabelled.any():  # no int64 temporary for the usual fully labelled case
         codes[unlabelled] = -1
+    if rows:
+        return pack_codes(codes)
     return np.ascontiguousarray(codes.T)
+
+
+@kernel
+def _gather_sorted(xf, ff, cf, order):
+    """``xf[order], ff[order], cf[order]`` in one pass (row-packed codes ``cf``)."""
+    n = order.size
+    xs = np.empty(n)
+    fs = np.empty(n, dtype=ff.dtype)
+    cs = np.empty((n, cf.shape[1]), dtype=cf.dtype)
+    for i in range(n):
+        r = order[i]
+        xs[i] = xf[r]
+        fs[i] = ff[r]
+        for b in range(cf.shape[1]):
+            cs[i, b] = cf[r, b]
+    return xs, fs, cs
 
 
 @kernel
@@ -52,30 +74,34 @@ def _unit_major(X, rows, lo, hi):
     return out
 
 
-def sorted_unit(xf, ff, cf):
+def sorted_unit(xf, ff, cf, rows=False):
     """One unit's rows (given in fold order) in ascending activation order.
 
     Returns ``xs`` (sorted activations), ``fs`` (their folds) and ``cs`` (label codes in
-    that order, shape (q, n)).
+    that order, shape (q, n); if ``rows``, ``cf`` holds them packed per row (see
+    :func:`label_codes`), and ``cs`` is its rows in sorted order: a few bytes of
+    one small array per row, so this gather stays in cache).
     """
     # Any deterministic order of tied activations will do: every engine treats equal
     # values as one group.
     order = np.argsort(xf)
+    if rows:
+        return _gather_sorted(xf, ff, cf, order)
     return xf[order], ff[order], _gather_columns(cf, order)
 
 
-def _chunk_scores(kernel, part, ff, cf, fold_off, n_folds, options):
+def _chunk_scores(kernel, part, ff, cf, fold_off, n_folds, options, q, rows=False):
     """Fold scores of a block of units, shape (n_units_block, q, n_folds); ``part``
     is the unit-major block or a deferred read of it (see ``ActivationSource``)."""
     XfT = part() if callable(part) else part
-    out = np.empty((XfT.shape[0], cf.shape[0], n_folds))
+    out = np.empty((XfT.shape[0], q, n_folds))
     for i, xf in enumerate(XfT):
-        xs, fs, cs = sorted_unit(xf, ff, cf)
-        out[i] = kernel(xs, fs, cs, xf, cf, fold_off, n_folds, *options)
+        xs, fs, cs = sorted_unit(xf, ff, cf, rows)
+        out[i] = kernel(xs, fs, cs, xf, cf, fold_off, n_folds, *options)[:q]
     return out
 
 
-def binary_fold_scores(kernel, source, Yb, folds, parallel, *, options=()):
+def binary_fold_scores(kernel, source, Yb, folds, parallel, *, options=(), rows=False):
     """Held-out scores of a sort-based probe for every (feature, unit, fold).
 
     Parameters
@@ -93,13 +119,16 @@ def binary_fold_scores(kernel, source, Yb, folds, parallel, *, options=()):
         Runs one task per block of units.
     options : tuple, default=()
         Extra arguments of ``kernel``.
+    rows : bool, default=False
+        Whether ``kernel`` takes the label codes row by row (``cs``, ``cf`` of
+        shape (n, q)) rather than feature by feature ((q, n)).
 
     Returns
     -------
     scores : ndarray of shape (q, n_units, n_folds)
     """
     ff = folds.sorted_fold_id
-    cf = label_codes(folds.in_fold_order(Yb))
+    cf = label_codes(folds.in_fold_order(Yb), rows)
     n_tasks = 4 * effective_n_jobs(parallel.n_jobs)
     parts = parallel(
         delayed(_chunk_scores)(
@@ -111,6 +140,8 @@ def binary_fold_scores(kernel, source, Yb, folds, parallel, *, options=()):
             folds.offsets,
             folds.n_folds,
             options,
+            Yb.shape[1],
+            rows,
         )
         for u0, u1 in source.unit_ranges(n_tasks)
     )

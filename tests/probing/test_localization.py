@@ -116,3 +116,36 @@ def test_bad_k_and_units():
     assert isinstance(
         localization_curve(X, Y[:, 0], [1], ks=(1,), n_random=2), pd.DataFrame
     )
+
+
+@pytest.mark.parametrize("splitter", ["group", "shuffle"])
+def test_batch_scores_match_sklearn_every_fold(splitter):
+    """All the curve's probes at once (one product per fold) against sklearn fits,
+    fold by fold, on grouped K-fold (the grouped-copy statistics) and on
+    ShuffleSplit (training rows' own Gram)."""
+    from sklearn.model_selection import ShuffleSplit
+
+    X, Y, groups = _data()
+    for y, kind, est, scoring in [
+        (Y[:, 0], "lda", LinearDiscriminantAnalysis(solver="lsqr"), "accuracy"),
+        (Y[:, 0], "lda", LinearDiscriminantAnalysis(solver="lsqr"), "roc_auc"),
+        (Y[:, 3], "ols", LinearRegression(), "r2"),
+    ]:
+        cv = 5 if splitter == "group" else ShuffleSplit(4, random_state=0)
+        splits = _splits(X, y, cv, groups if splitter == "group" else None)
+        stats = _FoldStats(X, y, splits, kind == "lda")
+        sets = [np.array(u) for u in ([1], [1, 4], [0, 2, 3, 5], [5, 0])]
+        table = stats.batch_scores([(u, kind) for u in sets], scoring)
+        for u, row in zip(sets, table, strict=True):
+            ref = _exact_fold_scores(est, X[:, u], y, splits, scoring)
+            np.testing.assert_allclose(row, ref, rtol=0, atol=1e-9)
+
+
+def test_forward_selection_balanced_accuracy_matches_exact():
+    X, Y, groups = _data()
+    y = Y[:, 0]
+    kw = dict(n_select=3, groups=groups, scoring="balanced_accuracy")
+    fast = forward_selection(X, y, **kw)
+    exact = forward_selection(X, y, method="exact", **kw)
+    assert fast.unit.tolist() == exact.unit.tolist()
+    np.testing.assert_allclose(fast.score, exact.score, atol=1e-9)

@@ -199,3 +199,57 @@ def test_threshold_probe_scores_roc_auc_on_the_exact_path():
     search = NeuronProbeSearch("threshold", cv=3, scoring="roc_auc").fit(X, y)
     assert search.methods_.tolist() == ["exact"]
     assert search.scores_.iloc[0, 0] > 0.65
+
+
+def test_prefix_pass_mann_whitney_counts_equal_the_decision_scan():
+    """The AUC numerator the block pass keeps per fold (over x, ties half) equals the
+    scan over the decisions (``fold_auc``) whenever the slope keeps distinct x
+    distinct, with tied activations and unlabelled rows; a slope that merges
+    distinct x is detected (and scored by the scan)."""
+    from skdni.probing._fast_rank import _distinct, fold_auc, fold_gaps
+    from skdni.probing._fast_svm import (
+        FEATURE_BLOCK,
+        build_prefix_block,
+        pack_codes,
+        svm_block,
+        svm_layout,
+        unpack_block,
+    )
+
+    rng = np.random.default_rng(5)
+    n, q, n_folds = 700, 21, 4
+    xf = np.round(rng.normal(size=n), 1)  # many ties
+    ff = rng.integers(0, n_folds, size=n).astype(np.int8)
+    codes = (rng.random((n, q)) < rng.uniform(0.1, 0.6, q)).astype(np.int8)
+    codes[rng.random((n, q)) < 0.1] = -1
+    order = np.argsort(xf)
+    xs, fs, cs = xf[order], ff[order], pack_codes(codes)[order]
+    fold_off = np.r_[0, np.cumsum(np.bincount(ff, minlength=n_folds))]
+    fpos, cp_off, xfs = svm_layout(xs, fs, fold_off)
+    gap, top = fold_gaps(xfs, fold_off)
+    block = svm_block(n, cp_off, n_folds, FEATURE_BLOCK)
+    cb = np.empty((n, FEATURE_BLOCK), dtype=np.int8)
+    checked = 0
+    for blk in range(cs.shape[1]):
+        unpack_block(cs, blk, cb)
+        build_prefix_block(xs, cb, fpos, xfs, fold_off, cp_off, block, True)
+        fcodes, _, fprefix, fmw = block
+        for jj in range(min(FEATURE_BLOCK, q - blk * FEATURE_BLOCK)):
+            j = blk * FEATURE_BLOCK + jj
+            np.testing.assert_array_equal(cb[:, jj], codes[order, j])
+            for k in range(n_folds):
+                lo, hi = fold_off[k], fold_off[k + 1]
+                fc = fcodes[lo:hi, jj]
+                n_pos, n_neg = np.sum(fc == 1), np.sum(fc == 0)
+                assert fprefix[jj, cp_off[k + 1] - 1, 0] == n_pos
+                for w, b in ((0.7, 0.1), (-2.0, 0.3)):
+                    assert _distinct(gap[k], top[k], w, b)
+                    auc = fmw[k, jj] / (n_pos * n_neg)
+                    auc = 1.0 - auc if w < 0 else auc
+                    assert auc == fold_auc(xfs[lo:hi], fc, w, b)
+                    checked += 1
+    assert checked == q * n_folds * 2
+    # 1 + 2^-52 and 1 give one decision at a small slope: not distinct (the test is
+    # conservative: it asks for a margin of ~10 rounding errors).
+    assert not _distinct(2.0**-52, 1.0, 1e-3, 1.0)
+    assert _distinct(1e-9, 1.0, 1.0, 0.0)
