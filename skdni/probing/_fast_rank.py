@@ -103,7 +103,7 @@ def fold_balanced(data, k, w, b):
     return _balanced(tp, n_pos - tp, tn, n_neg - tn)
 
 
-@helper
+@kernel
 def fold_auc(fx, fc, w, b):
     """ROC AUC of the decisions ``x * w + b`` on one fold's sorted run (``fx``
     ascending, ``fc`` label codes): the Mann-Whitney count over groups of equal

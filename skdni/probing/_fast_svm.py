@@ -432,7 +432,7 @@ def class_weights(balanced, n_pos, n_neg):
     return n / (2.0 * n_pos), n / (2.0 * n_neg)
 
 
-@helper
+@kernel
 def svm_layout(xs, fs, fold_off):
     """The buffers of one sorted unit that every feature shares: where each sorted
     row goes in the fold-split order, the folds' checkpoint offsets and the
