@@ -1226,7 +1226,8 @@ def run_study(**options) -> StudyResult:
         )
     say(
         f"activations and features of the {_n(sum(map(len, inspect_texts)))} "
-        f"inspected characters ({_n(len(inspect_texts))} held-out texts)"
+        f"inspected characters ({_n(len(inspect_texts))} "
+        + ("held-out texts)" if cfg.model is None else "texts)")
     )
     # n_jobs changes the speed, not the activations: it is not part of the cache key
     transformer, H = memory.cache(_activations, ignore=["n_jobs", "verbose"])(
