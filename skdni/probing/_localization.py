@@ -102,6 +102,14 @@ def _check_units(units, n_units, what):
             f"{what} names unit {int(bad[0])}, but X has {n_units} units "
             f"(0 … {n_units - 1})."
         )
+    # a repeated unit would count twice in "the top k" and make the joint probe's
+    # Gram matrix singular
+    values, counts = np.unique(units, return_counts=True)
+    if (counts > 1).any():
+        raise InputError(
+            f"{what} names unit {int(values[counts > 1][0])} more than once; give "
+            "each unit once."
+        )
     return units
 
 
@@ -535,7 +543,8 @@ def localization_curve(
     Raises
     ------
     InputError
-        A k larger than the ranking, a unit outside X, mismatched lengths.
+        A k larger than the ranking, a unit outside X or named twice, mismatched
+        lengths.
 
     Examples
     --------

@@ -111,6 +111,8 @@ def test_bad_k_and_units():
         localization_curve(X, Y[:, 0], [1, 4, 0], ks=(1, 9), groups=groups)
     with pytest.raises(InputError, match="names unit 17"):
         localization_curve(X, Y[:, 0], [1, 17], ks=(1,), groups=groups)
+    with pytest.raises(InputError, match="names unit 4 more than once"):
+        localization_curve(X, Y[:, 0], [4, 1, 4], ks=(1, 3), groups=groups)
     with pytest.raises(InputError, match="n_select = 7 is larger than the 6 units"):
         forward_selection(X, Y[:, 0], n_select=7)
     assert isinstance(
