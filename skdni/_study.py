@@ -1200,15 +1200,16 @@ def run_study(**options) -> StudyResult:
     memory = Memory(cfg.cache_dir or default_cache_dir(), verbose=0)
 
     say = _StagePrinter(cfg.verbose)
-    # A fresh install compiles the probe kernels while the model trains (the other
-    # core), so the search loads them from numba's cache instead of compiling.
-    warming = start_warm_up(
-        ["svm_rank"] + (["tree_sitter"] if cfg.language is not None else [])
-    )
     say("corpus" + (f" ({cfg.corpus})" if cfg.corpus else f" ({cfg.grammar})"))
     # GroupKFold needs an inspected text per fold: checked here, before training
     split = _load_corpus(cfg)
     train_texts, inspect_texts = split.train, split.inspect
+    # A fresh install compiles the probe kernels while the model trains (the other
+    # core), so the search loads them from numba's cache instead of compiling;
+    # started once the corpus is read, so a corpus error starts nothing.
+    warming = start_warm_up(
+        ["svm_rank"] + (["tree_sitter"] if cfg.language is not None else [])
+    )
     say.detail(split.describe())
     if cfg.model is not None:
         say(f"model (loaded from {cfg.model})")
