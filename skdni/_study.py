@@ -608,6 +608,12 @@ def _load_corpus(cfg: StudyConfig) -> _Split:
                 if (lines := [x for x in "".join(texts).split("\n") if x.strip()])
             ]
             lines_are_texts = True
+            if not groups:
+                raise InputError(
+                    f"--corpus {cfg.corpus!r}: every line of its files is blank; the "
+                    f"{cfg.grammar!r} grammar has no newline, so each non-empty line "
+                    "is a sentence to inspect. Give a file with sentences in it."
+                )
         # a given model trains on nothing: one file is enough to inspect
         if len(groups) < 2 and cfg.model is None:
             n_files = n_found

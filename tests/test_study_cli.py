@@ -391,6 +391,32 @@ def test_model_with_a_one_file_corpus_of_one_sentence_per_line(tmp_path, capsys)
     assert "none trained on" in printed and "did not parse" not in printed
 
 
+def test_model_with_a_corpus_of_blank_lines_is_a_clear_error(tmp_path):
+    """One sentence per line, but every line blank: an InputError naming the corpus,
+    and nothing written."""
+    from skdni.datasets import make_corpus
+    from skdni.models._vocabulary import build_vocabulary
+
+    chars = build_vocabulary(make_corpus("parentheses", n_chars=2_000, random_state=0))
+    path, vocabulary = tmp_path / "mine.keras", tmp_path / "vocab.json"
+    _plain_keras_model(chars).save(path)
+    vocabulary.write_text(json.dumps(chars))
+    corpus = tmp_path / "blank.txt"
+    corpus.write_text("\n  \n\n")
+    with pytest.raises(InputError, match="blank.txt.*every line of its files is blank"):
+        run_study(
+            model=str(path),
+            vocabulary=str(vocabulary),
+            corpus=str(corpus),
+            grammar="parentheses",
+            out=str(tmp_path / "o"),
+            cv=3,
+            verbose=0,
+            cache_dir=str(tmp_path / "cache"),
+        )
+    assert not (tmp_path / "o").exists()
+
+
 def _files(n_files, n_texts, lines_per_text=1):
     """Files of ``n_texts`` texts of 10-character lines, named by file and text."""
     return [
