@@ -19,7 +19,7 @@ from sklearn.pipeline import FeatureUnion
 
 from ._errors import InputError, InvalidParameterError
 from ._texts import check_texts, sequence_ids
-from ._warm_up import finish_warm_up, start_warm_up
+from ._warm_up import finish_warm_up, start_warm_up, stop_warm_up
 
 FEATURE_SETS = ("range", "impulse", "depth", "parser", "regex")
 #: The grammar sampled when neither a grammar nor a corpus is given: balanced
@@ -401,7 +401,9 @@ class _Split:
             )
         if c["unused_chars"]:
             line += (
-                f"; {_n(c['unused_chars'])} held-out chars past the cap are not used"
+                f"; {_n(c['unused_chars'])} "
+                + ("held-out " if c.get("trained", True) else "")
+                + "chars past the cap are not used"
             )
         return line
 
@@ -1216,47 +1218,60 @@ def run_study(**options) -> StudyResult:
     warming = start_warm_up(
         ["svm_rank"] + (["tree_sitter"] if cfg.language is not None else [])
     )
-    say.detail(split.describe())
-    if cfg.model is not None:
-        say(f"model (loaded from {cfg.model})")
-        model = CharLanguageModel.load(cfg.model, vocabulary=_vocabulary(cfg))
-    else:
+    try:
+        say.detail(split.describe())
+        if cfg.model is not None:
+            say(f"model (loaded from {cfg.model})")
+            model = CharLanguageModel.load(cfg.model, vocabulary=_vocabulary(cfg))
+        else:
+            say(
+                f"model: training a {cfg.cell.upper()}({cfg.units}) language model "
+                f"on {_n(sum(map(len, train_texts)))} characters in "
+                f"{_n(len(train_texts))} texts, at most {cfg.epochs} epochs"
+            )
+            # Real text may hold characters only the held-out texts use.
+            unknown = "error" if cfg.corpus is None else "ignore"
+            model = memory.cache(_train_model, ignore=["verbose"])(
+                train_texts,
+                cfg.units,
+                cfg.cell,
+                cfg.epochs,
+                cfg.seed,
+                unknown,
+                cfg.verbose,
+            )
         say(
-            f"model: training a {cfg.cell.upper()}({cfg.units}) language model on "
-            f"{_n(sum(map(len, train_texts)))} characters in {_n(len(train_texts))} "
-            f"texts, at most {cfg.epochs} epochs"
+            f"activations and features of the {_n(sum(map(len, inspect_texts)))} "
+            f"inspected characters ({_n(len(inspect_texts))} "
+            + ("held-out texts)" if cfg.model is None else "texts)")
         )
-        # Real text may hold characters only the held-out texts use.
-        unknown = "error" if cfg.corpus is None else "ignore"
-        model = memory.cache(_train_model, ignore=["verbose"])(
-            train_texts, cfg.units, cfg.cell, cfg.epochs, cfg.seed, unknown, cfg.verbose
+        # n_jobs changes the speed, not the activations: it is not part of the cache key
+        transformer, H = memory.cache(_activations, ignore=["n_jobs", "verbose"])(
+            model, inspect_texts, cfg.n_jobs, cfg.verbose
         )
-    say(
-        f"activations and features of the {_n(sum(map(len, inspect_texts)))} "
-        f"inspected characters ({_n(len(inspect_texts))} "
-        + ("held-out texts)" if cfg.model is None else "texts)")
-    )
-    # n_jobs changes the speed, not the activations: it is not part of the cache key
-    transformer, H = memory.cache(_activations, ignore=["n_jobs", "verbose"])(
-        model, inspect_texts, cfg.n_jobs, cfg.verbose
-    )
-    featurizer, labels, parse_failures = memory.cache(
-        _features, ignore=["n_jobs", "verbose"]
-    )(
-        cfg.grammar,
-        None if cfg.grammar is None else grammar_text(cfg.grammar),
-        cfg.features,
-        "raise" if cfg.corpus is None else "nan",
-        inspect_texts,
-        cfg.n_jobs,
-        cfg.verbose,
-        cfg.language,
-    )
-    if parse_failures:
-        say.detail(
-            f"{len(parse_failures)} of {len(inspect_texts)} inspected texts did not "
-            "parse: their grammar features are NaN (left out of the probe fits)"
+        featurizer, labels, parse_failures = memory.cache(
+            _features, ignore=["n_jobs", "verbose"]
+        )(
+            cfg.grammar,
+            None if cfg.grammar is None else grammar_text(cfg.grammar),
+            cfg.features,
+            "raise" if cfg.corpus is None else "nan",
+            inspect_texts,
+            cfg.n_jobs,
+            cfg.verbose,
+            cfg.language,
         )
+        if parse_failures:
+            say.detail(
+                f"{len(parse_failures)} of {len(inspect_texts)} inspected texts did "
+                "not parse: their grammar features are NaN (left out of the probe "
+                "fits)"
+            )
+    except BaseException:
+        # a study that fails (or is interrupted) before the search leaves no
+        # compile process behind
+        stop_warm_up(warming)
+        raise
     finish_warm_up(warming)
     say(
         f"probe search: {labels.shape[1]} features x {H.shape[1]} units, "

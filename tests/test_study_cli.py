@@ -992,3 +992,37 @@ def test_which_grammars_read_newlines():
         assert not grammar_reads_newlines(name), name
     # newlines are tokens (Python) or ignored whitespace (C): texts keep them
     assert grammar_reads_newlines("python") and grammar_reads_newlines("c")
+
+
+def test_a_study_that_fails_in_training_stops_its_warm_up(tmp_path, monkeypatch):
+    """The background compile started once the corpus is read is stopped when a
+    later stage fails: no process is left behind the error."""
+    import skdni._study as study
+    from skdni.models import CharLanguageModel
+
+    started = []
+
+    def start(tasks):
+        started.append(
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        )
+        return started[-1]
+
+    def failing_fit(*args, **kwargs):
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(study, "start_warm_up", start)
+    monkeypatch.setattr(CharLanguageModel, "fit", failing_fit)
+    with pytest.raises(RuntimeError, match="training failed"):
+        run_study(out=None, cache_dir=str(tmp_path / "cache"), **TINY)
+    assert len(started) == 1 and started[0].poll() is not None
+
+
+def test_corpus_line_of_a_given_model_does_not_call_texts_held_out():
+    """With --model nothing is held out: chars past the cap are just not used."""
+    from skdni._study import _split
+
+    split = _split([[f"text {i}"] for i in range(10)], 0.2, 13, seed=0, trains=False)
+    assert split.counts["unused_chars"] > 0
+    assert "past the cap are not used" in split.describe()
+    assert "held-out" not in split.describe()
