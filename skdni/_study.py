@@ -356,6 +356,11 @@ class _Split:
     train: list
     inspect: list
     counts: dict
+    #: The whole files the inspected texts were cut from, and each inspected text's
+    #: ``(file, start)`` in them: a file is parsed whole (a cut can fall inside a
+    #: C ``#if`` block or any construct) and its labels are cut as its texts are.
+    files: list = field(default_factory=list)
+    spans: list = field(default_factory=list)
 
     def describe(self) -> str:
         c = self.counts
@@ -450,16 +455,21 @@ def _split(
         held.append(int(i))
         held_chars += sizes[i]
     held = sorted(held)
-    inspect, inspected = [], 0
+    inspect, inspected, files, spans = [], 0, [], []
     for i in held:
+        start = 0
         for text in groups[i]:
             room = max_inspect_chars - inspected
             if len(text) > room:
                 text = split_lines(text, None, first=room)
             if not text:
                 break
+            if start == 0:
+                files.append("".join(groups[i]))
             inspect.append(text)
+            spans.append((len(files) - 1, start))
             inspected += len(text)
+            start += len(text)
     held_set = set(held)
     train = [t for i, texts in enumerate(groups) if i not in held_set for t in texts]
     counts = {
@@ -479,7 +489,7 @@ def _split(
         "unused_chars": held_chars - inspected,
         "max_inspect_chars": max_inspect_chars,
     }
-    return _Split(train, inspect, counts)
+    return _Split(train, inspect, counts, files, spans)
 
 
 def _check_split(cfg, split: _Split) -> None:
@@ -722,26 +732,83 @@ def _features(
     n_jobs,
     verbose=0,
     language=None,
+    files=None,
+    spans=None,
 ):
     """Fitted featurizer, its labels, and the texts that did not parse.
 
     ``grammar_source`` is unused here: it is the grammar's text, so that the cache
-    key changes when a ``.lark`` file is edited under the same path.
+    key changes when a ``.lark`` file is edited under the same path. With ``files``
+    and ``spans`` (see :class:`_Split`) the whole files are labelled and their rows
+    cut as the inspected texts were; a text "did not parse" when its file did not
+    and some of its own rows are NaN.
     """
     featurizer = _featurizer(grammar, features, on_error, n_jobs, verbose, language)
     with warnings.catch_warnings():
         # the study reports the texts that did not parse in one line of its own
         warnings.filterwarnings("ignore", "(?s).*did not parse", UserWarning)
-        labels = featurizer.set_output(transform="pandas").fit_transform(inspect_texts)
+        warnings.filterwarnings("ignore", "(?s).*syntax errors?", UserWarning)
+        labels = featurizer.set_output(transform="pandas").fit_transform(
+            inspect_texts if files is None else files
+        )
     failed = {
         i
         for _, part in featurizer.transformer_list
         for i in getattr(part, "failed_texts_", [])
     }
+    if files is not None:
+        labels, failed = _cut_like_texts(labels, failed, files, spans, inspect_texts)
     # Features that never vary carry no information to probe for, and a feature equal
     # to an earlier one (e.g. range:digit and impulse:digit) would only repeat its rows.
     labels = labels.loc[:, labels.nunique(dropna=True) > 1]
     return featurizer, labels.iloc[:, _distinct_columns(labels)], sorted(failed)
+
+
+def _cut_like_texts(labels, failed_files, files, spans, texts):
+    """The rows of whole-file ``labels`` that the inspected ``texts`` cover (a text
+    is ``files[f][start:start + len(text)]`` for its span ``(f, start)``), and the
+    texts that did not parse: those of a failed file with a NaN row."""
+    first_row = np.concatenate([[0], np.cumsum([len(f) for f in files])[:-1]])
+    rows = np.concatenate(
+        [
+            np.arange(len(text)) + first_row[f] + start
+            for text, (f, start) in zip(texts, spans, strict=True)
+        ]
+    )
+    labels = labels.iloc[rows].reset_index(drop=True)
+    nan_rows = labels.isna().to_numpy().any(axis=1)
+    ends = np.cumsum([len(text) for text in texts])
+    failed = {
+        i
+        for i, (f, _) in enumerate(spans)
+        if f in failed_files and nan_rows[ends[i] - len(texts[i]) : ends[i]].any()
+    }
+    return labels, failed
+
+
+def parse_failure_line(parse_failures, inspect_texts, labels, language) -> str:
+    """What the user reads about the inspected texts the grammar did not parse."""
+    n, total = len(parse_failures), len(inspect_texts)
+    share = float(labels.isna().to_numpy().any(axis=1).mean()) if len(labels) else 0
+    if language is not None:
+        return (
+            f"{n} of {total} inspected texts have syntax errors: {share:.1%} of the "
+            "inspected characters (in tree-sitter's ERROR / MISSING nodes) have NaN "
+            "grammar features (left out of the probe fits)"
+        )
+    return (
+        f"{n} of {total} inspected texts did not parse: their grammar features are "
+        f"NaN ({share:.1%} of the inspected characters; left out of the probe fits)"
+    )
+
+
+def _whole_files(cfg, split) -> tuple:
+    """``(files, spans)`` to label files whole, or ``(None, None)`` to label the
+    texts as they are (sampled texts, or one sentence per line)."""
+    c = split.counts
+    if c["files_are_files"] and not c.get("lines_are_texts"):
+        return split.files, split.spans
+    return None, None
 
 
 def _distinct_columns(frame) -> list[int]:
@@ -1260,12 +1327,11 @@ def run_study(**options) -> StudyResult:
             cfg.n_jobs,
             cfg.verbose,
             cfg.language,
+            *_whole_files(cfg, split),
         )
         if parse_failures:
             say.detail(
-                f"{len(parse_failures)} of {len(inspect_texts)} inspected texts did "
-                "not parse: their grammar features are NaN (left out of the probe "
-                "fits)"
+                parse_failure_line(parse_failures, inspect_texts, labels, cfg.language)
             )
     except BaseException:
         # a study that fails (or is interrupted) before the search leaves no
@@ -1462,7 +1528,14 @@ def _write_report(result: StudyResult, out: Path) -> None:
     if result.corpus_counts:
         parameters["corpus"] = _Split([], [], result.corpus_counts).describe()
     parameters["inspected texts that did not parse (NaN features)"] = (
-        f"{len(result.parse_failures)} of {len(result.inspect_texts)}"
+        parse_failure_line(
+            result.parse_failures,
+            result.inspect_texts,
+            result.labels,
+            result.config.language,
+        )
+        if result.parse_failures
+        else f"0 of {len(result.inspect_texts)}"
     )
     findings = findings_context(result, linked)
     parameters["model"] = findings["model"]

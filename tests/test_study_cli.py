@@ -1026,3 +1026,31 @@ def test_corpus_line_of_a_given_model_does_not_call_texts_held_out():
     assert split.counts["unused_chars"] > 0
     assert "past the cap are not used" in split.describe()
     assert "held-out" not in split.describe()
+
+
+def test_files_are_labelled_whole_and_cut_like_their_texts():
+    """A file cut into texts is parsed whole: a cut inside a C ``#if`` block is no
+    syntax error, and each text's labels are its rows of the whole file's labels
+    (also for the last text, cut by the inspection cap)."""
+    from skdni._study import _features, _split
+    from skdni.datasets._split import split_lines
+
+    body = "".join(C_FUNCTIONS.format(i=i) for i in range(6))
+    files = [f"#if defined(X)\n{body}#endif\n", f"#ifdef Y\n{body}#endif\n"]
+    groups = [split_lines(f, 300) for f in files]
+    assert all(len(texts) > 2 for texts in groups)
+    split = _split(groups, 0.5, len(files[0]) + 500, seed=0, trains=False)
+    assert split.spans[0] == (0, 0) and len(split.files) == 2
+    n = sum(map(len, split.inspect))  # the cap cuts at a line end
+    assert len(files[0]) < n <= len(files[0]) + 500
+    args = (None, None, ("range", "depth", "regex"), "nan")
+    _, labels, failed = _features(
+        *args, split.inspect, 1, 0, "c", split.files, split.spans
+    )
+    assert failed == [] and not labels.isna().any().any()
+    _, whole, _ = _features(*args, split.files, 1, 0, "c")
+    expected = whole.iloc[:n].reset_index(drop=True)
+    pd.testing.assert_frame_equal(labels, expected[labels.columns])
+    # labelled text by text, the cuts inside the #if blocks are syntax errors
+    _, apart, failed_apart = _features(*args, split.inspect, 1, 0, "c")
+    assert failed_apart and apart.isna().any(axis=1).any()
