@@ -795,6 +795,7 @@ def parse_failure_line(parse_failures, inspect_texts, labels, language) -> str:
             f"{n} of {total} inspected texts have syntax errors: {share:.1%} of the "
             "inspected characters (in tree-sitter's ERROR / MISSING nodes) have NaN "
             "grammar features (left out of the probe fits)"
+            + (f"; so many: are these files {language}?" if share > 0.5 else "")
         )
     return (
         f"{n} of {total} inspected texts did not parse: their grammar features are "
