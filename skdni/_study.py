@@ -273,7 +273,9 @@ class StudyResult:
     transformer : LSTMActivationTransformer
         Its fitted activation transformer.
     featurizer : sklearn.pipeline.FeatureUnion
-        The fitted featurizers of the inspected texts.
+        The fitted featurizers. With a corpus of files they were fitted on the
+        inspected texts' whole files (``labels`` holds the rows of the inspected
+        texts), so their ``failed_texts_`` / ``unlabelled_fraction_`` count files.
     activations : ndarray of shape (n_chars, n_units)
         Activations of the inspected texts.
     labels : DataFrame
@@ -458,18 +460,17 @@ def _split(
     inspect, inspected, files, spans = [], 0, [], []
     for i in held:
         start = 0
-        for text in groups[i]:
+        for whole in groups[i]:
             room = max_inspect_chars - inspected
-            if len(text) > room:
-                text = split_lines(text, None, first=room)
+            text = split_lines(whole, None, first=room) if len(whole) > room else whole
             if not text:
                 break
-            if start == 0:
+            if start == 0:  # the file's first inspected text
                 files.append("".join(groups[i]))
             inspect.append(text)
             spans.append((len(files) - 1, start))
             inspected += len(text)
-            start += len(text)
+            start += len(whole)  # a cut text's rest is skipped, not shifted
     held_set = set(held)
     train = [t for i, texts in enumerate(groups) if i not in held_set for t in texts]
     counts = {
@@ -768,6 +769,11 @@ def _cut_like_texts(labels, failed_files, files, spans, texts):
     """The rows of whole-file ``labels`` that the inspected ``texts`` cover (a text
     is ``files[f][start:start + len(text)]`` for its span ``(f, start)``), and the
     texts that did not parse: those of a failed file with a NaN row."""
+    if any(
+        files[f][start : start + len(t)] != t
+        for t, (f, start) in zip(texts, spans, strict=True)
+    ):
+        raise RuntimeError("internal error: a text is not where its span says")
     first_row = np.concatenate([[0], np.cumsum([len(f) for f in files])[:-1]])
     rows = np.concatenate(
         [

@@ -1054,3 +1054,15 @@ def test_files_are_labelled_whole_and_cut_like_their_texts():
     # labelled text by text, the cuts inside the #if blocks are syntax errors
     _, apart, failed_apart = _features(*args, split.inspect, 1, 0, "c")
     assert failed_apart and apart.isna().any(axis=1).any()
+
+
+def test_span_of_a_text_after_a_cut_one_points_at_that_text():
+    """The cap cuts text A of a file to its first line, and the next text B still
+    has room for its first line: B's span is where B starts, not after A's prefix."""
+    from skdni._study import _split
+
+    a, b = "a\n" + "b" * 20 + "\n", "c\n" + "d" * 30 + "\n"
+    split = _split([[a, b]], 0.2, 10, seed=0, trains=False)
+    assert split.inspect == ["a\n", "c\n"]
+    for text, (f, start) in zip(split.inspect, split.spans, strict=True):
+        assert split.files[f][start : start + len(text)] == text

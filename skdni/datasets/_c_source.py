@@ -30,6 +30,8 @@ _CXX_ONLY = re.compile(
     r"|using[ \t]+namespace\b|class[ \t]+\w+[ \t]*(final[ \t]*)?(\{|:|$))",
     re.MULTILINE,
 )
+# comments, removed before looking for C++ lines (prose and examples mention classes)
+_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 
 
 def _cxx_condition(directive: str, condition: str) -> bool | None:
@@ -79,6 +81,13 @@ def _closes_at_end(term: str) -> bool:
         if depth == 0:
             return i == len(term) - 1
     return False
+
+
+def is_cplusplus(text: str) -> bool:
+    """Whether ``text`` (after :func:`drop_cplusplus`) is C++ throughout: outside
+    comments a line includes a standard C++ header such as ``<vector>``, or starts
+    a template, a namespace or a class."""
+    return _CXX_ONLY.search(_COMMENTS.sub(" ", text)) is not None
 
 
 def drop_cplusplus(text: str) -> str:
@@ -290,7 +299,7 @@ def load_c_source(
         if cplusplus:
             return text
         text = drop_cplusplus(text)
-        return "" if _CXX_ONLY.search(text) else text  # "": skipped
+        return "" if is_cplusplus(text) else text  # "": skipped
 
     return _flat(
         _read_files(

@@ -246,16 +246,22 @@ def test_hidden_missing_token_at_the_end_is_nan_not_a_crash():
 def test_load_c_source_skips_cplusplus_headers():
     """Headers that are C++ throughout (a standard C++ header, a class) are not C:
     skipped unless ``cplusplus=True``; C files with ``__cplusplus`` guards stay."""
-    from skdni.datasets._c_source import _CXX_ONLY
+    from skdni.datasets._c_source import drop_cplusplus, is_cplusplus
 
-    assert _CXX_ONLY.search("#include <vector>\nint x;\n")
-    assert _CXX_ONLY.search("class function\n{\n};\n")
-    assert _CXX_ONLY.search("namespace xla::ffi {\n}\n")
-    assert not _CXX_ONLY.search("#include <stdio.h>\nint class_count;\n/* class x */\n")
+    assert is_cplusplus("#include <vector>\nint x;\n")
+    assert is_cplusplus("class function\n{\n};\n")
+    assert is_cplusplus("namespace xla::ffi {\n}\n")
+    assert not is_cplusplus("#include <stdio.h>\nint class_count;\n")
+    # prose and examples in comments are not code
+    assert not is_cplusplus("/*\n  class A:\n  template <T>\n*/\n// namespace a {\n")
+    assert is_cplusplus("/* a C++ header */\nclass A {\n};\n")
+    files = c_source_files(["sklearn"])
     c = load_c_source(packages=["sklearn"])
-    everything = load_c_source(packages=["sklearn"], cplusplus=True)
-    assert len(everything) > len(c)
-    assert not any(_CXX_ONLY.search(text) for text in c)
+    n_cplusplus = sum(is_cplusplus(drop_cplusplus(p.read_text())) for p in files)
+    assert (
+        len(c) == len(load_c_source(packages=["sklearn"], cplusplus=True)) - n_cplusplus
+    )
+    assert not any(is_cplusplus(text) for text in c)
 
 
 def test_on_error_raise_names_text_and_position():
