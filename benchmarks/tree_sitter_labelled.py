@@ -1,8 +1,11 @@
 """Share of characters TreeSitterFeaturizer("c") labels (outside ERROR / MISSING
 nodes) in the C files that numpy, scikit-learn and numba ship: all of them, and the
 2-60 KB ones (the size range the issue measured); as ``load_c_source`` reads them
-(C++-only ``#ifdef __cplusplus`` regions removed: what a C compiler reads) and as
-shipped (``cplusplus=True``).
+(C++-only ``#ifdef __cplusplus`` regions removed and C++ headers skipped: what a C
+compiler reads) and as shipped (``cplusplus=True``). Last, every installed package's
+C parsed file by file against the same files cut into texts of at most 2,000
+characters at line ends (as ``skdni run --corpus`` cuts them for the model) and each
+piece parsed alone.
 
 Run: ``python benchmarks/tree_sitter_labelled.py``.
 """
@@ -13,14 +16,20 @@ from pathlib import Path
 import numpy as np
 
 from skdni.datasets import load_c_source
-from skdni.datasets._c_source import c_source_files
+from skdni.datasets._c_source import c_source_files, drop_cplusplus, is_cplusplus
+from skdni.datasets._split import split_lines
 from skdni.features import TreeSitterFeaturizer
 
 PACKAGES = ["numpy", "sklearn", "numba"]
 warnings.simplefilter("ignore")
-files = c_source_files(PACKAGES)
+every_file = c_source_files(PACKAGES)
 for cplusplus in (False, True):
     texts = load_c_source(packages=PACKAGES, cplusplus=cplusplus)
+    files = [
+        p
+        for p in every_file
+        if cplusplus or not is_cplusplus(drop_cplusplus(p.read_text()))
+    ]
     assert len(texts) == len(files)  # one text per file: names below are right
     print(f"load_c_source(packages={PACKAGES}, cplusplus={cplusplus}):")
     for name, keep in [
@@ -51,8 +60,8 @@ for cplusplus in (False, True):
         )
 
 # what the C++ rule removes: the files that lose the most characters
-shipped = load_c_source(packages=PACKAGES, cplusplus=True)
-read = load_c_source(packages=PACKAGES)
+shipped = [p.read_text() for p in files]
+read = [drop_cplusplus(text) for text in shipped]
 print("characters removed as C++-only (#ifdef __cplusplus regions):")
 removed = np.array([len(a) - len(b) for a, b in zip(shipped, read, strict=True)])
 print(f"  all files: {removed.sum():,} of {sum(map(len, shipped)):,}")
@@ -60,4 +69,26 @@ for i in np.argsort(-removed)[:3]:
     print(
         f"  {removed[i] / len(shipped[i]):.1%} of {len(shipped[i]):,} chars: "
         f"{Path(*files[i].parts[-3:])}"
+    )
+
+
+def unlabelled(texts) -> float:
+    f = TreeSitterFeaturizer("c", representations=("range",), node_types=["comment"])
+    f.fit(texts)
+    lengths = np.array([len(t) for t in texts])
+    return (f.unlabelled_fraction_ * lengths).sum() / lengths.sum(), f.failed_texts_
+
+
+whole = load_c_source()
+print(
+    f"every installed package's C ({len(whole)} files, {sum(map(len, whole)):,} chars):"
+)
+for name, texts in [
+    ("files whole", whole),
+    ("cut at 2,000 chars", [t for text in whole for t in split_lines(text, 2_000)]),
+]:
+    share, failed = unlabelled(texts)
+    print(
+        f"  {name}: {len(texts)} texts, {len(failed)} with errors, "
+        f"{share:.1%} unlabelled"
     )

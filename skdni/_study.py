@@ -19,7 +19,7 @@ from sklearn.pipeline import FeatureUnion
 
 from ._errors import InputError, InvalidParameterError
 from ._texts import check_texts, sequence_ids
-from ._warm_up import finish_warm_up, start_warm_up
+from ._warm_up import finish_warm_up, start_warm_up, stop_warm_up
 
 FEATURE_SETS = ("range", "impulse", "depth", "parser", "regex")
 #: The grammar sampled when neither a grammar nor a corpus is given: balanced
@@ -273,7 +273,9 @@ class StudyResult:
     transformer : LSTMActivationTransformer
         Its fitted activation transformer.
     featurizer : sklearn.pipeline.FeatureUnion
-        The fitted featurizers of the inspected texts.
+        The fitted featurizers. With a corpus of files they were fitted on the
+        inspected texts' whole files (``labels`` holds the rows of the inspected
+        texts), so their ``failed_texts_`` / ``unlabelled_fraction_`` count files.
     activations : ndarray of shape (n_chars, n_units)
         Activations of the inspected texts.
     labels : DataFrame
@@ -356,6 +358,11 @@ class _Split:
     train: list
     inspect: list
     counts: dict
+    #: The whole files the inspected texts were cut from, and each inspected text's
+    #: ``(file, start)`` in them: a file is parsed whole (a cut can fall inside a
+    #: C ``#if`` block or any construct) and its labels are cut as its texts are.
+    files: list = field(default_factory=list)
+    spans: list = field(default_factory=list)
 
     def describe(self) -> str:
         c = self.counts
@@ -401,7 +408,9 @@ class _Split:
             )
         if c["unused_chars"]:
             line += (
-                f"; {_n(c['unused_chars'])} held-out chars past the cap are not used"
+                f"; {_n(c['unused_chars'])} "
+                + ("held-out " if c.get("trained", True) else "")
+                + "chars past the cap are not used"
             )
         return line
 
@@ -448,16 +457,20 @@ def _split(
         held.append(int(i))
         held_chars += sizes[i]
     held = sorted(held)
-    inspect, inspected = [], 0
+    inspect, inspected, files, spans = [], 0, [], []
     for i in held:
-        for text in groups[i]:
+        start = 0
+        for whole in groups[i]:
             room = max_inspect_chars - inspected
-            if len(text) > room:
-                text = split_lines(text, None, first=room)
+            text = split_lines(whole, None, first=room) if len(whole) > room else whole
             if not text:
                 break
+            if start == 0:  # the file's first inspected text
+                files.append("".join(groups[i]))
             inspect.append(text)
+            spans.append((len(files) - 1, start))
             inspected += len(text)
+            start += len(whole)  # a cut text's rest is skipped, not shifted
     held_set = set(held)
     train = [t for i, texts in enumerate(groups) if i not in held_set for t in texts]
     counts = {
@@ -477,7 +490,7 @@ def _split(
         "unused_chars": held_chars - inspected,
         "max_inspect_chars": max_inspect_chars,
     }
-    return _Split(train, inspect, counts)
+    return _Split(train, inspect, counts, files, spans)
 
 
 def _check_split(cfg, split: _Split) -> None:
@@ -720,26 +733,89 @@ def _features(
     n_jobs,
     verbose=0,
     language=None,
+    files=None,
+    spans=None,
 ):
     """Fitted featurizer, its labels, and the texts that did not parse.
 
     ``grammar_source`` is unused here: it is the grammar's text, so that the cache
-    key changes when a ``.lark`` file is edited under the same path.
+    key changes when a ``.lark`` file is edited under the same path. With ``files``
+    and ``spans`` (see :class:`_Split`) the whole files are labelled and their rows
+    cut as the inspected texts were; a text "did not parse" when its file did not
+    and some of its own rows are NaN.
     """
     featurizer = _featurizer(grammar, features, on_error, n_jobs, verbose, language)
     with warnings.catch_warnings():
         # the study reports the texts that did not parse in one line of its own
         warnings.filterwarnings("ignore", "(?s).*did not parse", UserWarning)
-        labels = featurizer.set_output(transform="pandas").fit_transform(inspect_texts)
+        warnings.filterwarnings("ignore", "(?s).*syntax errors?", UserWarning)
+        labels = featurizer.set_output(transform="pandas").fit_transform(
+            inspect_texts if files is None else files
+        )
     failed = {
         i
         for _, part in featurizer.transformer_list
         for i in getattr(part, "failed_texts_", [])
     }
+    if files is not None:
+        labels, failed = _cut_like_texts(labels, failed, files, spans, inspect_texts)
     # Features that never vary carry no information to probe for, and a feature equal
     # to an earlier one (e.g. range:digit and impulse:digit) would only repeat its rows.
     labels = labels.loc[:, labels.nunique(dropna=True) > 1]
     return featurizer, labels.iloc[:, _distinct_columns(labels)], sorted(failed)
+
+
+def _cut_like_texts(labels, failed_files, files, spans, texts):
+    """The rows of whole-file ``labels`` that the inspected ``texts`` cover (a text
+    is ``files[f][start:start + len(text)]`` for its span ``(f, start)``), and the
+    texts that did not parse: those of a failed file with a NaN row."""
+    if any(
+        files[f][start : start + len(t)] != t
+        for t, (f, start) in zip(texts, spans, strict=True)
+    ):
+        raise RuntimeError("internal error: a text is not where its span says")
+    first_row = np.concatenate([[0], np.cumsum([len(f) for f in files])[:-1]])
+    rows = np.concatenate(
+        [
+            np.arange(len(text)) + first_row[f] + start
+            for text, (f, start) in zip(texts, spans, strict=True)
+        ]
+    )
+    labels = labels.iloc[rows].reset_index(drop=True)
+    nan_rows = labels.isna().to_numpy().any(axis=1)
+    ends = np.cumsum([len(text) for text in texts])
+    failed = {
+        i
+        for i, (f, _) in enumerate(spans)
+        if f in failed_files and nan_rows[ends[i] - len(texts[i]) : ends[i]].any()
+    }
+    return labels, failed
+
+
+def parse_failure_line(parse_failures, inspect_texts, labels, language) -> str:
+    """What the user reads about the inspected texts the grammar did not parse."""
+    n, total = len(parse_failures), len(inspect_texts)
+    share = float(labels.isna().to_numpy().any(axis=1).mean()) if len(labels) else 0
+    if language is not None:
+        return (
+            f"{n} of {total} inspected texts have syntax errors: {share:.1%} of the "
+            "inspected characters (in tree-sitter's ERROR / MISSING nodes) have NaN "
+            "grammar features (left out of the probe fits)"
+            + (f"; so many: are these files {language}?" if share > 0.5 else "")
+        )
+    return (
+        f"{n} of {total} inspected texts did not parse: their grammar features are "
+        f"NaN ({share:.1%} of the inspected characters; left out of the probe fits)"
+    )
+
+
+def _whole_files(cfg, split) -> tuple:
+    """``(files, spans)`` to label files whole, or ``(None, None)`` to label the
+    texts as they are (sampled texts, or one sentence per line)."""
+    c = split.counts
+    if c["files_are_files"] and not c.get("lines_are_texts"):
+        return split.files, split.spans
+    return None, None
 
 
 def _distinct_columns(frame) -> list[int]:
@@ -1216,47 +1292,59 @@ def run_study(**options) -> StudyResult:
     warming = start_warm_up(
         ["svm_rank"] + (["tree_sitter"] if cfg.language is not None else [])
     )
-    say.detail(split.describe())
-    if cfg.model is not None:
-        say(f"model (loaded from {cfg.model})")
-        model = CharLanguageModel.load(cfg.model, vocabulary=_vocabulary(cfg))
-    else:
+    try:
+        say.detail(split.describe())
+        if cfg.model is not None:
+            say(f"model (loaded from {cfg.model})")
+            model = CharLanguageModel.load(cfg.model, vocabulary=_vocabulary(cfg))
+        else:
+            say(
+                f"model: training a {cfg.cell.upper()}({cfg.units}) language model "
+                f"on {_n(sum(map(len, train_texts)))} characters in "
+                f"{_n(len(train_texts))} texts, at most {cfg.epochs} epochs"
+            )
+            # Real text may hold characters only the held-out texts use.
+            unknown = "error" if cfg.corpus is None else "ignore"
+            model = memory.cache(_train_model, ignore=["verbose"])(
+                train_texts,
+                cfg.units,
+                cfg.cell,
+                cfg.epochs,
+                cfg.seed,
+                unknown,
+                cfg.verbose,
+            )
         say(
-            f"model: training a {cfg.cell.upper()}({cfg.units}) language model on "
-            f"{_n(sum(map(len, train_texts)))} characters in {_n(len(train_texts))} "
-            f"texts, at most {cfg.epochs} epochs"
+            f"activations and features of the {_n(sum(map(len, inspect_texts)))} "
+            f"inspected characters ({_n(len(inspect_texts))} "
+            + ("held-out texts)" if cfg.model is None else "texts)")
         )
-        # Real text may hold characters only the held-out texts use.
-        unknown = "error" if cfg.corpus is None else "ignore"
-        model = memory.cache(_train_model, ignore=["verbose"])(
-            train_texts, cfg.units, cfg.cell, cfg.epochs, cfg.seed, unknown, cfg.verbose
+        # n_jobs changes the speed, not the activations: it is not part of the cache key
+        transformer, H = memory.cache(_activations, ignore=["n_jobs", "verbose"])(
+            model, inspect_texts, cfg.n_jobs, cfg.verbose
         )
-    say(
-        f"activations and features of the {_n(sum(map(len, inspect_texts)))} "
-        f"inspected characters ({_n(len(inspect_texts))} "
-        + ("held-out texts)" if cfg.model is None else "texts)")
-    )
-    # n_jobs changes the speed, not the activations: it is not part of the cache key
-    transformer, H = memory.cache(_activations, ignore=["n_jobs", "verbose"])(
-        model, inspect_texts, cfg.n_jobs, cfg.verbose
-    )
-    featurizer, labels, parse_failures = memory.cache(
-        _features, ignore=["n_jobs", "verbose"]
-    )(
-        cfg.grammar,
-        None if cfg.grammar is None else grammar_text(cfg.grammar),
-        cfg.features,
-        "raise" if cfg.corpus is None else "nan",
-        inspect_texts,
-        cfg.n_jobs,
-        cfg.verbose,
-        cfg.language,
-    )
-    if parse_failures:
-        say.detail(
-            f"{len(parse_failures)} of {len(inspect_texts)} inspected texts did not "
-            "parse: their grammar features are NaN (left out of the probe fits)"
+        featurizer, labels, parse_failures = memory.cache(
+            _features, ignore=["n_jobs", "verbose"]
+        )(
+            cfg.grammar,
+            None if cfg.grammar is None else grammar_text(cfg.grammar),
+            cfg.features,
+            "raise" if cfg.corpus is None else "nan",
+            inspect_texts,
+            cfg.n_jobs,
+            cfg.verbose,
+            cfg.language,
+            *_whole_files(cfg, split),
         )
+        if parse_failures:
+            say.detail(
+                parse_failure_line(parse_failures, inspect_texts, labels, cfg.language)
+            )
+    except BaseException:
+        # a study that fails (or is interrupted) before the search leaves no
+        # compile process behind
+        stop_warm_up(warming)
+        raise
     finish_warm_up(warming)
     say(
         f"probe search: {labels.shape[1]} features x {H.shape[1]} units, "
@@ -1447,7 +1535,14 @@ def _write_report(result: StudyResult, out: Path) -> None:
     if result.corpus_counts:
         parameters["corpus"] = _Split([], [], result.corpus_counts).describe()
     parameters["inspected texts that did not parse (NaN features)"] = (
-        f"{len(result.parse_failures)} of {len(result.inspect_texts)}"
+        parse_failure_line(
+            result.parse_failures,
+            result.inspect_texts,
+            result.labels,
+            result.config.language,
+        )
+        if result.parse_failures
+        else f"0 of {len(result.inspect_texts)}"
     )
     findings = findings_context(result, linked)
     parameters["model"] = findings["model"]

@@ -63,8 +63,9 @@ def unit_file_names(names) -> dict:
     }
 
 
-def model_sentence(model, texts) -> str:
-    """Next-character accuracy vs the majority-class rate, and bits per character."""
+def model_sentence(model, texts, held_out=True) -> str:
+    """Next-character accuracy vs the majority-class rate, and bits per character
+    (``held_out``: the texts were never trained on; False for a given model)."""
     proba, targets = model._targets(texts)
     known = targets >= 0
     accuracy = float(np.mean(np.argmax(proba, axis=1) == targets))
@@ -75,7 +76,8 @@ def model_sentence(model, texts) -> str:
     bits = float(-np.mean(np.log2(np.maximum(p, np.finfo(np.float64).tiny))))
     return (
         f"The model predicts the next character of the {len(texts):,} inspected "
-        f"held-out texts with accuracy {accuracy:.3f} (always guessing the most "
+        + "held-out " * held_out
+        + f"texts with accuracy {accuracy:.3f} (always guessing the most "
         f"common character: {majority:.3f}) at {bits:.2f} bits per character."
     )
 
@@ -353,7 +355,9 @@ def findings_context(result, pages: dict) -> dict:
     n_units = len(names)
     cv = getattr(search, "n_splits_", "")
     return {
-        "model": model_sentence(result.model, result.inspect_texts),
+        "model": model_sentence(
+            result.model, result.inspect_texts, held_out=result.config.model is None
+        ),
         "lead": (
             f"{len(items)} of {len(search.scores_.index)} features have a unit whose "
             f"{cv}-fold cross-validated probe scores above chance ({n_units} units "
@@ -487,7 +491,10 @@ def text_view_context(result) -> dict | None:
     return {
         "intro": (
             f"The first {len(data['text']):,} characters ({n_texts:,} texts) of the "
-            f"inspected held-out texts, with the {len(units)} units that are findings. "
+            "inspected "
+            + "held-out "
+            * (result.config.model is None)
+            + f"texts, with the {len(units)} units that are findings. "
             "Choose a feature to underline its characters and shade its best unit, "
             "or click a unit."
         ),

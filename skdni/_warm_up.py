@@ -206,3 +206,20 @@ def finish_warm_up(process, timeout=600.0):
         process.kill()
         process.wait()
         return False
+
+
+def stop_warm_up(process):
+    """Stop a warm-up :func:`start_warm_up` started (None: nothing to stop).
+
+    Numba writes each cache file under a temporary name and renames it, so a
+    stopped compile leaves no partial cache entry.
+
+    Parameters
+    ----------
+    process : subprocess.Popen or None
+        What :func:`start_warm_up` returned.
+    """
+    if process is None or process.poll() is not None:
+        return
+    process.kill()
+    process.wait()

@@ -6,7 +6,12 @@ import sys
 from collections import Counter
 
 from ._errors import SkdniError
-from ._study import FEATURE_SETS, StudyConfig, check_study_options
+from ._study import (
+    FEATURE_SETS,
+    StudyConfig,
+    check_study_options,
+    parse_failure_line,
+)
 
 _DEFAULTS = StudyConfig()
 
@@ -434,7 +439,9 @@ def _print_summary(result, rows: int = 10) -> None:
     search, summary = result.search, result.summary
     print(
         f"model: next-character accuracy {model.score(result.inspect_texts):.3f} on "
-        f"{sum(map(len, result.inspect_texts))} held-out characters "
+        f"{sum(map(len, result.inspect_texts)):,} "
+        + ("inspected" if result.config.model is not None else "held-out")
+        + " characters "
         f"(majority-class rate {_majority_rate(result.inspect_texts):.3f})"
     )
     n_features = len(search.target_names_)
@@ -456,10 +463,12 @@ def _print_summary(result, rows: int = 10) -> None:
         print(f"causal: {line}")
     if result.parse_failures:
         print(
-            f"{len(result.parse_failures)} of {len(result.inspect_texts)} inspected "
-            "texts did not parse (with --language: in part, tree-sitter's ERROR / "
-            "MISSING nodes): their grammar features are NaN there (left out of the "
-            "fits)"
+            parse_failure_line(
+                result.parse_failures,
+                result.inspect_texts,
+                result.labels,
+                result.config.language,
+            )
         )
     if result.out is not None:
         tables = result.out / "tables"

@@ -992,3 +992,77 @@ def test_which_grammars_read_newlines():
         assert not grammar_reads_newlines(name), name
     # newlines are tokens (Python) or ignored whitespace (C): texts keep them
     assert grammar_reads_newlines("python") and grammar_reads_newlines("c")
+
+
+def test_a_study_that_fails_in_training_stops_its_warm_up(tmp_path, monkeypatch):
+    """The background compile started once the corpus is read is stopped when a
+    later stage fails: no process is left behind the error."""
+    import skdni._study as study
+    from skdni.models import CharLanguageModel
+
+    started = []
+
+    def start(tasks):
+        started.append(
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        )
+        return started[-1]
+
+    def failing_fit(*args, **kwargs):
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(study, "start_warm_up", start)
+    monkeypatch.setattr(CharLanguageModel, "fit", failing_fit)
+    with pytest.raises(RuntimeError, match="training failed"):
+        run_study(out=None, cache_dir=str(tmp_path / "cache"), **TINY)
+    assert len(started) == 1 and started[0].poll() is not None
+
+
+def test_corpus_line_of_a_given_model_does_not_call_texts_held_out():
+    """With --model nothing is held out: chars past the cap are just not used."""
+    from skdni._study import _split
+
+    split = _split([[f"text {i}"] for i in range(10)], 0.2, 13, seed=0, trains=False)
+    assert split.counts["unused_chars"] > 0
+    assert "past the cap are not used" in split.describe()
+    assert "held-out" not in split.describe()
+
+
+def test_files_are_labelled_whole_and_cut_like_their_texts():
+    """A file cut into texts is parsed whole: a cut inside a C ``#if`` block is no
+    syntax error, and each text's labels are its rows of the whole file's labels
+    (also for the last text, cut by the inspection cap)."""
+    from skdni._study import _features, _split
+    from skdni.datasets._split import split_lines
+
+    body = "".join(C_FUNCTIONS.format(i=i) for i in range(6))
+    files = [f"#if defined(X)\n{body}#endif\n", f"#ifdef Y\n{body}#endif\n"]
+    groups = [split_lines(f, 300) for f in files]
+    assert all(len(texts) > 2 for texts in groups)
+    split = _split(groups, 0.5, len(files[0]) + 500, seed=0, trains=False)
+    assert split.spans[0] == (0, 0) and len(split.files) == 2
+    n = sum(map(len, split.inspect))  # the cap cuts at a line end
+    assert len(files[0]) < n <= len(files[0]) + 500
+    args = (None, None, ("range", "depth", "regex"), "nan")
+    _, labels, failed = _features(
+        *args, split.inspect, 1, 0, "c", split.files, split.spans
+    )
+    assert failed == [] and not labels.isna().any().any()
+    _, whole, _ = _features(*args, split.files, 1, 0, "c")
+    expected = whole.iloc[:n].reset_index(drop=True)
+    pd.testing.assert_frame_equal(labels, expected[labels.columns])
+    # labelled text by text, the cuts inside the #if blocks are syntax errors
+    _, apart, failed_apart = _features(*args, split.inspect, 1, 0, "c")
+    assert failed_apart and apart.isna().any(axis=1).any()
+
+
+def test_span_of_a_text_after_a_cut_one_points_at_that_text():
+    """The cap cuts text A of a file to its first line, and the next text B still
+    has room for its first line: B's span is where B starts, not after A's prefix."""
+    from skdni._study import _split
+
+    a, b = "a\n" + "b" * 20 + "\n", "c\n" + "d" * 30 + "\n"
+    split = _split([[a, b]], 0.2, 10, seed=0, trains=False)
+    assert split.inspect == ["a\n", "c\n"]
+    for text, (f, start) in zip(split.inspect, split.spans, strict=True):
+        assert split.files[f][start : start + len(text)] == text

@@ -191,10 +191,19 @@ def _errors(tree):
     cursor = tree.walk()
     while True:
         node = cursor.node
+        descend = node.has_error and not node.is_missing
         if node.is_error or node.is_missing:
             what = f"missing {node.type!r}" if node.is_missing else "unexpected text"
             found.append((node.start_byte, node.end_byte, what))
-        if node.has_error and not node.is_missing and cursor.goto_first_child():
+        elif descend and not any(
+            child.has_error or child.is_missing for child in node.children
+        ):
+            # The error is a hidden token that tree-sitter does not list among the
+            # children (e.g. the newline ending a C preprocessor line at the very
+            # end of a text): it was expected where the node ends.
+            found.append((node.end_byte, node.end_byte, f"{node.type!r} not ended"))
+            descend = False
+        if descend and cursor.goto_first_child():
             continue
         while not cursor.goto_next_sibling():
             if not cursor.goto_parent():

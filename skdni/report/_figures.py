@@ -349,18 +349,33 @@ def plot_ablation_curves(
             mean = rows["random_mean"].to_numpy(dtype=float)
             if np.isnan(mean).all():
                 continue
+            low = rows["random_low"].to_numpy(dtype=float)
+            high = rows["random_high"].to_numpy(dtype=float)
             axis.plot(
                 k,
                 mean,
                 linestyle="--",
+                marker="s" if len(k) == 1 else None,
                 color=colors[mode],
                 label=f"random-k mean{label}",
                 gid=f"random:{feature}:{mode}",
             )
+            if len(k) == 1:  # a band of one k has no width: an error bar
+                bars = axis.errorbar(
+                    k,
+                    mean,
+                    yerr=[mean - low, high - mean],
+                    fmt="none",
+                    ecolor=colors[mode],
+                    capsize=4,
+                    label=f"random-k interval{label}",
+                )
+                bars.lines[2][0].set_gid(f"band:{feature}:{mode}")
+                continue
             band = axis.fill_between(
                 k,
-                rows["random_low"].to_numpy(dtype=float),
-                rows["random_high"].to_numpy(dtype=float),
+                low,
+                high,
                 color=colors[mode],
                 alpha=0.2,
                 linewidth=0,
@@ -376,7 +391,13 @@ def plot_ablation_curves(
                 label="no intervention" if i == 0 else None,
                 gid=f"baseline:{feature}",
             )
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ks = sorted(part["k"].dropna().unique())
+        if len(ks) <= 12:  # the ks themselves, not ticks between them
+            axis.set_xticks(ks)
+            if len(ks) == 1:
+                axis.set_xlim(ks[0] - 1, ks[0] + 1)
+        else:
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlabel("k (units intervened on)")
         axis.set_ylabel(ylabel if ylabel is not None else metric_label(metric))
         if feature != "":

@@ -273,7 +273,7 @@ _CAPTIONS = {
     "draws) and no intervention (dotted). A top-k line well below the band means the "
     "model relies on those units; inside the band, no effect beyond random units.",
     "unit over text": "The best unit of the best feature over a few short windows of "
-    "held-out text: each character is coloured by the unit's activation, the "
+    "inspected text: each character is coloured by the unit's activation, the "
     "feature's spans marked below. See the interactive text view for any unit.",
 }
 

@@ -227,6 +227,43 @@ def test_missing_token_is_nan():
     assert f.unlabelled_fraction_[0] == pytest.approx(1 / len(text))
 
 
+def test_hidden_missing_token_at_the_end_is_nan_not_a_crash():
+    """A C text ending in a preprocessor line without its newline: tree-sitter
+    marks the node as an error but lists no ERROR / MISSING child (the missing
+    token is hidden); the last character is NaN and the text is named."""
+    texts = ["int x;\n", "int y;\n#define X 1", "#define F(a, b) \\\n  (a + b)"]
+    f = TreeSitterFeaturizer("c", node_types=["preproc_def"])
+    with pytest.warns(UserWarning, match=r"Text 1: syntax error at character 17"):
+        Y = f.fit_transform(texts)
+    assert f.failed_texts_ == [1, 2]
+    nan_rows = np.flatnonzero(np.isnan(Y).any(axis=1))
+    ends = np.cumsum([len(t) for t in texts]) - 1
+    np.testing.assert_array_equal(nan_rows, ends[1:])
+    with pytest.raises(ParseFailure, match="'preproc_def' not ended"):
+        TreeSitterFeaturizer("c", on_error="raise").fit(texts[1:2])
+
+
+def test_load_c_source_skips_cplusplus_headers():
+    """Headers that are C++ throughout (a standard C++ header, a class) are not C:
+    skipped unless ``cplusplus=True``; C files with ``__cplusplus`` guards stay."""
+    from skdni.datasets._c_source import drop_cplusplus, is_cplusplus
+
+    assert is_cplusplus("#include <vector>\nint x;\n")
+    assert is_cplusplus("class function\n{\n};\n")
+    assert is_cplusplus("namespace xla::ffi {\n}\n")
+    assert not is_cplusplus("#include <stdio.h>\nint class_count;\n")
+    # prose and examples in comments are not code
+    assert not is_cplusplus("/*\n  class A:\n  template <T>\n*/\n// namespace a {\n")
+    assert is_cplusplus("/* a C++ header */\nclass A {\n};\n")
+    files = c_source_files(["sklearn"])
+    c = load_c_source(packages=["sklearn"])
+    n_cplusplus = sum(is_cplusplus(drop_cplusplus(p.read_text())) for p in files)
+    assert (
+        len(c) == len(load_c_source(packages=["sklearn"], cplusplus=True)) - n_cplusplus
+    )
+    assert not any(is_cplusplus(text) for text in c)
+
+
 def test_on_error_raise_names_text_and_position():
     texts = ["x = 1\n", "y = 2\nz = (3 +\n"]
     with pytest.raises(ParseFailure, match=r"Text 1: syntax error at character \d+"):

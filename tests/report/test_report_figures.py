@@ -194,6 +194,21 @@ def test_ablation_curves_facets_per_feature_and_lines_per_mode():
         assert "top-k (oracle)" in labels and "no intervention" in labels
 
 
+def test_ablation_curves_of_one_k_show_the_random_interval_as_an_error_bar():
+    """A feature with one unit above chance is ablated at k = 1 only: a band of
+    one k would have no width, so the random interval is an error bar, and the x
+    axis shows that k."""
+    frame = _ablation_frame().query("k == 1")
+    (ax,) = plot_ablation_curves(frame).axes
+    (random,) = _lines(ax, "random:")
+    assert random.get_marker() == "s"
+    (bar,) = [c for c in ax.collections if str(c.get_gid()).startswith("band:")]
+    (segment,) = bar.get_segments()
+    row = frame.iloc[0]
+    np.testing.assert_allclose(segment[:, 1], [row.random_low, row.random_high])
+    assert list(ax.get_xticks()) == [1] and ax.get_xlim() == (0, 2)
+
+
 def test_ablation_curves_without_random_draws_has_no_band():
     frame = _ablation_frame(modes=("oracle",))
     frame[["random_mean", "random_low", "random_high"]] = np.nan
