@@ -18,7 +18,7 @@ grammar, rules ``add sub mul div paren digit``), e.g. ``(3*(4+1))/7``. The scrip
    and counts digits in the output (Figure 4). Issue 12's "+4.0 / +5.6 pp at
    k = 5 / 10" comes back with ``+sign`` clamps on the issue's model (seed 0), not
    with the units' "on" levels (``benchmarks/figure4_diagnosis.py``): those levels
-   (mean |on| of the top 10 about 0.2-0.4) are what the units do on real text and
+   (mean |on| of the top 10: 0.13-0.35) are what the units do on real text and
    move generation too little at k = 5 or 10; a push to 1 goes past them;
 5. sweeps the clamp of the top-40 ``next:digit`` units from their "off" level
    (dose 0) through their "on" level (dose 1) and beyond: digit share, valid
