@@ -18,8 +18,9 @@ differ between the two measurements, and this script crosses them:
   a unit higher where the next character is a digit, -1 for one lower); random
   units get their own levels / signs for the same feature.
 
-Each row: k, value, top-k minus random-k digit share (paired per sample, 95%
-interval), 40 samples x 100 characters from the seed text ``(``, 10 random draws
+Each row: k, value, the top-k digit share, the random-k mean with the 2.5 / 97.5
+percentiles over the 10 draws, top-k minus random-k (paired per sample, 95%
+interval over samples), 40 samples x 100 characters from the seed text ``(``
 (the example's protocol), units ranked by probe score. Also printed: the mean |on|
 level of the top-10 units (the ``+-1`` clamp sets them to 1 in magnitude).
 
@@ -118,7 +119,8 @@ def diagnose(seed: int, recipe: str, ks) -> None:
         for _, row in frame.iterrows():
             print(
                 f"  k={row['k']:>2} {label:>3}: top {row['top_rate']:.3f} random "
-                f"{row['random_mean']:.3f} top-random "
+                f"{row['random_mean']:.3f} [{row['random_low']:.3f}, "
+                f"{row['random_high']:.3f}] top-random "
                 f"{100 * row['top_minus_random']:+.1f}"
                 f" pp [{100 * row['diff_low']:+.1f}, {100 * row['diff_high']:+.1f}]"
             )
