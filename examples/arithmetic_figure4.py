@@ -5,7 +5,8 @@ more digits?
 character ahead) ranked by probe score. This script trains the same model (or
 loads one with ``--model``) and tries the other plausible choices: three unit
 rankings (probe score, |correlation| with the label, |on - off| level difference),
-the paper's value 1 and each unit's own "on" / "off" level, hidden and cell state,
+the paper's value 1, each unit's own "on" / "off" level and ``+sign`` (+1 / -1 by
+each unit's sign, hidden state only), hidden and cell state,
 k up to 40. Each row: digit share of generated characters, top-k minus random-k
 (paired per sample, 95% interval over 40 samples x 100 characters, seed text
 ``(``).
@@ -63,6 +64,12 @@ def rankings(H, y, search) -> dict:
     }
 
 
+def sign_values(search) -> np.ndarray:
+    """+1 / -1 per unit: the sign of its association with the feature (+1 when
+    higher where the next character is a digit, or equal)."""
+    return np.where(search.unit_levels_[FEATURE]["sign"] < 0, -1.0, 1.0)
+
+
 def main(argv=None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="a saved .keras model to load")
@@ -96,8 +103,8 @@ def main(argv=None) -> int:
             )
             ranks = rankings(H, Y[FEATURE].to_numpy(), search)
             for rule, units in ranks.items():
-                for value in ("on", "off", 1.0):
-                    if state == "cell" and value == 1.0:
+                for value in ("on", "off", 1.0, "+sign"):
+                    if state == "cell" and value in (1.0, "+sign"):
                         continue  # no natural "1" for an unbounded cell state
                     frame = count_class_in_generations(
                         lm,
@@ -106,7 +113,8 @@ def main(argv=None) -> int:
                         seed="(",
                         n_chars=100,
                         k=ks,
-                        value=value,
+                        # +sign: +1 / -1 by each unit's sign (issue 12's value)
+                        value=sign_values(search) if value == "+sign" else value,
                         state=state,
                         n_random=10,
                         n_samples=sizes["samples"],
@@ -114,6 +122,8 @@ def main(argv=None) -> int:
                         search=search,
                         feature=FEATURE,
                     )
+                    if value == "+sign":
+                        frame["value"] = value  # not "per-unit"
                     frame.insert(0, "state", state)
                     frame.insert(1, "ranking", rule)
                     rows.append(frame)

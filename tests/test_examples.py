@@ -99,14 +99,17 @@ def test_arithmetic_example():
     assert [row[1] for row in ablation] == ["1", "5", "10"] * 7
     assert re.search(r"^range:paren\s+oracle\s+labels->\[-1, 1\]", out, re.M)
     assert re.search(r"^\s+labels->calibrated\s+class_accuracy", out, re.M)
-    # Figure 4 table: clamps 1, "on", "off" of the next:digit units x three k
+    # Figure 4 table: clamps 1, "on", "off", "+sign", "-sign" of the next:digit
+    # units x three k
     generation = re.findall(
-        rf"^\s*(?:next:digit\s+)?(?:(1|on|off)\s+)?(1|5|10)\s+(\d+)\s+{NUMBER}\s+"
-        rf"{NUMBER}",
+        rf"^\s*(?:next:digit\s+)?(?:(1|on|off|\+sign|-sign)\s+)?(1|5|10)\s+(\d+)\s+"
+        rf"{NUMBER}\s+{NUMBER}",
         out,
         flags=re.MULTILINE,
     )
-    assert [row[1] for row in generation] == ["1", "5", "10"] * 3
+    assert [row[1] for row in generation] == ["1", "5", "10"] * 5
+    labels = [row[0] for row in generation if row[0]]
+    assert sorted(set(labels), key=labels.index) == ["1", "on", "off", "+sign", "-sign"]
     for *_, baseline, top in generation:
         assert 0.0 <= float(baseline) <= 1.0 and 0.0 <= float(top) <= 1.0
     # dose-response: no clamp, then doses 0..2, each with share, validity and loss
@@ -121,7 +124,9 @@ def test_arithmetic_example():
         assert 0 <= float(share) <= 1 and 0 <= float(valid) <= 1 and float(loss) > 0
     # what reproduces, said plainly
     verdicts = re.findall(r"^  Figure (4|5), .*: (.*)$", out, flags=re.MULTILINE)
-    assert len(verdicts) == 7
+    # Figure 5: four features; Figure 4: five clamp values at k = 5 and 10
+    assert [v[0] for v in verdicts] == ["5"] * 4 + ["4"] * 10
+    assert re.search(r"top-10 next:digit units clamped '\+sign'", out)
 
 
 def test_source_code_example_python():

@@ -276,6 +276,37 @@ def test_search_records_unit_levels_and_signs(digit_search):
     np.testing.assert_allclose(depth["on"], H[hi_rows].mean(0), rtol=1e-9)
 
 
+def test_levels_of_a_look_ahead_feature_average_the_rows_before_a_digit(
+    trained_lm, texts
+):
+    """A shift=1 feature (the arithmetic example's next:digit): its "on" level is
+    the unit's mean over rows whose NEXT character is a digit (its "off" level over
+    rows followed by a non-digit; a text's last row has no label)."""
+    from skdni import sequence_ids
+    from skdni.activations import LSTMActivationTransformer
+    from skdni.features import ParseTreeFeaturizer
+    from skdni.probing import NeuronProbeSearch
+
+    H = LSTMActivationTransformer(trained_lm).fit_transform(texts)
+    ahead = ParseTreeFeaturizer(
+        "arithmetic", representations=("range",), rules=["digit"], shift=1
+    ).set_output(transform="pandas")
+    Y = ahead.fit_transform(texts).rename(columns={"range:digit": "next:digit"})
+    levels = (
+        NeuronProbeSearch(cv=3)
+        .fit(H, Y, groups=sequence_ids(texts))
+        .unit_levels_["next:digit"]
+    )
+    H = np.asarray(H, dtype=np.float64)
+    following = _flat_next(texts)
+    on = np.char.isdigit(following) & (following != "")
+    off = ~np.char.isdigit(following) & (following != "")
+    np.testing.assert_array_equal(np.isnan(Y["next:digit"]), following == "")
+    np.testing.assert_allclose(levels["on"], H[on].mean(0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(levels["off"], H[off].mean(0), rtol=1e-9, atol=1e-12)
+    assert levels["n_on"] == on.sum() and levels["n_off"] == off.sum()
+
+
 def test_on_off_values_come_from_the_search_levels(trained_lm, texts, digit_search):
     search, _, _ = digit_search
     levels = search.unit_levels_["digit"]
