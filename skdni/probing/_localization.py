@@ -11,17 +11,22 @@ Probes. ``"lda"``: ``LinearDiscriminantAnalysis(solver="lsqr")`` for binary feat
 (accuracy, balanced accuracy or ROC AUC of its decision function); ``"ols"``:
 ``LinearRegression()`` (R²). Any other sklearn estimator takes the exact path.
 
-Algorithm (fast path). Rows are grouped by fold once; per fold and class the count,
-the sum and the Gram matrix ``XᵀX`` of every unit pair are formed by one matrix
-product (after centring each unit on its global mean, so that the differences below
-do not cancel). A training fold's statistics are the totals minus the fold's own, and
-any subset of units reads its block: LDA's pooled within-class covariance
-(``Σ_c (G_c − n_c μ_c μ_cᵀ) / n``, sklearn's prior-weighted empirical covariance),
-its ``coef_`` and ``intercept_`` by ``lstsq`` as sklearn solves them; OLS's normal
-equations on the centred moments (the same minimiser as sklearn's ``lstsq`` on the
-centred design when it is unique). Held-out decisions are one product per fold;
-scores come from sklearn's metric functions. Greedy forward selection scores every
-candidate unit of a step in one batched solve and one product per fold.
+Algorithm (fast path). On K-fold style folds the labelled rows are read once in
+segments (a chunk of consecutive rows, one (fold, class) group of it) into a small
+buffer, centred on every unit's mean, and per fold and class the count, the sums and
+the Gram matrix ``XᵀX`` of every unit pair are accumulated (``dsyrk``: n·p²/2
+multiply-adds in all, no copy of X). A training fold's statistics are the totals
+minus the fold's own, and any subset of units reads its block: LDA's pooled
+within-class covariance (``Σ_c (G_c − n_c μ_c μ_cᵀ) / n``, sklearn's prior-weighted
+empirical covariance), its ``coef_`` and ``intercept_`` by ``lstsq`` as sklearn
+solves them; OLS's normal equations on the centred moments (the same minimiser as
+sklearn's ``lstsq`` on the centred design when it is unique). A second pass over the
+segments scores every probe of the curve at once: one product of the segment's rows
+with the coefficients, and per fold only the counts (or squared errors) the score
+needs (ROC AUC keeps the decisions for ranks). Units constant on a training fold are
+found from the Gram diagonal (suspects checked on the raw values). Other splitters
+use the training rows' own Gram. Greedy forward selection scores every candidate
+unit of a step in one batched solve and one pass over each fold's rows.
 
 Exact path. ``method="exact"`` fits the sklearn estimators with ``clone`` per fold;
 forward selection mirrors ``SequentialFeatureSelector(direction="forward")`` (mean
