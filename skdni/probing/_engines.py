@@ -26,7 +26,7 @@ from ._fast_rank import RANK_METRICS, svm_rank_scores
 from ._fast_svc import svc_fit_1d, svc_sorted_scores
 from ._fast_svm import svm_fit_1d, svm_unit_scores
 from ._fast_threshold import ThresholdClassifier, threshold_unit_scores
-from ._sorted import binary_fold_scores
+from ._sorted import binary_fold_scores, fold_label_codes
 from ._stats import chance_fold_scores, default_chance_scores, fold_label_stats
 from ._streaming import stream_label_stats, stream_ols_fold_scores
 
@@ -360,22 +360,16 @@ class SortedEngine(ProbeEngine):
         )
 
     def fold_scores(self, source, Y, folds, parallel):
+        top = np.array([values[-1] for values in self.classes])
         return binary_fold_scores(
             self.kernel,
             source,
-            self._top_class(Y),
+            fold_label_codes(Y, self.features, top, folds),
             folds,
             parallel,
             options=self.options,
             rows=self.rows,
         )
-
-    def _top_class(self, Y):
-        """1 where a feature's label is its top class, 0 elsewhere, NaN unlabelled
-        (a helper: its column copy of ``Y`` is freed before the kernel runs)."""
-        sub = Y if len(self.features) == Y.shape[1] else Y[:, self.features]
-        top = np.array([values[-1] for values in self.classes])
-        return np.ascontiguousarray(np.where(np.isnan(sub), np.nan, sub == top))
 
 
 def _fitted_linear_svc(template, x, y, classes):

@@ -29,11 +29,6 @@ def _ends(y, kind, values):
     return (-np.inf, low), (high, np.inf)
 
 
-def _indicator(y, bounds):
-    lo, hi = bounds
-    return ((y >= lo) & (y <= hi)).astype(np.float64)  # NaN rows: False
-
-
 def unit_levels(X, Y, names, kinds, classes) -> dict:
     """Per feature: every unit's mean activation where the feature is off / on.
 
@@ -68,21 +63,31 @@ def unit_levels(X, Y, names, kinds, classes) -> dict:
     [1, -1]
     """
     n_rows, n_units = X.shape
+    q = len(names)
     ends = [
         _ends(np.asarray(Y[:, j], dtype=np.float64), kinds[j], classes[j])
-        for j in range(len(names))
+        for j in range(q)
     ]
-    sums = np.zeros((2, len(names), n_units))
-    counts = np.zeros((2, len(names)))
+    # (side, bound) per feature: the off rows then the on rows of every feature
+    bounds = np.array([[end[side] for end in ends] for side in (0, 1)])
+    low, high = bounds[..., 0], bounds[..., 1]
+    sums = np.zeros((2 * q, n_units))
+    counts = np.zeros(2 * q)
+    marks = np.empty((min(n_rows, _BLOCK_ROWS), 2 * q))
     for start in range(0, n_rows, _BLOCK_ROWS):
         block = np.asarray(X[start : start + _BLOCK_ROWS], dtype=np.float64)
         labels = np.asarray(Y[start : start + _BLOCK_ROWS], dtype=np.float64)
-        for side in (0, 1):
-            marks = np.column_stack(
-                [_indicator(labels[:, j], ends[j][side]) for j in range(len(names))]
+        mark = marks[: block.shape[0]]
+        for side in (0, 1):  # NaN rows: on no side
+            np.logical_and(
+                labels >= low[side],
+                labels <= high[side],
+                out=mark[:, side * q : (side + 1) * q],
+                casting="unsafe",
             )
-            sums[side] += marks.T @ block
-            counts[side] += marks.sum(axis=0)
+        sums += mark.T @ block
+        counts += mark.sum(axis=0)
+    sums, counts = sums.reshape(2, q, n_units), counts.reshape(2, q)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / counts[:, :, None]
     levels = {}

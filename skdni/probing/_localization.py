@@ -11,17 +11,22 @@ Probes. ``"lda"``: ``LinearDiscriminantAnalysis(solver="lsqr")`` for binary feat
 (accuracy, balanced accuracy or ROC AUC of its decision function); ``"ols"``:
 ``LinearRegression()`` (R²). Any other sklearn estimator takes the exact path.
 
-Algorithm (fast path). Rows are grouped by fold once; per fold and class the count,
-the sum and the Gram matrix ``XᵀX`` of every unit pair are formed by one matrix
-product (after centring each unit on its global mean, so that the differences below
-do not cancel). A training fold's statistics are the totals minus the fold's own, and
-any subset of units reads its block: LDA's pooled within-class covariance
-(``Σ_c (G_c − n_c μ_c μ_cᵀ) / n``, sklearn's prior-weighted empirical covariance),
-its ``coef_`` and ``intercept_`` by ``lstsq`` as sklearn solves them; OLS's normal
-equations on the centred moments (the same minimiser as sklearn's ``lstsq`` on the
-centred design when it is unique). Held-out decisions are one product per fold;
-scores come from sklearn's metric functions. Greedy forward selection scores every
-candidate unit of a step in one batched solve and one product per fold.
+Algorithm (fast path). On K-fold style folds the labelled rows are read once in
+segments (a chunk of consecutive rows, one (fold, class) group of it) into a small
+buffer, centred on every unit's mean, and per fold and class the count, the sums and
+the Gram matrix ``XᵀX`` of every unit pair are accumulated (``dsyrk``: n·p²/2
+multiply-adds in all, no copy of X). A training fold's statistics are the totals
+minus the fold's own, and any subset of units reads its block: LDA's pooled
+within-class covariance (``Σ_c (G_c − n_c μ_c μ_cᵀ) / n``, sklearn's prior-weighted
+empirical covariance), its ``coef_`` and ``intercept_`` by ``lstsq`` as sklearn
+solves them; OLS's normal equations on the centred moments (the same minimiser as
+sklearn's ``lstsq`` on the centred design when it is unique). A second pass over the
+segments scores every probe of the curve at once: one product of the segment's rows
+with the coefficients, and per fold only the counts (or squared errors) the score
+needs (ROC AUC keeps the decisions for ranks). Units constant on a training fold are
+found from the Gram diagonal (suspects checked on the raw values). Other splitters
+use the training rows' own Gram. Greedy forward selection scores every candidate
+unit of a step in one batched solve and one pass over each fold's rows.
 
 Exact path. ``method="exact"`` fits the sklearn estimators with ``clone`` per fold;
 forward selection mirrors ``SequentialFeatureSelector(direction="forward")`` (mean
@@ -36,6 +41,7 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
+from scipy.linalg.blas import dsyrk
 from scipy.stats import rankdata
 from sklearn.base import clone, is_classifier
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -55,6 +61,9 @@ from .._numba import kernel
 
 __all__ = ["forward_selection", "localization_curve"]
 
+# Rows read at a time on the K-fold path: a block of activations stays in cache.
+_CHUNK_ROWS = 4096
+
 _CLASSIFIER_SCORES = {
     "accuracy": accuracy_score,
     "balanced_accuracy": balanced_accuracy_score,
@@ -63,15 +72,21 @@ _CLASSIFIER_SCORES = {
 
 
 # --------------------------------------------------------------------- validation
-def check_activations(X):
-    """``X`` as a finite 2-D float array (rows x units), or a clear error."""
+def check_activations(X, *, return_sums=False):
+    """``X`` as a finite 2-D float array (rows x units), or a clear error; with
+    ``return_sums`` also its column sums."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise InputError(f"X must be 2-D (rows × units), got {X.ndim} dimensions.")
-    if not np.isfinite(X).all():
-        row, col = np.argwhere(~np.isfinite(X))[0]
-        raise InputError(f"X contains NaN or infinity: unit {col}, row {row}.")
-    return X
+    # A finite column sum proves the column finite without an n × p mask; only a
+    # non-finite sum (or an overflow) needs the element-wise check.
+    sums = X.sum(axis=0)
+    if not np.isfinite(sums).all():
+        bad = np.argwhere(~np.isfinite(X))
+        if bad.size:
+            row, col = bad[0]
+            raise InputError(f"X contains NaN or infinity: unit {col}, row {row}.")
+    return (X, sums) if return_sums else X
 
 
 def check_same_rows(X, n_labels):
@@ -84,14 +99,16 @@ def check_same_rows(X, n_labels):
 
 
 def _check_inputs(X, y, groups):
-    X = check_activations(X)
+    """``(X, y, column means of X)``, checked."""
+    X, sums = check_activations(X, return_sums=True)
     y = np.asarray(y, dtype=np.float64).ravel()
     check_same_rows(X, y.size)
     if groups is not None and len(groups) != X.shape[0]:
         raise InputError(
             f"groups has {len(groups)} entries but X has {X.shape[0]} rows."
         )
-    return X, y
+    # X.mean(axis=0), bit for bit, without another pass
+    return X, y, sums / max(X.shape[0], 1)
 
 
 def _check_units(units, n_units, what):
@@ -178,10 +195,11 @@ def _splits(X, y, cv, groups):
 # ------------------------------------------------------------------ fold statistics
 class _FoldStats:
     """Per fold: the training rows' count, sums and Gram matrices of all units (per
-    class for a classifier) and the held-out rows, from one product per fold."""
+    class for a classifier) and the held-out rows' scores of any probe fitted on
+    them."""
 
-    def __init__(self, X, y, splits, classifier):
-        self.center = X.mean(axis=0)
+    def __init__(self, X, y, splits, classifier, center=None):
+        self.center = X.mean(axis=0) if center is None else center
         self.classifier = classifier
         self.splits = splits
         if classifier:
@@ -194,12 +212,13 @@ class _FoldStats:
         partition = partition and all(
             tr.size + te.size == labelled.size for tr, te in splits
         )
+        self._X, self._y, self.partition = X, y, partition
         if partition:
             self._grouped(X, y, splits, labelled)
             return
         Xc = X - self.center
-        self.test_X = [Xc[te] for _, te in splits]
-        self.test_y = [y[te] for _, te in splits]
+        self._test_X = [Xc[te] for _, te in splits]
+        self.n_test = np.array([te.size for _, te in splits], dtype=float)
         # Units constant on a training fold get coefficient 0: their centred moments
         # are rounding noise (so is sklearn's result there), not information.
         self.const = [
@@ -222,64 +241,71 @@ class _FoldStats:
                 d = xt - mx
                 self.train.append((n, mx, my, d.T @ d, d.T @ (yt - my)))
 
+    def _test_rows(self, k):
+        """Fold k's labelled held-out rows (grouped order on the K-fold path)."""
+        if not self.partition:
+            return self.splits[k][1]
+        segs = self._segs[self._segs[:, 0] // self._n_cls == k]
+        if not len(segs):
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([self._order[a:b] for _, a, b in segs])
+
+    @property
+    def test_X(self):
+        """Per fold, the centred held-out rows (a copy, made on first use)."""
+        if not hasattr(self, "_test_X"):
+            self._test_X = [
+                self._X[self._test_rows(k)] - self.center
+                for k in range(len(self.splits))
+            ]
+        return self._test_X
+
+    @property
+    def test_y(self):
+        """Per fold, the held-out labels (in the order of :attr:`test_X`)."""
+        if not hasattr(self, "_test_y"):
+            self._test_y = [
+                self._y[self._test_rows(k)] for k in range(len(self.splits))
+            ]
+        return self._test_y
+
     def _grouped(self, X, y, splits, labelled):
-        """K-fold style: the labelled rows in one centred copy grouped by fold (and
-        class), so every fold's held-out rows and every (fold, class) Gram matrix is a
-        slice; a training fold's statistics are the totals minus the fold's own
-        (centred data: no cancellation to speak of; the agreement tests hold to
-        1e-9). Held-out rows are in that grouped order (scores do not depend on it).
-        """
-        n_folds = len(splits)
-        fold_of = np.empty(X.shape[0], dtype=np.int64)
-        for k, (_, te) in enumerate(splits):
-            fold_of[te] = k
-        n_cls = len(self.classes) if self.classifier else 1
-        key = fold_of[labelled] * n_cls
+        """K-fold style: per (fold, class) the count, sums and Gram matrix of the
+        centred labelled rows, accumulated over segments (see :meth:`_segments`)
+        read into one small buffer (no copy of X); a training fold's statistics
+        are the totals minus the fold's own (centred data: no cancellation to
+        speak of; the agreement tests hold to 1e-9)."""
+        n_folds, p = len(splits), X.shape[1]
+        n_cls = self._n_cls = len(self.classes) if self.classifier else 1
+        self._segments(X, y, splits, labelled, n_cls)
+        n_groups = n_folds * n_cls
+        count = np.zeros(n_groups)
+        sums = np.zeros((n_groups, p))
+        # dsyrk fills the upper triangle of a Fortran-ordered matrix in place
+        grams = [np.zeros((p, p), order="F") for _ in range(n_groups)]
+        if not self.classifier:
+            y_mean = float(np.mean(y[labelled]))
+            sum_y, gram_xy = np.zeros(n_folds), np.zeros((n_folds, p))
+        for g, rows, block in self._blocks(X, centre=True):
+            k = g // n_cls
+            count[g] += block.shape[0]
+            sums[g] += block.sum(axis=0)
+            grams[g] = dsyrk(1.0, block.T, beta=1.0, c=grams[g], overwrite_c=1)
+            if not self.classifier:
+                yt = y[rows] - y_mean
+                sum_y[k] += yt.sum()
+                gram_xy[k] += yt @ block
+        upper = np.triu(np.ones((p, p), dtype=bool), 1)
+        grams = np.stack([np.where(upper.T, g.T, g) for g in grams])
+        self.const = self._constant_units(X, count, sums, grams)
         if self.classifier:
-            key += np.searchsorted(self.classes, y[labelled])
-        # few distinct keys: a stable sort of small ints is a radix sort
-        small = key.astype(np.int16) if n_folds * n_cls < 2**15 else key
-        perm = labelled[np.argsort(small, kind="stable")]
-        bounds = np.zeros(n_folds * n_cls + 1, dtype=np.int64)
-        np.cumsum(np.bincount(key, minlength=n_folds * n_cls), out=bounds[1:])
-        Xs = X[perm]
-        ys = y[perm]
-        folds = [
-            slice(bounds[k * n_cls], bounds[(k + 1) * n_cls]) for k in range(n_folds)
-        ]
-        # Units constant on a training fold get coefficient 0: their centred moments
-        # are rounding noise (so is sklearn's result there), not information.
-        lo = np.array(
-            [
-                Xs[f].min(axis=0) if f.stop > f.start else np.full(X.shape[1], np.inf)
-                for f in folds
+            parts = [
+                [
+                    (count[g], sums[g], grams[g])
+                    for g in range(k * n_cls, (k + 1) * n_cls)
+                ]
+                for k in range(n_folds)
             ]
-        )
-        hi = np.array(
-            [
-                Xs[f].max(axis=0) if f.stop > f.start else np.full(X.shape[1], -np.inf)
-                for f in folds
-            ]
-        )
-        self.const = []
-        for k in range(n_folds):
-            others = np.arange(n_folds) != k
-            if not (bounds[-1] - (folds[k].stop - folds[k].start)):
-                self.const.append(np.ones(X.shape[1], bool))
-                continue
-            self.const.append(lo[others].min(axis=0) == hi[others].max(axis=0))
-        Xs -= self.center
-        self.test_X = [Xs[f] for f in folds]
-        self.test_y = [ys[f] for f in folds]
-        groups = [slice(bounds[g], bounds[g + 1]) for g in range(n_folds * n_cls)]
-        if self.classifier:
-            parts = []
-            for k in range(n_folds):
-                per_class = []
-                for c in range(n_cls):
-                    xc = Xs[groups[k * n_cls + c]]
-                    per_class.append((float(xc.shape[0]), xc.sum(axis=0), xc.T @ xc))
-                parts.append(per_class)
             total = [
                 tuple(sum(part[i][j] for part in parts) for j in range(3))
                 for i in range(n_cls)
@@ -292,12 +318,9 @@ class _FoldStats:
                 for part in parts
             ]
             return
-        y_mean = float(np.mean(ys))
-        parts = []
-        for f in folds:
-            xt, yt = Xs[f], ys[f] - y_mean
-            n = float(f.stop - f.start)
-            parts.append((n, xt.sum(0), yt.sum(), xt.T @ xt, xt.T @ yt))
+        parts = [
+            (count[k], sums[k], sum_y[k], grams[k], gram_xy[k]) for k in range(n_folds)
+        ]
         total = tuple(sum(part[j] for part in parts) for j in range(5))
         self.train = []
         for part in parts:
@@ -307,6 +330,84 @@ class _FoldStats:
             cxx = g - n * np.outer(mx, mx)
             cxy = gxy - n * mx * my
             self.train.append((n, mx, my + y_mean, cxx, cxy))
+
+    def _constant_units(self, X, count, sums, grams):
+        """Per fold, the units constant on its training rows: they get coefficient
+        0 (their centred moments are rounding noise, so is sklearn's result
+        there). A constant unit's centred sum of squares about the training mean
+        is rounding noise next to its sum of squares (< 1e-6 of it); only units
+        that small are checked on the raw values."""
+        n_folds, n_cls = len(self.splits), self._n_cls
+        shape = (n_folds, n_cls, -1)
+        n = count.reshape(n_folds, n_cls).sum(axis=1)
+        s = sums.reshape(shape).sum(axis=1)
+        q = np.diagonal(grams, axis1=1, axis2=2).reshape(shape).sum(axis=1)
+        n, s, q = n.sum() - n, s.sum(axis=0) - s, q.sum(axis=0) - q
+        with np.errstate(invalid="ignore", divide="ignore"):
+            spread = q - s * s / n[:, None]
+        fold = self._group // n_cls
+        const = []
+        for k in range(n_folds):
+            if not n[k]:
+                const.append(np.ones(X.shape[1], bool))
+                continue
+            flags = np.zeros(X.shape[1], bool)
+            suspects = np.flatnonzero(~(spread[k] > 1e-6 * q[k]))
+            if suspects.size:
+                train = X[(fold >= 0) & (fold != k)][:, suspects]
+                flags[suspects] = train.min(axis=0) == train.max(axis=0)
+            const.append(flags)
+        return const
+
+    def _segments(self, X, y, splits, labelled, n_cls):
+        """The labelled rows cut into segments: one per chunk of ``_CHUNK_ROWS``
+        consecutive rows and (fold, class) group present in it. ``self._order``
+        holds the rows chunk by chunk, group by group; ``self._segs`` the (group,
+        start, stop) of every segment in it; ``self.count`` the rows per group."""
+        n = X.shape[0]
+        n_groups = len(splits) * n_cls
+        group = np.full(n, -1, dtype=np.int64)
+        for k, (_, te) in enumerate(splits):
+            group[te] = k * n_cls
+        if self.classifier:
+            group[labelled] += np.searchsorted(self.classes, y[labelled])
+        self._group = group
+        key = (np.arange(n) // _CHUNK_ROWS) * (n_groups + 1) + (group + 1)
+        counts = np.bincount(key)
+        bounds = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=bounds[1:])
+        # a stable sort of small ints is a radix sort
+        small = key.astype(np.int16) if counts.size <= 2**15 else key
+        self._order = np.argsort(small, kind="stable")
+        slots = np.flatnonzero(counts)
+        slots = slots[slots % (n_groups + 1) != 0]  # group -1: unlabelled rows
+        self._segs = np.column_stack(
+            [slots % (n_groups + 1) - 1, bounds[slots], bounds[slots + 1]]
+        )
+        self.count = np.bincount(group[labelled], minlength=n_groups).astype(float)
+        self.n_test = self.count.reshape(len(splits), n_cls).sum(axis=1)
+
+    def _blocks(self, X, centre):
+        """``(group, rows, block)`` per segment, ``block`` = ``X[rows]`` (minus the
+        centre if ``centre``) in a buffer that the next segment overwrites."""
+        if not len(self._segs):
+            return
+        buffer = np.empty(
+            (int((self._segs[:, 2] - self._segs[:, 1]).max()), X.shape[1])
+        )
+        for g, a, b in self._segs:
+            rows = self._order[a:b]
+            block = buffer[: b - a]
+            if rows[-1] - rows[0] == b - a - 1:  # consecutive rows: a slice of X
+                if centre:
+                    np.subtract(X[rows[0] : rows[-1] + 1], self.center, out=block)
+                else:
+                    block[...] = X[rows[0] : rows[-1] + 1]
+            else:
+                np.take(X, rows, axis=0, out=block, mode="clip")
+                if centre:
+                    block -= self.center
+            yield int(g), rows, block
 
     def fit(self, k, units, kind):
         """(coef, intercept) of ``kind`` ("lda", "ols", "centroid") on fold k's
@@ -376,18 +477,16 @@ class _FoldStats:
         ``(units, kind)`` of ``sets`` fitted on its block of the Gram matrices, then
         all decisions in one product of the held-out rows with the coefficients
         (zero outside each set's units)."""
-        n_units = self.center.size
-        out = np.full((len(sets), len(self.splits)), np.nan)
+        n_units, n_folds = self.center.size, len(self.splits)
+        coefs = np.zeros((n_folds, n_units, len(sets)))
+        intercepts = np.zeros((n_folds, len(sets)))
+        unfitted = np.zeros((n_folds, len(sets)), dtype=bool)
         batches = {}  # probes of one kind and size: one batched solve per fold
         for i, (units, kind) in enumerate(sets):
             batches.setdefault((kind, len(units)), []).append(i)
-        for k in range(len(self.splits)):
-            yt = self.test_y[k]
-            if yt.size == 0:
+        for k in range(n_folds):
+            if not self.n_test[k]:
                 continue
-            coefs = np.zeros((n_units, len(sets)))
-            intercepts = np.zeros(len(sets))
-            unfitted = np.zeros(len(sets), dtype=bool)
             single = []
             for (kind, _), rows in batches.items():
                 if kind == "centroid":
@@ -399,28 +498,81 @@ class _FoldStats:
                     single += rows
                     continue
                 for i, u, c, b in zip(rows, units, *fitted, strict=True):
-                    np.add.at(coefs[:, i], u, c)
-                    intercepts[i] = b
+                    np.add.at(coefs[k, :, i], u, c)
+                    intercepts[k, i] = b
             for i in single:
                 units, kind = sets[i]
                 fitted = self.fit(k, units, kind)
                 if fitted is None:
-                    unfitted[i] = True
+                    unfitted[k, i] = True
                     if self.classifier:
                         # One class to train on: predict it (decisions all tie).
                         (n0, _, _), (n1, _, _) = self.train[k]
-                        intercepts[i] = 1.0 if n1 > 0 else -1.0
+                        intercepts[k, i] = 1.0 if n1 > 0 else -1.0
                     continue
-                np.add.at(coefs[:, i], units, fitted[0])
-                intercepts[i] = fitted[1]
-            d = self.test_X[k] @ coefs + intercepts
-            if not self.classifier:
-                out[:, k] = _column_scores(d, yt, None, scoring)
-                out[unfitted, k] = np.nan
-            elif scoring == "roc_auc":
-                out[:, k] = [_score(col, yt, self.classes, scoring) for col in d.T]
+                np.add.at(coefs[k, :, i], units, fitted[0])
+                intercepts[k, i] = fitted[1]
+        if self.partition and scoring != "roc_auc":
+            out = self._segment_scores(coefs, intercepts, scoring)
+        else:
+            out = np.full((len(sets), n_folds), np.nan)
+            for k in range(n_folds):
+                yt = self.test_y[k]
+                if yt.size == 0:
+                    continue
+                d = self.test_X[k] @ coefs[k] + intercepts[k]
+                if scoring == "roc_auc":
+                    out[:, k] = [_score(col, yt, self.classes, scoring) for col in d.T]
+                else:
+                    classes = self.classes if self.classifier else None
+                    out[:, k] = _column_scores(d, yt, classes, scoring)
+        if not self.classifier:
+            out[unfitted.T] = np.nan
+        return out
+
+    def _segment_scores(self, coefs, intercepts, scoring):
+        """:meth:`batch_scores`' held-out scores (accuracy, balanced accuracy, R²)
+        from one pass over the segments: per fold and class the count of positive
+        decisions (or the squared errors), never all decisions at once."""
+        n_folds, _, m = coefs.shape
+        n_cls = self._n_cls
+        positive = np.zeros((n_folds, n_cls, m))
+        sse = np.zeros((n_folds, m))
+        # decisions on the raw rows: (x − centre) · w + b = x · w + (b − centre · w)
+        weights = np.ascontiguousarray(coefs.transpose(0, 2, 1))
+        offsets = intercepts - self.center @ coefs
+        buffer = np.empty(m * _CHUNK_ROWS)
+        for g, rows, block in self._blocks(self._X, centre=False):
+            k, c = divmod(g, n_cls)
+            d = buffer[: m * block.shape[0]].reshape(m, block.shape[0])
+            np.matmul(weights[k], block.T, out=d)  # (m, rows): one set per row
+            d += offsets[k][:, None]
+            if self.classifier:
+                positive[k, c] += np.count_nonzero(d > 0, axis=1)
             else:
-                out[:, k] = _column_scores(d, yt, self.classes, scoring)
+                d -= self._y[rows]
+                sse[k] += np.einsum("ij,ij->i", d, d)
+        out = np.full((m, n_folds), np.nan)
+        for k in range(n_folds):
+            if not self.n_test[k]:
+                continue
+            if not self.classifier:
+                yt = self.test_y[k]
+                if yt.size < 2:
+                    continue
+                sst = ((yt - yt.mean()) ** 2).sum()
+                out[:, k] = (
+                    np.where(sse[k] == 0, 1.0, 0.0) if sst == 0 else 1 - sse[k] / sst
+                )
+                continue
+            n_c = self.count[k * n_cls : (k + 1) * n_cls]
+            # class 1 right where d > 0, class 0 where d <= 0 (sklearn's predict)
+            right = [positive[k, 1], n_c[0] - positive[k, 0]]
+            if scoring == "accuracy":
+                out[:, k] = (right[0] + right[1]) / self.n_test[k]
+            else:
+                recalls = [right[1 - c] / n_c[c] for c in range(n_cls) if n_c[c]]
+                out[:, k] = np.mean(recalls, axis=0)
         return out
 
 
@@ -559,7 +711,7 @@ def localization_curve(
     >>> curve[["k", "top_k"]].round(2).values.tolist()
     [[1.0, 0.84], [3.0, 0.84]]
     """
-    X, y = _check_inputs(X, y, groups)
+    X, y, center = _check_inputs(X, y, groups)
     ranking = _check_units(ranking, X.shape[1], "ranking")
     ks = _check_ks(ks, ranking.size)
     if method not in ("auto", "fast", "exact"):
@@ -583,7 +735,8 @@ def localization_curve(
             sets.append((ranking[:k], "centroid"))
     if not exact:
         # every probe of the curve scored at once: one product per fold
-        table = _FoldStats(X, y, splits, classifier).batch_scores(sets, scoring)
+        stats = _FoldStats(X, y, splits, classifier, center)
+        table = stats.batch_scores(sets, scoring)
         fast = {(w, tuple(u)): row for (u, w), row in zip(sets, table, strict=True)}
 
     def scores(units, which):
@@ -675,7 +828,7 @@ def forward_selection(
     >>> forward_selection(X, y, n_select=2)["unit"].tolist()
     [3, 1]
     """
-    X, y = _check_inputs(X, y, groups)
+    X, y, center = _check_inputs(X, y, groups)
     n_units = X.shape[1]
     if not isinstance(n_select, Integral) or n_select < 1:
         raise InvalidParameterError(
@@ -709,7 +862,7 @@ def forward_selection(
             selected.append(best)
             rows.append({"step": step + 1, "unit": best, "score": best_score})
         return pd.DataFrame(rows)
-    stats = _FoldStats(X, y, splits, classifier)
+    stats = _FoldStats(X, y, splits, classifier, center)
     for step in range(n_select):
         candidates = np.array([j for j in range(n_units) if j not in selected])
         fold_scores = np.vstack(

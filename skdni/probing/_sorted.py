@@ -18,16 +18,45 @@ from sklearn.utils.parallel import delayed
 from .._numba import kernel
 from ._fast_svm import pack_codes
 
-__all__ = ["binary_fold_scores", "label_codes", "sorted_unit"]
+__all__ = ["binary_fold_scores", "fold_label_codes", "label_codes", "sorted_unit"]
+
+# Label rows read at a time by fold_label_codes: float64 temporaries of a few MB.
+_CODE_ROWS = 1 << 15
+
+
+def fold_label_codes(Y, features, top, folds):
+    """int8 label codes of ``Y[:, features]`` with rows in fold order, shape (n, q):
+    1 where the label is the feature's ``top`` class, 0 for the other class, -1
+    where NaN; read in row blocks (no float64 copy of the columns, which a memmap
+    ``Y`` keeps on disk)."""
+    n = Y.shape[0]
+    features = np.asarray(features, dtype=np.int64)
+    whole = features.size == Y.shape[1] and (features == np.arange(Y.shape[1])).all()
+    codes = np.empty((n, features.size), dtype=np.int8)
+    for lo in range(0, n, _CODE_ROWS):
+        hi = min(lo + _CODE_ROWS, n)
+        rows = slice(lo, hi) if folds.order is None else folds.order[lo:hi]
+        block = Y[rows] if whole else Y[rows][:, features]
+        block = np.asarray(block, dtype=np.float64)
+        out = codes[lo:hi]
+        np.equal(block, top, out=out, casting="unsafe")
+        unlabelled = np.isnan(block)
+        if unlabelled.any():
+            out[unlabelled] = -1
+    return codes
 
 
 def label_codes(Yb, rows=False):
     """int8 codes, shape (q, n): 1 / 0 for the two classes, -1 where NaN; or if
-    ``rows``, the same packed per row (:func:`~._fast_svm.pack_codes`)."""
-    codes = (Yb == 1).astype(np.int8)
-    unlabelled = np.isnan(Yb)
-    if unlabelled.any():  # no int64 temporary for the usual fully labelled case
-        codes[unlabelled] = -1
+    ``rows``, the same packed per row (:func:`~._fast_svm.pack_codes`). ``Yb``
+    holds 0/1 labels and NaN, or already such codes (int8, shape (n, q))."""
+    if Yb.dtype == np.int8:
+        codes = Yb
+    else:
+        codes = (Yb == 1).astype(np.int8)
+        unlabelled = np.isnan(Yb)
+        if unlabelled.any():  # no int64 temporary for the usual fully labelled case
+            codes[unlabelled] = -1
     if rows:
         return pack_codes(codes)
     return np.ascontiguousarray(codes.T)
@@ -101,7 +130,9 @@ def _chunk_scores(kernel, part, ff, cf, fold_off, n_folds, options, q, rows=Fals
     return out
 
 
-def binary_fold_scores(kernel, source, Yb, folds, parallel, *, options=(), rows=False):
+def binary_fold_scores(
+    kernel, source, codes, folds, parallel, *, options=(), rows=False
+):
     """Held-out scores of a sort-based probe for every (feature, unit, fold).
 
     Parameters
@@ -111,8 +142,9 @@ def binary_fold_scores(kernel, source, Yb, folds, parallel, *, options=(), rows=
         scores of one unit (see :func:`sorted_unit` for its arguments).
     source : ActivationSource
         The activations (in memory or out of core).
-    Yb : ndarray of shape (n_rows, q)
-        0/1 labels (1 = the larger class, ``classes_[1]``) and NaN.
+    codes : ndarray of int8, shape (n_rows, q)
+        :func:`fold_label_codes`: rows in fold order, 1 = the larger class
+        (``classes_[1]``), 0 = the other, -1 = unlabelled.
     folds : Folds
         K-fold style folds (``folds.is_partition``).
     parallel : sklearn.utils.parallel.Parallel
@@ -128,7 +160,7 @@ def binary_fold_scores(kernel, source, Yb, folds, parallel, *, options=(), rows=
     scores : ndarray of shape (q, n_units, n_folds)
     """
     ff = folds.sorted_fold_id
-    cf = label_codes(folds.in_fold_order(Yb), rows)
+    cf = label_codes(codes, rows)
     n_tasks = 4 * effective_n_jobs(parallel.n_jobs)
     parts = parallel(
         delayed(_chunk_scores)(
@@ -140,7 +172,7 @@ def binary_fold_scores(kernel, source, Yb, folds, parallel, *, options=(), rows=
             folds.offsets,
             folds.n_folds,
             options,
-            Yb.shape[1],
+            codes.shape[1],
             rows,
         )
         for u0, u1 in source.unit_ranges(n_tasks)

@@ -151,3 +151,45 @@ def test_forward_selection_balanced_accuracy_matches_exact():
     exact = forward_selection(X, y, method="exact", **kw)
     assert fast.unit.tolist() == exact.unit.tolist()
     np.testing.assert_allclose(fast.score, exact.score, atol=1e-9)
+
+
+def test_segments_and_constant_units_match_sklearn_every_fold(monkeypatch):
+    """The K-fold path reads rows in segments (many chunks here), from shuffled
+    folds (gathered rows) with unlabelled rows; a unit constant on one training
+    fold only gets coefficient 0 there, and a unit whose training rows barely
+    vary (a suspect, checked on the raw values) does not: scores equal
+    sklearn's fold by fold."""
+    from sklearn.model_selection import KFold
+
+    from skdni.probing import _localization
+
+    monkeypatch.setattr(_localization, "_CHUNK_ROWS", 64)
+    X, Y, groups = _data()
+    X = X.copy()
+    fold2 = list(KFold(5, shuffle=True, random_state=0).split(X))[2][1]
+    X[:, 5] = 0.25
+    X[fold2, 5] = 0.75  # varies only in fold 2: constant on its training rows
+    X[:, 0] = 0.25 + 1e-9 * X[:, 0]
+    X[fold2, 0] = 0.75  # fold 2's training rows: a spread of 1e-9, not constant
+    for y, kind, est, scoring in [
+        (Y[:, 0], "lda", LinearDiscriminantAnalysis(solver="lsqr"), "accuracy"),
+        (
+            Y[:, 0],
+            "lda",
+            LinearDiscriminantAnalysis(solver="lsqr"),
+            "balanced_accuracy",
+        ),
+        (Y[:, 3], "ols", LinearRegression(), "r2"),
+    ]:
+        y = y.copy()
+        y[::11] = np.nan
+        splits = _splits(X, y, KFold(5, shuffle=True, random_state=0), None)
+        stats = _FoldStats(X, y, splits, kind == "lda")
+        assert stats.partition and len(stats._segs) > 2 * 5
+        assert [bool(c[5]) for c in stats.const] == [k == 2 for k in range(5)]
+        assert not any(c[0] for c in stats.const)
+        sets = [np.array(u) for u in ([1], [5], [1, 5], [2, 3, 5], [1, 2, 4])]
+        table = stats.batch_scores([(u, kind) for u in sets], scoring)
+        for u, row in zip(sets, table, strict=True):
+            ref = _exact_fold_scores(est, X[:, u], y, splits, scoring)
+            np.testing.assert_allclose(row, ref, rtol=0, atol=1e-9)
