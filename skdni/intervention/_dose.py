@@ -84,7 +84,8 @@ def _dose_values(doses, clip, search, feature):
         )
 
     def values(dose):
-        out = off + dose * (on - off)
+        # = off + dose * (on - off), exactly off at 0 and on at 1
+        out = (1.0 - dose) * off + dose * on
         return out if clip is None else np.clip(out, clip[0], clip[1])
 
     return checked, values
