@@ -273,6 +273,8 @@ def dose_verdicts(frame: pd.DataFrame) -> list[str]:
     the same way (outside the random draws' 2.5-97.5 percentile band)?"""
     dosed = frame.iloc[1:]
     k = int(dosed["k"].iloc[0])
+    if not dosed["n_random"].iloc[0]:
+        return ["no random units drawn (n_random=0): no comparison"]
     lines = []
     for what, more, less in (
         (
