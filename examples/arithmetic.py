@@ -22,7 +22,8 @@ grammar, rules ``add sub mul div paren digit``), e.g. ``(3*(4+1))/7``. The scrip
    move generation too little at k = 5 or 10; a push to 1 goes past them;
 5. sweeps the clamp of the top-40 ``next:digit`` units from their "off" level
    (dose 0) through their "on" level (dose 1) and beyond: digit share, valid
-   grammar prefixes and held-out cross-entropy (dose-response with damage).
+   grammar prefixes and held-out cross-entropy (dose-response with damage),
+   against random-k units dosed the same way at their own levels.
 
 Run ``python examples/arithmetic.py --help`` for the options.
 """
@@ -229,33 +230,79 @@ DOSE_COLUMNS = [
     "valid_high",
     "held_out_cross_entropy",
 ]
+RANDOM_DOSE_COLUMNS = [
+    "random_target_share",
+    "random_target_low",
+    "random_target_high",
+    "random_valid_prefix",
+    "random_valid_low",
+    "random_valid_high",
+    "random_cross_entropy",
+    "random_cross_entropy_low",
+    "random_cross_entropy_high",
+]
 
 
 def dose_table(lm, search, probe, args, sizes) -> pd.DataFrame:
-    """:func:`dose_response` over :data:`DOSES`, one value per unit, a ``dose``
-    column first ("none": no clamp)."""
-    levels = search.unit_levels_[NEXT_DIGIT]
-    off, on = levels["off"], levels["on"]
-    # a unit with no "on" (or "off") row keeps the other level
-    on, off = np.where(np.isnan(on), off, on), np.where(np.isnan(off), on, off)
-    values = [
-        np.nan_to_num(np.clip(off + dose * (on - off), -1.0, 1.0)) for dose in DOSES
-    ]
+    """:func:`dose_response` over :data:`DOSES` (each unit at off + dose * (on - off)
+    of its own levels, clipped to [-1, 1]), top-k against random-k units dosed the
+    same way, a ``dose`` column first ("none": no clamp)."""
     frame = dose_response(
         lm,
         figure4_units(search),
-        values=values,
+        doses=list(DOSES),
+        clip=(-1.0, 1.0),
+        search=search,
+        feature=NEXT_DIGIT,
         chars=DIGITS,
         grammar="arithmetic",
         held_out=probe[: sizes["dose_texts"]],
         seeds=(args.gen_seed,),
         k=figure4_ks(sizes)[-1],
+        n_random=sizes["n_random"],
         n_chars=sizes["gen_chars"],
         n_samples=sizes["gen_samples"],
         random_state=args.seed,
     )
-    frame.insert(0, "dose", ["none"] + [f"{dose:g}" for dose in DOSES])
+    frame.insert(0, "dose_label", ["none"] + [f"{dose:g}" for dose in DOSES])
     return frame
+
+
+def dose_verdicts(frame: pd.DataFrame) -> list[str]:
+    """Plain lines: does the top-k clamp do more damage than random-k units clamped
+    the same way (outside the random draws' 2.5-97.5 percentile band)?"""
+    dosed = frame.iloc[1:]
+    k = int(dosed["k"].iloc[0])
+    if not dosed["n_random"].iloc[0]:
+        return ["no random units drawn (n_random=0): no comparison"]
+    lines = []
+    for what, more, less in (
+        (
+            "breaks the grammar (valid prefixes)",
+            dosed["valid_prefix"] < dosed["random_valid_low"],
+            dosed["valid_prefix"] > dosed["random_valid_high"],
+        ),
+        (
+            "raises held-out cross-entropy",
+            dosed["held_out_cross_entropy"] > dosed["random_cross_entropy_high"],
+            dosed["held_out_cross_entropy"] < dosed["random_cross_entropy_low"],
+        ),
+    ):
+        groups = {
+            "MORE than": dosed["dose_label"][more].tolist(),
+            "less than": dosed["dose_label"][less].tolist(),
+            "no more than": dosed["dose_label"][~more & ~less].tolist(),
+        }
+        said = "; ".join(
+            f"{name} random-{k} units clamped the same way at dose {', '.join(doses)}"
+            for name, doses in groups.items()
+            if doses
+        )
+        lines.append(
+            f"the top-{k} clamp {what} {said} (MORE / less: outside the random "
+            "draws' 2.5-97.5 percentiles)"
+        )
+    return lines
 
 
 def figure4_ks(sizes) -> list[int]:
@@ -478,8 +525,17 @@ def main(argv=None) -> int:
         "digit share of generated characters, share of samples that are valid "
         "prefixes of the grammar, held-out cross-entropy (teacher-forced, "
         f"{sizes['dose_texts']} texts) under the same clamp",
-        dose.set_index("dose")[DOSE_COLUMNS],
+        dose.set_index("dose_label").rename_axis("dose")[DOSE_COLUMNS],
     )
+    print_table(
+        f"The same doses for {int(dose['n_random'].iloc[1])} draws of {top_k} random "
+        "units (outside the top) at their own levels: mean over draws and 2.5/97.5 "
+        "percentiles of digit share, valid prefixes and held-out cross-entropy",
+        dose.iloc[1:].set_index("dose_label").rename_axis("dose")[RANDOM_DOSE_COLUMNS],
+    )
+    print("\nDose-response damage, top vs random units:")
+    for line in dose_verdicts(dose):
+        print("  " + line)
 
     print(f"\nWhat reproduces (seed {args.seed}):")
     lines = verdicts(ablation, generation)

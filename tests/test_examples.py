@@ -122,6 +122,27 @@ def test_arithmetic_example():
     assert [row[0] for row in dose] == ["none", "0", "0.5", "1", "1.5", "2"]
     for _, share, _, _, valid, _, _, loss in dose:
         assert 0 <= float(share) <= 1 and 0 <= float(valid) <= 1 and float(loss) > 0
+    # the random comparator: doses 0..2, mean and band of share, validity and loss
+    random = re.findall(
+        r"^(0|0\.5|1|1\.5|2)" + rf"\s+{NUMBER}" * 9 + "$", out, flags=re.MULTILINE
+    )
+    assert [row[0] for row in random] == ["0", "0.5", "1", "1.5", "2"]
+    for _, *numbers in random:
+        share, s_low, s_high, valid, v_low, v_high, loss, l_low, l_high = map(
+            float, numbers
+        )
+        assert s_low <= share <= s_high and v_low <= valid <= v_high
+        assert l_low <= loss <= l_high and loss > 0
+    damage = re.findall(
+        r"^  the top-\d+ clamp (breaks the grammar|raises held-out cross-entropy)"
+        r".* (MORE than|less than|no more than) random-\d+ units clamped the same way",
+        out,
+        flags=re.MULTILINE,
+    )
+    assert [d[0] for d in damage] == [
+        "breaks the grammar",
+        "raises held-out cross-entropy",
+    ]
     # what reproduces, said plainly
     verdicts = re.findall(r"^  Figure (4|5), .*: (.*)$", out, flags=re.MULTILINE)
     # Figure 5: four features; Figure 4: five clamp values at k = 5 and 10

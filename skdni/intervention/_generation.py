@@ -224,12 +224,15 @@ def _run_conditions(
     n_samples,
     search,
     feature,
+    with_units=False,
 ):
     """Generate every (condition, seed, sample); the shared work of both helpers.
 
     Returns ``conditions`` (list of ``(k, kind, draw)``), ``generated`` (int array
     (n_conditions, n_seeds * n_samples, n_chars) of output classes, seed-major),
-    the runtime and the number of samples per seed.
+    the runtime and the number of samples per seed; with ``with_units`` also the
+    units of every condition after the first (``(k, draw, units)`` of
+    :func:`top_and_random_units`).
     """
     if isinstance(seeds, str) or not len(seeds):
         raise InputError("seeds must be a non-empty list of start texts.")
@@ -277,7 +280,8 @@ def _run_conditions(
         )
         for i, seed_ids in enumerate(seeds_ids)
     )
-    return conditions, np.concatenate(blocks, axis=1), runtime, n_samples
+    result = conditions, np.concatenate(blocks, axis=1), runtime, n_samples
+    return (*result, sets) if with_units else result
 
 
 #: the arguments both public helpers pass on to :func:`_run_conditions` as given
