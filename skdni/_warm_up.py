@@ -137,7 +137,7 @@ _TASK_KERNELS = {
         "probing._sorted._unit_major",
         "probing._sorted._gather_columns",
         "probing._fast_svc.svc_sorted_scores",
-        "probing._fast_svc.svc_fit_1d",
+        "probing._fast_svc._svc_fit_sorted",
     ),
     "logistic": (
         "probing._sorted._unit_major",
