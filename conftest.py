@@ -11,6 +11,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault(
     "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 )
+# The tests' own processes compile the numba kernels they need: no background
+# compile at ``import skdni.probing`` competing for the 2 cores (the tests of that
+# compile set it themselves).
+os.environ.setdefault("SKDNI_NUMBA_WARM_UP", "0")
 # Keras writes keras.json on first import: keep the user's home untouched.
 if "KERAS_HOME" not in os.environ:
     os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="skdni-keras-home-")

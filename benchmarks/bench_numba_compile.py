@@ -15,6 +15,11 @@ import) and their CPU time. ``warm-up`` times ``skdni.warm_up()`` into an empty
 cache (CPU of this process plus its worker processes) and then a cold-process
 ``svm`` fit from the cache it filled.
 
+``flow`` is a fresh install as a user meets it, with the background compile that
+``import skdni.probing`` starts (the other cases turn it off,
+``SKDNI_NUMBA_WARM_UP=0``): import, then a fit right away or after computing
+activations (50k characters, random-weight LSTM(128)); wall and CPU seconds.
+
 Threads pinned to 1. Run: ``python benchmarks/bench_numba_compile.py [case ...]``;
 copied into an older checkout's ``benchmarks/`` it measures that checkout (without
 the ``warm-up`` line when it has no ``skdni.warm_up``).
@@ -102,14 +107,56 @@ print(json.dumps({"first": t1 - t0, "children": children.ru_utime + children.ru_
 """
 
 
+# What a user sees on a fresh install (empty cache, the background compile of
+# ``import skdni.probing`` on): import, activations of {chars} characters
+# (random-weight LSTM(128), the benchmarks' model) unless {chars} is 0, then a first
+# ``NeuronProbeSearch()`` fit on them (2 binary features, cv=5). Wall and CPU seconds.
+_FLOW = """
+import json, time
+import numpy as np
+w0, c0 = time.perf_counter(), time.process_time()
+from skdni.probing import NeuronProbeSearch
+w1, c1 = time.perf_counter(), time.process_time()
+if {chars}:
+    from benchmarks._models import benchmark_model, corpus
+    from skdni import LSTMActivationTransformer
+    lm, _ = benchmark_model()
+    texts, _ = corpus({chars})
+    H = LSTMActivationTransformer(lm).fit(texts).transform(texts)
+    chars = np.array(list("".join(texts)))
+else:
+    rng = np.random.default_rng(0)
+    H = rng.normal(size=(2000, 8))
+    chars = np.where(H[:, 0] > 1.0, "(", np.where(H[:, 3] > 0.0, "1", "+"))
+Y = np.column_stack([chars == "(", np.char.isdigit(chars)]).astype(float)
+w2, c2 = time.perf_counter(), time.process_time()
+NeuronProbeSearch(cv=5).fit(H, Y)
+w3, c3 = time.perf_counter(), time.process_time()
+from skdni import _warm_up
+from skdni._numba import kernel_status
+background = _warm_up._background
+if background is not None:  # measured: stop it
+    background[0].kill()
+    background[0].wait()
+print(json.dumps({{"started": background is not None, "import": [w1 - w0, c1 - c0],
+                   "activations": [w2 - w1, c2 - c1], "fit": [w3 - w2, c3 - c2],
+                   "kernels": sorted(set(kernel_status().values()))}}))
+"""
+
 _HAS_WARM_UP = """
 import json, skdni
 print(json.dumps({"yes": hasattr(skdni, "warm_up")}))
 """
 
 
-def _child(code, cache_dir):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=ROOT)
+def _child(code, cache_dir, background="0"):
+    # The compile itself is measured with no background compile at import.
+    env = dict(
+        os.environ,
+        NUMBA_CACHE_DIR=cache_dir,
+        PYTHONPATH=ROOT,
+        SKDNI_NUMBA_WARM_UP=background,
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         env=env,
@@ -121,7 +168,7 @@ def _child(code, cache_dir):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(names):
+def main(names, flow=True):
     print(f"numba compile cost, CPU seconds; load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         res = _child(_IMPORT, os.path.join(tmp, "import"))
@@ -140,8 +187,11 @@ def main(names):
                 f"{warm['first']:9.2f} {warm['second']:6.2f}",
                 flush=True,
             )
-        if _child(_HAS_WARM_UP, os.path.join(tmp, "import"))["yes"]:
+        if names and _child(_HAS_WARM_UP, os.path.join(tmp, "import"))["yes"]:
             _bench_warm_up(os.path.join(tmp, "warm-up"))
+        if flow:
+            for chars in (0, FLOW_CHARS):
+                _bench_flow(os.path.join(tmp, f"flow{chars}"), chars)
     print(f"load average {os.getloadavg()[0]:.2f}")
 
 
@@ -158,5 +208,25 @@ def _bench_warm_up(cache):
     )
 
 
+FLOW_CHARS = 50_000
+
+
+def _bench_flow(cache, chars):
+    res = _child(_FLOW.format(chars=chars), cache, background="1")
+    step = f"activations of {chars:,} characters" if chars else "no other work"
+    print(
+        f"fresh install, import skdni.probing ({res['import'][0]:.2f} s wall, "
+        f"{res['import'][1]:.2f} s CPU; background compile started: "
+        f"{res['started']}), {step} ({res['activations'][0]:.2f} s wall), then a "
+        f"first NeuronProbeSearch() fit: {res['fit'][0]:.2f} s wall, "
+        f"{res['fit'][1]:.2f} s CPU (its kernels {'/'.join(res['kernels'])})",
+        flush=True,
+    )
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:] or list(CASES))
+    args = sys.argv[1:]
+    main(
+        [a for a in args if a != "flow"] if args else list(CASES),
+        flow=not args or "flow" in args,
+    )

@@ -90,46 +90,131 @@ def warm_up(n_jobs=None, *, tasks=None):
                 kernels[kernel] = status
 
     if n_jobs == 1:
-        for name in tasks:
-            add(_run_task(name))
+        # importing skdni.probing here starts no background compile of its own
+        before = os.environ.get(_STARTED)
+        os.environ[_STARTED] = "1"
+        try:
+            for name in tasks:
+                add(_run_task(name))
+        finally:
+            if before is None:
+                del os.environ[_STARTED]
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         # spawn: fresh interpreters (no fork of numba's or a backend's threads)
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(n_jobs, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            n_jobs, mp_context=context, initializer=_mark_warm_up_process
+        ) as pool:
             for found in pool.map(_run_task, tasks):
                 add(found)
     return dict(sorted(kernels.items()))
 
 
-# The module whose kernels a task compiles (checked for a filled cache by
-# :func:`start_warm_up`; a task not listed is always started).
-_TASK_MODULES = {
-    "svm_rank": "skdni.probing._fast_rank",
-    "tree_sitter": "skdni.features._span_kernel",
+def _mark_warm_up_process():
+    """A warm-up worker: its import of skdni.probing starts no background compile."""
+    os.environ[_STARTED] = "1"
+
+
+# The kernels a task's first call enters from Python: once numba's cache holds them,
+# that call compiles nothing (the kernels they call are compiled into them).
+_TASK_KERNELS = {
+    "svm": (
+        "probing._sorted._unit_major",
+        "probing._sorted._gather_sorted",
+        "probing._fast_svm.svm_unit_scores",
+        "probing._fast_svm.svm_fit_1d",
+    ),
+    "svm_rank": (
+        "probing._sorted._unit_major",
+        "probing._sorted._gather_sorted",
+        "probing._fast_rank.svm_rank_scores",
+        "probing._fast_svm.svm_fit_1d",
+    ),
+    "svc": (
+        "probing._sorted._unit_major",
+        "probing._sorted._gather_columns",
+        "probing._fast_svc.svc_sorted_scores",
+        "probing._fast_svc._svc_fit_sorted",
+    ),
+    "logistic": (
+        "probing._sorted._unit_major",
+        "probing._sorted._gather_columns",
+        "probing._fast_logistic.logistic_unit_scores",
+    ),
+    "threshold": (
+        "probing._sorted._unit_major",
+        "probing._sorted._gather_columns",
+        "probing._fast_threshold.threshold_unit_scores",
+    ),
+    "tree_sitter": ("features._span_kernel._sweep",),
 }
+
+# The background compile ``import skdni.probing`` starts: every probe's kernels,
+# the default probe's first.
+BACKGROUND_TASKS = ("svm", "svm_rank", "threshold", "logistic", "svc")
+# "0" turns that background compile off.
+ENV_VAR = "SKDNI_NUMBA_WARM_UP"
+# Set in this process once it started one, and in every warm-up process: their
+# child processes (joblib workers, the warm-up itself) import skdni.probing too.
+_STARTED = "_SKDNI_NUMBA_WARM_UP_STARTED"
+# (process, tasks) of the background compile this process started at import
+_background = None
 
 
 def _in_cache(task):
-    """Whether every kernel of ``task``'s module has an index file in numba's cache
-    (best effort: any doubt counts as not cached)."""
+    """Whether numba's cache holds a current build of every kernel ``task``'s first
+    call enters (an index for these sources and this CPU; reads a few small files,
+    compiles nothing). Best effort: any doubt counts as not cached."""
     import importlib
 
-    name = _TASK_MODULES.get(task)
-    if name is None:
-        return False
     try:
-        from numba.core.registry import CPUDispatcher
-
-        module = importlib.import_module(name)
-        kernels = [v for v in vars(module).values() if isinstance(v, CPUDispatcher)]
-        return bool(kernels) and all(
-            os.path.exists(k._cache._cache_file._index_path) for k in kernels
-        )
+        for name in _TASK_KERNELS[task]:
+            module, _, function = f"skdni.{name}".rpartition(".")
+            kernel = getattr(importlib.import_module(module), function)
+            magic = kernel.targetctx.codegen().magic_tuple()
+            # {} when missing, or stale (other sources or numba version)
+            index = kernel._cache._cache_file._load_index()
+            if not any(key[1] == magic for key in index):
+                return False
+        return True
     except Exception:  # noqa: BLE001 - a private numba API: doubt means compile
         return False
+
+
+def _spawn(tasks, first_at_full_priority=False):
+    """A low-priority process compiling ``tasks``' kernels into numba's cache in
+    this order (a task that fails is skipped), or None if none can start; the first
+    task at the caller's priority if ``first_at_full_priority``."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, **{_STARTED: "1"})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    code = (
+        "import os\n"
+        "from skdni._warm_up import _run_task\n"
+        f"for i, task in enumerate({list(tasks)!r}):\n"
+        f"    if i == {int(first_at_full_priority)} and hasattr(os, 'nice'):\n"
+        "        os.nice(10)\n"
+        "    try:\n"
+        "        _run_task(task)\n"
+        "    except Exception:\n"
+        "        pass\n"
+    )
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:  # no process to spare: the first calls compile their own kernels
+        return None
 
 
 def start_warm_up(tasks):
@@ -138,7 +223,9 @@ def start_warm_up(tasks):
     ``skdni run`` starts it before training, so that on a fresh install the probe
     search loads its kernels instead of compiling them (the compilation runs on the
     other core while the model trains). The child runs at a lower priority and
-    imports this same skdni (the cache is keyed to the source files).
+    imports this same skdni (the cache is keyed to the source files). Tasks the
+    background compile of ``import skdni.probing`` (:func:`background_warm_up`)
+    is running are left to it.
 
     Parameters
     ----------
@@ -149,33 +236,81 @@ def start_warm_up(tasks):
     -------
     process : subprocess.Popen or None
         The running warm-up, for :func:`finish_warm_up`; None when every task's
-        kernels are already in the cache.
+        kernels are already in the cache (or being compiled at import).
     """
-    import subprocess
-    import sys
+    running = ()
+    if _background is not None and _background[0].poll() is None:
+        running = _background[1]
+    missing = [t for t in tasks if t not in running and not _in_cache(t)]
+    return _spawn(missing) if missing else None
 
-    missing = [task for task in tasks if not _in_cache(task)]
-    if not missing:
+
+def background_warm_up():
+    """At ``import skdni.probing``: start compiling every probe's kernels
+    (``BACKGROUND_TASKS``) in a low-priority process, if numba's cache lacks any.
+
+    A first fit then loads its kernels from the cache, or waits for the compile
+    under way (:func:`wait_for_warm_up`). Off when the environment variable
+    ``SKDNI_NUMBA_WARM_UP`` is ``"0"``; started once per process, never in a
+    process a warm-up or such a process started.
+
+    Returns
+    -------
+    process : subprocess.Popen or None
+        The background compile, or None if none was started.
+    """
+    global _background
+    if _background is not None or os.environ.get(ENV_VAR, "1").strip() == "0":
         return None
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    code = (
-        "import os\n"
-        "if hasattr(os, 'nice'): os.nice(10)\n"
-        "from skdni._warm_up import warm_up\n"
-        f"warm_up(n_jobs=1, tasks={missing!r})\n"
-    )
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-c", code],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    except OSError:  # no process to spare: the search compiles its own kernels
+    if os.environ.get(_STARTED):
         return None
+    missing = [t for t in BACKGROUND_TASKS if not _in_cache(t)]
+    # the first task (the default probe's) as soon as it can: a fit may wait for it
+    process = _spawn(missing, first_at_full_priority=True) if missing else None
+    if process is not None:
+        _background = (process, tuple(missing))
+        os.environ[_STARTED] = "1"  # for this process's workers
+    return process
+
+
+def wait_for_warm_up(task, timeout=600.0):
+    """Before a first call needing ``task``'s kernels: wait while this process's
+    background compile (:func:`background_warm_up`) is compiling them.
+
+    Returns at once when they are cached, when no background compile runs, or when
+    it is busy with another task first (then the call compiles its own kernels
+    rather than queue); else when they are cached, the compile ends, or after
+    ``timeout`` seconds.
+
+    Parameters
+    ----------
+    task : str
+        A name from ``WARM_UP_TASKS``.
+    timeout : float, default=600.0
+        The longest wait, in seconds.
+
+    Returns
+    -------
+    waited : bool
+        Whether it waited.
+    """
+    import time
+
+    if _background is None or task not in _background[1]:
+        return False
+    process, tasks = _background
+    earlier = tasks[: tasks.index(task)]
+    start = time.monotonic()
+    waited = False
+    while process.poll() is None and time.monotonic() - start < timeout:
+        if _in_cache(task):
+            break
+        # the tasks run in order: one before this not cached is under way (or failed)
+        if not all(_in_cache(t) for t in earlier):
+            break
+        waited = True
+        time.sleep(0.1)
+    return waited
 
 
 def finish_warm_up(process, timeout=600.0):

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from numba.core import types
@@ -177,3 +178,94 @@ def test_finish_warm_up_without_a_process_and_after_a_failure():
     assert finish_warm_up(None)
     failed = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     assert not finish_warm_up(failed)
+
+
+_FLOW = """
+import json, os
+import numpy as np
+from skdni.probing import NeuronProbeSearch
+from skdni import _warm_up
+from skdni._numba import kernel_status
+background = _warm_up._background
+rng = np.random.default_rng(0)
+X = rng.normal(size=(300, 3))
+Y = np.column_stack([X[:, 0] + rng.normal(size=300) > 0.5,
+                     X[:, 2] - rng.normal(size=300) > 0.0]).astype(float)
+search = NeuronProbeSearch(cv=3).fit(X, Y)
+once = _warm_up.background_warm_up() is None
+if background is not None:  # the test is done with it
+    background[0].kill()
+    background[0].wait()
+print(json.dumps([background and list(background[1]), kernel_status(),
+                  search.cv_results_["split0_test_score"].tolist(), once,
+                  os.environ.get(_warm_up._STARTED)]))
+"""
+
+
+def _flow(cache_dir, **env):
+    environ = {k: v for k, v in os.environ.items() if "SKDNI_" not in k}
+    environ.update(env, NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", _FLOW],
+        env=environ,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_import_compiles_in_the_background_and_a_first_fit_waits(tmp_path):
+    """With an empty cache, ``import skdni.probing`` starts compiling every probe's
+    kernels in another process, the default probe's first; a fit right away waits
+    for them and loads them from the cache (same scores as compiling them itself).
+    ``SKDNI_NUMBA_WARM_UP=0``, or a process a warm-up started, starts nothing."""
+    from skdni._warm_up import _TASK_KERNELS, BACKGROUND_TASKS
+
+    tasks, status, scores, once, marker = _flow(tmp_path / "on")
+    assert tasks == list(BACKGROUND_TASKS)
+    assert status == {f"skdni.{k}": "cached" for k in _TASK_KERNELS["svm"]}
+    assert once and marker == "1"  # workers of this process start no other
+
+    off_tasks, off_status, off_scores, _, off_marker = _flow(
+        tmp_path / "off", SKDNI_NUMBA_WARM_UP="0"
+    )
+    assert off_tasks is None and off_marker is None
+    assert set(off_status.values()) == {"compiled"}
+    assert off_scores == scores
+
+    child = _flow(tmp_path / "off", _SKDNI_NUMBA_WARM_UP_STARTED="1")
+    assert child[0] is None
+
+
+class _Running:
+    """A stand-in for a running background compile."""
+
+    def poll(self):
+        return None
+
+
+def test_a_fit_waits_only_for_the_task_under_way(monkeypatch):
+    """The first task not yet cached is the one being compiled: a fit needing it
+    waits until it is cached; a fit needing a later one does not queue behind."""
+    from skdni import _warm_up
+
+    cached = set()
+    checks = []
+
+    def in_cache(task):
+        checks.append(task)
+        if len(checks) > 3:  # the background finishes "svm" after a few polls
+            cached.add("svm")
+        return task in cached
+
+    monkeypatch.setattr(_warm_up, "_in_cache", in_cache)
+    monkeypatch.setattr(_warm_up, "_background", (_Running(), ("svm", "svm_rank")))
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    assert not _warm_up.wait_for_warm_up("svm_rank")  # "svm" first: compile here
+    assert _warm_up.wait_for_warm_up("svm")
+    assert "svm" in cached
+    assert not _warm_up.wait_for_warm_up("svc")  # not a background task
+    assert not _warm_up.wait_for_warm_up("svm")  # cached now

@@ -19,6 +19,7 @@ from sklearn.svm import SVC, LinearSVC
 
 from .._compat import validate_params
 from .._errors import InputError
+from .._warm_up import wait_for_warm_up
 from ._exact import exact_fold_scores
 from ._fast_logistic import logistic_unit_scores
 from ._fast_ols import ols_fold_scores
@@ -347,6 +348,9 @@ class SortedEngine(ProbeEngine):
     kernel = None
     # Whether the kernel takes the label codes row by row, shape (n, q).
     rows = False
+    # The warm-up task compiling the kernels (``skdni._warm_up``): a first fit waits
+    # for the background compile of ``import skdni.probing`` when it is under way.
+    warm_up_task = None
 
     @property
     def options(self):
@@ -360,6 +364,8 @@ class SortedEngine(ProbeEngine):
         )
 
     def fold_scores(self, source, Y, folds, parallel):
+        if self.warm_up_task is not None:
+            wait_for_warm_up(self.warm_up_task)
         top = np.array([values[-1] for values in self.classes])
         return binary_fold_scores(
             self.kernel,
@@ -437,6 +443,7 @@ class SVMEngine(SortedEngine):
     name = "svm"
     probe = "svm"
     kernel = staticmethod(svm_unit_scores)
+    warm_up_task = "svm"
     rows = True
 
     @classmethod
@@ -452,6 +459,7 @@ class SVMRankEngine(SVMEngine):
     ``LinearSVC()``, exact, from ranks (``skdni.probing._fast_rank``)."""
 
     kernel = staticmethod(svm_rank_scores)
+    warm_up_task = "svm_rank"
 
     @property
     def options(self):
@@ -478,6 +486,7 @@ class SVCEngine(SortedEngine):
     name = "svc"
     probe = "svc"
     kernel = staticmethod(svc_sorted_scores)
+    warm_up_task = "svc"
 
     @classmethod
     def estimator(cls, kind, scoring):
@@ -494,6 +503,7 @@ class LogisticEngine(SortedEngine):
     name = "logistic"
     probe = "logistic"
     kernel = staticmethod(logistic_unit_scores)
+    warm_up_task = "logistic"
     # Bins of the activation histogram the logistic solver works on.
     n_bins = 512
 
@@ -513,6 +523,7 @@ class ThresholdEngine(SortedEngine):
     name = "threshold"
     probe = "threshold"
     kernel = staticmethod(threshold_unit_scores)
+    warm_up_task = "threshold"
 
     @classmethod
     def estimator(cls, kind, scoring):

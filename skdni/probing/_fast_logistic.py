@@ -81,8 +81,10 @@ def logistic_unit_scores(xs, fs, cs, xf, cf, fold_off, n_folds, n_bins):
     q, n = cs.shape
     n_bins = max(1, min(n_bins, n))
     bins = np.empty(n, dtype=np.int64)
-    centres = np.zeros(n_bins)
-    counts = np.zeros(n_bins)
+    centres = np.empty(n_bins)
+    counts = np.empty(n_bins)
+    centres[:] = 0.0
+    counts[:] = 0.0
     for i in range(n):
         r = (i * n_bins) // n
         bins[i] = r
@@ -90,9 +92,10 @@ def logistic_unit_scores(xs, fs, cs, xf, cf, fold_off, n_folds, n_bins):
         counts[r] += 1.0
     for r in range(n_bins):
         centres[r] /= counts[r]
-    out = np.full((q, n_folds), np.nan)
-    stats = np.zeros((n_folds, n_bins, 6))
-    total = np.zeros((n_bins, 6))
+    out = np.empty((q, n_folds))
+    out[:, :] = np.nan
+    stats = np.empty((n_folds, n_bins, 6))
+    total = np.empty((n_bins, 6))
     for j in range(q):
         codes = cs[j]
         stats[:] = 0.0

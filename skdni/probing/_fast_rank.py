@@ -144,8 +144,10 @@ def fold_gaps(xfs, fold_off):
     """Per fold of a fold-split sorted unit: the smallest gap between distinct
     activations and the largest |activation| (see :func:`_distinct`)."""
     n_folds = fold_off.size - 1
-    gap = np.full(n_folds, np.inf)
-    top = np.zeros(n_folds)
+    gap = np.empty(n_folds)
+    top = np.empty(n_folds)
+    gap[:] = np.inf
+    top[:] = 0.0
     for k in range(n_folds):
         lo, hi = fold_off[k], fold_off[k + 1]
         if hi > lo:
@@ -178,7 +180,8 @@ def svm_rank_scores(xs, fs, cs, xf, cf, fold_off, n_folds, metric):
     the others are counted over their decisions (:func:`fold_auc`)."""
     n, n_blocks = cs.shape
     nb = FEATURE_BLOCK
-    out = np.full((n_blocks * nb, n_folds), np.nan)
+    out = np.empty((n_blocks * nb, n_folds))
+    out[:, :] = np.nan
     layout = svm_layout(xs, fs, fold_off)
     fpos, cp_off, xfs = layout
     gap, top = fold_gaps(xfs, fold_off)

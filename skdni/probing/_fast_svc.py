@@ -52,7 +52,7 @@ Held-out predictions use sklearn's rule ``x * w + b > 0`` → ``classes_[1]``
 import numpy as np
 
 from .._numba import helper, kernel
-from ._fast_svm import _first_positive, _last_positive
+from ._fast_svm import _first_positive, _last_positive, search_sorted
 
 __all__ = ["svc_fit_1d", "svc_fold_scores", "svc_unit_scores"]
 
@@ -63,11 +63,7 @@ __all__ = ["svc_fit_1d", "svc_fold_scores", "svc_unit_scores"]
 @helper
 def _below(a, c, lo, hi, v, inclusive):
     """Count and sum of a[lo:hi] below v (``< v``, or ``≤ v`` if inclusive)."""
-    seg = a[lo:hi]
-    if inclusive:
-        i = np.searchsorted(seg, v, side="right")
-    else:
-        i = np.searchsorted(seg, v, side="left")
+    i = search_sorted(a[lo:hi], v, inclusive)
     return float(i), c[lo + i] - c[lo]
 
 
@@ -371,7 +367,6 @@ def svc_unit_scores(X, codes, fold_id, n_folds):
     return out
 
 
-@kernel
 def svc_fit_1d(x, codes):
     """(w, b) of ``SVC(kernel="linear", C=1)`` fitted on every labelled row of x.
 
@@ -386,10 +381,16 @@ def svc_fit_1d(x, codes):
     w, b : float
         ``x * w + b > 0`` predicts ``classes_[1]``.
     """
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    fs = np.zeros(x.size, dtype=np.int8)  # the fold ids' dtype: one compilation
-    D = _class_runs(xs, codes[order], fs, 1)
+    # NumPy's stable sort: the order numba's mergesort gives, without compiling it
+    order = np.argsort(x, kind="stable")
+    return _svc_fit_sorted(x[order], codes[order])
+
+
+@kernel
+def _svc_fit_sorted(xs, codes):
+    """:func:`svc_fit_1d` on ascending ``xs`` and their codes."""
+    fs = np.zeros(xs.size, dtype=np.int8)  # the fold ids' dtype: one compilation
+    D = _class_runs(xs, codes, fs, 1)
     scale = max(abs(xs[0]), abs(xs[-1])) if xs.size else 1.0
     return svc_fit(D, -1, scale)
 
@@ -408,5 +409,7 @@ def svc_sorted_scores(xs, fs, cs, xf, cf, fold_off, n_folds):
     scale = max(abs(xs[0]), abs(xs[-1]))
     for f in range(q):
         D = _class_runs(xs, cs[f], fs, n_folds)
-        out[f] = _fold_accuracies(D, n_folds, scale)
+        acc = _fold_accuracies(D, n_folds, scale)
+        for k in range(n_folds):  # a loop: out[f] = acc compiles much more
+            out[f, k] = acc[k]
     return out

@@ -20,7 +20,6 @@ A training fold with a single class predicts that class (what the exact path's
 """
 
 import numpy as np
-from numba.extending import overload
 
 from .._numba import helper, kernel
 
@@ -62,7 +61,8 @@ def fold_layout(fs, fold_off):
     for i in range(fs.size):
         fpos[i] = fill[fs[i]]
         fill[fs[i]] += 1
-    cp_off = np.zeros(n_folds + 1, dtype=np.int64)
+    cp_off = np.empty(n_folds + 1, dtype=np.int64)
+    cp_off[:] = 0
     for k in range(n_folds):
         cp_off[k + 1] = cp_off[k] + _n_checkpoints(fold_off[k + 1] - fold_off[k])
     return fpos, cp_off
@@ -120,7 +120,8 @@ def build_prefix_block(xs, cb, fpos, xfs, fold_off, cp_off, block, mw):
     """
     fcodes, prefix, fprefix, fmw = block
     nb = cb.shape[1]
-    acc = np.zeros((6, nb))
+    acc = np.empty((6, nb))
+    acc[:, :] = 0.0
     for i in range(xs.size):
         if i % _BLOCK == 0:
             _store_block(prefix, i // _BLOCK, acc)
@@ -141,7 +142,8 @@ def build_prefix_block(xs, cb, fpos, xfs, fold_off, cp_off, block, mw):
             acc[5, jj] += m0 * x2
     _store_block(prefix, prefix.shape[1] - 1, acc)
     # Each fold's rows are one run of the fold-split order (in ascending x).
-    start = np.zeros((2, nb))  # class counts where the current run of equal x began
+    start = np.empty((2, nb))
+    start[:, :] = 0.0  # class counts where the current run of equal x began
     for k in range(fold_off.size - 1):
         lo, hi = fold_off[k], fold_off[k + 1]
         acc[:, :] = 0.0
@@ -201,15 +203,35 @@ def _prefix_at(xs, codes, cp, i, cls):
 
 
 @helper
+def search_sorted(a, v, right):
+    """``np.searchsorted(a, v, side="right" if right else "left")`` for an ascending
+    float array, with NumPy's order (NaN last); a plain loop compiles in a fraction
+    of the time numba's ``np.searchsorted`` takes."""
+    lo, hi = 0, a.size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        x = a[mid]
+        if right:  # first x with v < x
+            after = v < x or (x != x and v == v)
+        else:  # first x with not x < v
+            after = not (x < v or (v != v and x == x))
+        if after:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@helper
 def _class_sums(xs, codes, cp, t, above, cls):
     """(count, Σx, Σx²) of class ``cls`` over the rows of a sorted run with x > t
     (``above``) or x < t."""
     if above:
-        i = np.searchsorted(xs, t, side="right")
+        i = search_sorted(xs, t, True)
         t0, t1, t2 = _prefix_at(xs, codes, cp, xs.size, cls)
         a0, a1, a2 = _prefix_at(xs, codes, cp, i, cls)
         return t0 - a0, t1 - a1, t2 - a2
-    return _prefix_at(xs, codes, cp, np.searchsorted(xs, t), cls)
+    return _prefix_at(xs, codes, cp, search_sorted(xs, t, False), cls)
 
 
 @helper
@@ -271,11 +293,11 @@ def solve_svm(data, k, w, b, max_iter=100, c1=1.0, c0=1.0):
 
 
 @helper
-def _active_rows(w, b, data, k):
+def _active_rows(w, b, x, codes):
     """:func:`_active` over all labelled rows of an unsorted column, in one pass."""
-    x, codes = data
     t_pos, above_pos, t_neg, above_neg = _margins(w, b)
-    sums = np.zeros(6)
+    sums = np.empty(6)
+    sums[:] = 0.0
     for i in range(x.size):
         v = codes[i]
         if v < 0:
@@ -293,24 +315,15 @@ def _active_rows(w, b, data, k):
     return above_pos, above_neg, sums
 
 
+@helper
 def _active_sums(w, b, data, k):
-    """Active-set sums from a sorted unit (8-tuple ``data``, see :func:`_active`) or
-    from an unsorted column ``(x, codes)`` (:func:`_active_rows`)."""
-
-
-@overload(_active_sums)
-def _active_sums_impl(w, b, data, k):
-    if len(data) == 2:
-
-        def rows(w, b, data, k):
-            return _active_rows(w, b, data, k)
-
-        return rows
-
-    def sorted_unit(w, b, data, k):
-        return _active(w, b, data, k)
-
-    return sorted_unit
+    """Active-set sums from a sorted unit (``data`` as :func:`_active` takes it),
+    or, when ``data`` has no prefix sums (:func:`svm_fit_1d`), from its unsorted
+    column ``data[0]``, labels ``data[1]`` (:func:`_active_rows`). One data type
+    for both: the solver compiles once."""
+    if data[2].shape[0] == 0:
+        return _active_rows(w, b, data[0], data[1])
+    return _active(w, b, data, k)
 
 
 @helper
@@ -340,7 +353,10 @@ def _newton(data, k, w, b, max_iter, c1=1.0, c0=1.0):
         b1 = (h11 * r2 - h12 * r1) / det
         ap1, an1, sums1 = _active_sums(w1, b1, data, k)
         sums1 = _weighted(sums1, c1, c0)
-        if ap1 == ap and an1 == an and np.all(sums1 == sums):
+        same = ap1 == ap and an1 == an
+        for c in range(6):  # a loop: np.all(sums1 == sums) compiles much more
+            same = same and sums1[c] == sums[c]
+        if same:
             # (w1, b1) solves the quadratic of its own active set: gradient is zero.
             return w1, b1, it + 1
         dw, db = w1 - w, b1 - b
@@ -364,7 +380,15 @@ def svm_fit_1d(x, codes, max_iter=100, c1=1.0, c0=1.0):
     ``c1``, ``c0``: class weights (``class_weight``). Each Newton step is one pass
     over the rows, so a full-data refit needs no sort.
     """
-    return _newton((x, codes), -1, 0.0, 0.0, max_iter, c1, c0)
+    # the sorted-unit data type, without prefix sums (codes as a strided view)
+    labels = np.empty((codes.size, 1), dtype=np.int8)
+    for i in range(codes.size):  # a loop: array assignment compiles much more
+        labels[i, 0] = codes[i]
+    none = np.empty((0, 6))
+    offsets = np.empty(1, dtype=np.int64)
+    offsets[:] = 0
+    data = (x, labels[:, 0], none, x, labels[:, 0], none, offsets, offsets)
+    return _newton(data, -1, 0.0, 0.0, max_iter, c1, c0)
 
 
 @helper
@@ -487,9 +511,12 @@ def svm_fold_fits(data, n_folds, balanced):
     """
     _, _, prefix, _, _, fprefix, _, cp_off = data
     n_pos, n_neg = prefix[-1, 0], prefix[-1, 3]
-    w = np.zeros(n_folds)
-    b = np.zeros(n_folds)
-    n_test = np.zeros(n_folds)
+    w = np.empty(n_folds)
+    b = np.empty(n_folds)
+    n_test = np.empty(n_folds)
+    w[:] = 0.0
+    b[:] = 0.0
+    n_test[:] = 0.0
     w0, b0 = 0.0, 0.0
     if n_pos > 0 and n_neg > 0:
         c1, c0 = class_weights(balanced, n_pos, n_neg)
@@ -516,7 +543,8 @@ def svm_unit_scores(xs, fs, cs, xf, cf, fold_off, n_folds):
     its columns."""
     n, n_blocks = cs.shape
     nb = FEATURE_BLOCK
-    out = np.full((n_blocks * nb, n_folds), np.nan)
+    out = np.empty((n_blocks * nb, n_folds))
+    out[:, :] = np.nan
     layout = svm_layout(xs, fs, fold_off)
     fpos, cp_off, xfs = layout
     block = svm_block(n, cp_off, n_folds, nb)
