@@ -1,11 +1,14 @@
 """The example scripts run end to end (``--quick``) and print their result tables."""
 
+import importlib
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -218,17 +221,97 @@ def test_source_code_example_c_source_with_tree_sitter():
     assert re.search(r"held-out files have syntax errors; \d+\.\d% of", out)
     for feature in ("range:function_definition", "range:compound_statement"):
         kind, chance, best, _ = feature_row(out, feature)
-        assert kind == "binary" and 0.0 <= chance <= 1.0 and 0.0 <= best <= 1.0
-    shares = re.findall(
-        rf"^\s*(?:\d+\s+)?(none|top|random)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}$",
+        assert kind == "binary" and 0.0 <= best <= 1.0
+        # balanced accuracy, as `skdni run`: chance 0.5 whatever the class balance
+        assert chance == 0.5
+    # the paper's plain accuracy beside it: chance is the majority class share
+    plain = re.search(
+        rf"^range:parenthesized_expression\s+binary\s+0\.500\s+{NUMBER}\s+{NUMBER}"
+        rf"\s+.*\s+\d+\s+{NUMBER}\s+{NUMBER}$",
         out,
         flags=re.MULTILINE,
     )
-    assert [s[0] for s in shares] == ["none", "top", "random", "top", "random"]
+    assert plain, out
+    assert 0.5 <= float(plain.group(3)) <= 1.0
+    assert "paper_acc_chance" in out
+    shares = re.findall(
+        rf"^\s*(?:(?:-|1|on|\+sign)\s+)?(?:\d+\s+)?(none|top|random)\s+{NUMBER}\s+"
+        rf"{NUMBER}\s+{NUMBER}",
+        out,
+        flags=re.MULTILINE,
+    )
+    # no clamp, then top / random for k = 1, 10 under each of the 3 clamp values
+    assert [s[0] for s in shares] == ["none"] + ["top", "random"] * 6
     for _, share, low, high in shares:
         assert 0.0 <= float(low) <= float(share) <= float(high) <= 1.0
-    verdicts = re.findall(r"^Figure 6, k=(1|10): (reproduces|does not)", out, re.M)
-    assert [k for k, _ in verdicts] == ["1", "10"]
+    assert re.search(r"4 independent samples x 40 chars per condition", out)
+    verdicts = re.findall(
+        r"^Figure 6, k=(1|10), value=(1|on|\+sign): (reproduces|does not reproduce)",
+        out,
+        re.M,
+    )
+    assert [(k, v) for k, v, _ in verdicts] == [
+        (k, v) for v in ("1", "on", "+sign") for k in ("1", "10")
+    ]
+
+
+def test_source_code_figure6_verdict(capsys):
+    """A top-k clamp reproduces only above every random draw and above no clamp."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        source_code = importlib.import_module("source_code")
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    rows = [{"value": "-", "k": 0, "units": "none", "share": 0.02}]
+    for value in source_code.FIGURE6_VALUES:
+        for k in source_code.FIGURE6_KS:
+            # k=1: top above the highest draw and paired interval above 0;
+            # k=10: top above the random mean but not above its highest draw
+            rows.append(
+                {
+                    "value": value,
+                    "k": k,
+                    "units": "top",
+                    "share": 0.05,
+                    "low": 0.04,
+                    "high": 0.06,
+                    "vs_none": 0.03,
+                    "vs_none_low": 0.01 if k == 1 else -0.01,
+                    "vs_none_high": 0.05,
+                }
+            )
+            rows.append(
+                {
+                    "value": value,
+                    "k": k,
+                    "units": "random",
+                    "share": 0.03,
+                    "low": 0.01,
+                    "high": 0.045,
+                    "draw_max": 0.04 if k == 1 else 0.06,
+                }
+            )
+    table = pd.DataFrame(rows).set_index(["value", "k", "units"])
+    source_code.report_figure6(table, "range:parenthesized_expression")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6
+    for line in lines:
+        if ", k=1," in line:
+            assert ": reproduces:" in line
+        else:
+            assert (
+                "does not reproduce (not above every random draw, not above no "
+                "clamp)" in line
+            )
+    levels = {"on": [0.3, -0.2, np.nan], "off": [0.1, 0.1, -0.5], "sign": [1, -1, 1]}
+
+    class Search:
+        unit_levels_ = {"f": {k: np.asarray(v, dtype=float) for k, v in levels.items()}}
+
+    values = source_code.clamp_values
+    np.testing.assert_array_equal(values(Search, "f", "1"), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(values(Search, "f", "on"), [0.3, -0.2, -0.5])
+    np.testing.assert_array_equal(values(Search, "f", "+sign"), [1.0, -1.0, 1.0])
 
 
 def test_interchange_parentheses_example():
