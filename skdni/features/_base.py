@@ -83,7 +83,7 @@ class _ParsingFeaturizer(_TextFeaturizer):
     """Base of the featurizers that parse texts with a grammar.
 
     Subclasses define ``_parse_chunk`` (a module-level function run in workers:
-    ``(texts, first, spec, on_error, *, verbose) -> dict`` of arrays, ``names``,
+    ``(texts, first, *self._parse_args(), verbose) -> dict`` of arrays, ``names``,
     ``failed`` and ``n_texts``), ``_spec`` (its picklable parser arguments),
     ``_fit_parsed(parsed)`` (learn the features) and ``_labels(parsed)`` (the
     ``(n_chars, n_features)`` labels before failed texts and ``shift`` are applied).
@@ -94,12 +94,12 @@ class _ParsingFeaturizer(_TextFeaturizer):
 
     def _iter_parsed(self, texts, max_chars=None):
         return self._iter_chunks(
-            type(self)._parse_chunk,
-            texts,
-            self._spec(),
-            self.on_error,
-            max_chars=max_chars,
+            type(self)._parse_chunk, texts, *self._parse_args(), max_chars=max_chars
         )
+
+    def _parse_args(self) -> tuple:
+        """``_parse_chunk``'s arguments after the texts and their first index."""
+        return self._spec(), self.on_error
 
     def _parse(self, texts):
         results = [res for _, _, res in self._iter_parsed(texts)]

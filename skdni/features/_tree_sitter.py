@@ -12,6 +12,7 @@ import importlib
 import os
 import re
 import warnings
+from array import array
 from numbers import Integral
 
 import numpy as np
@@ -22,7 +23,7 @@ from .._compat import Interval, StrOptions
 from .._docstring import fill_doc
 from .._errors import InputError, InputTypeError, ParseFailure, UnknownGrammarError
 from .._texts import char_offsets, check_texts, text_lengths
-from ._base import _ParsingFeaturizer, progress, shift_rows
+from ._base import _ParsingFeaturizer, progress
 from ._parse_tree import REPRESENTATIONS, ParseTreeFeaturizer
 
 #: Name of the continuous feature: syntax-tree depth of every character.
@@ -154,13 +155,15 @@ class _PickledLanguage:
 # ------------------------------------------------------------------ parsing
 
 
-def _walk(tree):
-    """Kind id, start byte and end byte of every node, in preorder.
+def _walk(tree, keep):
+    """Kind id, start byte and end byte of every node whose kind is set in the
+    table ``keep`` (indexed by kind id), in preorder.
 
-    A cursor walk touches each node once without building child lists; it is the
-    cost of the featurizer (the labels are made from these arrays with numpy).
+    A cursor walk touches each node once without building child lists; reading a
+    node's kind id first skips the other two reads for the nodes not kept
+    (anonymous ones with ``named_only``). Python calls per node are the cost.
     """
-    kinds, starts, ends = [], [], []
+    kinds, starts, ends = array("i"), array("q"), array("q")
     add_kind, add_start, add_end = kinds.append, starts.append, ends.append
     cursor = tree.walk()
     first_child, next_sibling, parent = (
@@ -170,18 +173,27 @@ def _walk(tree):
     )
     while True:
         node = cursor.node
-        add_kind(node.kind_id)
-        add_start(node.start_byte)
-        add_end(node.end_byte)
+        kind = node.kind_id
+        if keep[kind]:
+            add_kind(kind)
+            add_start(node.start_byte)
+            add_end(node.end_byte)
         if first_child():
             continue
         while not next_sibling():
             if not parent():
                 return (
-                    np.array(kinds, dtype=np.int32),
-                    np.array(starts, dtype=np.int64),
-                    np.array(ends, dtype=np.int64),
+                    np.frombuffer(kinds, dtype=np.int32),
+                    np.frombuffer(starts, dtype=np.int64),
+                    np.frombuffer(ends, dtype=np.int64),
                 )
+
+
+def _keep_table(kinds) -> bytes:
+    """The lookup table of :func:`_walk` (one byte per kind id) of ``kinds``."""
+    table = np.zeros(_ERROR_KIND + 1, dtype=np.uint8)
+    table[np.asarray(kinds, dtype=np.int64)] = 1
+    return table.tobytes()
 
 
 def _errors(tree):
@@ -259,11 +271,15 @@ def _describe(index, text, errors, start):
     )
 
 
-def _parse_chunk(texts, first, spec, on_error, *, verbose=0):
-    """Parse ``texts`` (corpus indices from ``first``) into node spans in character
+def _parse_chunk(texts, first, spec, on_error, kinds=None, *, verbose=0):
+    """Parse ``texts`` (corpus indices from ``first``) into the spans of the nodes
+    of ``kinds`` (kind ids; None: every visible kind but ``ERROR``) in character
     positions local to the chunk; runs in workers."""
     grammar = _grammar(spec)
     parser = tree_sitter.Parser(grammar.language)
+    keep = _keep_table(
+        np.flatnonzero(grammar.type_of_kind >= 0) if kinds is None else kinds
+    )
     parts = {key: [] for key in ("kind", "start", "end", "err_start", "err_end")}
     unlabelled = np.zeros(len(texts), dtype=np.int64)
     failed, offset = [], 0
@@ -271,7 +287,7 @@ def _parse_chunk(texts, first, spec, on_error, *, verbose=0):
         # lone surrogates (possible in a Python str) pass through as 3 bytes each
         data = text.encode("utf-8", "surrogatepass")
         tree = parser.parse(data)
-        kind, start, end = _walk(tree)
+        kind, start, end = _walk(tree, keep)
         index = None if len(data) == len(text) else _byte_to_char(data)
         if index is not None:
             start, end = _to_chars(index, start, end)
@@ -539,6 +555,21 @@ class TreeSitterFeaturizer(_ParsingFeaturizer):
         if self.node_types is not None:
             self._check_node_types(grammar)
         self.representations_ = reps
+        self._kinds = self._used_kinds(grammar)
+
+    def _used_kinds(self, grammar):
+        """Kind ids of the nodes the labels read (fixed in ``fit``): ``node_types``
+        (every type when None), named ones only with ``named_only``, and every
+        named node when ``tree_depth`` is output."""
+        wanted = grammar.type_of_kind >= 0
+        if self.node_types is not None:
+            ids = [grammar.type_index[t] for t in self.node_types]
+            wanted &= np.isin(grammar.type_of_kind, ids)
+        if self.named_only:
+            wanted &= grammar.named
+        if "depth" in self.representations_:
+            wanted |= grammar.named
+        return np.flatnonzero(wanted)
 
     def _check_node_types(self, grammar):
         types = list(self.node_types)
@@ -563,6 +594,9 @@ class TreeSitterFeaturizer(_ParsingFeaturizer):
                 )
         if len(set(types)) != len(types):
             raise InputError(f"node_types has duplicates: {types}.")
+
+    def _parse_args(self):
+        return (*super()._parse_args(), self._kinds)
 
     def _note_failed(self, failed):
         self.failed_texts_ = [i for i, _ in failed]
@@ -674,7 +708,7 @@ class TreeSitterFeaturizer(_ParsingFeaturizer):
     _out_block_cells = 1 << 18
 
     def _span_fill(self, parsed):
-        """The compiled fill of ``parsed``'s labels, and the number of columns."""
+        """The compiled fill of ``parsed``'s labels."""
         ids = self._type_ids()
         k = len(ids)
         reps = self.representations_
@@ -698,7 +732,7 @@ class TreeSitterFeaturizer(_ParsingFeaturizer):
             tree,
             max(self.max_tree_depth_, 1),
         )
-        return fill, k * len(reps) + ("depth" in reps)
+        return fill
 
     def _depth_scale(self):
         return np.array(
@@ -706,14 +740,25 @@ class TreeSitterFeaturizer(_ParsingFeaturizer):
             dtype=np.float64,
         )
 
+    def _fill(self, parsed):
+        """``fill(rows, lo)``: writes the labels of characters ``lo .. lo +
+        len(rows)`` of ``parsed`` (before errors and ``shift``) into the zeros
+        ``rows``, ``lo`` increasing from call to call."""
+        if not self._exact:
+            return self._span_fill(parsed).fill
+        labels = self._labels_exact(parsed, int(parsed["offsets"][-1]))
+
+        def fill(rows, lo):
+            rows[:] = labels[lo : lo + len(rows)]
+
+        return fill
+
     def _labels(self, parsed):
+        """The labels of ``parsed`` before errors and ``shift`` are applied."""
         n = int(parsed["offsets"][-1])
-        if self._exact:
-            return self._labels_exact(parsed, n)
-        fill, width = self._span_fill(parsed)
         # fresh zeroed pages: only the nonzero cells are written, row by row
-        out = np.zeros((n, width), dtype=self.dtype)
-        fill.fill(out, 0)
+        out = np.zeros((n, len(self.feature_names_)), dtype=self.dtype)
+        self._fill(parsed)(out, 0)
         return out
 
     def _labels_exact(self, parsed, n):
@@ -731,38 +776,40 @@ class TreeSitterFeaturizer(_ParsingFeaturizer):
         return out
 
     def _label_blocks(self, parsed, buffer):
-        """``(a, b, block)``: the final labels (errors NaN, ``shift`` applied) of
-        rows ``a:b`` of ``parsed``, ``len(buffer)`` rows at a time, each block a
-        view of ``buffer`` (overwritten by the next)."""
-        if self._exact:
-            labels = self._finish(parsed)
-            for a in range(0, len(labels), len(buffer)):
-                b = min(a + len(buffer), len(labels))
-                yield a, b, labels[a:b]
-            return
-        fill, _ = self._span_fill(parsed)
-        offsets, shift = parsed["offsets"], self.shift
-        n = int(offsets[-1])
-        err_start, err_end = parsed["err_start"], parsed["err_end"]
+        """``(a, b, block)``: the final labels of rows ``a:b`` of ``parsed``,
+        ``len(buffer)`` rows at a time, each block a view of ``buffer``
+        (overwritten by the next)."""
+        fill = self._fill(parsed)
+        n = int(parsed["offsets"][-1])
         for a in range(0, n, len(buffer)):
             b = min(a + len(buffer), n)
             block = buffer[: b - a]
             block[:] = 0
-            # row r holds character r + shift: characters lo:hi land in this block
-            lo, hi = max(a + shift, 0), min(b + shift, n)
-            if lo < hi:
-                fill.fill(block[lo - shift - a : hi - shift - a], lo)
-                hit = np.flatnonzero((err_start < hi) & (err_end > lo))
-                for e in hit:
-                    s = max(err_start[e], lo) - shift - a
-                    block[s : min(err_end[e], hi) - shift - a] = np.nan
-            if shift:
-                rows = np.arange(a, b)
-                text = np.searchsorted(offsets, rows, side="right") - 1
-                source = rows + shift
-                outside = (source < offsets[text]) | (source >= offsets[text + 1])
-                block[outside] = np.nan
+            self._final_rows(parsed, fill, block, a)
             yield a, b, block
+
+    def _final_rows(self, parsed, fill, block, a):
+        """Write rows ``a .. a + len(block)`` of the final labels into the zeros
+        ``block``: row r holds the labels of character r + ``shift`` (``fill``'s
+        labels, NaN inside an error span), NaN when that character is outside
+        row r's text. The in-memory output is one such block, ``out=``'s many."""
+        offsets, shift = parsed["offsets"], self.shift
+        n = int(offsets[-1])
+        b = a + len(block)
+        # row r holds character r + shift: characters lo:hi land in this block
+        lo, hi = max(a + shift, 0), min(b + shift, n)
+        if lo < hi:
+            fill(block[lo - shift - a : hi - shift - a], lo)
+            err_start, err_end = parsed["err_start"], parsed["err_end"]
+            for e in np.flatnonzero((err_start < hi) & (err_end > lo)):
+                s = max(err_start[e], lo) - shift - a
+                block[s : min(err_end[e], hi) - shift - a] = np.nan
+        if shift:
+            rows = np.arange(a, b)
+            text = np.searchsorted(offsets, rows, side="right") - 1
+            source = rows + shift
+            outside = (source < offsets[text]) | (source >= offsets[text + 1])
+            block[outside] = np.nan
 
     def _labels_reference(self, out, spans, ids, scale):
         """Labels from difference arrays over every cell (what
@@ -783,7 +830,8 @@ class TreeSitterFeaturizer(_ParsingFeaturizer):
                     block[lasts] = 1
 
     def _finish(self, parsed):
-        out = self._labels(parsed)
-        for start, end in zip(parsed["err_start"], parsed["err_end"], strict=True):
-            out[start:end] = np.nan
-        return shift_rows(out, parsed["lengths"], self.shift)
+        n = int(parsed["offsets"][-1])
+        # fresh zeroed pages: only the nonzero cells are written, row by row
+        out = np.zeros((n, len(self.feature_names_)), dtype=self.dtype)
+        self._final_rows(parsed, self._fill(parsed), out, 0)
+        return out

@@ -185,6 +185,45 @@ def test_in_memory_and_out_blocks_equal_a_per_node_loop(
         )
 
 
+@pytest.mark.parametrize(
+    ("node_types", "representations", "named_only"),
+    [
+        (["call_expression", "parenthesized_expression"], ("range", "impulse"), True),
+        (["(", ")", ";", "call_expression"], ("impulse", "range"), False),
+        (["compound_statement", ";"], ("depth", "range"), False),
+    ],
+)
+def test_chosen_node_types_equal_a_per_node_loop(
+    node_types, representations, named_only, tmp_path
+):
+    texts = C + ["int f(void) { return (1 + ; }\n", "int é = (g(2));\n"]
+    f = TreeSitterFeaturizer(
+        "c",
+        node_types=node_types,
+        representations=representations,
+        named_only=named_only,
+        shift=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        Y = f.fit_transform(texts)
+        mm = clone(f).set_params(out=tmp_path / "Y.npy").fit_transform(texts)
+        kinds = f._parse(texts)["kind"]
+    expected = reference_matrix(f, texts)
+    assert sorted(f.node_types_) == sorted(node_types) and np.isnan(expected).any()
+    assert (expected == 1).any(axis=0).all()
+    np.testing.assert_array_equal(Y, expected)
+    np.testing.assert_array_equal(np.asarray(mm), expected)
+    # the walk keeps the chosen types' nodes, and every named one for tree_depth
+    grammar = f._grammar()
+    walked = {grammar.types[i] for i in grammar.type_of_kind[kinds]}
+    if "depth" in representations:
+        assert walked == set(node_types) | (walked & grammar.named_types)
+        assert len(walked) > len(node_types)
+    else:
+        assert walked == set(node_types)
+
+
 def test_out_float32_impulse_only(tmp_path, monkeypatch):
     monkeypatch.setattr(TreeSitterFeaturizer, "_out_block_cells", 64)
     texts = PYTHON + ["def f(:\n    return é\n"]
