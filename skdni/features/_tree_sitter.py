@@ -555,10 +555,9 @@ class TreeSitterFeaturizer(_ParsingFeaturizer):
         if self.node_types is not None:
             self._check_node_types(grammar)
         self.representations_ = reps
-        self._kinds = self._used_kinds(grammar)
 
     def _used_kinds(self, grammar):
-        """Kind ids of the nodes the labels read (fixed in ``fit``): ``node_types``
+        """Kind ids of the nodes the labels read: ``node_types``
         (every type when None), named ones only with ``named_only``, and every
         named node when ``tree_depth`` is output."""
         wanted = grammar.type_of_kind >= 0
@@ -596,7 +595,9 @@ class TreeSitterFeaturizer(_ParsingFeaturizer):
             raise InputError(f"node_types has duplicates: {types}.")
 
     def _parse_args(self):
-        return (*super()._parse_args(), self._kinds)
+        # from the grammar installed now, not pickled: kind ids differ between
+        # versions of a grammar package, type names do not
+        return (*super()._parse_args(), self._used_kinds(self._grammar()))
 
     def _note_failed(self, failed):
         self.failed_texts_ = [i for i, _ in failed]

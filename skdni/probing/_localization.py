@@ -354,7 +354,10 @@ class _FoldStats:
             flags = np.zeros(X.shape[1], bool)
             suspects = np.flatnonzero(~(spread[k] > 1e-6 * q[k]))
             if suspects.size:
-                train = X[(fold >= 0) & (fold != k)][:, suspects]
+                # only the suspect columns: a copy of every training row would
+                # undo the segment passes' point
+                rows = np.flatnonzero((fold >= 0) & (fold != k))
+                train = X[np.ix_(rows, suspects)]
                 flags[suspects] = train.min(axis=0) == train.max(axis=0)
             const.append(flags)
         return const

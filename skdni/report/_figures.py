@@ -364,7 +364,8 @@ def plot_ablation_curves(
                 bars = axis.errorbar(
                     k,
                     mean,
-                    yerr=[mean - low, high - mean],
+                    # >= 0: equal draws leave a rounding-sized negative
+                    yerr=np.maximum([mean - low, high - mean], 0.0),
                     fmt="none",
                     ecolor=colors[mode],
                     capsize=4,

@@ -207,6 +207,9 @@ def test_ablation_curves_of_one_k_show_the_random_interval_as_an_error_bar():
     row = frame.iloc[0]
     np.testing.assert_allclose(segment[:, 1], [row.random_low, row.random_high])
     assert list(ax.get_xticks()) == [1] and ax.get_xlim() == (0, 2)
+    # draws that all score the same: a rounding-sized interval around the mean
+    same = frame.assign(random_mean=0.1 + 0.2, random_low=0.3, random_high=0.3)
+    plot_ablation_curves(same)
 
 
 def test_ablation_curves_without_random_draws_has_no_band():
