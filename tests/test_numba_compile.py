@@ -392,6 +392,7 @@ def test_no_interpreter_or_a_failing_start_spawns_nothing(monkeypatch):
 
 
 def test_windows_child_starts_below_normal_priority(monkeypatch):
+    """On Windows the child starts at below-normal priority (no ``os.nice``)."""
     import subprocess as sp
 
     from skdni import _warm_up
@@ -435,9 +436,9 @@ def test_child_skips_cached_and_failing_tasks_and_marks_each(monkeypatch, tmp_pa
 
 def test_child_ignores_the_current_directory_and_is_reaped(monkeypatch, tmp_path):
     """The child runs with ``-P``: a ``skdni/`` or ``numpy/`` folder in the current
-    directory is not imported (these would exit with 7); with no tasks it just imports the
-    package, exits 0, and a daemon thread reaps it and removes its status
-    directory."""
+    directory is not imported (these would exit with 7); with no tasks it just
+    imports the package, exits 0, and a daemon thread reaps it and removes its
+    status directory."""
     from skdni import _warm_up
 
     for name in ("skdni", "numpy"):
