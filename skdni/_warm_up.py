@@ -160,8 +160,11 @@ ENV_VAR = "SKDNI_NUMBA_WARM_UP"
 # Set in this process once it started one, and in every warm-up process: their
 # child processes (joblib workers, the warm-up itself) import skdni.probing too.
 _STARTED = "_SKDNI_NUMBA_WARM_UP_STARTED"
-# (process, tasks) of the background compile this process started at import
+# (process, tasks, status directory) of the background compile this process started
+# at import
 _background = None
+# The longest a first fit waits for the background compile, in seconds.
+WAIT_TIMEOUT = 60.0
 
 
 def _in_cache(task):
@@ -184,37 +187,105 @@ def _in_cache(task):
         return False
 
 
+def _is_main_process():
+    """Whether this is a program's own process, not a worker multiprocessing, joblib
+    (loky) or concurrent.futures started (those have a parent process)."""
+    import multiprocessing
+
+    return (
+        multiprocessing.parent_process() is None
+        and multiprocessing.current_process().name == "MainProcess"
+    )
+
+
+# What the child runs: argv = [root, status directory, low-priority-from, *tasks].
+# Each task: "<i>.start" in the status directory, then "<i>.done" (also when it was
+# cached already or failed; a failure is swallowed: the fit compiles its own).
+_CHILD = """\
+import os, sys
+root, status, low, tasks = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+if os.path.realpath(root) not in {os.path.realpath(p) for p in sys.path if p}:
+    sys.path.insert(0, root)
+from skdni._warm_up import _in_cache, _run_task
+def mark(i, what):
+    try:
+        open(os.path.join(status, f"{i}.{what}"), "w").close()
+    except OSError:
+        pass
+for i, task in enumerate(tasks):
+    if i == low and hasattr(os, "nice"):
+        os.nice(10)
+    mark(i, "start")
+    try:
+        if not _in_cache(task):
+            _run_task(task)
+    except Exception:
+        pass
+    mark(i, "done")
+"""
+
+
+def _priority_options():
+    """``Popen`` options of the child: on Windows, below normal priority from the
+    start (elsewhere the child lowers its own with ``os.nice``)."""
+    import subprocess
+
+    if os.name == "nt":
+        return {"creationflags": subprocess.BELOW_NORMAL_PRIORITY_CLASS}
+    return {}
+
+
+def _reap(process, status):
+    """Wait for ``process`` in a daemon thread (no zombie), then remove ``status``."""
+    import shutil
+    import threading
+
+    def wait():
+        process.wait()
+        shutil.rmtree(status, ignore_errors=True)
+
+    threading.Thread(target=wait, name="skdni-warm-up-reaper", daemon=True).start()
+
+
 def _spawn(tasks, first_at_full_priority=False):
     """A low-priority process compiling ``tasks``' kernels into numba's cache in
-    this order (a task that fails is skipped), or None if none can start; the first
-    task at the caller's priority if ``first_at_full_priority``."""
+    this order (a task that fails, or is cached by then, is skipped), or None if
+    none can start (no interpreter to run, e.g. embedded or frozen); the first task
+    at the caller's priority if ``first_at_full_priority`` (not on Windows: there
+    the whole process runs below normal priority).
+
+    Returns ``(process, status)``: ``status`` is a temporary directory the child
+    marks each task's start and end in (``"<i>.start"``, ``"<i>.done"``), removed
+    once a daemon thread has reaped the child."""
+    import shutil
     import subprocess
     import sys
+    import tempfile
 
+    if not sys.executable or getattr(sys, "frozen", False):
+        return None, None
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, **{_STARTED: "1"})
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    code = (
-        "import os\n"
-        "from skdni._warm_up import _run_task\n"
-        f"for i, task in enumerate({list(tasks)!r}):\n"
-        f"    if i == {int(first_at_full_priority)} and hasattr(os, 'nice'):\n"
-        "        os.nice(10)\n"
-        "    try:\n"
-        "        _run_task(task)\n"
-        "    except Exception:\n"
-        "        pass\n"
-    )
+    low = int(first_at_full_priority)
+    status = None
     try:
-        return subprocess.Popen(
-            [sys.executable, "-c", code],
+        status = tempfile.mkdtemp(prefix="skdni-warm-up-")
+        # -P: the current directory is not put on sys.path (its own skdni/ would be
+        # compiled instead); the child adds ``root`` only if it is missing
+        process = subprocess.Popen(
+            [sys.executable, "-P", "-c", _CHILD, root, status, str(low), *tasks],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            **_priority_options(),
         )
-    except OSError:  # no process to spare: the first calls compile their own kernels
-        return None
+    except Exception:  # noqa: BLE001 - no process: the first calls compile their own
+        if status is not None:
+            shutil.rmtree(status, ignore_errors=True)
+        return None, None
+    _reap(process, status)
+    return process, status
 
 
 def start_warm_up(tasks):
@@ -225,7 +296,8 @@ def start_warm_up(tasks):
     other core while the model trains). The child runs at a lower priority and
     imports this same skdni (the cache is keyed to the source files). Tasks the
     background compile of ``import skdni.probing`` (:func:`background_warm_up`)
-    is running are left to it.
+    is running are left to it. Off when the environment variable
+    ``SKDNI_NUMBA_WARM_UP`` is ``"0"``.
 
     Parameters
     ----------
@@ -236,13 +308,16 @@ def start_warm_up(tasks):
     -------
     process : subprocess.Popen or None
         The running warm-up, for :func:`finish_warm_up`; None when every task's
-        kernels are already in the cache (or being compiled at import).
+        kernels are already in the cache (or being compiled at import), when it is
+        off, or when no process can start.
     """
+    if os.environ.get(ENV_VAR, "1").strip() == "0":
+        return None
     running = ()
     if _background is not None and _background[0].poll() is None:
         running = _background[1]
     missing = [t for t in tasks if t not in running and not _in_cache(t)]
-    return _spawn(missing) if missing else None
+    return _spawn(missing)[0] if missing else None
 
 
 def background_warm_up():
@@ -251,8 +326,10 @@ def background_warm_up():
 
     A first fit then loads its kernels from the cache, or waits for the compile
     under way (:func:`wait_for_warm_up`). Off when the environment variable
-    ``SKDNI_NUMBA_WARM_UP`` is ``"0"``; started once per process, never in a
-    process a warm-up or such a process started.
+    ``SKDNI_NUMBA_WARM_UP`` is ``"0"``; started once per process, only in a
+    program's main process (not in a multiprocessing, joblib or dask worker), never
+    in a process a warm-up or such a process started, and never without an
+    interpreter to run (``sys.executable`` empty, or a frozen application).
 
     Returns
     -------
@@ -262,32 +339,35 @@ def background_warm_up():
     global _background
     if _background is not None or os.environ.get(ENV_VAR, "1").strip() == "0":
         return None
-    if os.environ.get(_STARTED):
+    if os.environ.get(_STARTED) or not _is_main_process():
         return None
     missing = [t for t in BACKGROUND_TASKS if not _in_cache(t)]
+    if not missing:
+        return None
     # the first task (the default probe's) as soon as it can: a fit may wait for it
-    process = _spawn(missing, first_at_full_priority=True) if missing else None
+    process, status = _spawn(missing, first_at_full_priority=True)
     if process is not None:
-        _background = (process, tuple(missing))
+        _background = (process, tuple(missing), status)
         os.environ[_STARTED] = "1"  # for this process's workers
     return process
 
 
-def wait_for_warm_up(task, timeout=600.0):
+def wait_for_warm_up(task, timeout=None):
     """Before a first call needing ``task``'s kernels: wait while this process's
     background compile (:func:`background_warm_up`) is compiling them.
 
     Returns at once when they are cached, when no background compile runs, or when
     it is busy with another task first (then the call compiles its own kernels
-    rather than queue); else when they are cached, the compile ends, or after
+    rather than queue); else when they are cached, the compile has finished this
+    task (also when it failed: the call then compiles them) or ended, or after
     ``timeout`` seconds.
 
     Parameters
     ----------
     task : str
         A name from ``WARM_UP_TASKS``.
-    timeout : float, default=600.0
-        The longest wait, in seconds.
+    timeout : float, default=None
+        The longest wait, in seconds. None: ``WAIT_TIMEOUT`` (60).
 
     Returns
     -------
@@ -298,15 +378,24 @@ def wait_for_warm_up(task, timeout=600.0):
 
     if _background is None or task not in _background[1]:
         return False
-    process, tasks = _background
-    earlier = tasks[: tasks.index(task)]
+    process, tasks, status = _background
+    timeout = WAIT_TIMEOUT if timeout is None else timeout
+    i = tasks.index(task)
+
+    def marked(j, what):
+        return os.path.exists(os.path.join(status, f"{j}.{what}"))
+
     start = time.monotonic()
     waited = False
     while process.poll() is None and time.monotonic() - start < timeout:
         if _in_cache(task):
             break
-        # the tasks run in order: one before this not cached is under way (or failed)
-        if not all(_in_cache(t) for t in earlier):
+        # the tasks run in order: while the one before is unfinished, the child is
+        # busy with another (for the first task: importing, worth the wait)
+        if i > 0 and not marked(i - 1, "done"):
+            break
+        # finished but not cached: it failed, or numba could not cache it
+        if marked(i, "done"):
             break
         waited = True
         time.sleep(0.1)

@@ -164,7 +164,11 @@ after = _in_cache("svm_rank")
 again = start_warm_up(["svm_rank"])
 print(json.dumps([before, process is not None, ok, after, again is None]))
 """
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env = {k: v for k, v in os.environ.items() if "SKDNI_" not in k}
+    # no background compile at import (the marker of a warm-up's process)
+    env.update(
+        NUMBA_CACHE_DIR=str(tmp_path / "cache"), _SKDNI_NUMBA_WARM_UP_STARTED="1"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True
     )
@@ -247,11 +251,27 @@ class _Running:
         return None
 
 
-def test_a_fit_waits_only_for_the_task_under_way(monkeypatch):
-    """The first task not yet cached is the one being compiled: a fit needing it
-    waits until it is cached; a fit needing a later one does not queue behind."""
+def _background(monkeypatch, tmp_path, tasks, in_cache, on_sleep=None):
+    """Fake a running background compile of ``tasks`` with status in ``tmp_path``,
+    ``_in_cache`` answered by ``in_cache``; ``time.sleep`` calls ``on_sleep``."""
     from skdni import _warm_up
 
+    monkeypatch.setattr(_warm_up, "_in_cache", in_cache)
+    monkeypatch.setattr(
+        _warm_up, "_background", (_Running(), tuple(tasks), str(tmp_path))
+    )
+    monkeypatch.setattr(time, "sleep", lambda seconds: on_sleep and on_sleep())
+    return _warm_up
+
+
+def _mark(tmp_path, i, what):
+    (tmp_path / f"{i}.{what}").touch()
+
+
+def test_a_fit_waits_only_for_the_task_under_way(monkeypatch, tmp_path):
+    """The child marks each task's start and end: a fit needing the task under way
+    waits until its kernels are cached; a fit needing a later one does not queue
+    behind it."""
     cached = set()
     checks = []
 
@@ -259,13 +279,178 @@ def test_a_fit_waits_only_for_the_task_under_way(monkeypatch):
         checks.append(task)
         if len(checks) > 3:  # the background finishes "svm" after a few polls
             cached.add("svm")
+            _mark(tmp_path, 0, "done")
         return task in cached
 
-    monkeypatch.setattr(_warm_up, "_in_cache", in_cache)
-    monkeypatch.setattr(_warm_up, "_background", (_Running(), ("svm", "svm_rank")))
-    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    _mark(tmp_path, 0, "start")
+    _warm_up = _background(monkeypatch, tmp_path, ("svm", "svm_rank"), in_cache)
     assert not _warm_up.wait_for_warm_up("svm_rank")  # "svm" first: compile here
     assert _warm_up.wait_for_warm_up("svm")
     assert "svm" in cached
     assert not _warm_up.wait_for_warm_up("svc")  # not a background task
     assert not _warm_up.wait_for_warm_up("svm")  # cached now
+    # "svm" done: the child is on "svm_rank" (or about to start it): wait for it
+    polls = []
+
+    def finish_rank():
+        polls.append(1)
+        if len(polls) == 2:
+            cached.add("svm_rank")
+
+    _background(
+        monkeypatch, tmp_path, ("svm", "svm_rank"), cached.__contains__, finish_rank
+    )
+    assert _warm_up.wait_for_warm_up("svm_rank") and len(polls) == 2
+
+
+def test_a_fit_stops_waiting_when_its_task_fails_in_the_background(
+    monkeypatch, tmp_path
+):
+    """A task the child finished without caching its kernels (it failed) ends the
+    wait at once: the fit compiles its own instead of waiting for later tasks or a
+    timeout; so does a timeout, which is short by default."""
+    polls = []
+
+    def fail_svm():  # the child gives up on "svm" and moves on to "svc"
+        polls.append(1)
+        if len(polls) == 3:
+            _mark(tmp_path, 0, "done")
+            _mark(tmp_path, 1, "start")
+
+    _warm_up = _background(
+        monkeypatch, tmp_path, ("svm", "svc"), lambda task: False, fail_svm
+    )
+    assert _warm_up.wait_for_warm_up("svm")
+    assert len(polls) == 3  # stopped on the "done" mark, not at the timeout
+    assert not _warm_up.wait_for_warm_up("svm")  # known failed: no wait at all
+    assert not _warm_up.wait_for_warm_up("svc", timeout=0.0)
+    assert _warm_up.WAIT_TIMEOUT <= 60
+
+
+def test_background_compile_only_in_a_main_process(monkeypatch):
+    """Worker processes (multiprocessing, joblib's loky, concurrent.futures) start
+    no background compile of their own: they have a parent process."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from skdni import _warm_up
+
+    assert _warm_up._is_main_process()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        assert pool.submit(_warm_up._is_main_process).result() is False
+
+    spawned = []
+    monkeypatch.delenv(_warm_up.ENV_VAR, raising=False)
+    monkeypatch.delenv(_warm_up._STARTED, raising=False)
+    monkeypatch.setattr(_warm_up, "_background", None)
+    monkeypatch.setattr(_warm_up, "_in_cache", lambda task: False)
+    monkeypatch.setattr(_warm_up, "_spawn", lambda *a, **k: spawned.append(a))
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    assert _warm_up.background_warm_up() is None and spawned == []
+
+
+def test_start_warm_up_is_off_with_the_environment_variable(monkeypatch):
+    """``skdni run``'s warm-up honours ``SKDNI_NUMBA_WARM_UP=0`` too."""
+    from skdni import _warm_up
+
+    spawned = []
+    monkeypatch.setattr(_warm_up, "_in_cache", lambda task: False)
+    monkeypatch.setattr(_warm_up, "_spawn", lambda *a, **k: spawned.append(a))
+    monkeypatch.setenv(_warm_up.ENV_VAR, "0")
+    assert _warm_up.start_warm_up(["svm"]) is None and spawned == []
+
+
+def test_no_interpreter_or_a_failing_start_spawns_nothing(monkeypatch):
+    """Embedded (no ``sys.executable``) or frozen: no child; any error starting one
+    leaves ``import skdni.probing`` working (the fit compiles its own kernels) and
+    no temporary directory behind."""
+    import subprocess as sp
+    import tempfile
+
+    from skdni import _warm_up
+
+    monkeypatch.setattr(sys, "executable", "")
+    assert _warm_up._spawn(["svm"]) == (None, None)
+    monkeypatch.undo()
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert _warm_up._spawn(["svm"]) == (None, None)
+    monkeypatch.undo()
+
+    made = []
+    mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr(
+        tempfile, "mkdtemp", lambda **k: made.append(mkdtemp(**k)) or made[-1]
+    )
+
+    def popen(*args, **kwargs):
+        raise TypeError("expected str, bytes or os.PathLike object, not NoneType")
+
+    monkeypatch.setattr(sp, "Popen", popen)
+    assert _warm_up._spawn(["svm"]) == (None, None)
+    assert len(made) == 1 and not os.path.exists(made[0])
+
+
+def test_windows_child_starts_below_normal_priority(monkeypatch):
+    """On Windows the child starts at below-normal priority (no ``os.nice``)."""
+    import subprocess as sp
+
+    from skdni import _warm_up
+
+    assert _warm_up._priority_options() == (
+        {} if os.name != "nt" else {"creationflags": sp.BELOW_NORMAL_PRIORITY_CLASS}
+    )
+    monkeypatch.setattr(sp, "BELOW_NORMAL_PRIORITY_CLASS", 0x4000, raising=False)
+    monkeypatch.setattr(os, "name", "nt")
+    options = _warm_up._priority_options()
+    monkeypatch.undo()
+    assert options == {"creationflags": 0x4000}
+
+
+def test_child_skips_cached_and_failing_tasks_and_marks_each(monkeypatch, tmp_path):
+    """The child's loop (run here with fake tasks): a task cached by then (a worker
+    compiled it) is skipped, a failing one is passed over, and each gets its
+    ``start`` and ``done`` marks."""
+    from skdni import _warm_up
+
+    ran = []
+
+    def run_task(task):
+        ran.append(task)
+        if task == "threshold":
+            raise RuntimeError("compile failed")
+
+    monkeypatch.setattr(_warm_up, "_in_cache", lambda task: task == "svc")
+    monkeypatch.setattr(_warm_up, "_run_task", run_task)
+    tasks = ["svm", "svc", "threshold", "logistic"]
+    # low priority from after the last task: this process is not reniced
+    argv = [ROOT, str(tmp_path), str(len(tasks)), *tasks]
+    monkeypatch.setattr(sys, "argv", ["-c", *argv])
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    exec(_warm_up._CHILD, {})
+    assert ran == ["svm", "threshold", "logistic"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"{i}.{what}" for i in range(4) for what in ("done", "start")
+    ]
+
+
+def test_child_ignores_the_current_directory_and_is_reaped(monkeypatch, tmp_path):
+    """The child runs with ``-P``: a ``skdni/`` or ``numpy/`` folder in the current
+    directory is not imported (these would exit with 7); with no tasks it just
+    imports the package, exits 0, and a daemon thread reaps it and removes its
+    status directory."""
+    from skdni import _warm_up
+
+    for name in ("skdni", "numpy"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("raise SystemExit(7)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    process, status = _warm_up._spawn([])
+    assert process is not None and os.path.isdir(status)
+    for _ in range(600):  # the reaper, not this test, waits for the child
+        if process.returncode is not None and not os.path.exists(status):
+            break
+        time.sleep(0.1)
+    assert process.returncode == 0
+    assert not os.path.exists(status)
