@@ -260,7 +260,9 @@ def bench_tree_sitter(label, language, texts, repeat, folder):
         ("parse only (C library)", lambda: [parser.parse(d) for d in data]),
         (
             "parse + TreeCursor walk (one pass)",
-            functools.partial(_parse_chunk, texts, 0, language, "nan", fitted._kinds),
+            functools.partial(
+                _parse_chunk, texts, 0, language, "nan", *fitted._parse_args()[2:]
+            ),
         ),
         ("label fill only (zeros + compiled sweep)", lambda: fitted._labels(parsed)),
         (
