@@ -364,7 +364,9 @@ def plot_ablation_curves(
                 bars = axis.errorbar(
                     k,
                     mean,
-                    yerr=[mean - low, high - mean],
+                    # identical draws: the mean can sit an ulp outside the
+                    # percentiles, and matplotlib refuses a negative error
+                    yerr=[np.maximum(mean - low, 0.0), np.maximum(high - mean, 0.0)],
                     fmt="none",
                     ecolor=colors[mode],
                     capsize=4,
