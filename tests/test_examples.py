@@ -153,6 +153,62 @@ def test_arithmetic_example():
     assert re.search(r"top-10 next:digit units clamped '\+sign'", out)
 
 
+def test_arithmetic_verdicts_use_the_extreme_draws_and_no_clamp():
+    """Figures 4 and 5 reproduce only beyond every random draw (not the 2.5/97.5
+    percentiles) and, for Figure 4, above no clamp; the line names what failed."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        arithmetic = importlib.import_module("arithmetic")
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    ablation = {
+        "k": 10,
+        "baseline": 0.84,
+        "top": 0.80,
+        "random_mean": 0.83,
+        "random_low": 0.81,
+        "random_high": 0.85,
+    }
+    # below the 2.5 percentile but above the lowest draw: not below every draw
+    line = arithmetic.figure5_verdict({**ablation, "random_min": 0.79}, "f")
+    assert line.endswith("DOES NOT REPRODUCE (not below every random draw)")
+    line = arithmetic.figure5_verdict({**ablation, "random_min": 0.805}, "f")
+    assert line.endswith("REPRODUCES (below every random draw)")
+    generation = {
+        "k": 10,
+        "baseline_rate": 0.50,
+        "top_rate": 0.60,
+        "random_mean": 0.45,
+        "random_low": 0.40,
+        "random_high": 0.55,
+        "random_max": 0.58,
+        "top_minus_random": 0.15,
+        "diff_low": 0.10,
+        "diff_high": 0.20,
+        "vs_none": 0.10,
+        "vs_none_low": 0.05,
+        "vs_none_high": 0.15,
+    }
+    line = arithmetic.figure4_verdict(generation, "on")
+    assert "REPRODUCES the paper's Figure 4" in line
+    # above the 97.5 percentile, below the highest draw
+    line = arithmetic.figure4_verdict({**generation, "random_max": 0.62}, "on")
+    assert line.endswith("DOES NOT REPRODUCE (not above every random draw)")
+    # above every random draw, but clamping any units cut digits below no clamp
+    line = arithmetic.figure4_verdict(
+        {**generation, "baseline_rate": 0.65, "vs_none": -0.05, "vs_none_low": -0.1},
+        "+sign",
+    )
+    assert line.endswith("DOES NOT REPRODUCE (not above no clamp)")
+    line = arithmetic.figure4_verdict({**generation, "diff_low": -0.01}, "1")
+    assert line.endswith("DOES NOT REPRODUCE (not above the random mean)")
+    # an "off" clamp is judged against random, not reproduced
+    off = {**generation, "diff_low": -0.2, "diff_high": -0.1}
+    assert arithmetic.figure4_verdict(off, "off").endswith(
+        "FEWER digits (as an 'off' clamp should)"
+    )
+
+
 def test_source_code_example_python():
     out = run_example("source_code.py")
     check_settings_banner(out)

@@ -184,8 +184,10 @@ def dose_response(
         draw's number: ``random_target_share`` (``random_target_low`` /
         ``random_target_high``), ``random_valid_prefix`` (``random_valid_low`` /
         ``random_valid_high``), ``random_cross_entropy``
-        (``random_cross_entropy_low`` / ``random_cross_entropy_high``), NaN for no
-        clamp; then ``k``, ``n_random``, ``n_samples`` and ``generation``.
+        (``random_cross_entropy_low`` / ``random_cross_entropy_high``), and each
+        number's lowest / highest draw (``random_target_min`` / ``_max``,
+        ``random_valid_min`` / ``_max``, ``random_cross_entropy_min`` / ``_max``),
+        NaN for no clamp; then ``k``, ``n_random``, ``n_samples`` and ``generation``.
     """
     if isinstance(grammar, str):
         from ..datasets import compile_grammar
@@ -289,6 +291,8 @@ def dose_response(
                 record[column] = summary["random_mean"]
                 record[f"random_{name}_low"] = summary["random_low"]
                 record[f"random_{name}_high"] = summary["random_high"]
+                record[f"random_{name}_min"] = summary["random_min"]
+                record[f"random_{name}_max"] = summary["random_max"]
             record.update(
                 {
                     "k": len(units),

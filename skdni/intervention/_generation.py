@@ -417,8 +417,11 @@ def count_class_in_generations(
         One row per k: ``k``, ``baseline_rate`` (no clamp), ``top_rate`` with its
         95% sampling interval ``top_low`` / ``top_high`` (over samples),
         ``random_mean``, ``random_std``, ``random_low``, ``random_high`` (2.5 / 97.5
-        percentiles over draws), ``top_minus_random`` with its paired 95% interval
-        (``diff_low`` / ``diff_high``, over samples), ``n_samples``, ``value``,
+        percentiles over draws), ``random_min`` / ``random_max`` (lowest / highest
+        draw), ``top_minus_random`` with its paired 95% interval
+        (``diff_low`` / ``diff_high``, over samples), ``vs_none`` = top - no
+        clamp with its paired 95% interval (``vs_none_low`` / ``vs_none_high``,
+        over samples), ``n_samples``, ``value``,
         ``top_example`` and ``random_example`` (one generated text each, without
         the seed).
     """
@@ -440,6 +443,7 @@ def count_class_in_generations(
         else:
             diff = diff_low = diff_high = np.nan
         summary = random_summary(shares[draws].mean(axis=1))
+        vs_none, vs_none_low, vs_none_high = _mean_interval(shares[top] - shares[0])
         records.append(
             {
                 "k": kk,
@@ -451,9 +455,14 @@ def count_class_in_generations(
                 "random_std": summary["random_std"],
                 "random_low": summary["random_low"],
                 "random_high": summary["random_high"],
+                "random_min": summary["random_min"],
+                "random_max": summary["random_max"],
                 "top_minus_random": float(diff),
                 "diff_low": float(diff_low),
                 "diff_high": float(diff_high),
+                "vs_none": float(vs_none),
+                "vs_none_low": float(vs_none_low),
+                "vs_none_high": float(vs_none_high),
                 "n_samples": n_samples,
                 "value": describe_value(value),
                 "top_example": runtime.decode(generated[top, 0]),

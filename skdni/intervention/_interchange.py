@@ -247,7 +247,8 @@ class InterchangeScorer(BaseEstimator):
             One row per k: ``k``, ``baseline`` (share following the source with no
             patch), ``top`` with its 95% Wilson interval ``top_low`` / ``top_high``,
             ``random_mean``, ``random_low`` / ``random_high`` (2.5 / 97.5
-            percentiles over draws), ``all`` (every unit of the layer patched),
+            percentiles over draws), ``random_min`` / ``random_max`` (lowest /
+            highest draw), ``all`` (every unit of the layer patched),
             the specificity ``off_target_top`` / ``off_target_random`` /
             ``off_target_all`` (mean change in cross-entropy of the base's true
             next characters at every *other* position, nats: a unit set that
@@ -312,6 +313,8 @@ class InterchangeScorer(BaseEstimator):
                     "random_std": summary["random_std"],
                     "random_low": summary["random_low"],
                     "random_high": summary["random_high"],
+                    "random_min": summary["random_min"],
+                    "random_max": summary["random_max"],
                     "all": float(follows[-1].mean()),
                     "off_target_top": float(off_target[top]),
                     "off_target_random": float(off_target[draws].mean())

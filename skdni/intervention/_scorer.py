@@ -915,7 +915,8 @@ class NeuronAblationScorer(BaseEstimator):
         DataFrame
             One row per k: ``k``, ``baseline`` (no intervention), ``top``, the random-k
             distribution over ``n_random`` draws (``random_mean``, ``random_std``,
-            ``random_low`` / ``random_high`` = its 2.5 / 97.5 percentiles), and
+            ``random_low`` / ``random_high`` = its 2.5 / 97.5 percentiles,
+            ``random_min`` / ``random_max`` = its lowest / highest draw), and
             ``effect_size`` = (top - random_mean) / random_std (the top-k result in
             random-k standard deviations; NaN with fewer than two draws or when the
             draws do not vary, rather than an infinite effect), plus
@@ -961,6 +962,8 @@ class NeuronAblationScorer(BaseEstimator):
                     "random_std": std,
                     "random_low": summary["random_low"],
                     "random_high": summary["random_high"],
+                    "random_min": summary["random_min"],
+                    "random_max": summary["random_max"],
                     "effect_size": effect,
                     "n_random": summary["n_random"],
                     "metric": self.metric,

@@ -196,7 +196,9 @@ def random_summary(draws) -> dict:
     """The one summary of random-k results for top-vs-random tables.
 
     Returns ``random_mean``, ``random_std`` (ddof=1; NaN with fewer than two
-    draws), ``random_low`` / ``random_high`` (2.5 / 97.5 percentiles) and
+    draws), ``random_low`` / ``random_high`` (2.5 / 97.5 percentiles),
+    ``random_min`` / ``random_max`` (the lowest / highest draw: "below / above
+    every random draw" compares with these, not with the percentiles) and
     ``n_random``; NaN where there are no draws.
     """
     draws = np.asarray(draws, dtype=np.float64).reshape(-1)
@@ -206,6 +208,8 @@ def random_summary(draws) -> dict:
         "random_std": float(draws.std(ddof=1)) if n > 1 else np.nan,
         "random_low": float(np.percentile(draws, 2.5)) if n else np.nan,
         "random_high": float(np.percentile(draws, 97.5)) if n else np.nan,
+        "random_min": float(draws.min()) if n else np.nan,
+        "random_max": float(draws.max()) if n else np.nan,
         "n_random": int(n),
     }
 

@@ -165,6 +165,8 @@ def test_doses_are_each_units_own_levels(trained_lm, arithmetic_texts):
     assert row["random_cross_entropy_high"] == pytest.approx(
         np.percentile(losses, 97.5), abs=1e-9
     )
+    assert row["random_cross_entropy_min"] == pytest.approx(min(losses), abs=1e-9)
+    assert row["random_cross_entropy_max"] == pytest.approx(max(losses), abs=1e-9)
     assert row["n_random"] == 3
     # no clamp has no random comparator
     assert np.isnan(by_dose.iloc[0]["random_target_share"])

@@ -68,6 +68,14 @@ def test_count_class_in_generations(trained_lm):
     assert (frame["top_low"] <= frame["top_rate"]).all()
     assert (frame["top_rate"] <= frame["top_high"]).all()
     assert (frame["n_samples"] == 4).all() and (frame["value"] == "1").all()
+    # the extreme random draws bound the percentiles; top - no clamp is paired
+    assert (frame["random_min"] <= frame["random_low"]).all()
+    assert (frame["random_high"] <= frame["random_max"]).all()
+    np.testing.assert_allclose(
+        frame["vs_none"], frame["top_rate"] - frame["baseline_rate"], atol=1e-12
+    )
+    assert (frame["vs_none_low"] <= frame["vs_none"]).all()
+    assert (frame["vs_none"] <= frame["vs_none_high"]).all()
     example = frame["top_example"].iloc[0]
     assert len(example) == 40
     with pytest.raises(InputError, match="k=40 is larger"):

@@ -187,9 +187,15 @@ def test_evaluate_frame_and_n_jobs_independence(trained_lm, texts, digit_ranking
         "random_std",
         "random_low",
         "random_high",
+        "random_min",
+        "random_max",
         "effect_size",
     } <= set(a.columns)
     assert (a["random_low"] <= a["random_high"]).all()
+    for row in a.itertuples():
+        draws = a.attrs["random_scores"][row.k]
+        assert row.random_min == min(draws) and row.random_max == max(draws)
+        assert row.random_min <= row.random_low <= row.random_high <= row.random_max
     assert a["n_scored"].iloc[0] == next_char_in(DIGITS)(texts[:20]).sum()
     # the baseline under positions is the accuracy on those rows only
     proba = trained_lm.predict_proba(texts[:20])
@@ -462,3 +468,29 @@ def test_n_jobs_zero_after_set_params_is_an_invalid_parameter(trained_lm, texts)
         scorer.score(texts[:3])
     with pytest.raises(InvalidParameterError, match="n_jobs"):
         scorer.evaluate(texts[:3])
+
+
+def test_random_summary_min_max_are_the_extreme_draws():
+    from skdni.models._interventions import random_summary
+
+    draws = [0.1, 0.9, 0.5, 0.3, 0.7, 0.2, 0.4, 0.6, 0.8, 0.55]
+    summary = random_summary(draws)
+    assert summary["random_min"] == 0.1 and summary["random_max"] == 0.9
+    # with 10 draws the percentiles sit strictly inside: a value above
+    # random_high can still be below the best draw
+    assert summary["random_min"] < summary["random_low"]
+    assert summary["random_high"] < summary["random_max"]
+    assert summary["n_random"] == 10
+    one = random_summary([0.4])
+    assert one["random_min"] == one["random_max"] == 0.4
+    assert np.isnan(one["random_std"])
+    none = random_summary([])
+    assert none["n_random"] == 0
+    for name in (
+        "random_mean",
+        "random_low",
+        "random_high",
+        "random_min",
+        "random_max",
+    ):
+        assert np.isnan(none[name])

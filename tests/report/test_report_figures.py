@@ -212,6 +212,21 @@ def test_ablation_curves_of_one_k_show_the_random_interval_as_an_error_bar():
     plot_ablation_curves(same)
 
 
+def test_ablation_curves_of_one_k_with_identical_draws():
+    """Identical random draws: their mean can round an ulp outside the 2.5/97.5
+    percentiles (a random summary of [x, x, x]); the error bar is still drawn."""
+    mean = 0.1
+    frame = (
+        _ablation_frame()
+        .query("k == 1")
+        .assign(random_mean=mean, random_low=np.nextafter(mean, 1.0), random_high=mean)
+    )
+    (ax,) = plot_ablation_curves(frame).axes
+    (bar,) = [c for c in ax.collections if str(c.get_gid()).startswith("band:")]
+    (segment,) = bar.get_segments()
+    np.testing.assert_allclose(segment[:, 1], [mean, mean])
+
+
 def test_ablation_curves_without_random_draws_has_no_band():
     frame = _ablation_frame(modes=("oracle",))
     frame[["random_mean", "random_low", "random_high"]] = np.nan
