@@ -892,7 +892,9 @@ def _ablation_features(summary: pd.DataFrame, n: int, search=None) -> list[str]:
     Depth features first (nesting depth: what a character model must track to
     close brackets, the units the paper's Figure 5 ablates), then the binary
     findings, each group best skill first; a feature whose top units are those of
-    a feature already chosen (``bracket_depth`` = ``depth:paren``) is skipped.
+    a feature already chosen, in any order (``bracket_depth`` = ``depth:paren``;
+    ``impulse:integer`` and ``digit``), is skipped: zeroing them would repeat a
+    check.
     """
     found = summary[summary["skill"] > 0]
     depth = found["feature"].str.contains("depth")
@@ -901,7 +903,7 @@ def _ablation_features(summary: pd.DataFrame, n: int, search=None) -> list[str]:
     )
     chosen, seen = [], set()
     for feature in order:
-        units = None if search is None else tuple(search.top_units_[feature])
+        units = None if search is None else frozenset(search.top_units_[feature])
         if units is not None:
             if units in seen:
                 continue

@@ -1066,3 +1066,28 @@ def test_span_of_a_text_after_a_cut_one_points_at_that_text():
     assert split.inspect == ["a\n", "c\n"]
     for text, (f, start) in zip(split.inspect, split.spans, strict=True):
         assert split.files[f][start : start + len(text)] == text
+
+
+def test_ablation_features_skip_a_feature_with_the_same_top_units_in_any_order():
+    """Two features with the same top units (in another order) would repeat one
+    causal check: the second is skipped."""
+    from types import SimpleNamespace
+
+    from skdni._study import _ablation_features
+
+    summary = pd.DataFrame(
+        {
+            "feature": ["tree__impulse:integer", "chars__digit", "tree__range:string"],
+            "kind": ["binary"] * 3,
+            "skill": [0.93, 0.92, 0.9],
+        }
+    )
+    search = SimpleNamespace(
+        top_units_={
+            "tree__impulse:integer": [3, 25, 5],
+            "chars__digit": [25, 5, 3],
+            "tree__range:string": [45, 25, 5],
+        }
+    )
+    chosen = _ablation_features(summary, 3, search)
+    assert chosen == ["tree__impulse:integer", "tree__range:string"]
