@@ -58,7 +58,7 @@ def _content_stamp(path):
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sha256(path, mtime_ns, size):
     # (mtime, size) only key the memo: a file changed while running is re-read
     with open(path, "rb") as f:
