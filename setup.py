@@ -64,4 +64,5 @@ class BuildPyWithNumbaCache(build_py):
         fill_numba_cache(os.path.join(self.build_lib, "skdni"))
 
 
-setup(cmdclass={"build_py": BuildPyWithNumbaCache})
+if __name__ == "__main__":  # setuptools runs it so; tests import the hook
+    setup(cmdclass={"build_py": BuildPyWithNumbaCache})

@@ -21,6 +21,7 @@ editable install, a source checkout) or when it is not writable, a kernel is
 cached where numba caches it (a read-only package directory is still read first).
 """
 
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -149,6 +150,14 @@ class _Cache(FunctionCache):
             if data is not None:
                 return self._impl.rebuild(target_context, data)
         return None
+
+    def _save_overload(self, sig, data):
+        try:
+            self._cache_file._load_index()
+        except Exception:  # noqa: BLE001 - a damaged index: start a new one
+            with contextlib.suppress(OSError):
+                os.remove(self._cache_file._index_path)
+        super()._save_overload(sig, data)
 
 
 class _Dispatcher(CPUDispatcher):
