@@ -41,7 +41,11 @@ def _python(code, cache_dir, pythonpath=ROOT, args=()):
 # A package at argv[1] whose kernel is cached in argv[1]/_numba_cache when that
 # directory exists; argv[2] == "readonly": the package directory is not writable.
 _KERNEL = """
-import importlib.util, json, os, sys
+import importlib.util, json, os, sys, types
+# skdni without its __init__ (quick): only skdni._numba is needed
+bare = types.ModuleType("skdni")
+bare.__path__ = list(importlib.util.find_spec("skdni").submodule_search_locations)
+sys.modules["skdni"] = bare
 from skdni import _numba
 pkg = sys.argv[1]
 _numba._PACKAGE_ROOT = pkg
