@@ -344,3 +344,21 @@ def test_build_step_is_skipped_for_editable_installs_and_when_off(
     monkeypatch.setenv(setup.ENV_VAR, "0")
     command.run()
     assert len(calls) == 1
+
+
+def test_build_backend_adds_numba_only_for_a_compiling_wheel(monkeypatch):
+    """numpy and numba join the build requirements of a wheel, not of an editable
+    install or a wheel built with ``SKDNI_BUILD_NUMBA_CACHE=0``."""
+    spec = importlib.util.spec_from_file_location(
+        "skdni_backend", os.path.join(ROOT, "_build", "skdni_backend.py")
+    )
+    backend = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(backend)
+    monkeypatch.setattr(backend._orig, "get_requires_for_build_wheel", lambda c: [])
+    monkeypatch.delenv("SKDNI_BUILD_NUMBA_CACHE", raising=False)
+    assert backend.get_requires_for_build_wheel() == ["numpy>=1.26", "numba>=0.60"]
+    monkeypatch.setenv("SKDNI_BUILD_NUMBA_CACHE", "0")
+    assert backend.get_requires_for_build_wheel() == []
+    assert backend.get_requires_for_build_editable is (
+        backend._orig.get_requires_for_build_editable
+    )
