@@ -17,15 +17,13 @@ from skdni._numba_signatures import SIGNATURES
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _python(code, cache_dir, pythonpath=ROOT, args=()):
-    """Run ``code`` in a fresh interpreter (numba's own cache in ``cache_dir``, no
-    background compile); return the JSON its last printed line holds."""
-    env = dict(
-        os.environ,
-        NUMBA_CACHE_DIR=str(cache_dir),
-        PYTHONPATH=str(pythonpath),
-        SKDNI_NUMBA_WARM_UP="0",
-    )
+def _python(code, cache_dir, pythonpath=ROOT, args=(), own_cache=True):
+    """Run ``code`` in a fresh interpreter in ``cache_dir`` (numba's own cache there
+    too if ``own_cache``, no background compile); return the JSON its last printed
+    line holds."""
+    env = dict(os.environ, PYTHONPATH=str(pythonpath), SKDNI_NUMBA_WARM_UP="0")
+    if own_cache:
+        env["NUMBA_CACHE_DIR"] = str(cache_dir)
     out = subprocess.run(
         [sys.executable, "-P", "-c", code, *map(str, args)],
         env=env,
@@ -194,6 +192,7 @@ def test_recorded_signatures_are_what_warm_up_compiles(tmp_path):
         "import json\nfrom skdni._cached_build import record\n"
         "print(json.dumps(record()))",
         tmp_path,
+        own_cache=False,  # the kernels as cached for the other tests: no compile
     )
     assert found == SIGNATURES
 
