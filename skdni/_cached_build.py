@@ -144,10 +144,10 @@ class _StubModule(type(sys)):
 def _importer():
     """The name of the module whose code runs the import under way."""
     frame = sys._getframe(1)
-    while frame is not None and (
-        frame.f_code.co_filename.startswith("<frozen importlib")
-        or frame.f_globals.get("__name__") == __name__
-    ):
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name != __name__ and name.partition(".")[0] != "importlib":
+            break
         frame = frame.f_back
     return "" if frame is None else frame.f_globals.get("__name__", "")
 
