@@ -20,6 +20,14 @@ cache (CPU of this process plus its worker processes) and then a cold-process
 ``SKDNI_NUMBA_WARM_UP=0``): import, then a fit right away or after computing
 activations (50k characters, random-weight LSTM(128)); wall and CPU seconds.
 
+``installed PYTHON`` measures an installed skdni (``PYTHON``: a virtual
+environment's interpreter, run outside this checkout) as a user meets it right
+after ``pip install``: per case a new process imports ``skdni.probing`` (the
+background compile on, as by default), then the case's first call, wall and CPU
+seconds; numba's own cache (``NUMBA_CACHE_DIR``) is a new empty directory per
+case, so only what the install shipped (a cached build's ``skdni/_numba_cache``)
+is cached. It also prints the size of that directory.
+
 Threads pinned to 1. Run: ``python benchmarks/bench_numba_compile.py [case ...]``;
 copied into an older checkout's ``benchmarks/`` it measures that checkout (without
 the ``warm-up`` line when it has no ``skdni.warm_up``).
@@ -224,8 +232,94 @@ def _bench_flow(cache, chars):
     )
 
 
+# An installed skdni: import, then the case's first call (background compile on).
+_INSTALLED = """
+import json, time
+w0, c0 = time.perf_counter(), time.process_time()
+import skdni.probing
+w1, c1 = time.perf_counter(), time.process_time()
+{setup}
+w2, c2 = time.perf_counter(), time.process_time()
+run()
+w3, c3 = time.perf_counter(), time.process_time()
+from skdni import _warm_up
+from skdni._numba import kernel_status
+background = _warm_up._background
+if background is not None:  # measured: stop it
+    background[0].kill()
+    background[0].wait()
+print(json.dumps({{"started": background is not None, "import": [w1 - w0, c1 - c0],
+                   "first": [w3 - w2, c3 - c2],
+                   "kernels": sorted(set(kernel_status().values()))}}))
+"""
+
+_CACHE_SIZE = """
+import json, os, skdni
+root = os.path.join(os.path.dirname(skdni.__file__), "_numba_cache")
+size = n = 0
+for d, _, files in os.walk(root):
+    for f in files:
+        size += os.path.getsize(os.path.join(d, f))
+        n += 1
+print(json.dumps({"exists": os.path.isdir(root), "bytes": size, "files": n,
+                  "file": skdni.__file__}))
+"""
+
+
+def _installed_child(python, code, cwd):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "SKDNI_NUMBA_WARM_UP")
+    }
+    env["NUMBA_CACHE_DIR"] = os.path.join(cwd, "numba-cache")
+    out = subprocess.run(
+        [python, "-P", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=cwd,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def installed(python, names):
+    """First calls of the skdni installed for ``python``, right after import."""
+    print(f"installed skdni ({python}); load average {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        size = _installed_child(python, _CACHE_SIZE, tmp)
+        print(
+            f"{size['file']}: _numba_cache "
+            + (
+                f"{size['bytes'] / 1e6:.1f} MB in {size['files']} files"
+                if size["exists"]
+                else "absent"
+            )
+        )
+        print(
+            f"{'case':24s} {'import wall':>11s} {'1st wall':>9s} {'1st CPU':>8s}  "
+            "background compile / kernels"
+        )
+        for name in names:
+            cwd = os.path.join(tmp, name.replace("/", "_"))
+            os.makedirs(cwd)
+            res = _installed_child(python, _INSTALLED.format(setup=CASES[name]), cwd)
+            print(
+                f"{name:24s} {res['import'][0]:11.2f} {res['first'][0]:9.2f} "
+                f"{res['first'][1]:8.2f}  "
+                f"{'started' if res['started'] else 'none'} / "
+                f"{'/'.join(res['kernels']) or '-'}",
+                flush=True,
+            )
+    print(f"load average {os.getloadavg()[0]:.2f}")
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
+    if args[:1] == ["installed"]:
+        installed(args[1], args[2:] or [c for c in CASES if c != "load_c_source"])
+        sys.exit()
     main(
         [a for a in args if a != "flow"] if args else list(CASES),
         flow=not args or "flow" in args,

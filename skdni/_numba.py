@@ -10,14 +10,154 @@ plain types when a kernel calls it: ``f(x, 1)`` and ``f(x, 0)`` share one ``int6
 compilation instead of one for ``Literal[int](1)`` and one for ``Literal[int](0)``
 (the constants still fold once LLVM inlines the call). :func:`skdni.warm_up` fills
 the cache ahead of time.
+
+The cache of an installed (built) skdni is the package's own ``_numba_cache``
+directory, which the build fills (``setup.py``, :mod:`skdni._cached_build`): a
+kernel's index there is stamped with the SHA-256 of its source file's contents and
+NumPy's version (not the file's modification time, which installing resets), and
+keyed, as in numba, by the numba version, the CPU and the bytecode, so a build for
+another machine or numba simply misses and compiles. Without that directory (an
+editable install, a source checkout) or when it is not writable, a kernel is
+cached where numba caches it (a read-only package directory is still read first).
 """
 
+import contextlib
+import functools
+import hashlib
+import inspect
+import os
 import sys
 
 from numba.core import types
+from numba.core.caching import (
+    CompileResultCacheImpl,
+    FunctionCache,
+    IndexDataCacheFile,
+    _CacheLocator,
+)
 from numba.core.registry import CPUDispatcher
 
-__all__ = ["compiled_signatures", "helper", "kernel", "kernel_status"]
+# The package directory and the cache directory a build fills (none in a checkout).
+_PACKAGE_ROOT = os.path.dirname(os.path.abspath(__file__))
+CACHE_DIR_NAME = "_numba_cache"
+
+
+def _package_cache_root():
+    return os.path.join(_PACKAGE_ROOT, CACHE_DIR_NAME)
+
+
+def _content_stamp(path):
+    """SHA-256 of ``path``'s bytes and NumPy's version: what a package index is
+    valid for (the numba version and the CPU are in every index key already)."""
+    import numpy
+
+    st = os.stat(path)
+    return (
+        "skdni-content",
+        _sha256(path, st.st_mtime_ns, st.st_size),
+        numpy.__version__,
+    )
+
+
+@functools.cache
+def _sha256(path, mtime_ns, size):
+    # (mtime, size) only key the memo: a file changed while running is re-read
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class _PackageCacheLocator(_CacheLocator):
+    """Cache files of the kernels in ``<package>/_numba_cache/<subpackage>/``,
+    stamped by the source's contents: for a file of the package, when the build
+    made that directory and it is writable (else numba's next locator)."""
+
+    def __init__(self, py_func, py_file):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        sub = os.path.relpath(os.path.dirname(os.path.abspath(py_file)), _PACKAGE_ROOT)
+        self._cache_path = os.path.normpath(os.path.join(_package_cache_root(), sub))
+
+    def get_cache_path(self):
+        return self._cache_path
+
+    def get_source_stamp(self):
+        return _content_stamp(self._py_file)
+
+    def get_disambiguator(self):
+        return str(self._lineno)
+
+    @classmethod
+    def in_package(cls, py_func, py_file):
+        """The locator, writable or not; None outside the package or without
+        the directory."""
+        path = os.path.abspath(py_file)
+        if not os.path.isdir(_package_cache_root()) or not os.path.isfile(path):
+            return None
+        if os.path.commonpath([path, _PACKAGE_ROOT]) != _PACKAGE_ROOT:
+            return None
+        return cls(py_func, py_file)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        self = cls.in_package(py_func, py_file)
+        if self is None:
+            return None
+        try:
+            self.ensure_cache_path()
+        except OSError:
+            return None
+        return self
+
+
+class _CacheImpl(CompileResultCacheImpl):
+    _locator_classes = [_PackageCacheLocator, *CompileResultCacheImpl._locator_classes]
+
+
+class _Cache(FunctionCache):
+    """numba's function cache with the package's cache directory first.
+
+    A writable package directory holds the cache; a read-only one is searched
+    first, and new compilations go where numba caches (``NUMBA_CACHE_DIR``,
+    ``__pycache__`` or the user's cache directory). A damaged index is a miss."""
+
+    _impl_class = _CacheImpl
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        self._readonly = None
+        if not isinstance(self._impl.locator, _PackageCacheLocator):
+            locator = _PackageCacheLocator.in_package(py_func, inspect.getfile(py_func))
+            if locator is not None:
+                self._readonly = IndexDataCacheFile(
+                    cache_path=locator.get_cache_path(),
+                    filename_base=self._impl.filename_base,
+                    source_stamp=locator.get_source_stamp(),
+                )
+
+    def cache_files(self):
+        """The index files a load searches, in order."""
+        return [f for f in (self._readonly, self._cache_file) if f is not None]
+
+    def _load_overload(self, sig, target_context):
+        if not self._enabled:
+            return None
+        key = self._index_key(sig, target_context.codegen())
+        for cache_file in self.cache_files():
+            try:
+                data = cache_file.load(key)
+            except Exception:  # noqa: BLE001 - a damaged or foreign file: a miss
+                data = None
+            if data is not None:
+                return self._impl.rebuild(target_context, data)
+        return None
+
+    def _save_overload(self, sig, data):
+        try:
+            self._cache_file._load_index()
+        except Exception:  # noqa: BLE001 - a damaged index: start a new one
+            with contextlib.suppress(OSError):
+                os.remove(self._cache_file._index_path)
+        super()._save_overload(sig, data)
 
 
 class _Dispatcher(CPUDispatcher):
@@ -27,6 +167,9 @@ class _Dispatcher(CPUDispatcher):
         args = tuple(types.unliteral(a) for a in args)
         kws = {k: types.unliteral(v) for k, v in kws.items()}
         return super().get_call_template(args, kws)
+
+    def enable_caching(self):
+        self._cache = _Cache(self.py_func)
 
 
 class _HelperDispatcher(_Dispatcher):

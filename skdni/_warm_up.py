@@ -178,9 +178,10 @@ def _in_cache(task):
             module, _, function = f"skdni.{name}".rpartition(".")
             kernel = getattr(importlib.import_module(module), function)
             magic = kernel.targetctx.codegen().magic_tuple()
-            # {} when missing, or stale (other sources or numba version)
-            index = kernel._cache._cache_file._load_index()
-            if not any(key[1] == magic for key in index):
+            # {} when missing, or stale (other sources or numba version); the
+            # package's cache directory of a built install first
+            files = kernel._cache.cache_files()
+            if not any(key[1] == magic for f in files for key in f._load_index()):
                 return False
         return True
     except Exception:  # noqa: BLE001 - a private numba API: doubt means compile
