@@ -199,12 +199,22 @@ def _is_main_process():
     )
 
 
-# What the child runs: argv = [root, status directory, low-priority-from, *tasks].
-# Each task: "<i>.start" in the status directory, then "<i>.done" (also when it was
-# cached already or failed; a failure is swallowed: the fit compiles its own).
+# What the child runs: argv = [root, status directory, lock file, low-priority-from,
+# *tasks]. It first takes the lock file (one background compile per skdni at a time:
+# processes started while one compiles queue behind it, then find its kernels
+# cached). Each task: "<i>.start" in the status directory, then "<i>.done" (also
+# when it was cached already or failed; a failure is swallowed: the fit compiles
+# its own).
 _CHILD = """\
 import os, sys
-root, status, low, tasks = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+root, status, lock, low = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+tasks = sys.argv[5:]
+try:
+    import fcntl
+    held = open(lock, "a")
+    fcntl.flock(held, fcntl.LOCK_EX)  # released when this process ends
+except Exception:
+    pass
 if os.path.realpath(root) not in {os.path.realpath(p) for p in sys.path if p}:
     sys.path.insert(0, root)
 from skdni._warm_up import _in_cache, _run_task
@@ -224,6 +234,16 @@ for i, task in enumerate(tasks):
         pass
     mark(i, "done")
 """
+
+
+def _lock_path(root):
+    """The lock file of the background compiles of the skdni in ``root``: one per
+    installed copy (each has its own cache), in the temporary directory."""
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"skdni-warm-up-{digest}.lock")
 
 
 def _priority_options():
@@ -274,7 +294,8 @@ def _spawn(tasks, first_at_full_priority=False):
         # -P: the current directory is not put on sys.path (its own skdni/ would be
         # compiled instead); the child adds ``root`` only if it is missing
         process = subprocess.Popen(
-            [sys.executable, "-P", "-c", _CHILD, root, status, str(low), *tasks],
+            [sys.executable, "-P", "-c", _CHILD, root, status, _lock_path(root)]
+            + [str(low), *tasks],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

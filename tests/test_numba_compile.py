@@ -424,14 +424,40 @@ def test_child_skips_cached_and_failing_tasks_and_marks_each(monkeypatch, tmp_pa
     monkeypatch.setattr(_warm_up, "_run_task", run_task)
     tasks = ["svm", "svc", "threshold", "logistic"]
     # low priority from after the last task: this process is not reniced
-    argv = [ROOT, str(tmp_path), str(len(tasks)), *tasks]
+    argv = [ROOT, str(tmp_path), str(tmp_path / "lock"), str(len(tasks)), *tasks]
     monkeypatch.setattr(sys, "argv", ["-c", *argv])
     monkeypatch.setattr(sys, "path", list(sys.path))
     exec(_warm_up._CHILD, {})
     assert ran == ["svm", "threshold", "logistic"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        f"{i}.{what}" for i in range(4) for what in ("done", "start")
+        *(f"{i}.{what}" for i in range(4) for what in ("done", "start")),
+        "lock",
     ]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the lock uses fcntl (POSIX)")
+def test_background_compiles_queue_on_one_lock(monkeypatch, tmp_path):
+    """While one background compile of this skdni holds the lock, another started
+    does not begin its tasks (no two compile at once: processes piled up when a
+    developer's runs each started one); it begins once the lock is free."""
+    import fcntl
+
+    from skdni import _warm_up
+
+    lock = tmp_path / "held.lock"
+    monkeypatch.setattr(_warm_up, "_lock_path", lambda root: str(lock))
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        process, status = _warm_up._spawn(["no-such-task"])
+        assert process is not None
+        time.sleep(3.0)  # the child has imported nothing yet: it waits on the lock
+        assert process.poll() is None
+        assert not os.path.exists(os.path.join(status, "0.start"))
+    for _ in range(600):
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert process.returncode == 0
 
 
 def test_child_ignores_the_current_directory_and_is_reaped(monkeypatch, tmp_path):
