@@ -431,9 +431,9 @@ class OLSEngine(ProbeEngine):
             return stream_ols_fold_scores(
                 source, Y, fold_id, n_folds, stats["min"], stats["max"], feats, parallel
             )
-        Yf = Y if len(feats) == Y.shape[1] else Y[:, feats]
+        # Y's columns are sliced fold by fold: no copy of the label columns.
         return ols_fold_scores(
-            source.X, Yf, fold_id, n_folds, stats["min"], stats["max"]
+            source.X, Y, fold_id, n_folds, stats["min"], stats["max"], feats
         )
 
     def refit(self, i, x, y):

@@ -665,7 +665,7 @@ default="auto"
             for engine in engines:  # the refit tasks carry their engine, not Y
                 engine.label_stats = None
             self._set_results(scores, names, one_d, kinds, engines, chance)
-            self.unit_levels_ = unit_levels(X, Y, names, kinds, classes)
+            self.unit_levels_ = unit_levels(X, Y, names, kinds, classes, parallel)
             self._set_refits(X, Y, engines, parallel)
         self._set_tests(observed, exceed, control)
         self._set_analyses(X, Y, groups, char_types, folds, rng)

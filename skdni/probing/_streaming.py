@@ -496,6 +496,10 @@ def check_finite_blocks(X, unit_names):
             )
 
 
+# Rows per chunk of refit_columns on in-memory arrays.
+_REFIT_ROWS = 2048
+
+
 def refit_columns(X, Y, best):
     """Yield ``(j, X[:, [best[j]]], Y[:, j])`` as float64 for every feature ``j``.
 
@@ -523,7 +527,10 @@ def refit_columns(X, Y, best):
             units.append(best[j])
     batches.append((feats, units))
     xsource, ysource = source_of(X), source_of(Y)
-    step = _row_chunk(X.shape[1])
+    # Files are read in large chunks; in memory, chunks that stay in cache make
+    # the transposed copies into the unit-major buffers cheap.
+    on_disk = isinstance(xsource, tuple) or isinstance(ysource, tuple)
+    step = _row_chunk(X.shape[1]) if on_disk else _REFIT_ROWS
     for feats, units in batches:
         xcols = np.empty((len(units), n_rows))
         ycols = np.empty((len(feats), n_rows))
