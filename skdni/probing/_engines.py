@@ -383,7 +383,8 @@ def _fitted_linear_regression(template, x, y):
     of squares at rounding level, where ``lstsq``'s answer is noise / noise) is
     left to ``fit``.
     """
-    if template.get_params() != _PLAIN_OLS:
+    # An unfitted LinearRegression holds exactly its parameters (no get_params).
+    if type(template) is not LinearRegression or vars(template) != _PLAIN_OLS:
         return None
     labelled = ~np.isnan(y)
     if not labelled.all():
@@ -398,7 +399,7 @@ def _fitted_linear_regression(template, x, y):
     if not sxx > n * (8 * np.finfo(np.float64).eps * x_offset[0]) ** 2:
         return None
     coef = np.array([float(xc @ (y - y_offset)) / sxx])
-    estimator = clone(template)
+    estimator = LinearRegression()  # clone(template), without its checks
     estimator.n_features_in_ = 1
     estimator.coef_ = coef
     estimator.rank_ = 1
@@ -479,6 +480,15 @@ class SortedEngine(ProbeEngine):
         )
 
 
+def _codes(y, top):
+    """int8 label codes of ``y``: 1 where ``top``, -1 where NaN, else 0."""
+    codes = (y == top).astype(np.int8)
+    unlabelled = np.isnan(y)
+    if unlabelled.any():
+        codes[unlabelled] = -1
+    return codes
+
+
 def _fitted_linear_svc(template, x, y, classes):
     """``clone(template)`` (a ``LinearSVC()``, class-balanced or not) set to the
     exact minimiser of its objective on the labelled rows of ``x``, from the fast
@@ -487,7 +497,7 @@ def _fitted_linear_svc(template, x, y, classes):
     A liblinear refit takes ~10 ms per 50k rows to stop near that minimiser; this
     takes a few passes over ``x`` and predicts as ``LinearSVC().fit`` does (tested).
     """
-    codes = np.where(np.isnan(y), -1, y == classes[-1]).astype(np.int8)
+    codes = _codes(y, classes[-1])
     c1 = c0 = 1.0
     if template.class_weight == "balanced":  # sklearn's n / (2 · count) per class
         n_pos, n_neg = float(np.sum(codes == 1)), float(np.sum(codes == 0))
@@ -519,7 +529,7 @@ def _fitted_svc(template, x, y, classes):
     ``DummyClassifier(strategy="constant")`` predicting it (an ``SVC`` cannot hold
     w = 0 without a minutes-long libsvm fit on every row).
     """
-    codes = np.where(np.isnan(y), -1, y == classes[-1]).astype(np.int8)
+    codes = _codes(y, classes[-1])
     w, b = svc_fit_1d(np.ascontiguousarray(x, dtype=np.float64), codes)
     estimator = clone(template)
     if w == 0:
