@@ -665,8 +665,17 @@ default="auto"
             for engine in engines:  # the refit tasks carry their engine, not Y
                 engine.label_stats = None
             self._set_results(scores, names, one_d, kinds, engines, chance)
-            self.unit_levels_ = unit_levels(X, Y, names, kinds, classes, parallel)
-            self._set_refits(X, Y, engines, parallel)
+            # Arrays in memory: these per-block and per-feature tasks run in threads
+            # (numpy and BLAS release the GIL; shipping row blocks of X to worker
+            # processes would cost more than the work). Out of core, tasks carry file
+            # references to the search's workers.
+            local = (
+                parallel
+                if source.out_of_core
+                else Parallel(self.n_jobs, prefer="threads", return_as="generator")
+            )
+            self.unit_levels_ = unit_levels(X, Y, names, kinds, classes, local)
+            self._set_refits(X, Y, engines, local)
         self._set_tests(observed, exceed, control)
         self._set_analyses(X, Y, groups, char_types, folds, rng)
         return self
