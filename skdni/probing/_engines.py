@@ -79,10 +79,11 @@ def _label_stats(source, Y, folds, feats, top=None):
 class LabelStats:
     """The per-fold label statistics of one labelling, shared by the engines.
 
-    :func:`~._stats.fold_label_stats` of every column of ``Y`` at once, computed on
-    first use (one pass over ``Y``), then sliced per engine: the OLS engine's label
-    ranges and every engine's chance levels read it instead of each computing its
-    own (three passes and copies of the label columns per fit before).
+    :func:`~._stats.fold_label_stats` of the columns an engine asks for, computed
+    on first request (one pass over those columns of ``Y``) and kept: the OLS
+    engine's label ranges and its chance levels read the same statistics, instead
+    of each computing its own (three passes and copies of the label columns per
+    fit before); a permuted labelling computes only what its engines read.
 
     Parameters
     ----------
@@ -99,18 +100,16 @@ class LabelStats:
 
     def __init__(self, source, Y, folds, top):
         self.source, self.Y, self.folds, self.top = source, Y, folds, top
-        self._all = None
+        self._cache = {}
 
     def of(self, feats):
         """Statistics of the columns ``feats``: arrays (n_folds, len(feats))."""
-        if self._all is None:
-            self._all = _label_stats(
-                self.source, self.Y, self.folds, range(self.Y.shape[1]), self.top
+        key = tuple(int(j) for j in feats)
+        if key not in self._cache:
+            self._cache[key] = _label_stats(
+                self.source, self.Y, self.folds, list(key), self.top[list(key)]
             )
-        feats = list(feats)
-        if feats == list(range(self.Y.shape[1])):
-            return self._all
-        return {key: value[:, feats] for key, value in self._all.items()}
+        return self._cache[key]
 
 
 class ProbeEngine:
