@@ -170,3 +170,26 @@ def test_unit_major_is_a_transposed_row_gather():
     rows = rng.permutation(203)
     np.testing.assert_array_equal(_unit_major(X, rows, 2, 7), X[rows][:, 2:7].T)
     assert _unit_major(X, rows, 2, 7).flags.c_contiguous
+
+
+def test_label_statistics_are_computed_once_per_column(monkeypatch):
+    """The OLS label ranges and every engine's chance share one LabelStats pass
+    per column (three passes per fit before)."""
+    from skdni.probing import _engines
+
+    seen = []
+    real = _engines.fold_label_stats
+
+    def counting(Y, *args, **kwargs):
+        seen.append(Y.shape[1])
+        return real(Y, *args, **kwargs)
+
+    monkeypatch.setattr(_engines, "fold_label_stats", counting)
+    X, Y, groups = realistic()
+    search = NeuronProbeSearch(cv=4).fit(X, Y, groups)
+    assert set(search.methods_) == {"svm", "ols"}
+    assert sum(seen) == Y.shape[1]
+    seen.clear()
+    NeuronProbeSearch(cv=4, n_permutations=2, random_state=0).fit(X, Y, groups)
+    n_ols = int((search.methods_ == "ols").sum())
+    assert sum(seen) == Y.shape[1] + 2 * n_ols  # a null labelling: OLS columns only
