@@ -190,7 +190,10 @@ default="auto"
         Resamples of whole texts (``groups``) for ``stability_``: each refits the
         search (without permutations or control) on texts drawn with replacement.
     n_jobs : int or None, default=None
-        Worker processes (units are split between them; exact fits are chunked).
+        Worker processes (units are split between them; exact fits are chunked);
+        ``unit_levels_``'s row blocks and the refits of ``best_estimators_`` run as
+        as many threads (arrays in memory) or worker tasks (a memmap). Results are
+        identical for any ``n_jobs``.
     random_state : int, RandomState or None, default=None
         Draws of the permutations and control labels (all made in the parent).
     verbose : int, default=0
