@@ -161,8 +161,8 @@ class ProbeEngine:
     classifiers : list of bool
         Per feature, whether its probe is a classifier (not a regressor).
     label_stats : LabelStats or None
-        Set by the search before each labelling: the per-fold label statistics of
-        all features, computed once and shared by the engines (read with
+        Set by the search before each labelling: its per-fold label statistics,
+        computed once per column set and shared by the engines (read with
         ``self._stats``).
     """
 

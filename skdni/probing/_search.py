@@ -650,7 +650,7 @@ default="auto"
         with ActivationSource(X) as source, parallel:
             top = np.array([values[-1] for values in classes])
             for role, labels in self._labellings(Y, groups, char_types, rng):
-                # One pass over the labels for every engine's label statistics.
+                # Label statistics computed once per labelling, read by all engines.
                 stats = LabelStats(source, labels, folds, top)
                 for engine in engines:
                     engine.label_stats = stats
