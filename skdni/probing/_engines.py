@@ -34,6 +34,7 @@ from ._streaming import stream_label_stats, stream_ols_fold_scores
 __all__ = [
     "ENGINES",
     "ExactEngine",
+    "LabelStats",
     "LogisticEngine",
     "OLSEngine",
     "ProbeEngine",
@@ -73,6 +74,42 @@ def _label_stats(source, Y, folds, feats, top=None):
         return stream_label_stats(Y, folds.fold_id, folds.n_folds, top, feats=feats)
     Yf = Y if len(feats) == Y.shape[1] else Y[:, feats]
     return fold_label_stats(Yf, folds.fold_id, folds.n_folds, top)
+
+
+class LabelStats:
+    """The per-fold label statistics of one labelling, shared by the engines.
+
+    :func:`~._stats.fold_label_stats` of the columns an engine asks for, computed
+    on first request (one pass over those columns of ``Y``) and kept: the OLS
+    engine's label ranges and its chance levels read the same statistics, instead
+    of each computing its own (three passes and copies of the label columns per
+    fit before); a permuted labelling computes only what its engines read.
+
+    Parameters
+    ----------
+    source : ActivationSource
+        The activations (decides whether labels are pooled over row chunks).
+    Y : ndarray or numpy.memmap of shape (n_rows, n_labels)
+        One labelling of all features.
+    folds : Folds
+        K-fold style folds.
+    top : ndarray of shape (n_labels,)
+        Every feature's largest label value (a binary feature's larger class, whose
+        per-fold count is ``"pos"``).
+    """
+
+    def __init__(self, source, Y, folds, top):
+        self.source, self.Y, self.folds, self.top = source, Y, folds, top
+        self._cache = {}
+
+    def of(self, feats):
+        """Statistics of the columns ``feats``: arrays (n_folds, len(feats))."""
+        key = tuple(int(j) for j in feats)
+        if key not in self._cache:
+            self._cache[key] = _label_stats(
+                self.source, self.Y, self.folds, list(key), self.top[list(key)]
+            )
+        return self._cache[key]
 
 
 class ProbeEngine:
@@ -123,10 +160,16 @@ class ProbeEngine:
         Per feature, ``get_scorer`` of the scoring (or of the default).
     classifiers : list of bool
         Per feature, whether its probe is a classifier (not a regressor).
+    label_stats : LabelStats or None
+        Set by the search before each labelling: its per-fold label statistics,
+        computed once per column set and shared by the engines (read with
+        ``self._stats``).
     """
 
     name = None
     probe = None
+    # The search's LabelStats of the labelling being scored (set per labelling).
+    label_stats = None
 
     def __init__(self, features, names, estimators, scoring, classes, error_score):
         self.features = list(features)
@@ -143,6 +186,15 @@ class ProbeEngine:
                 self.scorers.append(get_scorer(default if scoring is None else scoring))
             except ValueError as exc:
                 raise InputError(f"scoring for feature {name!r}: {exc}") from exc
+
+    def _stats(self, source, Y, folds, top=None):
+        """:func:`~._stats.fold_label_stats` of this engine's columns of ``Y``: from
+        the search's shared :class:`LabelStats` when it is of this ``Y``, else
+        computed (``top``: the binary features' larger classes, for ``"pos"``)."""
+        shared = self.label_stats
+        if shared is not None and shared.Y is Y and shared.folds is folds:
+            return shared.of(self.features)
+        return _label_stats(source, Y, folds, self.features, top)
 
     @classmethod
     def supports(cls, kind, scoring):
@@ -230,7 +282,7 @@ class ProbeEngine:
         """
         if self.scoring is None and folds.is_partition:
             top = np.array([values[-1] for values in self.classes])
-            stats = _label_stats(source, Y, folds, self.features, top)
+            stats = self._stats(source, Y, folds, top)
             return default_chance_scores(stats, self.classifiers).T
         out = np.empty((len(self.features), folds.n_folds))
         for i, j in enumerate(self.features):
@@ -267,8 +319,10 @@ class ProbeEngine:
             Predicts from one column, as the probes scored in ``fold_scores``.
         """
         labelled = ~np.isnan(y)
-        if not labelled.all():  # boolean indexing copies: only when needed
-            x, y = x[labelled], y[labelled]
+        # Copies the estimator may keep (x and y can be views of shared buffers).
+        x, y = (
+            (x[labelled], y[labelled]) if not labelled.all() else (x.copy(), y.copy())
+        )
         return _owning_arrays(clone(self.estimators[i]).fit(x, y))
 
 
@@ -311,9 +365,52 @@ class ExactEngine(ProbeEngine):
         return scores
 
 
+# LinearRegression()'s parameters, under which the closed-form refit is its fit.
+_PLAIN_OLS = LinearRegression().get_params()
+
+
+def _fitted_linear_regression(template, x, y):
+    """``clone(template)`` (a ``LinearRegression()``) set to the least-squares line
+    of the labelled rows of ``x`` (n, 1), from its closed form; None where that is
+    not ``LinearRegression().fit``'s own solution (then the caller fits it).
+
+    ``fit`` centres ``x`` and ``y`` on their means and solves the centred problem by
+    SVD (``scipy.linalg.lstsq``); on one column that is ``b = Σx̃ỹ / Σx̃²``, ``a = ȳ −
+    b x̄`` with the same means, so coefficients and predictions agree to rounding
+    (~1e-15 relative; tested against ``LinearRegression().fit``), without sklearn's
+    validation and a copy of the column per refit. A constant column (centred sum
+    of squares at rounding level, where ``lstsq``'s answer is noise / noise) is
+    left to ``fit``.
+    """
+    # An unfitted LinearRegression holds exactly its parameters (no get_params).
+    if type(template) is not LinearRegression or vars(template) != _PLAIN_OLS:
+        return None
+    labelled = ~np.isnan(y)
+    if not labelled.all():
+        x, y = x[labelled], y[labelled]
+    n = y.shape[0]
+    if n < 2:
+        return None
+    x_offset = np.mean(x, axis=0)  # as sklearn's _preprocess_data: shape (1,)
+    y_offset = np.mean(y, axis=0)
+    xc = x[:, 0] - x_offset[0]
+    sxx = float(xc @ xc)
+    if not sxx > n * (8 * np.finfo(np.float64).eps * x_offset[0]) ** 2:
+        return None
+    coef = np.array([float(xc @ (y - y_offset)) / sxx])
+    estimator = LinearRegression()  # clone(template), without its checks
+    estimator.n_features_in_ = 1
+    estimator.coef_ = coef
+    estimator.rank_ = 1
+    estimator.singular_ = np.array([np.sqrt(sxx)])
+    estimator.intercept_ = y_offset - np.dot(x_offset, coef)
+    return estimator
+
+
 class OLSEngine(ProbeEngine):
     """``LinearRegression()`` on each unit, R² from per-fold moments
-    (``skdni.probing._fast_ols``; pooled over row chunks out of core)."""
+    (``skdni.probing._fast_ols``; pooled over row chunks out of core); the refit is
+    the least-squares line in closed form (:func:`_fitted_linear_regression`)."""
 
     name = "ols"
     probe = "ols"
@@ -328,16 +425,20 @@ class OLSEngine(ProbeEngine):
 
     def fold_scores(self, source, Y, folds, parallel):
         fold_id, n_folds, feats = folds.fold_id, folds.n_folds, self.features
-        stats = _label_stats(source, Y, folds, feats)
+        stats = self._stats(source, Y, folds)
         if source.out_of_core:
             # Labels read chunk by chunk: no copy of Y, fold-ordered or not.
             return stream_ols_fold_scores(
                 source, Y, fold_id, n_folds, stats["min"], stats["max"], feats, parallel
             )
-        Yf = Y if len(feats) == Y.shape[1] else Y[:, feats]
+        # Y's columns are sliced fold by fold: no copy of the label columns.
         return ols_fold_scores(
-            source.X, Yf, fold_id, n_folds, stats["min"], stats["max"]
+            source.X, Y, fold_id, n_folds, stats["min"], stats["max"], feats
         )
+
+    def refit(self, i, x, y):
+        fitted = _fitted_linear_regression(self.estimators[i], x, y)
+        return super().refit(i, x, y) if fitted is None else fitted
 
 
 class SortedEngine(ProbeEngine):
@@ -378,6 +479,15 @@ class SortedEngine(ProbeEngine):
         )
 
 
+def _codes(y, top):
+    """int8 label codes of ``y``: 1 where ``top``, -1 where NaN, else 0."""
+    codes = (y == top).astype(np.int8)
+    unlabelled = np.isnan(y)
+    if unlabelled.any():
+        codes[unlabelled] = -1
+    return codes
+
+
 def _fitted_linear_svc(template, x, y, classes):
     """``clone(template)`` (a ``LinearSVC()``, class-balanced or not) set to the
     exact minimiser of its objective on the labelled rows of ``x``, from the fast
@@ -386,7 +496,7 @@ def _fitted_linear_svc(template, x, y, classes):
     A liblinear refit takes ~10 ms per 50k rows to stop near that minimiser; this
     takes a few passes over ``x`` and predicts as ``LinearSVC().fit`` does (tested).
     """
-    codes = np.where(np.isnan(y), -1, y == classes[-1]).astype(np.int8)
+    codes = _codes(y, classes[-1])
     c1 = c0 = 1.0
     if template.class_weight == "balanced":  # sklearn's n / (2 · count) per class
         n_pos, n_neg = float(np.sum(codes == 1)), float(np.sum(codes == 0))
@@ -418,7 +528,7 @@ def _fitted_svc(template, x, y, classes):
     ``DummyClassifier(strategy="constant")`` predicting it (an ``SVC`` cannot hold
     w = 0 without a minutes-long libsvm fit on every row).
     """
-    codes = np.where(np.isnan(y), -1, y == classes[-1]).astype(np.int8)
+    codes = _codes(y, classes[-1])
     w, b = svc_fit_1d(np.ascontiguousarray(x, dtype=np.float64), codes)
     estimator = clone(template)
     if w == 0:

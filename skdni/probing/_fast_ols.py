@@ -29,33 +29,41 @@ __all__ = [
 ]
 
 
-def fold_moments(X, Y, fold_id, n_folds):
+def fold_moments(X, Y, fold_id, n_folds, feats=None):
     """Per-fold count, means and centred moments for every (unit, feature) pair.
+
+    One pass over the rows, fold by fold: per fold one product ``X̃ᵀỸ`` (all units ×
+    all features) and the units' own sums; rows not in fold order are gathered a
+    fold at a time (no fold-ordered copy of ``X``).
 
     Parameters
     ----------
     X : ndarray of shape (n, p)
-    Y : ndarray of shape (n, q), NaN where a row has no label for a feature.
+    Y : ndarray of shape (n, q_all), NaN where a row has no label for a feature.
     fold_id : ndarray of shape (n,), the test fold of every row.
     n_folds : int
+    feats : list of int, default=None
+        The columns of ``Y`` to use (all if None); sliced fold by fold.
 
     Returns
     -------
     dict of ndarrays of shape (n_folds, p, q): ``n``, ``mx``, ``my``, ``cxx``, ``cxy``,
     ``cyy`` (means are 0 where a fold has no labelled row).
     """
-    n_units, n_feats = X.shape[1], Y.shape[1]
+    if feats is not None and list(feats) == list(range(Y.shape[1])):
+        feats = None
+    n_units = X.shape[1]
+    n_feats = Y.shape[1] if feats is None else len(feats)
     shape = (n_folds, n_units, n_feats)
     out = {k: np.zeros(shape) for k in ("n", "mx", "my", "cxx", "cxy", "cyy")}
     by_fold, bounds = fold_order(fold_id, n_folds)
-    if by_fold is not None:
-        X, Y = X[by_fold], Y[by_fold]  # one copy, then every fold is a slice
     for k in range(n_folds):
         lo, hi = bounds[k], bounds[k + 1]
         if lo == hi:
             continue
-        xk = X[lo:hi]
-        yk = Y[lo:hi]
+        rows = slice(lo, hi) if by_fold is None else by_fold[lo:hi]
+        xk = X[rows]
+        yk = Y[rows] if feats is None else Y[rows][:, feats]
         mask = ~np.isnan(yk)
         # Shift by the fold's own means first so the moments below do not cancel.
         x_mean = xk.mean(axis=0)
@@ -71,7 +79,7 @@ def fold_moments(X, Y, fold_id, n_folds):
         sxx = np.empty((n_units, n_feats))
         partial = np.flatnonzero(~mask.all(axis=0))
         sx[:] = xc.sum(axis=0)[:, None]
-        sxx[:] = (xc * xc).sum(axis=0)[:, None]
+        sxx[:] = np.einsum("ij,ij->j", xc, xc)[:, None]  # no (rows, p) temporary
         if partial.size:
             m = mask[:, partial].astype(np.float64)
             sx[:, partial] = xc.T @ m
@@ -148,12 +156,12 @@ def training_moments(mom):
     return [merge_moments(prefix[k], suffix[k]) for k in range(n_folds)]
 
 
-def ols_fold_scores(X, Y, fold_id, n_folds, y_min, y_max):
+def ols_fold_scores(X, Y, fold_id, n_folds, y_min, y_max, feats=None):
     """Held-out R² of ``LinearRegression()`` on each unit, per feature and fold.
 
     Parameters
     ----------
-    X, Y, fold_id, n_folds : see :func:`fold_moments`.
+    X, Y, fold_id, n_folds, feats : see :func:`fold_moments`.
     y_min, y_max : ndarray of shape (n_folds, q)
         The smallest and largest label of each feature in each test fold (NaN if none).
         A constant test fold gets ``r2_score``'s ``force_finite`` value: 1.0 for a
@@ -164,7 +172,7 @@ def ols_fold_scores(X, Y, fold_id, n_folds, y_min, y_max):
     ndarray of shape (q, p, n_folds); NaN where the test fold has fewer than two
     labelled rows or the training fold none (as ``r2_score`` / ``fit`` would fail).
     """
-    return moment_scores(fold_moments(X, Y, fold_id, n_folds), y_min, y_max)
+    return moment_scores(fold_moments(X, Y, fold_id, n_folds, feats), y_min, y_max)
 
 
 def moment_scores(test, y_min, y_max):

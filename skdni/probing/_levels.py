@@ -8,28 +8,67 @@ hand: one matrix product per block of rows (memmaps are read block by block).
 """
 
 import numpy as np
+from sklearn.utils.parallel import Parallel, delayed
+
+from ._streaming import _read_rows, row_part, source_of
 
 __all__ = ["unit_levels"]
 
 # rows per block: bounds the float64 copies of X and of the indicators
 _BLOCK_ROWS = 65_536
+# rows per chunk when gathering in-memory label columns (transposes kept in cache)
+_COLUMN_ROWS = 2048
 # a continuous feature's "off" / "on" rows: its lowest / highest tenth
 _LOW_END, _HIGH_END = 0.1, 0.9
 
 
-def _ends(y, kind, values):
-    """``(off, on)`` bounds of one feature: the two classes of a binary feature,
-    the low / high tenth of a continuous one (its minimum / maximum when those
-    quantiles meet)."""
-    if kind == "binary":
-        return (values[0], values[0]), (values[-1], values[-1])
-    low, high = np.nanquantile(y, [_LOW_END, _HIGH_END])
+def _ends(y):
+    """``(off, on)`` bounds of a continuous feature from its label column ``y``
+    (contiguous, NaN where unlabelled): the low / high tenth, its minimum / maximum
+    when those quantiles meet. ``np.quantile`` of the labelled values is what
+    ``np.nanquantile(y)`` computes (it drops the NaNs, then calls it)."""
+    unlabelled = np.isnan(y)
+    if unlabelled.any():
+        y = y[~unlabelled]
+    if not y.size:  # on no side (nanquantile's all-NaN answer)
+        return (-np.inf, np.nan), (np.nan, np.inf)
+    low, high = np.quantile(y, [_LOW_END, _HIGH_END])
     if low == high:
-        return (-np.inf, np.nanmin(y)), (np.nanmax(y), np.inf)
+        return (-np.inf, y.min()), (y.max(), np.inf)
     return (-np.inf, low), (high, np.inf)
 
 
-def unit_levels(X, Y, names, kinds, classes) -> dict:
+def _label_columns(Y, feats):
+    """``Y[:, feats]`` as contiguous float64 columns, shape (len(feats), n_rows),
+    gathered in row chunks (a memmap is read by row chunks, never whole)."""
+    source = source_of(Y)
+    n_rows = Y.shape[0]
+    step = _BLOCK_ROWS if isinstance(source, tuple) else _COLUMN_ROWS
+    out = np.empty((len(feats), n_rows))
+    for lo in range(0, n_rows, step):
+        hi = min(lo + step, n_rows)
+        out[:, lo:hi] = _read_rows(source, lo, hi, feats).T
+    return out
+
+
+def _block_sums(xpart, ypart, low, high):
+    """Sums of the activation rows of one row block on each feature's off / on side,
+    shape (2q, n_units), and the rows counted (2q,)."""
+    n = xpart[2][0] if isinstance(xpart, tuple) else xpart.shape[0]
+    block, labels = _read_rows(xpart, 0, n), _read_rows(ypart, 0, n)
+    q = low.shape[1]
+    mark = np.empty((block.shape[0], 2 * q))
+    for side in (0, 1):  # NaN rows: on no side
+        np.logical_and(
+            labels >= low[side],
+            labels <= high[side],
+            out=mark[:, side * q : (side + 1) * q],
+            casting="unsafe",
+        )
+    return mark.T @ block, mark.sum(axis=0)
+
+
+def unit_levels(X, Y, names, kinds, classes, parallel=None) -> dict:
     """Per feature: every unit's mean activation where the feature is off / on.
 
     Parameters
@@ -43,6 +82,10 @@ def unit_levels(X, Y, names, kinds, classes) -> dict:
     classes : list of ndarray
         The label values of each feature (a binary feature's two classes, low
         first).
+    parallel : sklearn.utils.parallel.Parallel, default=None
+        Runs one task per continuous feature (its quantiles) and per block of
+        ``_BLOCK_ROWS`` rows (its sums); None: in this process. The blocks'
+        sums are added in row order, so the levels do not depend on ``n_jobs``.
 
     Returns
     -------
@@ -62,31 +105,35 @@ def unit_levels(X, Y, names, kinds, classes) -> dict:
     >>> levels["f"]["sign"].tolist()
     [1, -1]
     """
+    if parallel is None:
+        parallel = Parallel(n_jobs=1)
     n_rows, n_units = X.shape
     q = len(names)
-    ends = [
-        _ends(np.asarray(Y[:, j], dtype=np.float64), kinds[j], classes[j])
-        for j in range(q)
-    ]
+    ends = [((values[0], values[0]), (values[-1], values[-1])) for values in classes]
+    continuous = [j for j in range(q) if kinds[j] != "binary"]
+    if continuous:
+        columns = _label_columns(Y, continuous)
+        found = parallel(delayed(_ends)(column) for column in columns)
+        for j, end in zip(continuous, found, strict=True):
+            ends[j] = end
+        del columns
     # (side, bound) per feature: the off rows then the on rows of every feature
     bounds = np.array([[end[side] for end in ends] for side in (0, 1)])
     low, high = bounds[..., 0], bounds[..., 1]
     sums = np.zeros((2 * q, n_units))
     counts = np.zeros(2 * q)
-    marks = np.empty((min(n_rows, _BLOCK_ROWS), 2 * q))
-    for start in range(0, n_rows, _BLOCK_ROWS):
-        block = np.asarray(X[start : start + _BLOCK_ROWS], dtype=np.float64)
-        labels = np.asarray(Y[start : start + _BLOCK_ROWS], dtype=np.float64)
-        mark = marks[: block.shape[0]]
-        for side in (0, 1):  # NaN rows: on no side
-            np.logical_and(
-                labels >= low[side],
-                labels <= high[side],
-                out=mark[:, side * q : (side + 1) * q],
-                casting="unsafe",
-            )
-        sums += mark.T @ block
-        counts += mark.sum(axis=0)
+    parts = parallel(
+        delayed(_block_sums)(
+            row_part(X, start, min(start + _BLOCK_ROWS, n_rows)),
+            row_part(Y, start, min(start + _BLOCK_ROWS, n_rows)),
+            low,
+            high,
+        )
+        for start in range(0, n_rows, _BLOCK_ROWS)
+    )
+    for part_sums, part_counts in parts:  # in row order, for any n_jobs
+        sums += part_sums
+        counts += part_counts
     sums, counts = sums.reshape(2, q, n_units), counts.reshape(2, q)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / counts[:, :, None]

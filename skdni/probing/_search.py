@@ -12,7 +12,7 @@ from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.model_selection import GroupKFold, check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.parallel import Parallel
+from sklearn.utils.parallel import Parallel, delayed
 from tqdm.auto import tqdm
 
 from .._compat import (
@@ -30,7 +30,7 @@ from ._conditional import (
     conditional_fold_scores,
     exact_conditional_fold_scores,
 )
-from ._engines import NAMED_PROBES, plan_engines
+from ._engines import NAMED_PROBES, LabelStats, plan_engines
 from ._folds import Folds
 from ._levels import unit_levels
 from ._stability import ranking_stability
@@ -83,6 +83,11 @@ def _label_range(Y):
     for _, block in _label_rows(Y):
         two_valued &= ((block == lo) | (block == hi) | np.isnan(block)).all(axis=0)
     return lo, hi, two_valued
+
+
+def _refit(engine, i, j, column, labels):
+    """``(j, engine.refit(i, column, labels))``: one refit task."""
+    return j, engine.refit(i, column, labels)
 
 
 class _ScorerName(StrOptions):
@@ -185,7 +190,10 @@ default="auto"
         Resamples of whole texts (``groups``) for ``stability_``: each refits the
         search (without permutations or control) on texts drawn with replacement.
     n_jobs : int or None, default=None
-        Worker processes (units are split between them; exact fits are chunked).
+        Worker processes (units are split between them; exact fits are chunked);
+        ``unit_levels_``'s row blocks and the refits of ``best_estimators_`` run as
+        as many threads (arrays in memory) or worker tasks (a memmap). Results are
+        identical for any ``n_jobs``.
     random_state : int, RandomState or None, default=None
         Draws of the permutations and control labels (all made in the parent).
     verbose : int, default=0
@@ -640,19 +648,37 @@ default="auto"
             self.n_jobs, verbose=max(0, self.verbose - 1), return_as="generator"
         )
         with ActivationSource(X) as source, parallel:
+            top = np.array([values[-1] for values in classes])
             for role, labels in self._labellings(Y, groups, char_types, rng):
+                # Label statistics computed once per labelling, read by all engines.
+                stats = LabelStats(source, labels, folds, top)
+                for engine in engines:
+                    engine.label_stats = stats
                 fold_scores = self._score(engines, source, labels, folds, parallel)
                 mean = self._mean(fold_scores)[0]
                 if role == "observed":
-                    scores, observed = fold_scores, mean
+                    scores, observed, observed_stats = fold_scores, mean, stats
                 elif role == "null":  # p-value counts: null mean ≥ observed mean
                     exceed += mean >= observed
                 else:
                     control = mean
-        chance = self._chance(engines, source, Y, folds)
-        self._set_results(scores, names, one_d, kinds, engines, chance)
-        self.unit_levels_ = unit_levels(X, Y, names, kinds, classes)
-        self._set_refits(X, Y, engines)
+            for engine in engines:
+                engine.label_stats = observed_stats
+            chance = self._chance(engines, source, Y, folds)
+            for engine in engines:  # the refit tasks carry their engine, not Y
+                engine.label_stats = None
+            self._set_results(scores, names, one_d, kinds, engines, chance)
+            # Arrays in memory: these per-block and per-feature tasks run in threads
+            # (numpy and BLAS release the GIL; shipping row blocks of X to worker
+            # processes would cost more than the work). Out of core, tasks carry file
+            # references to the search's workers.
+            local = (
+                parallel
+                if source.out_of_core
+                else Parallel(self.n_jobs, prefer="threads", return_as="generator")
+            )
+            self.unit_levels_ = unit_levels(X, Y, names, kinds, classes, local)
+            self._set_refits(X, Y, engines, local)
         self._set_tests(observed, exceed, control)
         self._set_analyses(X, Y, groups, char_types, folds, rng)
         return self
@@ -776,16 +802,20 @@ default="auto"
         self.cv_results_ = self._cv_results(scores, mean, std, names, unit_names)
         self._scorers = scorers
 
-    def _set_refits(self, X, Y, engines):
-        """``best_estimators_``: every feature's probe refitted on its best unit."""
+    def _set_refits(self, X, Y, engines, parallel):
+        """``best_estimators_``: every feature's probe refitted on its best unit,
+        one task per feature (the same fits for any ``n_jobs``)."""
         owner = {j: (e, i) for e in engines for i, j in enumerate(e.features)}
-        self.best_estimators_ = {}
         # Out of core, a few features' columns at a time, not all best units at once.
-        for j, column, labels in refit_columns(X, Y, self.best_units_):
-            engine, i = owner[j]
-            self.best_estimators_[self.target_names_[j]] = engine.refit(
-                i, column, labels
+        fitted = dict(
+            parallel(
+                delayed(_refit)(*owner[j], j, column, labels)
+                for j, column, labels in refit_columns(X, Y, self.best_units_)
             )
+        )
+        self.best_estimators_ = {
+            name: fitted[j] for j, name in enumerate(self.target_names_)
+        }
 
     def _set_tests(self, observed, exceed, control):
         """``pvalues_``/``qvalues_`` from the permutation counts ``exceed`` (null

@@ -496,20 +496,23 @@ def check_finite_blocks(X, unit_names):
             )
 
 
+# Rows per chunk of refit_columns on in-memory arrays.
+_REFIT_ROWS = 2048
+
+
 def refit_columns(X, Y, best):
     """Yield ``(j, X[:, [best[j]]], Y[:, j])`` as float64 for every feature ``j``.
 
-    In memory these are a column copy and a view. Out of core (``X`` or ``Y`` a
-    memmap) the columns are read in passes over row chunks, each pass filling at most
-    ``4 × _BLOCK_BYTES`` of float64 columns (the unit and label columns of a few
-    features; features sharing a best unit share its column), so memory does not
-    grow with the number of features; each pass reads all of ``X``.
+    The columns are gathered in passes over row chunks into unit-major buffers (so
+    each yielded column is contiguous), each pass filling at most ``4 ×
+    _BLOCK_BYTES`` of float64 columns (the unit and label columns of a few
+    features; features sharing a best unit share its column): memory does not grow
+    with the number of features, and a memmap is read by row chunks, never whole.
+    One pass reads each row of ``X`` once for all its features, not once per
+    feature (a column of a row-major ``X`` is a strided gather, one cache line a
+    row). Features are yielded in order of their best unit.
     """
     best = [int(u) for u in best]
-    if not (is_out_of_core(X) or is_out_of_core(Y)):
-        for j, u in enumerate(best):
-            yield j, np.asarray(X[:, [u]], dtype=np.float64), Y[:, j]
-        return
     n_rows = X.shape[0]
     budget = max(2, 4 * _BLOCK_BYTES // (8 * max(1, n_rows)))
     batches, feats, units = [], [], []
@@ -524,17 +527,19 @@ def refit_columns(X, Y, best):
             units.append(best[j])
     batches.append((feats, units))
     xsource, ysource = source_of(X), source_of(Y)
-    step = _row_chunk(X.shape[1])
+    # Files are read in large chunks; in memory, chunks that stay in cache make
+    # the transposed copies into the unit-major buffers cheap.
+    on_disk = isinstance(xsource, tuple) or isinstance(ysource, tuple)
+    step = _row_chunk(X.shape[1]) if on_disk else _REFIT_ROWS
     for feats, units in batches:
-        xcols = np.empty((n_rows, len(units)))
-        ycols = np.empty((n_rows, len(feats)))
+        xcols = np.empty((len(units), n_rows))
+        ycols = np.empty((len(feats), n_rows))
         for lo in range(0, n_rows, step):
             hi = min(lo + step, n_rows)
-            xcols[lo:hi] = _read_rows(xsource, lo, hi, units)
-            ycols[lo:hi] = _read_rows(ysource, lo, hi, feats)
+            xcols[:, lo:hi] = _read_rows(xsource, lo, hi, units).T
+            ycols[:, lo:hi] = _read_rows(ysource, lo, hi, feats).T
         for i, j in enumerate(feats):
-            k = units.index(best[j])
-            yield j, np.ascontiguousarray(xcols[:, k : k + 1]), ycols[:, i]
+            yield j, xcols[units.index(best[j])][:, None], ycols[i]
         del xcols, ycols
 
 

@@ -11,6 +11,7 @@ from sklearn.svm import LinearSVC
 
 from skdni._errors import InputError
 from skdni.probing import NeuronProbeSearch
+from skdni.probing._engines import _fitted_linear_regression
 from skdni.probing._fast_svm import svm_fit_1d
 from skdni.probing._sorted import _unit_major
 from skdni.probing._stats import chance_fold_scores
@@ -85,15 +86,52 @@ def test_svm_best_estimators_predict_as_linearsvc_fit(data):
     )
 
 
-def test_ols_best_estimators_still_fitted_linear_regressions():
+def test_ols_best_estimators_agree_with_linear_regression_fit():
+    """The closed-form refit is LinearRegression().fit's line (to ~1e-15): same
+    attributes, coefficients and predictions to 1e-12 relative."""
     X, Y, _ = realistic()
     search = NeuronProbeSearch("ols", cv=4).fit(X, Y)
     for j, name in enumerate(search.target_names_):
         u = search.best_units_[j]
         labelled = ~np.isnan(Y[:, j])
         ref = LinearRegression().fit(X[labelled][:, [u]], Y[labelled, j])
-        np.testing.assert_array_equal(search.best_estimators_[name].coef_, ref.coef_)
-        assert search.best_estimators_[name].intercept_ == ref.intercept_
+        got = search.best_estimators_[name]
+        assert type(got) is LinearRegression
+        assert set(vars(got)) == set(vars(ref))
+        assert got.rank_ == ref.rank_ and got.n_features_in_ == 1
+        assert got.coef_.shape == ref.coef_.shape == (1,)
+        np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-12)
+        np.testing.assert_allclose(got.singular_, ref.singular_, rtol=1e-12)
+        np.testing.assert_allclose(got.intercept_, ref.intercept_, rtol=1e-12)
+        np.testing.assert_allclose(
+            got.predict(X[:, [u]]), ref.predict(X[:, [u]]), rtol=1e-12, atol=1e-14
+        )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_closed_form_linear_regression_refit_agrees_with_fit(seed):
+    """_fitted_linear_regression against LinearRegression().fit on random columns
+    (offsets, scales, NaN labels); a constant column is left to fit (None)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 2000))
+    loc, scale = rng.normal() * 10 ** rng.uniform(-2, 2), 10 ** rng.uniform(-2, 2)
+    x = rng.normal(loc, scale, size=(n, 1))
+    y = rng.normal(size=n) * 10 ** rng.uniform(-2, 2) + rng.normal() * x[:, 0]
+    y[rng.random(n) < 0.1] = np.nan
+    labelled = ~np.isnan(y)
+    got = _fitted_linear_regression(LinearRegression(), x, y)
+    if labelled.sum() < 2:
+        assert got is None
+        return
+    ref = LinearRegression().fit(x[labelled], y[labelled])
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-12)
+    spread = np.abs(ref.intercept_) + np.abs(ref.coef_[0] * x[:, 0])
+    assert np.max(np.abs(got.predict(x) - ref.predict(x)) / spread) < 1e-12
+    const = np.full((50, 1), 0.1)  # a mean not representable: lstsq's noise
+    assert _fitted_linear_regression(LinearRegression(), const, y[:50]) is None
+    assert (
+        _fitted_linear_regression(LinearRegression(fit_intercept=False), x, y) is None
+    )
 
 
 @pytest.mark.parametrize("grouped", [False, True])
@@ -132,3 +170,26 @@ def test_unit_major_is_a_transposed_row_gather():
     rows = rng.permutation(203)
     np.testing.assert_array_equal(_unit_major(X, rows, 2, 7), X[rows][:, 2:7].T)
     assert _unit_major(X, rows, 2, 7).flags.c_contiguous
+
+
+def test_label_statistics_are_computed_once_per_column(monkeypatch):
+    """The OLS label ranges and every engine's chance share one LabelStats pass
+    per column (three passes per fit before)."""
+    from skdni.probing import _engines
+
+    seen = []
+    real = _engines.fold_label_stats
+
+    def counting(Y, *args, **kwargs):
+        seen.append(Y.shape[1])
+        return real(Y, *args, **kwargs)
+
+    monkeypatch.setattr(_engines, "fold_label_stats", counting)
+    X, Y, groups = realistic()
+    search = NeuronProbeSearch(cv=4).fit(X, Y, groups)
+    assert set(search.methods_) == {"svm", "ols"}
+    assert sum(seen) == Y.shape[1]
+    seen.clear()
+    NeuronProbeSearch(cv=4, n_permutations=2, random_state=0).fit(X, Y, groups)
+    n_ols = int((search.methods_ == "ols").sum())
+    assert sum(seen) == Y.shape[1] + 2 * n_ols  # a null labelling: OLS columns only
