@@ -6,15 +6,16 @@ liblinear minimises ``F(w, b) = ½(w² + b²) + C Σ max(0, 1 − yᵢ(w xᵢ + 
 strictly convex piecewise quadratic. Its active set (rows with margin < 1) is a
 prefix of one class and a suffix of the other in the unit's sorted order, so every
 sum over it is a binary search into the unit's prefix sums minus the same search in
-the fold's own sorted rows. One pass over the sorted unit builds both for up to 16
-features at once (:func:`build_prefix_block`): each row adds to its fold's sums,
-checkpointed every 32 of the fold's rows; the all-row checkpoints, every 256 rows,
-are the sums over folds. On a fixed active set the
-minimiser solves a 2×2 system; the finite Newton method (Mangasarian 2002) iterates
-that solve with an Armijo line search and stops when the active set of the solution
-is the one it was solved for: then the gradient is exactly zero and the solution is
-the exact minimiser (liblinear, at ``tol=1e-4``, stops near it). Each fold starts
-from the all-data solution.
+the fold's own sorted rows, plus a short scan from the nearest checkpoint. One pass
+over the sorted unit builds both for 16 features at once
+(:func:`build_prefix_block`): each row adds to its fold's running sums (checkpointed
+every 128 of the fold's rows); every 256 rows, their sum over folds is the all-row
+checkpoint (so all-row sums round as a sum of per-fold sums). On a fixed active set
+the minimiser solves a 2×2 system; the finite Newton method (Mangasarian 2002)
+iterates that solve with an Armijo line search and stops when the active set of the
+solution is the one it was solved for: then the gradient is exactly zero and the
+solution is the exact minimiser (liblinear, at ``tol=1e-4``, stops near it). Each
+fold starts from the all-data solution.
 
 Held-out predictions use sklearn's arithmetic, ``x * w + b > 0`` → ``classes_[1]``.
 A training fold with a single class predicts that class (what the exact path's
@@ -41,9 +42,11 @@ __all__ = [
 
 # Prefix sums are kept at checkpoints only (a full table per feature would not stay
 # in cache); a query adds the rows between its checkpoint and its position. A fold's
-# checkpoints are every _BLOCK of its rows; the all-row ones every _GLOBAL rows, each
-# the sum of the folds' running sums (cheap at that stride; a query scans further).
-_BLOCK = 32
+# checkpoints are every _BLOCK of its rows (the tables of 16 features at 200k rows
+# then fit in L2: at 32 rows, writing them cost more than the pass's arithmetic); the
+# all-row ones every _GLOBAL rows, each the sum of the folds' running sums. Queries
+# are few next to rows: their longer scans cost less than the writes saved.
+_BLOCK = 128
 _GLOBAL = 256
 # Features whose prefix sums one pass over a sorted unit builds together: their label
 # codes travel as one uint32 per row (bit jj: class 1, bit 16 + jj: class 0).
@@ -52,6 +55,7 @@ FEATURE_BLOCK = 16
 # features (column c · FEATURE_BLOCK + jj): a constant stride, so the pass vectorises.
 _WIDTH = 6 * FEATURE_BLOCK
 _C0 = 3 * FEATURE_BLOCK  # first column of class 0
+_MW = _WIDTH  # the pass's Mann-Whitney counts, after a fold's running sums
 
 
 @helper
@@ -75,15 +79,14 @@ def pack_codes(codes):
 
 
 @helper
-def _sum_rows(acc, lo, hi, row, nb):
-    """``row`` = the sum of ``acc[lo:hi]`` over the columns of ``nb`` features (for
-    one row of ``acc``, an exact copy)."""
-    for c in range(6):
-        for jj in range(c * FEATURE_BLOCK, c * FEATURE_BLOCK + nb):
-            s = 0.0
-            for k in range(lo, hi):
-                s += acc[k, jj]
-            row[jj] = s
+def _sum_rows(acc, lo, hi, row):
+    """``row`` = the sum of rows ``lo:hi`` of ``acc``, added in order (one row: an
+    exact copy)."""
+    for t in range(_WIDTH):
+        row[t] = acc[lo, t]
+    for k in range(lo + 1, hi):
+        for t in range(_WIDTH):
+            row[t] += acc[k, t]
 
 
 @kernel
@@ -105,51 +108,58 @@ def build_prefix_block(xs, fs, cs, blk, nb, fold_off, cp_off, block, mw):
     vectorise; each fold's running sums stay in cache.
     """
     prefix, fprefix, fmw, acc, start, last, count = block
+    n = xs.size
     acc[:, :] = 0.0
-    fmw[:, :] = 0.0
     last[:] = np.nan
     count[:] = 0
-    for i in range(xs.size):
-        if i % _GLOBAL == 0:
-            _sum_rows(acc, 0, acc.shape[0], prefix[i // _GLOBAL], nb)
-        k = fs[i]
-        a = acc[k]
-        c = count[k]
-        if c % _BLOCK == 0:
-            _sum_rows(acc, k, k + 1, fprefix[cp_off[k] + c // _BLOCK], nb)
-        count[k] = c + 1
-        word = cs[i, blk]
-        x = xs[i]
-        if mw:
-            st = start[k]  # class counts where fold k's run of equal x began
-            if x != last[k]:
-                last[k] = x
+    for i0 in range(0, n, _GLOBAL):
+        _sum_rows(acc, 0, acc.shape[0], prefix[i0 // _GLOBAL])
+        for i in range(i0, min(i0 + _GLOBAL, n)):
+            k = fs[i]
+            a = acc[k]  # fold k's running sums, then its Mann-Whitney counts
+            c = count[k]
+            if c & (_BLOCK - 1) == 0:
+                _sum_rows(acc, k, k + 1, fprefix[cp_off[k] + c // _BLOCK])
+            count[k] = c + 1
+            word = cs[i, blk]
+            x = xs[i]
+            tied = mw and ((i > 0 and xs[i - 1] == x) or (i + 1 < n and xs[i + 1] == x))
+            if tied:
+                st = start[k]  # class counts where fold k's run of equal x began
+                if x != last[k]:
+                    last[k] = x
+                    for jj in range(nb):
+                        st[jj] = a[jj]
+                        st[FEATURE_BLOCK + jj] = a[_C0 + jj]
                 for jj in range(nb):
-                    st[jj] = a[jj]
-                    st[FEATURE_BLOCK + jj] = a[_C0 + jj]
-            fm = fmw[k]
-            for jj in range(nb):
+                    m1 = 1.0 if (word >> jj) & 1 else 0.0
+                    m0 = 1.0 if (word >> (16 + jj)) & 1 else 0.0
+                    # a positive: the negatives below its run and half those in
+                    # it so far; a negative: half the positives in its run so far
+                    below = st[FEATURE_BLOCK + jj]
+                    run_neg = a[_C0 + jj] - below
+                    a[_MW + jj] += m1 * (below + 0.5 * run_neg)
+                    a[_MW + jj] += m0 * (0.5 * (a[jj] - st[jj]))
+            # a row whose x is unique: a positive counts the negatives below it
+            plain = 1.0 if mw and not tied else 0.0
+            x2 = x * x
+            # all FEATURE_BLOCK lanes (a constant trip count vectorises fully; the
+            # lanes past nb hold no labels and stay 0)
+            for jj in range(FEATURE_BLOCK):
                 m1 = 1.0 if (word >> jj) & 1 else 0.0
                 m0 = 1.0 if (word >> (16 + jj)) & 1 else 0.0
-                # a positive: the negatives below its run and half those in it
-                # so far; a negative: half the positives in its run so far
-                below = st[FEATURE_BLOCK + jj]
-                run_neg = a[_C0 + jj] - below
-                fm[jj] += m1 * (below + 0.5 * run_neg)
-                fm[jj] += m0 * (0.5 * (a[jj] - st[jj]))
-        x2 = x * x
-        for jj in range(nb):
-            m1 = 1.0 if (word >> jj) & 1 else 0.0
-            m0 = 1.0 if (word >> (16 + jj)) & 1 else 0.0
-            a[jj] += m1
-            a[FEATURE_BLOCK + jj] += m1 * x
-            a[2 * FEATURE_BLOCK + jj] += m1 * x2
-            a[_C0 + jj] += m0
-            a[_C0 + FEATURE_BLOCK + jj] += m0 * x
-            a[_C0 + 2 * FEATURE_BLOCK + jj] += m0 * x2
-    _sum_rows(acc, 0, acc.shape[0], prefix[prefix.shape[0] - 1], nb)
+                a[_MW + jj] += (plain * m1) * a[_C0 + jj]
+                a[jj] += m1
+                a[FEATURE_BLOCK + jj] += m1 * x
+                a[2 * FEATURE_BLOCK + jj] += m1 * x2
+                a[_C0 + jj] += m0
+                a[_C0 + FEATURE_BLOCK + jj] += m0 * x
+                a[_C0 + 2 * FEATURE_BLOCK + jj] += m0 * x2
+    _sum_rows(acc, 0, acc.shape[0], prefix[prefix.shape[0] - 1])
     for k in range(acc.shape[0]):
-        _sum_rows(acc, k, k + 1, fprefix[cp_off[k + 1] - 1], nb)
+        _sum_rows(acc, k, k + 1, fprefix[cp_off[k + 1] - 1])
+        for jj in range(nb):
+            fmw[k, jj] = acc[k, _MW + jj]
 
 
 @helper
@@ -475,7 +485,7 @@ def svm_block(n, cp_off, n_folds):
         np.empty((_n_checkpoints(n, _GLOBAL), _WIDTH)),
         np.empty((cp_off[-1], _WIDTH)),
         np.empty((n_folds, FEATURE_BLOCK)),
-        np.empty((n_folds, _WIDTH)),
+        np.empty((n_folds, _WIDTH + FEATURE_BLOCK)),
         np.empty((n_folds, 2 * FEATURE_BLOCK)),
         np.empty(n_folds),
         np.empty(n_folds, dtype=np.int64),
