@@ -47,6 +47,8 @@ import numpy as np
 
 from .._numba import helper, kernel
 from ._fast_svm import (
+    _BLOCK,
+    _C0,
     FEATURE_BLOCK,
     _first_positive,
     _last_positive,
@@ -56,7 +58,6 @@ from ._fast_svm import (
     svm_feature,
     svm_fold_fits,
     svm_layout,
-    unpack_block,
 )
 
 __all__ = ["RANK_METRICS", "fold_auc", "fold_balanced", "svm_rank_scores"]
@@ -84,29 +85,30 @@ def fold_balanced(data, k, w, b):
     decision is monotone in x), found by binary search with sklearn's arithmetic;
     the class counts on each side come from the fold's checkpointed prefix sums.
     """
-    _, _, _, xfs, fcodes, fprefix, fold_off, cp_off = data
+    _, _, _, xfs, fwords, fprefix, fold_off, cp_off, jj = data
     lo, hi = fold_off[k], fold_off[k + 1]
-    fx, fc = xfs[lo:hi], fcodes[lo:hi]
+    fx, fw = xfs[lo:hi], fwords[lo:hi]
     cp = fprefix[cp_off[k] : cp_off[k + 1]]
-    n_pos = cp[cp.shape[0] - 1, 0]
-    n_neg = cp[cp.shape[0] - 1, 3]
+    n_pos = cp[cp.shape[0] - 1, jj]
+    n_neg = cp[cp.shape[0] - 1, _C0 + jj]
     if w > 0:
         i = _first_positive(fx, w, b)  # rows i: are predicted positive
-        tp = n_pos - _prefix_at(fx, fc, cp, i, 1)[0]
-        tn = _prefix_at(fx, fc, cp, i, 0)[0]
+        tp = n_pos - _prefix_at(fx, fw, cp, i, jj, 1, _BLOCK)[0]
+        tn = _prefix_at(fx, fw, cp, i, jj, 0, _BLOCK)[0]
     elif w < 0:
         i = _last_positive(fx, w, b)  # rows :i are predicted positive
-        tp = _prefix_at(fx, fc, cp, i, 1)[0]
-        tn = n_neg - _prefix_at(fx, fc, cp, i, 0)[0]
+        tp = _prefix_at(fx, fw, cp, i, jj, 1, _BLOCK)[0]
+        tn = n_neg - _prefix_at(fx, fw, cp, i, jj, 0, _BLOCK)[0]
     else:
         tp, tn = (n_pos, 0.0) if b > 0 else (0.0, n_neg)
     return _balanced(tp, n_pos - tp, tn, n_neg - tn)
 
 
 @kernel
-def fold_auc(fx, fc, w, b):
+def fold_auc(fx, fw, jj, w, b):
     """ROC AUC of the decisions ``x * w + b`` on one fold's sorted run (``fx``
-    ascending, ``fc`` label codes): the Mann-Whitney count over groups of equal
+    ascending; labels: feature ``jj`` of the packed words ``fw``, see
+    :func:`~._fast_svm.pack_codes`): the Mann-Whitney count over groups of equal
     decisions (ties count one half), reversed when ``w < 0``. NaN if a class is
     missing (sklearn returns NaN there too)."""
     below = 0.0  # negatives in closed groups
@@ -116,9 +118,9 @@ def fold_auc(fx, fc, w, b):
     u = 0.0
     last = np.nan
     for i in range(fx.size):
-        v = fc[i]
-        if v < 0:
-            continue
+        pos = (fw[i] >> jj) & 1
+        if not pos and not (fw[i] >> (16 + jj)) & 1:
+            continue  # unlabelled
         d = fx[i] * w + b
         if d != last:
             u += g_pos * (below + 0.5 * g_neg)
@@ -126,7 +128,7 @@ def fold_auc(fx, fc, w, b):
             g_pos = 0.0
             g_neg = 0.0
             last = d
-        if v == 1:
+        if pos:
             g_pos += 1.0
             n_pos += 1.0
         else:
@@ -171,29 +173,28 @@ def _distinct(gap, top, w, b):
 def svm_rank_scores(xs, fs, cs, xf, cf, fold_off, n_folds, metric):
     """Held-out balanced accuracy (``metric=0``) of the exact
     ``LinearSVC(class_weight="balanced")`` fit, or ROC AUC (``metric=1``) of the exact
-    ``LinearSVC()`` fit, per feature and fold, shape (q, n_folds); ``cs`` holds the
-    sorted label codes packed per row (:func:`~._fast_svm.pack_codes`), shape
-    (n, q' / 16).
+    ``LinearSVC()`` fit, per feature and fold, shape (q', n_folds); ``cs`` holds the
+    sorted label codes packed per row (:func:`~._fast_svm.pack_codes`: feature j at
+    row j), q' = 16 × its columns.
 
     The AUC of a fold whose decisions keep distinct activations distinct (all but
     vanishing slopes) is the Mann-Whitney count over x that the prefix pass keeps;
     the others are counted over their decisions (:func:`fold_auc`)."""
-    n, n_blocks = cs.shape
-    nb = FEATURE_BLOCK
-    out = np.empty((n_blocks * nb, n_folds))
+    n, n_words = cs.shape
+    out = np.empty((n_words * FEATURE_BLOCK, n_folds))
     out[:, :] = np.nan
-    layout = svm_layout(xs, fs, fold_off)
-    fpos, cp_off, xfs = layout
+    layout = svm_layout(xs, fs, cs, fold_off)
+    cp_off, xfs, fws, nbs = layout
     gap, top = fold_gaps(xfs, fold_off)
-    block = svm_block(n, cp_off, n_folds, nb)
-    fcodes, fprefix, fmw = block[0], block[2], block[3]
-    cb = np.empty((n, nb), dtype=np.int8)
-    for blk in range(n_blocks):
-        unpack_block(cs, blk, cb)
-        build_prefix_block(xs, cb, fpos, xfs, fold_off, cp_off, block, metric == 1)
-        for jj in range(nb):
-            j = blk * nb + jj
-            data = svm_feature(xs, cb, fold_off, layout, block, jj)
+    block = svm_block(n, cp_off, n_folds)
+    fprefix, fmw = block[1], block[2]
+    for blk in range(n_words):
+        build_prefix_block(
+            xs, fs, cs, blk, nbs[blk], fold_off, cp_off, block, metric == 1
+        )
+        for jj in range(nbs[blk]):
+            j = jj * n_words + blk
+            data = svm_feature(xs, cs, fold_off, layout, block, blk, jj)
             w, b, n_test = svm_fold_fits(data, n_folds, metric == 0)
             for k in range(n_folds):
                 if n_test[k] == 0:
@@ -201,8 +202,8 @@ def svm_rank_scores(xs, fs, cs, xf, cf, fold_off, n_folds, metric):
                 if metric == 0:
                     out[j, k] = fold_balanced(data, k, w[k], b[k])
                     continue
-                last = fprefix[jj, cp_off[k + 1] - 1]
-                n_pos, n_neg = last[0], last[3]
+                last = fprefix[cp_off[k + 1] - 1]
+                n_pos, n_neg = last[jj], last[_C0 + jj]
                 if n_pos == 0 or n_neg == 0:
                     continue  # undefined, as sklearn's NaN
                 if w[k] == 0:
@@ -212,6 +213,6 @@ def svm_rank_scores(xs, fs, cs, xf, cf, fold_off, n_folds, metric):
                     out[j, k] = 1.0 - auc if w[k] < 0 else auc
                 else:
                     lo, hi = fold_off[k], fold_off[k + 1]
-                    fx, fc = xfs[lo:hi], fcodes[lo:hi, jj]
-                    out[j, k] = fold_auc(fx, fc, w[k], b[k])
+                    fx, fw = xfs[lo:hi], fws[lo:hi, blk]
+                    out[j, k] = fold_auc(fx, fw, jj, w[k], b[k])
     return out

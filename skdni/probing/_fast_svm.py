@@ -6,13 +6,16 @@ liblinear minimises ``F(w, b) = ½(w² + b²) + C Σ max(0, 1 − yᵢ(w xᵢ + 
 strictly convex piecewise quadratic. Its active set (rows with margin < 1) is a
 prefix of one class and a suffix of the other in the unit's sorted order, so every
 sum over it is a binary search into the unit's prefix sums minus the same search in
-the fold's own sorted rows (two passes build both, for 16 features at once:
-:func:`build_prefix_block`). On a fixed active set the
-minimiser solves a 2×2 system; the finite Newton method (Mangasarian 2002) iterates
-that solve with an Armijo line search and stops when the active set of the solution
-is the one it was solved for: then the gradient is exactly zero and the solution is
-the exact minimiser (liblinear, at ``tol=1e-4``, stops near it). Each fold starts
-from the all-data solution.
+the fold's own sorted rows, plus a short scan from the nearest checkpoint. One pass
+over the sorted unit builds both for 16 features at once
+(:func:`build_prefix_block`): each row adds to its fold's running sums (checkpointed
+every 128 of the fold's rows); every 256 rows, their sum over folds is the all-row
+checkpoint (so all-row sums round as a sum of per-fold sums). On a fixed active set
+the minimiser solves a 2×2 system; the finite Newton method (Mangasarian 2002)
+iterates that solve with an Armijo line search and stops when the active set of the
+solution is the one it was solved for: then the gradient is exactly zero and the
+solution is the exact minimiser (liblinear, at ``tol=1e-4``, stops near it). Each
+fold starts from the all-data solution.
 
 Held-out predictions use sklearn's arithmetic, ``x * w + b > 0`` → ``classes_[1]``.
 A training fold with a single class predicts that class (what the exact path's
@@ -34,167 +37,146 @@ __all__ = [
     "svm_block",
     "svm_layout",
     "svm_unit_scores",
-    "unpack_block",
 ]
 
 
-# Prefix sums are kept every _BLOCK rows only (a full table per feature would not stay
-# in cache); a query adds the few rows between its checkpoint and its position.
-_BLOCK = 32
+# Prefix sums are kept at checkpoints only (a full table per feature would not stay
+# in cache); a query adds the rows between its checkpoint and its position. A fold's
+# checkpoints are every _BLOCK of its rows (the tables of 16 features at 200k rows
+# then fit in L2: at 32 rows, writing them cost more than the pass's arithmetic); the
+# all-row ones every _GLOBAL rows, each the sum of the folds' running sums. Queries
+# are few next to rows: their longer scans cost less than the writes saved.
+_BLOCK = 128
+_GLOBAL = 256
 # Features whose prefix sums one pass over a sorted unit builds together: their label
 # codes travel as one uint32 per row (bit jj: class 1, bit 16 + jj: class 0).
 FEATURE_BLOCK = 16
+# A checkpoint row: (count, Σx, Σx²) of class 1 then class 0, each for the block's
+# features (column c · FEATURE_BLOCK + jj): a constant stride, so the pass vectorises.
+_WIDTH = 6 * FEATURE_BLOCK
+_C0 = 3 * FEATURE_BLOCK  # first column of class 0
+_MW = _WIDTH  # the pass's Mann-Whitney counts, after a fold's running sums
 
 
 @helper
-def _n_checkpoints(n):
-    return (n + _BLOCK - 1) // _BLOCK + 1
-
-
-@helper
-def fold_layout(fs, fold_off):
-    """Where each sorted row goes when the sorted order is split by fold (stable), and
-    where each fold's checkpoint rows start."""
-    n_folds = fold_off.size - 1
-    fill = fold_off[:-1].copy()
-    fpos = np.empty(fs.size, dtype=np.int64)
-    for i in range(fs.size):
-        fpos[i] = fill[fs[i]]
-        fill[fs[i]] += 1
-    cp_off = np.empty(n_folds + 1, dtype=np.int64)
-    cp_off[:] = 0
-    for k in range(n_folds):
-        cp_off[k + 1] = cp_off[k] + _n_checkpoints(fold_off[k + 1] - fold_off[k])
-    return fpos, cp_off
+def _n_checkpoints(n, stride):
+    return (n + stride - 1) // stride + 1
 
 
 def pack_codes(codes):
-    """Label codes (n, q) int8 (1, 0, -1 unlabelled) packed per row and block of
-    ``FEATURE_BLOCK`` features, shape (n, ceil(q / FEATURE_BLOCK)) uint32: bit jj
-    is set where feature jj of the block is class 1, bit 16 + jj where class 0."""
+    """Label codes (n, q) int8 (1, 0, -1 unlabelled) packed per row into
+    ``ceil(q / FEATURE_BLOCK)`` uint32 words holding near-equal numbers of features:
+    feature j is bit ``jj = j // n_words`` of word ``j % n_words`` where class 1
+    and bit ``16 + jj`` where class 0 (the kernels' row ``jj · n_words + word``)."""
     n, q = codes.shape
-    n_blocks = -(-q // FEATURE_BLOCK)
-    out = np.zeros((n, n_blocks), dtype=np.uint32)
+    n_words = -(-q // FEATURE_BLOCK)
+    out = np.zeros((n, n_words), dtype=np.uint32)
     for j in range(q):
-        b, jj = divmod(j, FEATURE_BLOCK)
-        out[:, b] |= (codes[:, j] == 1).astype(np.uint32) << np.uint32(jj)
-        out[:, b] |= (codes[:, j] == 0).astype(np.uint32) << np.uint32(16 + jj)
+        word, jj = j % n_words, j // n_words
+        out[:, word] |= (codes[:, j] == 1).astype(np.uint32) << np.uint32(jj)
+        out[:, word] |= (codes[:, j] == 0).astype(np.uint32) << np.uint32(16 + jj)
     return out
 
 
-@kernel
-def unpack_block(words, blk, cb):
-    """Column ``blk`` of packed codes (see :func:`pack_codes`) as int8 codes in
-    ``cb``, shape (n, FEATURE_BLOCK)."""
-    for i in range(words.shape[0]):
-        w = words[i, blk]
-        for jj in range(FEATURE_BLOCK):
-            pos = (w >> jj) & 1
-            neg = (w >> (16 + jj)) & 1
-            cb[i, jj] = np.int8(pos) - np.int8(1 - pos - neg)
+@helper
+def _sum_rows(acc, lo, hi, row):
+    """``row`` = the sum of rows ``lo:hi`` of ``acc``, added in order (one row: an
+    exact copy)."""
+    for t in range(_WIDTH):
+        row[t] = acc[lo, t]
+    for k in range(lo + 1, hi):
+        for t in range(_WIDTH):
+            row[t] += acc[k, t]
 
 
 @kernel
-def _store_block(out, r, acc):
-    for jj in range(acc.shape[1]):
-        for c in range(6):
-            out[jj, r, c] = acc[c, jj]
+def build_prefix_block(xs, fs, cs, blk, nb, fold_off, cp_off, block, mw):
+    """One pass over a sorted unit (``xs``, folds ``fs``) for the ``nb`` features of
+    its label word ``blk`` (``cs``: packed codes in sorted order, :func:`pack_codes`).
 
+    Fills ``block`` (:func:`svm_block`): checkpointed (count, Σx, Σx²) of class 1
+    then class 0 per feature within each fold (``fprefix``: every ``_BLOCK`` of the
+    fold's rows, then its total) and over all rows (``prefix``: every ``_GLOBAL``
+    rows the sum over folds, then the total); and, if ``mw``, per fold and feature
+    the Mann-Whitney count of the fold's labelled rows ordered by x (``fmw``: for
+    every positive, the negatives with a smaller x plus half those with an equal
+    x), the ROC AUC's numerator for any slope that keeps distinct activations
+    distinct.
 
-@kernel
-def build_prefix_block(xs, cb, fpos, xfs, fold_off, cp_off, block, mw):
-    """Two passes over a sorted unit for a block of features at once (``cb``: their
-    sorted label codes, shape (n, nb), one row per sorted row).
-
-    Fills ``block``: the labels in fold-split sorted order (``fcodes``, (n, nb));
-    per feature, checkpointed (count, Σx, Σx²) of class 1 then class 0 over all rows
-    (``prefix``) and within each fold (``fprefix``); and, if ``mw``, per fold and
-    feature the Mann-Whitney count of the fold's labelled rows ordered by x
-    (``fmw``: for every positive, the negatives with a smaller x plus half those
-    with an equal x), the ROC AUC's numerator for any slope that keeps distinct
-    activations distinct.
-
-    Every sum adds the same terms in the same order as a pass per feature would (a
-    term times 1.0 or 0.0), so the results are those of one feature at a time; the
-    features of a block share the row reads and vectorise.
+    A fold's sums add the same terms in the same order as a pass over its rows per
+    feature would (a term times 1.0 or 0.0); the features share the row reads and
+    vectorise; each fold's running sums stay in cache.
     """
-    fcodes, prefix, fprefix, fmw = block
-    nb = cb.shape[1]
-    acc = np.empty((6, nb))
+    prefix, fprefix, fmw, acc, start, last, count = block
+    n = xs.size
     acc[:, :] = 0.0
-    for i in range(xs.size):
-        if i % _BLOCK == 0:
-            _store_block(prefix, i // _BLOCK, acc)
-        p = fpos[i]
-        for jj in range(nb):
-            fcodes[p, jj] = cb[i, jj]
-        x = xs[i]
-        x2 = x * x
-        for jj in range(nb):
-            v = cb[i, jj]
-            m1 = np.float64(v == 1)
-            m0 = np.float64(v == 0)
-            acc[0, jj] += m1
-            acc[1, jj] += m1 * x
-            acc[2, jj] += m1 * x2
-            acc[3, jj] += m0
-            acc[4, jj] += m0 * x
-            acc[5, jj] += m0 * x2
-    _store_block(prefix, prefix.shape[1] - 1, acc)
-    # Each fold's rows are one run of the fold-split order (in ascending x).
-    start = np.empty((2, nb))
-    start[:, :] = 0.0  # class counts where the current run of equal x began
-    for k in range(fold_off.size - 1):
-        lo, hi = fold_off[k], fold_off[k + 1]
-        acc[:, :] = 0.0
-        fmw[k, :] = 0.0
-        last = np.nan
-        for p in range(lo, hi):
-            if (p - lo) % _BLOCK == 0:
-                _store_block(fprefix, cp_off[k] + (p - lo) // _BLOCK, acc)
-            x = xfs[p]
-            if mw:
-                if x != last:
-                    last = x
+    last[:] = np.nan
+    count[:] = 0
+    for i0 in range(0, n, _GLOBAL):
+        _sum_rows(acc, 0, acc.shape[0], prefix[i0 // _GLOBAL])
+        for i in range(i0, min(i0 + _GLOBAL, n)):
+            k = fs[i]
+            a = acc[k]  # fold k's running sums, then its Mann-Whitney counts
+            c = count[k]
+            if c & (_BLOCK - 1) == 0:
+                _sum_rows(acc, k, k + 1, fprefix[cp_off[k] + c // _BLOCK])
+            count[k] = c + 1
+            word = cs[i, blk]
+            x = xs[i]
+            tied = mw and ((i > 0 and xs[i - 1] == x) or (i + 1 < n and xs[i + 1] == x))
+            if tied:
+                st = start[k]  # class counts where fold k's run of equal x began
+                if x != last[k]:
+                    last[k] = x
                     for jj in range(nb):
-                        start[0, jj] = acc[0, jj]
-                        start[1, jj] = acc[3, jj]
+                        st[jj] = a[jj]
+                        st[FEATURE_BLOCK + jj] = a[_C0 + jj]
                 for jj in range(nb):
-                    v = fcodes[p, jj]
-                    m1 = np.float64(v == 1)
-                    m0 = np.float64(v == 0)
-                    # a positive: the negatives below its run and half those in it
-                    # so far; a negative: half the positives in its run so far
-                    below, run_neg = start[1, jj], acc[3, jj] - start[1, jj]
-                    fmw[k, jj] += m1 * (below + 0.5 * run_neg)
-                    fmw[k, jj] += m0 * (0.5 * (acc[0, jj] - start[0, jj]))
+                    m1 = 1.0 if (word >> jj) & 1 else 0.0
+                    m0 = 1.0 if (word >> (16 + jj)) & 1 else 0.0
+                    # a positive: the negatives below its run and half those in
+                    # it so far; a negative: half the positives in its run so far
+                    below = st[FEATURE_BLOCK + jj]
+                    run_neg = a[_C0 + jj] - below
+                    a[_MW + jj] += m1 * (below + 0.5 * run_neg)
+                    a[_MW + jj] += m0 * (0.5 * (a[jj] - st[jj]))
+            # a row whose x is unique: a positive counts the negatives below it
+            plain = 1.0 if mw and not tied else 0.0
             x2 = x * x
-            for jj in range(nb):
-                v = fcodes[p, jj]
-                m1 = np.float64(v == 1)
-                m0 = np.float64(v == 0)
-                acc[0, jj] += m1
-                acc[1, jj] += m1 * x
-                acc[2, jj] += m1 * x2
-                acc[3, jj] += m0
-                acc[4, jj] += m0 * x
-                acc[5, jj] += m0 * x2
-        _store_block(fprefix, cp_off[k + 1] - 1, acc)
+            # all FEATURE_BLOCK lanes (a constant trip count vectorises fully; the
+            # lanes past nb hold no labels and stay 0)
+            for jj in range(FEATURE_BLOCK):
+                m1 = 1.0 if (word >> jj) & 1 else 0.0
+                m0 = 1.0 if (word >> (16 + jj)) & 1 else 0.0
+                a[_MW + jj] += (plain * m1) * a[_C0 + jj]
+                a[jj] += m1
+                a[FEATURE_BLOCK + jj] += m1 * x
+                a[2 * FEATURE_BLOCK + jj] += m1 * x2
+                a[_C0 + jj] += m0
+                a[_C0 + FEATURE_BLOCK + jj] += m0 * x
+                a[_C0 + 2 * FEATURE_BLOCK + jj] += m0 * x2
+    _sum_rows(acc, 0, acc.shape[0], prefix[prefix.shape[0] - 1])
+    for k in range(acc.shape[0]):
+        _sum_rows(acc, k, k + 1, fprefix[cp_off[k + 1] - 1])
+        for jj in range(nb):
+            fmw[k, jj] = acc[k, _MW + jj]
 
 
 @helper
-def _prefix_at(xs, codes, cp, i, cls):
-    """(count, Σx, Σx²) of class ``cls`` over the first i rows of a sorted run."""
+def _prefix_at(xs, words, cp, i, jj, cls, stride):
+    """(count, Σx, Σx²) of class ``cls`` of feature ``jj`` (bits of ``words``) over
+    the first i rows of a sorted run checkpointed every ``stride`` rows."""
     if i == xs.size:
         r = cp.shape[0] - 1
         start = i
     else:
-        r = i // _BLOCK
-        start = r * _BLOCK
-    c = 0 if cls == 1 else 3
-    a0, a1, a2 = cp[r, c], cp[r, c + 1], cp[r, c + 2]
+        r = i // stride
+        start = r * stride
+    c = jj if cls == 1 else _C0 + jj
+    shift = jj if cls == 1 else 16 + jj
+    a0, a1, a2 = cp[r, c], cp[r, c + FEATURE_BLOCK], cp[r, c + 2 * FEATURE_BLOCK]
     for s in range(start, i):
-        if codes[s] == cls:
+        if (words[s] >> shift) & 1:
             x = xs[s]
             a0 += 1.0
             a1 += x
@@ -223,15 +205,16 @@ def search_sorted(a, v, right):
 
 
 @helper
-def _class_sums(xs, codes, cp, t, above, cls):
-    """(count, Σx, Σx²) of class ``cls`` over the rows of a sorted run with x > t
-    (``above``) or x < t."""
+def _class_sums(xs, words, cp, t, above, jj, cls, stride):
+    """(count, Σx, Σx²) of class ``cls`` of feature ``jj`` over the rows of a sorted
+    run with x > t (``above``) or x < t."""
     if above:
         i = search_sorted(xs, t, True)
-        t0, t1, t2 = _prefix_at(xs, codes, cp, xs.size, cls)
-        a0, a1, a2 = _prefix_at(xs, codes, cp, i, cls)
+        t0, t1, t2 = _prefix_at(xs, words, cp, xs.size, jj, cls, stride)
+        a0, a1, a2 = _prefix_at(xs, words, cp, i, jj, cls, stride)
         return t0 - a0, t1 - a1, t2 - a2
-    return _prefix_at(xs, codes, cp, search_sorted(xs, t, False), cls)
+    i = search_sorted(xs, t, False)
+    return _prefix_at(xs, words, cp, i, jj, cls, stride)
 
 
 @helper
@@ -256,17 +239,21 @@ def _active(w, b, data, k):
     threshold on x whose side depends on the sign of w. Returns the side flags and
     (count, Σx, Σx²) per class over all rows minus fold k's (none if k < 0).
     """
-    xs, codes, prefix, xfs, fcodes, fprefix, fold_off, cp_off = data
+    xs, words, prefix, xfs, fwords, fprefix, fold_off, cp_off, jj = data
     t_pos, above_pos, t_neg, above_neg = _margins(w, b)
     sums = np.empty(6)
-    sums[0], sums[1], sums[2] = _class_sums(xs, codes, prefix, t_pos, above_pos, 1)
-    sums[3], sums[4], sums[5] = _class_sums(xs, codes, prefix, t_neg, above_neg, 0)
+    sums[0], sums[1], sums[2] = _class_sums(
+        xs, words, prefix, t_pos, above_pos, jj, 1, _GLOBAL
+    )
+    sums[3], sums[4], sums[5] = _class_sums(
+        xs, words, prefix, t_neg, above_neg, jj, 0, _GLOBAL
+    )
     if k >= 0:
         lo, hi = fold_off[k], fold_off[k + 1]
-        fx, fc = xfs[lo:hi], fcodes[lo:hi]
+        fx, fw = xfs[lo:hi], fwords[lo:hi]
         cp = fprefix[cp_off[k] : cp_off[k + 1]]
-        a0, a1, a2 = _class_sums(fx, fc, cp, t_pos, above_pos, 1)
-        b0, b1, b2 = _class_sums(fx, fc, cp, t_neg, above_neg, 0)
+        a0, a1, a2 = _class_sums(fx, fw, cp, t_pos, above_pos, jj, 1, _BLOCK)
+        b0, b1, b2 = _class_sums(fx, fw, cp, t_neg, above_neg, jj, 0, _BLOCK)
         sums[0] -= a0
         sums[1] -= a1
         sums[2] -= a2
@@ -293,25 +280,25 @@ def solve_svm(data, k, w, b, max_iter=100, c1=1.0, c0=1.0):
 
 
 @helper
-def _active_rows(w, b, x, codes):
-    """:func:`_active` over all labelled rows of an unsorted column, in one pass."""
+@helper
+def _active_rows(w, b, x, words, jj):
+    """:func:`_active` over all labelled rows of an unsorted column (feature ``jj``
+    of packed ``words``), in one pass."""
     t_pos, above_pos, t_neg, above_neg = _margins(w, b)
     sums = np.empty(6)
     sums[:] = 0.0
     for i in range(x.size):
-        v = codes[i]
-        if v < 0:
-            continue
         xi = x[i]
-        if v == 1:
+        if (words[i] >> jj) & 1:
             if (xi > t_pos) if above_pos else (xi < t_pos):
                 sums[0] += 1.0
                 sums[1] += xi
                 sums[2] += xi * xi
-        elif (xi > t_neg) if above_neg else (xi < t_neg):
-            sums[3] += 1.0
-            sums[4] += xi
-            sums[5] += xi * xi
+        elif (words[i] >> (16 + jj)) & 1:
+            if (xi > t_neg) if above_neg else (xi < t_neg):
+                sums[3] += 1.0
+                sums[4] += xi
+                sums[5] += xi * xi
     return above_pos, above_neg, sums
 
 
@@ -322,7 +309,7 @@ def _active_sums(w, b, data, k):
     column ``data[0]``, labels ``data[1]`` (:func:`_active_rows`). One data type
     for both: the solver compiles once."""
     if data[2].shape[0] == 0:
-        return _active_rows(w, b, data[0], data[1])
+        return _active_rows(w, b, data[0], data[1], data[8])
     return _active(w, b, data, k)
 
 
@@ -380,14 +367,17 @@ def svm_fit_1d(x, codes, max_iter=100, c1=1.0, c0=1.0):
     ``c1``, ``c0``: class weights (``class_weight``). Each Newton step is one pass
     over the rows, so a full-data refit needs no sort.
     """
-    # the sorted-unit data type, without prefix sums (codes as a strided view)
-    labels = np.empty((codes.size, 1), dtype=np.int8)
+    # the sorted-unit data type, without prefix sums (codes packed as one feature,
+    # a strided view)
+    labels = np.zeros((codes.size, 1), dtype=np.uint32)
     for i in range(codes.size):  # a loop: array assignment compiles much more
-        labels[i, 0] = codes[i]
-    none = np.empty((0, 6))
-    offsets = np.empty(1, dtype=np.int64)
-    offsets[:] = 0
-    data = (x, labels[:, 0], none, x, labels[:, 0], none, offsets, offsets)
+        if codes[i] == 1:
+            labels[i, 0] = 1
+        elif codes[i] == 0:
+            labels[i, 0] = 1 << 16
+    none = np.empty((0, _WIDTH))
+    offsets = np.zeros(1, dtype=np.int64)
+    data = (x, labels[:, 0], none, x, labels[:, 0], none, offsets, offsets, offsets[0])
     return _newton(data, -1, 0.0, 0.0, max_iter, c1, c0)
 
 
@@ -424,22 +414,22 @@ def fold_correct(data, k, w, b):
     ``x * w + b`` is monotone in x for a fixed w, so the predicted-positive rows are a
     prefix or suffix of the fold's sorted run: sklearn's own arithmetic, two searches.
     """
-    _, _, _, xfs, fcodes, fprefix, fold_off, cp_off = data
+    _, _, _, xfs, fwords, fprefix, fold_off, cp_off, jj = data
     lo, hi = fold_off[k], fold_off[k + 1]
-    fx, fc = xfs[lo:hi], fcodes[lo:hi]
+    fx, fw = xfs[lo:hi], fwords[lo:hi]
     cp = fprefix[cp_off[k] : cp_off[k + 1]]
     m = fx.size
-    n_pos = cp[cp.shape[0] - 1, 0]
-    n_neg = cp[cp.shape[0] - 1, 3]
+    n_pos = cp[cp.shape[0] - 1, jj]
+    n_neg = cp[cp.shape[0] - 1, _C0 + jj]
     if w > 0:
         i = _first_positive(fx, w, b)
-        pos_below = _prefix_at(fx, fc, cp, i, 1)[0]
-        neg_below = _prefix_at(fx, fc, cp, i, 0)[0]
+        pos_below = _prefix_at(fx, fw, cp, i, jj, 1, _BLOCK)[0]
+        neg_below = _prefix_at(fx, fw, cp, i, jj, 0, _BLOCK)[0]
         return (n_pos - pos_below) + neg_below
     if w < 0:
         i = _last_positive(fx, w, b)
-        pos_below = _prefix_at(fx, fc, cp, i, 1)[0]
-        neg_below = _prefix_at(fx, fc, cp, i, 0)[0]
+        pos_below = _prefix_at(fx, fw, cp, i, jj, 1, _BLOCK)[0]
+        neg_below = _prefix_at(fx, fw, cp, i, jj, 0, _BLOCK)[0]
         return pos_below + (n_neg - neg_below)
     if m == 0:
         return 0.0
@@ -457,44 +447,66 @@ def class_weights(balanced, n_pos, n_neg):
 
 
 @kernel
-def svm_layout(xs, fs, fold_off):
-    """The buffers of one sorted unit that every feature shares: where each sorted
-    row goes in the fold-split order, the folds' checkpoint offsets and the
-    activations in that order."""
-    n = xs.size
-    fpos, cp_off = fold_layout(fs, fold_off)
+def svm_layout(xs, fs, cs, fold_off):
+    """The buffers of one sorted unit that every feature shares: the folds'
+    checkpoint offsets, the activations and label words (``cs``) in the fold-split
+    order (each fold's rows, ascending) and per word its features (one past its
+    highest labelled bit: the features after it have no labels)."""
+    n, n_words = cs.shape
+    n_folds = fold_off.size - 1
+    cp_off = np.zeros(n_folds + 1, dtype=np.int64)
+    for k in range(n_folds):
+        m = fold_off[k + 1] - fold_off[k]
+        cp_off[k + 1] = cp_off[k] + _n_checkpoints(m, _BLOCK)
+    fill = fold_off[:-1].copy()
     xfs = np.empty(n)
+    fws = np.empty((n, n_words), dtype=cs.dtype)
+    used = np.zeros(n_words, dtype=cs.dtype)
     for i in range(n):
-        xfs[fpos[i]] = xs[i]
-    return fpos, cp_off, xfs
+        p = fill[fs[i]]
+        fill[fs[i]] += 1
+        xfs[p] = xs[i]
+        for blk in range(n_words):
+            fws[p, blk] = cs[i, blk]
+            used[blk] |= cs[i, blk]
+    nbs = np.zeros(n_words, dtype=np.int64)
+    for blk in range(n_words):
+        bits = (used[blk] | (used[blk] >> 16)) & 0xFFFF
+        while bits >> nbs[blk]:
+            nbs[blk] += 1
+    return cp_off, xfs, fws, nbs
 
 
 @kernel
-def svm_block(n, cp_off, n_folds, nb):
-    """Buffers of :func:`build_prefix_block` for ``nb`` features of an n-row unit."""
+def svm_block(n, cp_off, n_folds):
+    """Buffers of :func:`build_prefix_block` for an n-row unit: all-row and per-fold
+    checkpoints, per-fold Mann-Whitney counts, and the pass's per-fold state."""
     return (
-        np.empty((n, nb), dtype=np.int8),
-        np.empty((nb, _n_checkpoints(n), 6)),
-        np.empty((nb, cp_off[-1], 6)),
-        np.empty((n_folds, nb)),
+        np.empty((_n_checkpoints(n, _GLOBAL), _WIDTH)),
+        np.empty((cp_off[-1], _WIDTH)),
+        np.empty((n_folds, FEATURE_BLOCK)),
+        np.empty((n_folds, _WIDTH + FEATURE_BLOCK)),
+        np.empty((n_folds, 2 * FEATURE_BLOCK)),
+        np.empty(n_folds),
+        np.empty(n_folds, dtype=np.int64),
     )
 
 
 @helper
-def svm_feature(xs, cb, fold_off, layout, block, jj):
-    """The solver's ``data`` tuple of feature ``jj`` of a block built by
-    :func:`build_prefix_block` from the block's sorted codes ``cb``."""
-    _, cp_off, xfs = layout
-    fcodes, prefix, fprefix, _ = block
+def svm_feature(xs, cs, fold_off, layout, block, blk, jj):
+    """The solver's ``data`` tuple of feature ``jj`` of label word ``blk``, from a
+    block built by :func:`build_prefix_block`."""
+    cp_off, xfs, fws, _ = layout
     return (
         xs,
-        cb[:, jj],
-        prefix[jj],
+        cs[:, blk],
+        block[0],
         xfs,
-        fcodes[:, jj],
-        fprefix[jj],
+        fws[:, blk],
+        block[1],
         fold_off,
         cp_off,
+        jj,
     )
 
 
@@ -509,8 +521,8 @@ def svm_fold_fits(data, n_folds, balanced):
     b = ±1), what the exact path's ``DummyClassifier(strategy="most_frequent")``
     predicts. Each fold's solve starts from the all-data solution.
     """
-    _, _, prefix, _, _, fprefix, _, cp_off = data
-    n_pos, n_neg = prefix[-1, 0], prefix[-1, 3]
+    _, _, prefix, _, _, fprefix, _, cp_off, jj = data
+    n_pos, n_neg = prefix[-1, jj], prefix[-1, _C0 + jj]
     w = np.empty(n_folds)
     b = np.empty(n_folds)
     n_test = np.empty(n_folds)
@@ -522,8 +534,8 @@ def svm_fold_fits(data, n_folds, balanced):
         c1, c0 = class_weights(balanced, n_pos, n_neg)
         w0, b0 = solve_svm(data, -1, 0.0, 0.0, 100, c1, c0)
     for k in range(n_folds):
-        t_pos = fprefix[cp_off[k + 1] - 1, 0]
-        t_neg = fprefix[cp_off[k + 1] - 1, 3]
+        t_pos = fprefix[cp_off[k + 1] - 1, jj]
+        t_neg = fprefix[cp_off[k + 1] - 1, _C0 + jj]
         tr_pos, tr_neg = n_pos - t_pos, n_neg - t_neg
         if t_pos + t_neg == 0 or tr_pos + tr_neg == 0:
             continue
@@ -539,25 +551,22 @@ def svm_fold_fits(data, n_folds, balanced):
 @kernel
 def svm_unit_scores(xs, fs, cs, xf, cf, fold_off, n_folds):
     """Held-out accuracy of the exact LinearSVC() fit, shape (q', n_folds); ``cs``
-    holds the sorted label codes packed per row (:func:`pack_codes`), q' = 16 ×
-    its columns."""
-    n, n_blocks = cs.shape
-    nb = FEATURE_BLOCK
-    out = np.empty((n_blocks * nb, n_folds))
+    holds the sorted label codes packed per row (:func:`pack_codes`: feature j at
+    row j), q' = 16 × its columns."""
+    n, n_words = cs.shape
+    out = np.empty((n_words * FEATURE_BLOCK, n_folds))
     out[:, :] = np.nan
-    layout = svm_layout(xs, fs, fold_off)
-    fpos, cp_off, xfs = layout
-    block = svm_block(n, cp_off, n_folds, nb)
-    cb = np.empty((n, nb), dtype=np.int8)
-    for blk in range(n_blocks):
-        unpack_block(cs, blk, cb)
-        build_prefix_block(xs, cb, fpos, xfs, fold_off, cp_off, block, False)
-        for jj in range(nb):
-            data = svm_feature(xs, cb, fold_off, layout, block, jj)
+    layout = svm_layout(xs, fs, cs, fold_off)
+    cp_off, _, _, nbs = layout
+    block = svm_block(n, cp_off, n_folds)
+    for blk in range(n_words):
+        build_prefix_block(xs, fs, cs, blk, nbs[blk], fold_off, cp_off, block, False)
+        for jj in range(nbs[blk]):
+            data = svm_feature(xs, cs, fold_off, layout, block, blk, jj)
             w, b, n_test = svm_fold_fits(data, n_folds, False)
             for k in range(n_folds):
                 if n_test[k] > 0:
-                    out[blk * nb + jj, k] = (
+                    out[jj * n_words + blk, k] = (
                         fold_correct(data, k, w[k], b[k]) / n_test[k]
                     )
     return out

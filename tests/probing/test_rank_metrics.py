@@ -202,51 +202,57 @@ def test_threshold_probe_scores_roc_auc_on_the_exact_path():
 
 
 def test_prefix_pass_mann_whitney_counts_equal_the_decision_scan():
-    """The AUC numerator the block pass keeps per fold (over x, ties half) equals the
-    scan over the decisions (``fold_auc``) whenever the slope keeps distinct x
-    distinct, with tied activations and unlabelled rows; a slope that merges
-    distinct x is detected (and scored by the scan)."""
+    """The AUC numerator the block pass keeps per fold (over x, ties half) equals a
+    direct count and the scan over the decisions (``fold_auc``) whenever the slope
+    keeps distinct x distinct, with tied and unique activations and unlabelled
+    rows; a slope that merges distinct x is detected (and scored by the scan)."""
     from skdni.probing._fast_rank import _distinct, fold_auc, fold_gaps
     from skdni.probing._fast_svm import (
-        FEATURE_BLOCK,
+        _C0,
         build_prefix_block,
         pack_codes,
         svm_block,
         svm_layout,
-        unpack_block,
     )
 
     rng = np.random.default_rng(5)
     n, q, n_folds = 700, 21, 4
-    xf = np.round(rng.normal(size=n), 1)  # many ties
+    xf = rng.normal(size=n)
+    xf[: n // 2] = np.round(xf[: n // 2], 1)  # many ties, and unique values
     ff = rng.integers(0, n_folds, size=n).astype(np.int8)
     codes = (rng.random((n, q)) < rng.uniform(0.1, 0.6, q)).astype(np.int8)
     codes[rng.random((n, q)) < 0.1] = -1
     order = np.argsort(xf)
     xs, fs, cs = xf[order], ff[order], pack_codes(codes)[order]
+    split = np.argsort(fs, kind="stable")  # the fold-split order
     fold_off = np.r_[0, np.cumsum(np.bincount(ff, minlength=n_folds))]
-    fpos, cp_off, xfs = svm_layout(xs, fs, fold_off)
+    cp_off, xfs, fws, nbs = svm_layout(xs, fs, cs, fold_off)
+    np.testing.assert_array_equal(xfs, xs[split])
     gap, top = fold_gaps(xfs, fold_off)
-    block = svm_block(n, cp_off, n_folds, FEATURE_BLOCK)
-    cb = np.empty((n, FEATURE_BLOCK), dtype=np.int8)
+    block = svm_block(n, cp_off, n_folds)
+    n_words = cs.shape[1]
     checked = 0
-    for blk in range(cs.shape[1]):
-        unpack_block(cs, blk, cb)
-        build_prefix_block(xs, cb, fpos, xfs, fold_off, cp_off, block, True)
-        fcodes, _, fprefix, fmw = block
-        for jj in range(min(FEATURE_BLOCK, q - blk * FEATURE_BLOCK)):
-            j = blk * FEATURE_BLOCK + jj
-            np.testing.assert_array_equal(cb[:, jj], codes[order, j])
+    for blk in range(n_words):
+        build_prefix_block(xs, fs, cs, blk, nbs[blk], fold_off, cp_off, block, True)
+        _, fprefix, fmw = block[:3]
+        for jj in range(nbs[blk]):
+            j = jj * n_words + blk
             for k in range(n_folds):
                 lo, hi = fold_off[k], fold_off[k + 1]
-                fc = fcodes[lo:hi, jj]
+                fc = codes[order][split, j][lo:hi]
+                fx = xfs[lo:hi]
                 n_pos, n_neg = np.sum(fc == 1), np.sum(fc == 0)
-                assert fprefix[jj, cp_off[k + 1] - 1, 0] == n_pos
+                assert fprefix[cp_off[k + 1] - 1, jj] == n_pos
+                assert fprefix[cp_off[k + 1] - 1, _C0 + jj] == n_neg
+                pos, neg = fx[fc == 1], fx[fc == 0]
+                u = np.sum(neg[None, :] < pos[:, None])
+                u += 0.5 * np.sum(neg[None, :] == pos[:, None])
+                assert fmw[k, jj] == u
                 for w, b in ((0.7, 0.1), (-2.0, 0.3)):
                     assert _distinct(gap[k], top[k], w, b)
                     auc = fmw[k, jj] / (n_pos * n_neg)
                     auc = 1.0 - auc if w < 0 else auc
-                    assert auc == fold_auc(xfs[lo:hi], fc, w, b)
+                    assert auc == fold_auc(fx, fws[lo:hi, blk], jj, w, b)
                     checked += 1
     assert checked == q * n_folds * 2
     # 1 + 2^-52 and 1 give one decision at a small slope: not distinct (the test is
