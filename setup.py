@@ -90,7 +90,10 @@ def fill_numba_cache(package_dir, run=subprocess.run, target=target_versions):
     Never raises: a failure removes the directory and prints a warning."""
     cache = os.path.join(package_dir, "_numba_cache")
     shutil.rmtree(cache, ignore_errors=True)  # stale entries of an earlier build
-    differ = _mismatch(build_versions(), target())
+    try:
+        differ = _mismatch(build_versions(), target())
+    except Exception:  # noqa: BLE001 - unknown versions: compile
+        differ = {}
     if differ:
         versions = ", ".join(
             f"{n} {b} here, {t} installed" for n, (b, t) in differ.items()

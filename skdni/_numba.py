@@ -136,6 +136,8 @@ class _SkdniStamped:
         self._locator = locator
 
     def __getattr__(self, name):
+        if name == "_locator":  # not set yet (a copy): no recursion
+            raise AttributeError(name)
         return getattr(self._locator, name)
 
     def get_source_stamp(self):
