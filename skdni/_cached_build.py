@@ -195,29 +195,39 @@ def build(package_dir, *, names=None, signatures=None, verbose=True):
     its ``_numba_cache`` directory (made here), with only numpy and numba.
 
     ``names`` limits it to some kernels; ``signatures`` replaces the recorded
-    ones. Returns ``{name: n_signatures}``. Run in a fresh process: it installs
-    an import hook that stubs every module but skdni's, numpy's and numba's.
+    ones. Each kernel is compiled on its own: one that fails is reported and the
+    others are still cached. Returns ``({name: n_signatures}, {name: error})``.
+    Run in a fresh process: it installs an import hook that stubs every module
+    but skdni's, numpy's and numba's.
     """
     package_dir = os.path.abspath(package_dir)
     os.makedirs(os.path.join(package_dir, "_numba_cache"), exist_ok=True)
     sys.meta_path.insert(0, _Finder(package_dir))
+    # the only process that writes the package's cache (read-only at runtime)
+    importlib.import_module("skdni._numba")._BUILDING = True
     if signatures is None:
         signatures = importlib.import_module(
             "skdni." + SIGNATURES_FILE.removesuffix(".py")
         ).SIGNATURES
-    done = {}
+    done, failed = {}, {}
     for name, sigs in signatures.items():
         if names is not None and name not in names:
             continue
         t0 = time.process_time()
-        module, _, function = name.rpartition(".")
-        disp = getattr(importlib.import_module(module), function)
-        for text in sigs:
-            disp.compile(parse_signature(text))
+        try:
+            module, _, function = name.rpartition(".")
+            disp = getattr(importlib.import_module(module), function)
+            for text in sigs:
+                disp.compile(parse_signature(text))
+        except Exception as exc:  # noqa: BLE001 - the other kernels still build
+            failed[name] = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+            if verbose:
+                print(f"  {name}: FAILED ({failed[name]})", flush=True)
+            continue
         done[name] = len(sigs)
         if verbose:
             print(f"  {name}: {time.process_time() - t0:.1f} s", flush=True)
-    return done
+    return done, failed
 
 
 def main(argv=None):
@@ -227,13 +237,17 @@ def main(argv=None):
         _write_record(os.path.join(here, SIGNATURES_FILE))
         return 0
     t0 = time.process_time()
-    done = build(argv[0])
-    print(
+    done, failed = build(argv[0])
+    summary = (
         f"skdni: compiled {sum(done.values())} numba signatures of {len(done)} "
-        f"kernels into the package's cache in {time.process_time() - t0:.1f} s CPU",
-        flush=True,
+        f"kernels into the package's cache in {time.process_time() - t0:.1f} s CPU"
     )
-    return 0
+    if failed:
+        summary += f"; {len(failed)} failed (they compile on first use): " + ", ".join(
+            sorted(failed)
+        )
+    print(summary, flush=True)
+    return 0 if done or not failed else 1
 
 
 if __name__ == "__main__":

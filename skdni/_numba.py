@@ -11,14 +11,16 @@ compilation instead of one for ``Literal[int](1)`` and one for ``Literal[int](0)
 (the constants still fold once LLVM inlines the call). :func:`skdni.warm_up` fills
 the cache ahead of time.
 
-The cache of an installed (built) skdni is the package's own ``_numba_cache``
-directory, which the build fills (``setup.py``, :mod:`skdni._cached_build`): a
-kernel's index there is stamped with the SHA-256 of its source file's contents and
-NumPy's version (not the file's modification time, which installing resets), and
-keyed, as in numba, by the numba version, the CPU and the bytecode, so a build for
-another machine or numba simply misses and compiles. Without that directory (an
-editable install, a source checkout) or when it is not writable, a kernel is
-cached where numba caches it (a read-only package directory is still read first).
+Every skdni kernel's index is stamped with one digest of all of skdni's sources
+(``skdni/**/*.py``) and NumPy's version, not with its own file's: numba compiles
+helpers and constants of other modules into a kernel's machine code, so editing
+any of them must invalidate it (and a content digest, unlike a modification time,
+survives installing). The keys are numba's (numba version, CPU, bytecode).
+An installed (built) skdni also has the package's ``_numba_cache`` directory, which
+the build fills (``setup.py``, :mod:`skdni._cached_build`): it is searched first and
+never written at runtime; new compilations go where numba caches
+(``NUMBA_CACHE_DIR``, else ``__pycache__`` next to the sources if writable, else
+the user's cache directory).
 """
 
 import contextlib
@@ -40,36 +42,56 @@ from numba.core.registry import CPUDispatcher
 # The package directory and the cache directory a build fills (none in a checkout).
 _PACKAGE_ROOT = os.path.dirname(os.path.abspath(__file__))
 CACHE_DIR_NAME = "_numba_cache"
+# True only in the build step (skdni._cached_build): kernels are then cached in
+# the package's _numba_cache, which is otherwise read-only.
+_BUILDING = False
+_SKIPPED_DIRS = {"__pycache__", CACHE_DIR_NAME}
 
 
 def _package_cache_root():
     return os.path.join(_PACKAGE_ROOT, CACHE_DIR_NAME)
 
 
-def _content_stamp(path):
-    """SHA-256 of ``path``'s bytes and NumPy's version: what a package index is
-    valid for (the numba version and the CPU are in every index key already)."""
+def _in_package(path):
+    """Whether ``path`` is a file of the skdni package."""
+    path = os.path.abspath(path)
+    try:
+        inside = os.path.commonpath([path, _PACKAGE_ROOT]) == _PACKAGE_ROOT
+    except ValueError:  # another drive (Windows), or relative and absolute
+        return False
+    return inside and os.path.isfile(path)
+
+
+def _source_stamp():
+    """What every skdni kernel index is valid for: the digest of skdni's sources
+    and NumPy's version (the numba version and the CPU are in every key)."""
     import numpy
 
-    st = os.stat(path)
-    return (
-        "skdni-content",
-        _sha256(path, st.st_mtime_ns, st.st_size),
-        numpy.__version__,
-    )
+    return ("skdni-sources", _sources_digest(_PACKAGE_ROOT), numpy.__version__)
 
 
 @functools.cache
-def _sha256(path, mtime_ns, size):
-    # (mtime, size) only key the memo: a file changed while running is re-read
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+def _sources_digest(root):
+    """SHA-256 over the relative paths and bytes of every ``.py`` file under
+    ``root`` (once per process and root)."""
+    digest = hashlib.sha256()
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _SKIPPED_DIRS]
+        rel = os.path.relpath(dirpath, root)
+        files += [os.path.join(rel, f) for f in filenames if f.endswith(".py")]
+    for rel in sorted(os.path.normpath(f).replace(os.sep, "/") for f in files):
+        with open(os.path.join(root, rel), "rb") as f:
+            data = f.read()
+        digest.update(f"{rel}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
 
 
 class _PackageCacheLocator(_CacheLocator):
     """Cache files of the kernels in ``<package>/_numba_cache/<subpackage>/``,
-    stamped by the source's contents: for a file of the package, when the build
-    made that directory and it is writable (else numba's next locator)."""
+    stamped by skdni's sources: where the build writes them (``_BUILDING``) and,
+    at runtime, a read-only place searched first."""
 
     def __init__(self, py_func, py_file):
         self._py_file = py_file
@@ -81,24 +103,22 @@ class _PackageCacheLocator(_CacheLocator):
         return self._cache_path
 
     def get_source_stamp(self):
-        return _content_stamp(self._py_file)
+        return _source_stamp()
 
     def get_disambiguator(self):
         return str(self._lineno)
 
     @classmethod
     def in_package(cls, py_func, py_file):
-        """The locator, writable or not; None outside the package or without
-        the directory."""
-        path = os.path.abspath(py_file)
-        if not os.path.isdir(_package_cache_root()) or not os.path.isfile(path):
-            return None
-        if os.path.commonpath([path, _PACKAGE_ROOT]) != _PACKAGE_ROOT:
+        """The locator of a file of the package that has the directory, else None."""
+        if not os.path.isdir(_package_cache_root()) or not _in_package(py_file):
             return None
         return cls(py_func, py_file)
 
     @classmethod
     def from_function(cls, py_func, py_file):
+        if not _BUILDING:
+            return None  # read-only at runtime: see _Cache
         self = cls.in_package(py_func, py_file)
         if self is None:
             return None
@@ -109,16 +129,36 @@ class _PackageCacheLocator(_CacheLocator):
         return self
 
 
+class _SkdniStamped:
+    """Numba's locator for a file of skdni, with skdni's source stamp."""
+
+    def __init__(self, locator):
+        self._locator = locator
+
+    def __getattr__(self, name):
+        if name == "_locator":  # not set yet (a copy): no recursion
+            raise AttributeError(name)
+        return getattr(self._locator, name)
+
+    def get_source_stamp(self):
+        return _source_stamp()
+
+
 class _CacheImpl(CompileResultCacheImpl):
     _locator_classes = [_PackageCacheLocator, *CompileResultCacheImpl._locator_classes]
 
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        if not isinstance(self._locator, _PackageCacheLocator) and _in_package(
+            inspect.getfile(py_func)
+        ):
+            self._locator = _SkdniStamped(self._locator)
+
 
 class _Cache(FunctionCache):
-    """numba's function cache with the package's cache directory first.
-
-    A writable package directory holds the cache; a read-only one is searched
-    first, and new compilations go where numba caches (``NUMBA_CACHE_DIR``,
-    ``__pycache__`` or the user's cache directory). A damaged index is a miss."""
+    """numba's function cache, stamped by skdni's sources, with the package's
+    cache directory searched first (read-only: new compilations go where numba
+    caches). A damaged index is a miss."""
 
     _impl_class = _CacheImpl
 
