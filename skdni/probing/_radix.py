@@ -1,0 +1,139 @@
+"""Stable LSD radix argsort of a float64 column, and the gather of its payload.
+
+A float64's bits, with the sign bit set for a positive value and every bit flipped
+for a negative one, are an unsigned 64-bit integer in the value's order (-0.0 first
+becomes +0.0 so it ties with it, and every NaN the largest key so NaNs go last, as
+in numpy). These keys are sorted by ``RADIX_BITS``-bit digits, least significant
+first, with one stable counting sort per digit: a few O(n) passes instead of a
+comparison sort's O(n log n), and the result is ``np.argsort(x, kind="stable")``
+exactly. One sweep counts every digit's histogram; a digit that is the same for
+every row (the high bits of activations in a narrow range, the low bits of float32
+activations stored as float64) needs no pass. The same kernel then gathers the
+payload (activations, folds, label codes) in sorted order, into arrays reused
+across columns.
+"""
+
+import numpy as np
+
+from .._numba import helper, kernel
+
+__all__ = ["radix_argsort", "radix_sort_gather", "sort_scratch"]
+
+# 11-bit digits (6 passes at most): a 2,048-bucket histogram stays in L1/L2 cache and
+# the scatter writes few enough streams; 8-bit digits take 8 passes, 16-bit ones
+# scatter to 65,536 places (benchmarks/bench_probe_search.py --sort-only).
+RADIX_BITS = 11
+_N_DIGITS = -(-64 // RADIX_BITS)
+
+
+def sort_scratch(n):
+    """Work space of the sort of ``n`` rows, reused across columns: fresh arrays of
+    a few MB on every call cost page faults comparable to the sort itself."""
+    return np.empty((3, n), dtype=np.uint64)
+
+
+@helper
+def _radix_order(x, scratch):
+    """The stable argsort of ``x`` (contiguous float64, fewer than 2**32 values) as
+    uint32, a view of ``scratch`` (uint64, shape (3, n): :func:`sort_scratch`)."""
+    n = x.size
+    bits = x.view(np.uint64)
+    keys = scratch[0]
+    dst_keys = scratch[1]
+    halves = scratch[2].view(np.uint32)
+    idx = halves[:n]
+    dst_idx = halves[n:]
+    mask = np.uint64((1 << RADIX_BITS) - 1)
+    sign = np.uint64(1) << np.uint64(63)
+    inf = np.uint64(0x7FF0000000000000)
+    counts = np.zeros((_N_DIGITS, 1 << RADIX_BITS), dtype=np.int64)
+    # one sweep: the keys and the histograms of all their digits
+    for i in range(n):
+        u = bits[i]
+        if u == sign:  # -0.0 ties with +0.0
+            k = sign
+        elif (u & ~sign) > inf:  # NaN, any sign or payload: last
+            k = ~np.uint64(0)
+        elif u & sign:
+            k = ~u
+        else:
+            k = u | sign
+        keys[i] = k
+        for d in range(_N_DIGITS):
+            counts[d, (k >> np.uint64(d * RADIX_BITS)) & mask] += 1
+    # a pass by each digit that varies across the rows (none: the row order)
+    n_passes = 0
+    for d in range(_N_DIGITS):
+        shift = np.uint64(d * RADIX_BITS)
+        if n == 0 or counts[d, (keys[0] >> shift) & mask] == n:
+            continue
+        starts = counts[d]
+        total = 0
+        for b in range(1 << RADIX_BITS):
+            c = starts[b]
+            starts[b] = total
+            total += c
+        for i in range(n):
+            k = keys[i]
+            b = (k >> shift) & mask
+            pos = starts[b]
+            starts[b] = pos + 1
+            dst_keys[pos] = k
+            dst_idx[pos] = np.uint32(i) if n_passes == 0 else idx[i]
+        keys, dst_keys = dst_keys, keys
+        idx, dst_idx = dst_idx, idx
+        n_passes += 1
+    if n_passes == 0:
+        for i in range(n):
+            idx[i] = i
+    return idx
+
+
+@kernel
+def _argsort(x, scratch):
+    order = _radix_order(x, scratch)
+    out = np.empty(x.size, dtype=np.int64)
+    for i in range(x.size):
+        out[i] = order[i]
+    return out
+
+
+def radix_argsort(x):
+    """``np.argsort(x, kind="stable")`` of a 1-D float array, by radix sort.
+
+    Parameters
+    ----------
+    x : array-like of shape (n,)
+        Values (cast to contiguous float64).
+
+    Returns
+    -------
+    order : ndarray of int64, shape (n,)
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.ndim != 1 or x.size >= 2**32:
+        return np.argsort(x, kind="stable")
+    return _argsort(x, sort_scratch(x.size))
+
+
+@kernel
+def radix_sort_gather(xf, ff, cf, rows, scratch, xs, fs, cs):
+    """Write ``xf[o]`` to ``xs``, ``ff[o]`` to ``fs`` and the label codes ``cf`` in
+    that order to ``cs``, for ``o`` the stable argsort of ``xf`` (contiguous float64,
+    fewer than 2**32 rows): rows ``cf[o]`` if ``rows`` (codes packed per row, shape
+    (n, b)), else columns ``cf[:, o]`` (shape (q, n)). ``scratch``:
+    :func:`sort_scratch`."""
+    # The gather reads rows at random but writes in order; scattering the payload
+    # in the last pass instead writes to thousands of places at once (slower).
+    order = _radix_order(xf, scratch)
+    for i in range(xf.size):
+        r = order[i]
+        xs[i] = xf[r]
+        fs[i] = ff[r]
+        if rows:
+            for c in range(cf.shape[1]):
+                cs[i, c] = cf[r, c]
+    if not rows:
+        for j in range(cf.shape[0]):
+            for i in range(xf.size):
+                cs[j, i] = cf[j, order[i]]
