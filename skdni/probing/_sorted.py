@@ -16,6 +16,7 @@ first put in fold order once for all units, so each fold's held-out rows are a
 contiguous slice. Units are independent: chunks of units go to worker processes and
 come back as arrays.
 """
+
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.utils.parallel import delayed
