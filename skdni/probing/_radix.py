@@ -28,27 +28,27 @@ _N_DIGITS = -(-64 // RADIX_BITS)
 
 
 def sort_scratch(n):
-    """Work space of the sort of ``n`` rows, reused across columns: fresh arrays of
-    a few MB on every call cost page faults comparable to the sort itself."""
-    return np.empty((3, n), dtype=np.uint64)
+    """Work space of the sort of ``n`` rows, reused across columns (fresh arrays of
+    a few MB on every call cost page faults comparable to the sort itself): keys,
+    uint64 of shape (2, n), and row indices, uint32 of shape (2, n)."""
+    return np.empty((2, n), dtype=np.uint64), np.empty((2, n), dtype=np.uint32)
+
+
+# The kernels take float64 arrays as their bits (``x.view(np.uint64)``, made in
+# Python): a view taken inside a kernel costs a fifth of a second of compile time.
 
 
 @helper
-def _radix_order(x, scratch):
-    """The stable argsort of ``x`` (contiguous float64, fewer than 2**32 values) as
-    uint32, a view of ``scratch`` (uint64, shape (3, n): :func:`sort_scratch`)."""
-    n = x.size
-    bits = x.view(np.uint64)
-    keys = scratch[0]
-    dst_keys = scratch[1]
-    halves = scratch[2].view(np.uint32)
-    idx = halves[:n]
-    dst_idx = halves[n:]
+def _radix_order(bits, keys, idx):
+    """The stable argsort of the float64 values whose bits are ``bits`` (fewer than
+    2**32), as uint32: a row of ``idx`` (``keys``, ``idx``: :func:`sort_scratch`)."""
+    n = bits.size
     mask = np.uint64((1 << RADIX_BITS) - 1)
     sign = np.uint64(1) << np.uint64(63)
     inf = np.uint64(0x7FF0000000000000)
     counts = np.zeros((_N_DIGITS, 1 << RADIX_BITS), dtype=np.int64)
     # one sweep: the keys and the histograms of all their digits
+    src = 0
     for i in range(n):
         u = bits[i]
         if u == sign:  # -0.0 ties with +0.0
@@ -59,14 +59,14 @@ def _radix_order(x, scratch):
             k = ~u
         else:
             k = u | sign
-        keys[i] = k
+        keys[src, i] = k
         for d in range(_N_DIGITS):
             counts[d, (k >> np.uint64(d * RADIX_BITS)) & mask] += 1
     # a pass by each digit that varies across the rows (none: the row order)
     n_passes = 0
     for d in range(_N_DIGITS):
         shift = np.uint64(d * RADIX_BITS)
-        if n == 0 or counts[d, (keys[0] >> shift) & mask] == n:
+        if n == 0 or counts[d, (keys[src, 0] >> shift) & mask] == n:
             continue
         starts = counts[d]
         total = 0
@@ -74,27 +74,27 @@ def _radix_order(x, scratch):
             c = starts[b]
             starts[b] = total
             total += c
+        dst = 1 - src
         for i in range(n):
-            k = keys[i]
+            k = keys[src, i]
             b = (k >> shift) & mask
             pos = starts[b]
             starts[b] = pos + 1
-            dst_keys[pos] = k
-            dst_idx[pos] = np.uint32(i) if n_passes == 0 else idx[i]
-        keys, dst_keys = dst_keys, keys
-        idx, dst_idx = dst_idx, idx
+            keys[dst, pos] = k
+            idx[dst, pos] = np.uint32(i) if n_passes == 0 else idx[src, i]
+        src = dst
         n_passes += 1
     if n_passes == 0:
         for i in range(n):
-            idx[i] = i
-    return idx
+            idx[src, i] = i
+    return idx[src]
 
 
 @kernel
-def _argsort(x, scratch):
-    order = _radix_order(x, scratch)
-    out = np.empty(x.size, dtype=np.int64)
-    for i in range(x.size):
+def _argsort(bits, keys, idx):
+    order = _radix_order(bits, keys, idx)
+    out = np.empty(bits.size, dtype=np.int64)
+    for i in range(bits.size):
         out[i] = order[i]
     return out
 
@@ -114,27 +114,27 @@ def radix_argsort(x):
     x = np.ascontiguousarray(x, dtype=np.float64)
     if x.ndim != 1 or x.size >= 2**32:
         return np.argsort(x, kind="stable")
-    return _argsort(x, sort_scratch(x.size))
+    return _argsort(x.view(np.uint64), *sort_scratch(x.size))
 
 
 @kernel
-def radix_sort_gather(xf, ff, cf, rows, scratch, xs, fs, cs):
-    """Write ``xf[o]`` to ``xs``, ``ff[o]`` to ``fs`` and the label codes ``cf`` in
-    that order to ``cs``, for ``o`` the stable argsort of ``xf`` (contiguous float64,
-    fewer than 2**32 rows): rows ``cf[o]`` if ``rows`` (codes packed per row, shape
-    (n, b)), else columns ``cf[:, o]`` (shape (q, n)). ``scratch``:
-    :func:`sort_scratch`."""
+def radix_sort_gather(bits, ff, cf, rows, keys, idx, xs_bits, fs, cs):
+    """Write ``x[o]`` to ``xs_bits``, ``ff[o]`` to ``fs`` and the label codes ``cf``
+    in that order to ``cs``, for ``o`` the stable argsort of the float64 values ``x``
+    whose bits are ``bits`` (fewer than 2**32 rows): rows ``cf[o]`` if ``rows``
+    (codes packed per row, shape (n, b)), else columns ``cf[:, o]`` (shape (q, n)).
+    ``keys``, ``idx``: :func:`sort_scratch`; ``xs_bits``: a float64 array's bits."""
     # The gather reads rows at random but writes in order; scattering the payload
-    # in the last pass instead writes to thousands of places at once (slower).
-    order = _radix_order(xf, scratch)
-    for i in range(xf.size):
+    # in the last pass instead writes to hundreds of places at once (slower).
+    order = _radix_order(bits, keys, idx)
+    for i in range(bits.size):
         r = order[i]
-        xs[i] = xf[r]
+        xs_bits[i] = bits[r]
         fs[i] = ff[r]
         if rows:
             for c in range(cf.shape[1]):
                 cs[i, c] = cf[r, c]
     if not rows:
         for j in range(cf.shape[0]):
-            for i in range(xf.size):
+            for i in range(bits.size):
                 cs[j, i] = cf[j, order[i]]

@@ -122,7 +122,7 @@ class _UnitSorter:
         self.ff, self.cf, self.rows = ff, cf, rows
         self.radix = SORT == "radix" and n < 2**32
         if self.radix:
-            self.scratch = sort_scratch(n)
+            self.keys, self.idx = sort_scratch(n)
             self.xs = np.empty(n)
             self.fs = np.empty(n, dtype=ff.dtype)
             shape = (n, cf.shape[1]) if rows else (cf.shape[0], n)
@@ -137,9 +137,17 @@ class _UnitSorter:
             if self.rows:
                 return _gather_sorted(xf, ff, cf, order)
             return xf[order], ff[order], _gather_columns(cf, order)
-        xf = np.ascontiguousarray(xf, dtype=np.float64)
+        bits = np.ascontiguousarray(xf, dtype=np.float64).view(np.uint64)
         radix_sort_gather(
-            xf, ff, cf, self.rows, self.scratch, self.xs, self.fs, self.cs
+            bits,
+            ff,
+            cf,
+            self.rows,
+            self.keys,
+            self.idx,
+            self.xs.view(np.uint64),
+            self.fs,
+            self.cs,
         )
         return self.xs, self.fs, self.cs
 
