@@ -3,9 +3,10 @@
 Every 1-D linear classifier is a threshold rule on one unit, so each unit's column
 is sorted once and every (feature, fold) question about it is answered from that
 order: global prefix sums minus the fold's own. The sort is a stable LSD radix sort
-(:mod:`._radix`): a few O(n) passes over 64-bit keys, about 3x faster than
-``np.argsort``'s comparison sort at 200k rows, with the rows' folds and label codes
-gathered in the same kernel into arrays reused across units. ``SORT = "argsort"``
+(:mod:`._radix`): a few O(n) passes over 64-bit keys instead of a comparison sort's
+O(n log n), with the rows' folds and label codes gathered in the same kernel into
+arrays reused across units (at 200k rows about 2.5x less CPU than ``np.argsort`` and
+a gather: ``benchmarks/bench_probe_search.py --floors-only``). ``SORT = "argsort"``
 selects the reference path (``np.argsort`` and a separate gather) the tests compare
 it with: every engine treats equal values as one group, so both give the same
 scores. Labels travel as int8 codes (1 = ``classes_[1]``, 0 = ``classes_[0]``, -1 =
