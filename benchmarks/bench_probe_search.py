@@ -19,7 +19,9 @@ Times are CPU seconds of this process (the machine is shared; with the default
 
 Run: ``python benchmarks/bench_probe_search.py`` (or ``--quick`` for a small run;
 ``--rank-only`` times only the balanced-accuracy and ROC AUC engines;
-``--floors-only`` only the fast engines against the argsort floor).
+``--floors-only`` only the fast engines against the argsort floor, and the radix
+sort + gather of every unit against ``np.argsort`` + gather; ``--argsort`` makes the
+engines sort by ``np.argsort``, the path before the radix sort).
 """
 
 import argparse
@@ -115,6 +117,33 @@ def floors(X, Yc):
             np.argsort(XF[:, u])
         t_sort = min(t_sort, time.process_time() - start)
     return t_gemm, t_sort
+
+
+def sort_gather(X, Yb, n_folds):
+    """CPU seconds of the sorted engines' per-unit step on every unit's column: sort
+    it and gather its folds and row-packed label codes (the SVM engine's layout), by
+    ``np.argsort`` + a gather (the reference path) and by the radix sort (the
+    smaller of two runs each)."""
+    from skdni.probing import _sorted
+
+    n = X.shape[0]
+    XT = np.ascontiguousarray(X.T)  # unit-major, as the engines read it
+    ff = (np.arange(n) * n_folds // n).astype(np.int8)  # KFold: folds in row order
+    cf = _sorted.label_codes(Yb, rows=True)
+    times, before = {}, _sorted.SORT
+    try:
+        for sort in ("argsort", "radix"):
+            _sorted.SORT = sort
+            sorter = _sorted._UnitSorter(ff, cf, True)
+            times[sort] = np.inf
+            for _ in range(2):
+                start = time.process_time()
+                for xf in XT:
+                    sorter(xf)
+                times[sort] = min(times[sort], time.process_time() - start)
+    finally:
+        _sorted.SORT = before
+    return times["argsort"], times["radix"]
 
 
 def compare(label, fast, ref, test_size):
@@ -243,6 +272,12 @@ def floors_only(n, n_units, n_binary, n_continuous, n_folds, n_jobs, seed=0):
     ):
         t = min(timed_fit(X, Y, n_folds, n_jobs, **kw)[0] for _ in range(2))
         print(f"  {label:18s} {t:7.3f} s = {t / t_sort:5.2f}x the argsort floor")
+    t_np, t_radix = sort_gather(X, Yb, n_folds)
+    print(
+        f"  sort + gather of every unit (SVM layout): np.argsort + gather "
+        f"{t_np:.3f} s, radix sort + gather {t_radix:.3f} s = {t_np / t_radix:.2f}x "
+        f"faster ({1e3 * t_radix / X.shape[1]:.2f} ms a unit)"
+    )
 
 
 def rank_only(n, n_units, n_binary, n_folds, n_sample, n_jobs, seed=0):
@@ -266,7 +301,16 @@ def main():
         action="store_true",
         help="only the fast engines against the argsort floor (no naive loop)",
     )
+    parser.add_argument(
+        "--argsort",
+        action="store_true",
+        help="the sorted engines sort by np.argsort (the reference path), not radix",
+    )
     args = parser.parse_args()
+    if args.argsort:
+        from skdni.probing import _sorted
+
+        _sorted.SORT = "argsort"
     import numba
 
     print("NeuronProbeSearch benchmark")

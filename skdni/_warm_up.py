@@ -123,30 +123,30 @@ def _mark_warm_up_process():
 _TASK_KERNELS = {
     "svm": (
         "probing._sorted._unit_major",
-        "probing._sorted._gather_sorted",
+        "probing._radix.radix_sort_gather",
         "probing._fast_svm.svm_unit_scores",
         "probing._fast_svm.svm_fit_1d",
     ),
     "svm_rank": (
         "probing._sorted._unit_major",
-        "probing._sorted._gather_sorted",
+        "probing._radix.radix_sort_gather",
         "probing._fast_rank.svm_rank_scores",
         "probing._fast_svm.svm_fit_1d",
     ),
     "svc": (
         "probing._sorted._unit_major",
-        "probing._sorted._gather_columns",
+        "probing._radix.radix_sort_gather",
         "probing._fast_svc.svc_sorted_scores",
         "probing._fast_svc._svc_fit_sorted",
     ),
     "logistic": (
         "probing._sorted._unit_major",
-        "probing._sorted._gather_columns",
+        "probing._radix.radix_sort_gather",
         "probing._fast_logistic.logistic_unit_scores",
     ),
     "threshold": (
         "probing._sorted._unit_major",
-        "probing._sorted._gather_columns",
+        "probing._radix.radix_sort_gather",
         "probing._fast_threshold.threshold_unit_scores",
     ),
     "tree_sitter": ("features._span_kernel._sweep",),

@@ -1,14 +1,21 @@
-"""Shared machinery of the sort-based binary probes (SVM, logistic, threshold).
+"""Shared machinery of the sort-based binary probes (SVM, logistic, threshold, SVC).
 
 Every 1-D linear classifier is a threshold rule on one unit, so each unit's column
 is sorted once and every (feature, fold) question about it is answered from that
-order: global prefix sums minus the fold's own. Labels travel as int8 codes (1 =
-``classes_[1]``, 0 = ``classes_[0]``, -1 = unlabelled), one contiguous row per
-feature, or (for kernels taking ``rows``) packed two bits a feature into one small
-array row per row, so putting them in a unit's sorted order reads a few bytes per
-row from an array that stays in cache. Rows are first put in fold order once for
-all units, so each fold's held-out rows are a contiguous slice. Units are
-independent: chunks of units go to worker processes and come back as arrays.
+order: global prefix sums minus the fold's own. The sort is a stable LSD radix sort
+(:mod:`._radix`): a few O(n) passes over 64-bit keys instead of a comparison sort's
+O(n log n), with the rows' folds and label codes gathered in the same kernel into
+arrays reused across units (at 200k rows about 2.5x less CPU than ``np.argsort`` and
+a gather: ``benchmarks/bench_probe_search.py --floors-only``). ``SORT = "argsort"``
+selects the reference path (``np.argsort`` and a separate gather) the tests compare
+it with: every engine treats equal values as one group, so both give the same
+scores. Labels travel as int8 codes (1 = ``classes_[1]``, 0 = ``classes_[0]``, -1 =
+unlabelled), one contiguous row per feature, or (for kernels taking ``rows``) packed
+two bits a feature into one small array row per row, so putting them in a unit's
+sorted order reads a few bytes per row from an array that stays in cache. Rows are
+first put in fold order once for all units, so each fold's held-out rows are a
+contiguous slice. Units are independent: chunks of units go to worker processes and
+come back as arrays.
 """
 
 import numpy as np
@@ -17,8 +24,12 @@ from sklearn.utils.parallel import delayed
 
 from .._numba import kernel
 from ._fast_svm import pack_codes
+from ._radix import radix_sort_gather, sort_scratch
 
 __all__ = ["binary_fold_scores", "fold_label_codes", "label_codes", "sorted_unit"]
+
+# How sorted_unit sorts: "radix" (the fast path) or "argsort" (the reference).
+SORT = "radix"
 
 # Label rows read at a time by fold_label_codes: float64 temporaries of a few MB.
 _CODE_ROWS = 1 << 15
@@ -103,20 +114,55 @@ def _unit_major(X, rows, lo, hi):
     return out
 
 
+class _UnitSorter:
+    """:func:`sorted_unit` of many units' columns over the same rows, into arrays
+    reused from one unit to the next (valid until the next call)."""
+
+    def __init__(self, ff, cf, rows):
+        n = ff.size
+        self.ff, self.cf, self.rows = ff, cf, rows
+        self.radix = SORT == "radix" and n < 2**32
+        if self.radix:
+            self.keys, self.idx = sort_scratch(n)
+            self.xs = np.empty(n)
+            self.fs = np.empty(n, dtype=ff.dtype)
+            shape = (n, cf.shape[1]) if rows else (cf.shape[0], n)
+            self.cs = np.empty(shape, dtype=cf.dtype)
+
+    def __call__(self, xf):
+        ff, cf = self.ff, self.cf
+        if not self.radix:
+            # Any deterministic order of tied activations will do: every engine
+            # treats equal values as one group.
+            order = np.argsort(xf)
+            if self.rows:
+                return _gather_sorted(xf, ff, cf, order)
+            return xf[order], ff[order], _gather_columns(cf, order)
+        bits = np.ascontiguousarray(xf, dtype=np.float64).view(np.uint64)
+        radix_sort_gather(
+            bits,
+            ff,
+            cf,
+            self.rows,
+            self.keys,
+            self.idx,
+            self.xs.view(np.uint64),
+            self.fs,
+            self.cs,
+        )
+        return self.xs, self.fs, self.cs
+
+
 def sorted_unit(xf, ff, cf, rows=False):
     """One unit's rows (given in fold order) in ascending activation order.
 
     Returns ``xs`` (sorted activations), ``fs`` (their folds) and ``cs`` (label codes in
     that order, shape (q, n); if ``rows``, ``cf`` holds them packed per row (see
     :func:`label_codes`), and ``cs`` is its rows in sorted order: a few bytes of
-    one small array per row, so this gather stays in cache).
+    one small array per row, so this gather stays in cache). Tied activations keep
+    their row order (a stable sort) on the radix path.
     """
-    # Any deterministic order of tied activations will do: every engine treats equal
-    # values as one group.
-    order = np.argsort(xf)
-    if rows:
-        return _gather_sorted(xf, ff, cf, order)
-    return xf[order], ff[order], _gather_columns(cf, order)
+    return _UnitSorter(ff, cf, rows)(xf)
 
 
 def _chunk_scores(kernel, part, ff, cf, fold_off, n_folds, options, q, rows=False):
@@ -124,8 +170,9 @@ def _chunk_scores(kernel, part, ff, cf, fold_off, n_folds, options, q, rows=Fals
     is the unit-major block or a deferred read of it (see ``ActivationSource``)."""
     XfT = part() if callable(part) else part
     out = np.empty((XfT.shape[0], q, n_folds))
+    sort = _UnitSorter(ff, cf, rows)
     for i, xf in enumerate(XfT):
-        xs, fs, cs = sorted_unit(xf, ff, cf, rows)
+        xs, fs, cs = sort(xf)
         out[i] = kernel(xs, fs, cs, xf, cf, fold_off, n_folds, *options)[:q]
     return out
 
