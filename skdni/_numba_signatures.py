@@ -96,18 +96,28 @@ SIGNATURES = {
             "int64",
         ],
     ],
-    "skdni.probing._sorted._gather_columns": [
+    "skdni.probing._radix.radix_sort_gather": [
         [
+            "Array(uint64, 1, 'C')",
+            "Array(int8, 1, 'C')",
             "Array(int8, 2, 'C')",
-            "Array(int64, 1, 'C')",
+            "boolean",
+            "Array(uint64, 2, 'C')",
+            "Array(uint32, 2, 'C')",
+            "Array(uint64, 1, 'C')",
+            "Array(int8, 1, 'C')",
+            "Array(int8, 2, 'C')",
         ],
-    ],
-    "skdni.probing._sorted._gather_sorted": [
         [
-            "Array(float64, 1, 'C')",
+            "Array(uint64, 1, 'C')",
             "Array(int8, 1, 'C')",
             "Array(uint32, 2, 'C')",
-            "Array(int64, 1, 'C')",
+            "boolean",
+            "Array(uint64, 2, 'C')",
+            "Array(uint32, 2, 'C')",
+            "Array(uint64, 1, 'C')",
+            "Array(int8, 1, 'C')",
+            "Array(uint32, 2, 'C')",
         ],
     ],
     "skdni.probing._sorted._unit_major": [

@@ -320,7 +320,7 @@ def test_build_compiles_with_numpy_and_numba_only_and_a_fit_loads(tmp_path):
     build_lib = _copy_package(tmp_path)
     names = [
         "skdni.probing._sorted._unit_major",
-        "skdni.probing._sorted._gather_columns",
+        "skdni.probing._radix.radix_sort_gather",
         "skdni.probing._fast_threshold.threshold_unit_scores",
     ]
     built = _python(_BUILD, tmp_path, pythonpath="", args=(build_lib / "skdni", *names))
