@@ -168,6 +168,10 @@ class ProbeEngine:
 
     name = None
     probe = None
+    # Whether refits may run in threads at once: not for an arbitrary estimator
+    # (liblinear and libsvm share one global random state that concurrent fits
+    # would mix, making best_estimators_ depend on n_jobs).
+    refit_in_threads = False
     # The search's LabelStats of the labelling being scored (set per labelling).
     label_stats = None
 
@@ -412,6 +416,7 @@ class OLSEngine(ProbeEngine):
     (``skdni.probing._fast_ols``; pooled over row chunks out of core); the refit is
     the least-squares line in closed form (:func:`_fitted_linear_regression`)."""
 
+    refit_in_threads = True  # a closed form, no random state
     name = "ols"
     probe = "ols"
 
@@ -550,6 +555,7 @@ class SVMEngine(SortedEngine):
     """``LinearSVC()``'s exact 1-D minimiser, held-out accuracy
     (``skdni.probing._fast_svm``); the refit holds the same exact minimiser."""
 
+    refit_in_threads = True  # a closed form, no random state
     name = "svm"
     probe = "svm"
     kernel = staticmethod(svm_unit_scores)
@@ -593,6 +599,7 @@ class SVCEngine(SortedEngine):
     intercept, C = 1): its exact 1-D minimiser, held-out accuracy
     (``skdni.probing._fast_svc``); the refit holds the same minimiser."""
 
+    refit_in_threads = True  # a closed form, no random state
     name = "svc"
     probe = "svc"
     kernel = staticmethod(svc_sorted_scores)

@@ -63,7 +63,10 @@ def fold_moments(X, Y, fold_id, n_folds, feats=None):
             continue
         rows = slice(lo, hi) if by_fold is None else by_fold[lo:hi]
         xk = X[rows]
-        yk = Y[rows] if feats is None else Y[rows][:, feats]
+        if feats is None:
+            yk = Y[rows]
+        else:  # only the OLS columns of the fold's rows (not every column of Y)
+            yk = Y[rows, feats] if by_fold is None else Y[np.ix_(rows, feats)]
         mask = ~np.isnan(yk)
         # Shift by the fold's own means first so the moments below do not cancel.
         x_mean = xk.mean(axis=0)

@@ -678,6 +678,8 @@ default="auto"
                 else Parallel(self.n_jobs, prefer="threads", return_as="generator")
             )
             self.unit_levels_ = unit_levels(X, Y, names, kinds, classes, local)
+            if not source.out_of_core and not all(e.refit_in_threads for e in engines):
+                local = Parallel(1, return_as="generator")  # see refit_in_threads
             self._set_refits(X, Y, engines, local)
         self._set_tests(observed, exceed, control)
         self._set_analyses(X, Y, groups, char_types, folds, rng)

@@ -2,11 +2,14 @@
 same levels, bit for bit, as the implementation it replaced (kept below)."""
 
 import os
+import warnings
 
 import numpy as np
 import pytest
 from joblib import parallel_config
 from numpy.lib.format import open_memmap
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.svm import LinearSVC
 from sklearn.utils.parallel import Parallel
 
 from skdni.probing import NeuronProbeSearch, _levels
@@ -163,3 +166,27 @@ def test_search_results_identical_for_any_n_jobs(backend):
             assert type(other) is type(probe)
             np.testing.assert_array_equal(other.coef_, probe.coef_)
             np.testing.assert_array_equal(other.intercept_, probe.intercept_)
+
+
+def test_exact_probe_refits_do_not_depend_on_n_jobs():
+    """Refits of an arbitrary estimator run one at a time: liblinear's fits share a
+    global random state, and in concurrent threads they mixed their draws, so a
+    ``LinearSVC(dual=True)``'s refitted coefficients changed with ``n_jobs`` (and
+    between runs with ``n_jobs=2``)."""
+    rng = np.random.default_rng(0)
+    n, p, q = 20000, 2, 6
+    X = rng.normal(size=(n, p))
+    Y = np.stack(
+        [(X[:, j % p] + rng.normal(size=n) > 0) for j in range(q)], axis=1
+    ).astype(float)
+    probe = LinearSVC(dual=True, random_state=0, tol=1e-8, max_iter=300)
+
+    def coefs(n_jobs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            search = NeuronProbeSearch(probe, cv=2, n_jobs=n_jobs).fit(X, Y)
+        return [search.best_estimators_[t].coef_[0, 0] for t in search.target_names_]
+
+    reference = coefs(1)
+    for _ in range(2):
+        assert coefs(2) == reference
