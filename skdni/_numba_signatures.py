@@ -126,6 +126,7 @@ SIGNATURES = {
             "Array(int64, 1, 'C')",
             "int64",
             "int64",
+            "Array(float64, 2, 'C')",
         ],
     ],
 }

@@ -53,19 +53,31 @@ def _label_columns(Y, feats):
 
 def _block_sums(xpart, ypart, low, high):
     """Sums of the activation rows of one row block on each feature's off / on side,
-    shape (2q, n_units), and the rows counted (2q,)."""
+    shape (2q, n_units), and the rows counted (2q,).
+
+    The side indicators are built feature-major, (2q, n_rows) C-ordered, so the
+    product reads both operands in their stored order; a side open at one end
+    (``-inf`` / ``inf``) or a single class (low == high) takes one comparison.
+    The indicators and the product's operands are the same numbers as a
+    row-major ``mark.T @ block``, so the sums are too."""
     n = xpart[2][0] if isinstance(xpart, tuple) else xpart.shape[0]
     block, labels = _read_rows(xpart, 0, n), _read_rows(ypart, 0, n)
     q = low.shape[1]
-    mark = np.empty((block.shape[0], 2 * q))
+    columns = np.ascontiguousarray(labels.T)
+    mark = np.empty((2 * q, block.shape[0]))
     for side in (0, 1):  # NaN rows: on no side
-        np.logical_and(
-            labels >= low[side],
-            labels <= high[side],
-            out=mark[:, side * q : (side + 1) * q],
-            casting="unsafe",
-        )
-    return mark.T @ block, mark.sum(axis=0)
+        for j in range(q):
+            lo, hi, y = low[side, j], high[side, j], columns[j]
+            out = mark[side * q + j]
+            if lo == hi:
+                np.equal(y, lo, out=out, casting="unsafe")
+            elif lo == -np.inf:
+                np.less_equal(y, hi, out=out, casting="unsafe")
+            elif hi == np.inf:
+                np.greater_equal(y, lo, out=out, casting="unsafe")
+            else:
+                np.logical_and(y >= lo, y <= hi, out=out, casting="unsafe")
+    return mark @ block, mark.sum(axis=1)
 
 
 def unit_levels(X, Y, names, kinds, classes, parallel=None) -> dict:

@@ -33,7 +33,7 @@ from sklearn.utils.parallel import delayed
 
 from .._errors import InputError
 from ._fast_ols import chan_merge, fold_moments, merge_moments, moment_scores
-from ._sorted import _unit_major
+from ._sorted import unit_major
 from ._stats import fold_label_stats
 
 __all__ = [
@@ -396,7 +396,7 @@ class ActivationSource:
         n_rows = self.shape[0]
         if not self.out_of_core:
             order = np.arange(n_rows) if rows is None else rows
-            return _unit_major(self.X, order, u0, u1)
+            return unit_major(self.X, order, u0, u1)
         if self._units_path is None:
             source = file_source(self.X)
             folder = os.path.dirname(source[0]) if source is not None else None

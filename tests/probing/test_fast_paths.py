@@ -13,7 +13,7 @@ from skdni._errors import InputError
 from skdni.probing import NeuronProbeSearch
 from skdni.probing._engines import _fitted_linear_regression
 from skdni.probing._fast_svm import svm_fit_1d
-from skdni.probing._sorted import _unit_major
+from skdni.probing._sorted import unit_major
 from skdni.probing._stats import chance_fold_scores
 
 from ._data import planted, realistic
@@ -168,8 +168,8 @@ def test_unit_major_is_a_transposed_row_gather():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(203, 9))
     rows = rng.permutation(203)
-    np.testing.assert_array_equal(_unit_major(X, rows, 2, 7), X[rows][:, 2:7].T)
-    assert _unit_major(X, rows, 2, 7).flags.c_contiguous
+    np.testing.assert_array_equal(unit_major(X, rows, 2, 7), X[rows][:, 2:7].T)
+    assert unit_major(X, rows, 2, 7).flags.c_contiguous
 
 
 def test_label_statistics_are_computed_once_per_column(monkeypatch):
