@@ -18,6 +18,9 @@ __all__ = ["unit_levels"]
 _BLOCK_ROWS = 65_536
 # rows per chunk when gathering in-memory label columns (transposes kept in cache)
 _COLUMN_ROWS = 2048
+# bytes of continuous label columns gathered at a time (for their quantiles): a
+# memmap's columns are never all in memory at once
+_COLUMN_BYTES = 1 << 26
 # a continuous feature's "off" / "on" rows: its lowest / highest tenth
 _LOW_END, _HIGH_END = 0.1, 0.9
 
@@ -123,10 +126,12 @@ def unit_levels(X, Y, names, kinds, classes, parallel=None) -> dict:
     q = len(names)
     ends = [((values[0], values[0]), (values[-1], values[-1])) for values in classes]
     continuous = [j for j in range(q) if kinds[j] != "binary"]
-    if continuous:
-        columns = _label_columns(Y, continuous)
+    per_batch = max(1, _COLUMN_BYTES // (8 * max(n_rows, 1)))
+    for start in range(0, len(continuous), per_batch):
+        batch = continuous[start : start + per_batch]
+        columns = _label_columns(Y, batch)
         found = parallel(delayed(_ends)(column) for column in columns)
-        for j, end in zip(continuous, found, strict=True):
+        for j, end in zip(batch, found, strict=True):
             ends[j] = end
         del columns
     # (side, bound) per feature: the off rows then the on rows of every feature

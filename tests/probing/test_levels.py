@@ -137,6 +137,26 @@ def test_unit_levels_of_memmaps_equal_the_previous_implementation(tmp_path):
     _assert_same(unit_levels(Xm, Ym, names, kinds, classes), ref)
 
 
+def test_continuous_columns_are_gathered_in_batches(monkeypatch):
+    """A memmap's continuous label columns are gathered a few at a time for their
+    quantiles (not all at once: 24 columns of 1M rows were 183 MB in memory);
+    the levels are the same."""
+    X, Y, names, kinds, classes = _table(2, n=2500)
+    ref = reference_unit_levels(X, Y, names, kinds, classes)
+    gathered = []
+    gather = _levels._label_columns
+
+    def spy(Y, feats):
+        gathered.append(len(feats))
+        return gather(Y, feats)
+
+    monkeypatch.setattr(_levels, "_label_columns", spy)
+    monkeypatch.setattr(_levels, "_COLUMN_BYTES", 2 * 8 * 2500)  # two columns
+    _assert_same(unit_levels(X, Y, names, kinds, classes), ref)
+    n_continuous = sum(kind != "binary" for kind in kinds)
+    assert n_continuous > 2 and max(gathered) == 2 and sum(gathered) == n_continuous
+
+
 def test_an_all_nan_continuous_column_is_on_no_side():
     X, Y, names, kinds, classes = _table(2, n=500)
     Y[:, 4] = np.nan
