@@ -279,9 +279,10 @@ def _copy_package(tmp_path):
     return dest
 
 
-# Build the kernels argv[2:] of the package at argv[1] as the build does, with
-# numpy and numba only: scikit-learn, scipy, pandas and joblib cannot be imported.
-_BUILD = """
+# The build's situation in a child process: numpy and numba only (scikit-learn,
+# scipy, pandas and joblib cannot be imported), and skdni._cached_build of the
+# package at argv[1] loaded as ``cached_build``.
+_STUBBED = """
 import importlib.abc, importlib.util, json, os, sys
 class Missing(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -293,11 +294,19 @@ spec = importlib.util.spec_from_file_location(
     "cached_build", os.path.join(package, "_cached_build.py"))
 cached_build = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(cached_build)
+"""
+
+# Build the kernels argv[2:] of the package at argv[1] as the build does, with
+# numpy and numba only: scikit-learn, scipy, pandas and joblib cannot be imported.
+_BUILD = (
+    _STUBBED
+    + """
 done, failed = cached_build.build(
     package, names=sys.argv[2:] or None, verbose=False)
 print(json.dumps({"done": done, "failed": failed, "stubbed": sorted(
     n for n, m in sys.modules.items() if isinstance(m, cached_build._StubModule))}))
 """
+)
 
 # argv[1:]: tasks; whether each is in the cache, then the kernel status of a fit
 _LOAD = """
@@ -342,18 +351,10 @@ def test_build_compiles_with_numpy_and_numba_only_and_a_fit_loads(tmp_path):
 
 # Import every recorded kernel's module of the package at argv[1] under the build's
 # stubs (numpy and numba only), compiling nothing.
-_IMPORT_ALL = """
-import importlib, importlib.abc, importlib.util, json, os, sys
-class Missing(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in {"sklearn", "scipy", "pandas", "joblib"}:
-            raise ImportError(f"{name} is not in the build environment")
-sys.meta_path.insert(0, Missing())
-package = sys.argv[1]
-spec = importlib.util.spec_from_file_location(
-    "cached_build", os.path.join(package, "_cached_build.py"))
-cached_build = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cached_build)
+_IMPORT_ALL = (
+    _STUBBED
+    + """
+import importlib
 sys.meta_path.insert(0, cached_build._Finder(package))
 from skdni._numba import _Dispatcher
 from skdni._numba_signatures import SIGNATURES
@@ -366,6 +367,7 @@ for name, sigs in SIGNATURES.items():
     found[name] = [isinstance(disp, _Dispatcher), len(disp.signatures)]
 print(json.dumps(found))
 """
+)
 
 
 def test_every_recorded_kernel_imports_under_the_build_stubs(tmp_path):

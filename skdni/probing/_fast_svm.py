@@ -280,7 +280,6 @@ def solve_svm(data, k, w, b, max_iter=100, c1=1.0, c0=1.0):
 
 
 @helper
-@helper
 def _active_rows(w, b, x, words, jj):
     """:func:`_active` over all labelled rows of an unsorted column (feature ``jj``
     of packed ``words``), in one pass."""
